@@ -1,0 +1,69 @@
+// Fails when an import points the wrong way between the layers of DESIGN.md, or reaches into
+// another layer past its index.ts. Runs as part of `npm run lint`.
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+
+const root = resolve(import.meta.dirname, '..');
+const src = join(root, 'src');
+
+/** Which layers each layer may import (protocol is allowed everywhere). */
+const ALLOWED: Record<string, readonly string[]> = {
+  protocol: [],
+  brokers: ['protocol'],
+  core: ['protocol', 'brokers'],
+  transports: ['protocol', 'core'],
+  server: ['protocol', 'core', 'brokers', 'transports'],
+  client: ['protocol'],
+  bench: ['protocol', 'client'],
+  cli: ['protocol', 'server', 'client', 'bench'],
+};
+/** Layers that ship to browsers: no node:* imports. */
+const BROWSER_SAFE = new Set(['protocol', 'client']);
+/** core may only take types from brokers. */
+const TYPES_ONLY: Record<string, readonly string[]> = { core: ['brokers'] };
+
+function walk(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return walk(path);
+    return entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts') ? [path] : [];
+  });
+}
+
+const IMPORT =
+  /^\s*(import|export)\s+(type\s+)?[^'"]*?from\s+['"]([^'"]+)['"]|^\s*import\s+['"]([^'"]+)['"]/gm;
+const problems: string[] = [];
+
+for (const file of walk(src)) {
+  const rel = relative(src, file);
+  const layer = rel.includes(sep) ? rel.split(sep)[0]! : null;
+  const text = readFileSync(file, 'utf8');
+  for (const match of text.matchAll(IMPORT)) {
+    const typeOnly = Boolean(match[2]);
+    const spec = match[3] ?? match[4]!;
+    const where = `${relative(root, file)}: import '${spec}'`;
+    if (layer && BROWSER_SAFE.has(layer) && spec.startsWith('node:')) {
+      problems.push(`${where}: ${layer}/ ships to browsers and must not import node:*`);
+    }
+    if (!spec.startsWith('.') || !layer) continue;
+    const target = relative(src, resolve(dirname(file), spec));
+    const targetLayer = target.split(sep)[0]!;
+    if (targetLayer === layer) continue;
+    if (!(ALLOWED[layer] ?? []).includes(targetLayer)) {
+      problems.push(`${where}: ${layer}/ may not import ${targetLayer}/`);
+      continue;
+    }
+    const typesOnly = TYPES_ONLY[layer]?.includes(targetLayer);
+    if (typesOnly && !typeOnly)
+      problems.push(`${where}: ${layer}/ may import only types from ${targetLayer}/`);
+    const viaIndex =
+      target === join(targetLayer, 'index.ts') || (typesOnly && target === join(targetLayer, 'types.ts'));
+    if (!viaIndex) problems.push(`${where}: import another layer through its index.ts`);
+  }
+}
+
+if (problems.length > 0) {
+  console.error(`layer check: ${problems.length} wrong import(s)\n${problems.join('\n')}`);
+  process.exit(1);
+}
+console.log('layer check: imports point down');

@@ -1,0 +1,12 @@
+export { MemoryBroker } from './memory.ts';
+export type {
+  Broker,
+  BrokerHandler,
+  BrokerHealth,
+  HistoryQuery,
+  HistoryResult,
+  PresenceInfo,
+  PresenceStore,
+  PublishOptions,
+} from './types.ts';
+export { hasHealth } from './types.ts';

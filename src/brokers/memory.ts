@@ -1,0 +1,155 @@
+import { randomBytes } from 'node:crypto';
+import { type Publication, PushwireError } from '../protocol/index.ts';
+import type {
+  Broker,
+  BrokerHandler,
+  HistoryQuery,
+  HistoryResult,
+  PresenceInfo,
+  PresenceStore,
+  PublishOptions,
+} from './types.ts';
+
+interface ChannelStream {
+  readonly epoch: string;
+  offset: number;
+  /** Oldest first; trimmed by size on publish and by age on every read. */
+  history: Publication[];
+  historyTtlMs: number | null;
+  lastActivity: number;
+}
+
+export function newEpoch(): string {
+  return randomBytes(6).toString('base64url');
+}
+
+const SWEEP_INTERVAL_MS = 60_000;
+
+/**
+ * The embedded single-node broker. History lives in this process, so a restart starts every
+ * channel in a new epoch: clients that resume across it are told of the gap.
+ */
+export class MemoryBroker implements Broker {
+  readonly presence = new MemoryPresence();
+  private readonly streams = new Map<string, ChannelStream>();
+  private readonly subscribed = new Set<string>();
+  private handler: BrokerHandler | null = null;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  async start(handler: BrokerHandler): Promise<void> {
+    this.handler = handler;
+    // Streams of channels nobody uses are dropped once their history has expired, so that
+    // one-off channels don't hold memory forever.
+    this.sweepTimer = setInterval(() => this.sweep(Date.now()), SWEEP_INTERVAL_MS);
+    this.sweepTimer.unref();
+  }
+
+  async publish(channel: string, data: string, options: PublishOptions): Promise<Publication> {
+    if (this.closed) throw new PushwireError('broker_unavailable', 'the broker is closed');
+    const now = Date.now();
+    const stream = this.stream(channel, now);
+    stream.offset += 1;
+    stream.historyTtlMs = options.historyTtlMs;
+    const publication: Publication = { channel, offset: stream.offset, epoch: stream.epoch, data, time: now };
+    if (options.historySize > 0) {
+      stream.history.push(publication);
+      if (stream.history.length > options.historySize) {
+        stream.history.splice(0, stream.history.length - options.historySize);
+      }
+    } else if (stream.history.length > 0) {
+      stream.history = [];
+    }
+    if (this.subscribed.has(channel)) this.handler?.publication(publication);
+    return publication;
+  }
+
+  async subscribe(channel: string): Promise<void> {
+    this.subscribed.add(channel);
+  }
+
+  async unsubscribe(channel: string): Promise<void> {
+    this.subscribed.delete(channel);
+  }
+
+  async history(channel: string, query: HistoryQuery): Promise<HistoryResult> {
+    const now = Date.now();
+    const stream = this.stream(channel, now);
+    expire(stream, now);
+    const held = stream.history;
+    const top = { epoch: stream.epoch, offset: stream.offset };
+    const earliest = held[0]?.offset ?? stream.offset + 1;
+    const limit = query.limit ?? Number.POSITIVE_INFINITY;
+    let publications: Publication[];
+    if (limit === 0) {
+      publications = [];
+    } else if (query.since) {
+      const after = query.since.epoch === stream.epoch ? query.since.offset : 0;
+      const first = Math.max(0, after + 1 - earliest);
+      publications = held.slice(first, first + Math.min(limit, held.length));
+    } else {
+      publications = held.slice(Math.max(0, held.length - limit));
+    }
+    return { publications, top, earliest };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.handler = null;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+  }
+
+  private stream(channel: string, now: number): ChannelStream {
+    let stream = this.streams.get(channel);
+    if (!stream) {
+      stream = { epoch: newEpoch(), offset: 0, history: [], historyTtlMs: null, lastActivity: now };
+      this.streams.set(channel, stream);
+    }
+    stream.lastActivity = now;
+    return stream;
+  }
+
+  private sweep(now: number): void {
+    for (const [channel, stream] of this.streams) {
+      expire(stream, now);
+      const idleFor = now - stream.lastActivity;
+      const keepFor = stream.historyTtlMs ?? SWEEP_INTERVAL_MS * 5;
+      if (stream.history.length === 0 && !this.subscribed.has(channel) && idleFor > keepFor) {
+        this.streams.delete(channel);
+      }
+    }
+  }
+}
+
+function expire(stream: ChannelStream, now: number): void {
+  if (stream.historyTtlMs === null || stream.history.length === 0) return;
+  const oldest = now - stream.historyTtlMs;
+  let drop = 0;
+  while (drop < stream.history.length && stream.history[drop]!.time < oldest) drop++;
+  if (drop > 0) stream.history.splice(0, drop);
+}
+
+export class MemoryPresence implements PresenceStore {
+  private readonly channels = new Map<string, Map<string, PresenceInfo>>();
+
+  async join(channel: string, info: PresenceInfo): Promise<void> {
+    let entries = this.channels.get(channel);
+    if (!entries) {
+      entries = new Map();
+      this.channels.set(channel, entries);
+    }
+    entries.set(info.clientId, info);
+  }
+
+  async leave(channel: string, clientId: string): Promise<void> {
+    const entries = this.channels.get(channel);
+    if (!entries) return;
+    entries.delete(clientId);
+    if (entries.size === 0) this.channels.delete(channel);
+  }
+
+  async list(channel: string): Promise<PresenceInfo[]> {
+    return [...(this.channels.get(channel)?.values() ?? [])];
+  }
+}

@@ -1,0 +1,37 @@
+export { assertChannel, MAX_CHANNEL_LENGTH, namespaceOf } from './channel.ts';
+export {
+  asPushwireError,
+  type ClientCommand,
+  type CommandId,
+  encodeErrorFrame,
+  encodeReplyFrame,
+  type ParsedCommand,
+  parseClientCommand,
+} from './commands.ts';
+export {
+  type Cursor,
+  composeCursor,
+  cursorSegment,
+  decodeCursor,
+  EMPTY_CURSOR,
+  encodeCursor,
+  isValidEpoch,
+  MAX_CURSOR_LENGTH,
+} from './cursor.ts';
+export {
+  closeCodeMeansReconnect,
+  ERROR_CODES,
+  type ErrorBody,
+  type ErrorCode,
+  isErrorCode,
+  PushwireError,
+} from './errors.ts';
+export type {
+  ConnectedEvent,
+  GapEvent,
+  GapReason,
+  Message,
+  Publication,
+  ReconnectEvent,
+  StreamPosition,
+} from './message.ts';
