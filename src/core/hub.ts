@@ -1,0 +1,321 @@
+import { randomBytes } from 'node:crypto';
+import type { Broker, HistoryResult, PresenceInfo } from '../brokers/types.ts';
+import { type Publication, PushwireError, type StreamPosition } from '../protocol/index.ts';
+import { OutboundMessage } from './outbound.ts';
+import { Session, type SessionHost } from './session.ts';
+import type { ChannelOptions, CloseRequest, Identity, OpenSessionOptions } from './types.ts';
+
+export interface HubOptions {
+  readonly broker: Broker;
+  /** Options of a channel, from its namespace. Called often: make it cheap. */
+  readonly channelOptions: (channel: string) => ChannelOptions;
+  readonly maxChannelsPerSession: number;
+  /** Presence entries expire after this long unless refreshed (every third of it). */
+  readonly presenceTtlMs?: number;
+  /** Where failures that must not reach a caller go (a flaky backplane, a broken sink). */
+  readonly report?: (stage: string, error: unknown) => void;
+}
+
+interface ChannelEntry {
+  readonly channel: string;
+  readonly sessions: Set<Session>;
+  /** Settles once the broker delivers this channel's publications to this node. */
+  readonly subscribed: Promise<void>;
+  /** The last publication fanned out: the next one must follow it. */
+  position: StreamPosition | null;
+  /** Publications held back while history fills a hole; null when not recovering. */
+  pending: Publication[] | null;
+  /** Recently fanned-out messages, reused (with their encodings) by replays. */
+  readonly recent: Map<number, OutboundMessage>;
+}
+
+export interface HubStats {
+  published: number;
+  /** Messages handed to sessions (one per subscriber per message). */
+  delivered: number;
+  gapsRecovered: number;
+}
+
+type HubState = 'running' | 'draining' | 'closed';
+
+const RECENT_PER_CHANNEL = 128;
+const DEFAULT_PRESENCE_TTL_MS = 60_000;
+
+/**
+ * The node's hub: the one place that knows which local sessions are on which channel. It
+ * subscribes this node to a channel at the broker while (and only while) a local session is
+ * on it, turns each publication into one OutboundMessage and fans it out to every session,
+ * whatever their transports. It keeps each channel's stream continuous: a publication that
+ * skips offsets makes it read the hole from history before going on.
+ */
+export class Hub implements SessionHost {
+  readonly nodeId = randomBytes(4).toString('hex');
+  readonly maxChannelsPerSession: number;
+  readonly stats: HubStats = { published: 0, delivered: 0, gapsRecovered: 0 };
+  private readonly broker: Broker;
+  private readonly channelOptions: (channel: string) => ChannelOptions;
+  private readonly report: (stage: string, error: unknown) => void;
+  private readonly presenceTtlMs: number;
+  private readonly channels = new Map<string, ChannelEntry>();
+  private readonly sessions = new Set<Session>();
+  private readonly inflight = new Set<Promise<unknown>>();
+  private presenceTimer: NodeJS.Timeout | null = null;
+  private nextSessionId = 0;
+  private state: HubState = 'running';
+
+  constructor(options: HubOptions) {
+    this.broker = options.broker;
+    this.channelOptions = options.channelOptions;
+    this.maxChannelsPerSession = options.maxChannelsPerSession;
+    this.presenceTtlMs = options.presenceTtlMs ?? DEFAULT_PRESENCE_TTL_MS;
+    this.report = options.report ?? (() => {});
+  }
+
+  async start(): Promise<void> {
+    await this.broker.start({
+      publication: (publication) => this.accept(publication),
+      recovered: () => this.recoverAll(),
+    });
+    this.presenceTimer = setInterval(() => this.refreshPresence(), Math.max(1000, this.presenceTtlMs / 3));
+    this.presenceTimer.unref();
+  }
+
+  get running(): boolean {
+    return this.state === 'running';
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  get channelCount(): number {
+    return this.channels.size;
+  }
+
+  /** Open sessions per transport name. */
+  sessionsByTransport(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const session of this.sessions) counts.set(session.transport, (counts.get(session.transport) ?? 0) + 1);
+    return counts;
+  }
+
+  openSession({ transport, identity, sink }: OpenSessionOptions): Session {
+    if (this.state !== 'running') throw new PushwireError('shutting_down');
+    const session = new Session(`${this.nodeId}-${++this.nextSessionId}`, transport, identity, sink, this);
+    this.sessions.add(session);
+    return session;
+  }
+
+  /** Publishes as the server (API key holders, server-side code): no rights to check. */
+  publish(channel: string, data: string): Promise<Publication> {
+    if (this.state === 'closed') return Promise.reject(new PushwireError('shutting_down'));
+    const options = this.channelOptions(channel);
+    const publishing = this.broker
+      .publish(channel, data, { historySize: options.historySize, historyTtlMs: options.historyTtlMs })
+      .then(
+        (publication) => {
+          this.stats.published += 1;
+          return publication;
+        },
+        (error: unknown) => {
+          throw brokerError(error);
+        },
+      );
+    this.inflight.add(publishing);
+    const settle = () => this.inflight.delete(publishing);
+    publishing.then(settle, settle);
+    return publishing;
+  }
+
+  /** Publishes for a connected client: only where its namespace or its token allows. */
+  publishFrom(identity: Identity, channel: string, data: string): Promise<Publication> {
+    if (!this.channelOptions(channel).clientPublish && !identity.canPublish(channel)) {
+      return Promise.reject(new PushwireError('forbidden', `clients may not publish on "${channel}"`));
+    }
+    return this.publish(channel, data);
+  }
+
+  async history(channel: string, query: { since?: StreamPosition; limit?: number }): Promise<HistoryResult> {
+    try {
+      return await this.broker.history(channel, query);
+    } catch (error) {
+      throw brokerError(error);
+    }
+  }
+
+  async presence(channel: string): Promise<PresenceInfo[]> {
+    try {
+      return await this.broker.presence.list(channel);
+    } catch (error) {
+      throw brokerError(error);
+    }
+  }
+
+  /**
+   * Stops taking sessions and ends every open one with `request` (transports tell their
+   * clients to reconnect), spreading the reconnect hints over `spreadMs` so that clients
+   * don't come back as one herd; then waits for publishes already accepted.
+   */
+  async drain(request: Omit<CloseRequest, 'reconnectDelayMs'>, spreadMs: number): Promise<void> {
+    if (this.state !== 'running') return;
+    this.state = 'draining';
+    for (const session of [...this.sessions]) {
+      session.end({ ...request, reconnectDelayMs: Math.round(Math.random() * spreadMs) });
+    }
+    await Promise.allSettled([...this.inflight]);
+  }
+
+  /** Ends every session without a word and closes the broker. Safe in any state. */
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    if (this.presenceTimer) clearInterval(this.presenceTimer);
+    for (const session of [...this.sessions]) session.close();
+    await Promise.allSettled([...this.inflight]);
+    await this.broker.close();
+  }
+
+  // SessionHost: what sessions call.
+
+  async attach(channel: string, session: Session): Promise<void> {
+    let entry = this.channels.get(channel);
+    if (!entry) {
+      const subscribed = this.broker.subscribe(channel);
+      entry = { channel, sessions: new Set(), subscribed, position: null, pending: null, recent: new Map() };
+      this.channels.set(channel, entry);
+      const created = entry;
+      subscribed.catch(() => {
+        if (this.channels.get(channel) === created) this.channels.delete(channel);
+      });
+    }
+    entry.sessions.add(session);
+    try {
+      await entry.subscribed;
+    } catch (error) {
+      entry.sessions.delete(session);
+      throw brokerError(error);
+    }
+    if (this.channelOptions(channel).presence) this.joinPresence(channel, session);
+  }
+
+  detach(channel: string, session: Session): void {
+    const entry = this.channels.get(channel);
+    if (!entry?.sessions.delete(session)) return;
+    if (this.channelOptions(channel).presence) {
+      this.broker.presence.leave(channel, session.id).catch((error) => this.report('presence', error));
+    }
+    if (entry.sessions.size === 0) {
+      this.channels.delete(channel);
+      this.broker.unsubscribe(channel).catch((error) => this.report('unsubscribe', error));
+    }
+  }
+
+  historyFor(channel: string, since: StreamPosition | undefined): Promise<HistoryResult> {
+    return this.history(channel, since ? { since } : { limit: 0 });
+  }
+
+  recent(publication: Publication): OutboundMessage {
+    const known = this.channels.get(publication.channel)?.recent.get(publication.offset);
+    return known?.epoch === publication.epoch ? known : new OutboundMessage(publication);
+  }
+
+  forget(session: Session): void {
+    this.sessions.delete(session);
+  }
+
+  // Fan-out.
+
+  private accept(publication: Publication): void {
+    const entry = this.channels.get(publication.channel);
+    if (!entry) return;
+    if (entry.pending) {
+      entry.pending.push(publication);
+      return;
+    }
+    const position = entry.position;
+    if (position && publication.epoch === position.epoch) {
+      if (publication.offset <= position.offset) return; // seen already (recovery overlap)
+      if (publication.offset > position.offset + 1) {
+        this.recover(entry, [publication]);
+        return;
+      }
+    }
+    this.fanOut(entry, publication);
+  }
+
+  private fanOut(entry: ChannelEntry, publication: Publication): void {
+    const message = new OutboundMessage(publication);
+    entry.position = { epoch: publication.epoch, offset: publication.offset };
+    entry.recent.set(publication.offset, message);
+    if (entry.recent.size > RECENT_PER_CHANNEL) entry.recent.delete(entry.recent.keys().next().value!);
+    for (const session of entry.sessions) {
+      try {
+        session.receive(message);
+      } catch (error) {
+        // One broken connection must never stop the fan-out to the others.
+        this.report('deliver', error);
+        session.close();
+      }
+    }
+    this.stats.delivered += entry.sessions.size;
+  }
+
+  /** Reads the hole after the channel's position from history, holding live publications. */
+  private recover(entry: ChannelEntry, held: Publication[]): void {
+    const since = entry.position;
+    if (!since || entry.pending) {
+      entry.pending?.push(...held);
+      return;
+    }
+    entry.pending = held;
+    this.broker
+      .history(entry.channel, { since })
+      .then(
+        (history) => {
+          this.stats.gapsRecovered += 1;
+          return history.publications;
+        },
+        (error: unknown) => {
+          this.report('recover', error);
+          return [] as readonly Publication[];
+        },
+      )
+      .then((filled) => {
+        const pending = entry.pending ?? [];
+        entry.pending = null;
+        if (this.channels.get(entry.channel) !== entry) return;
+        // What history couldn't fill stays a hole: sessions report it as a gap.
+        for (const publication of [...filled, ...pending]) {
+          const position = entry.position;
+          if (position && publication.epoch === position.epoch && publication.offset <= position.offset) continue;
+          this.fanOut(entry, publication);
+        }
+      });
+  }
+
+  private recoverAll(): void {
+    for (const entry of this.channels.values()) this.recover(entry, []);
+  }
+
+  private joinPresence(channel: string, session: Session): void {
+    const info: PresenceInfo = {
+      clientId: session.id,
+      userId: session.identity.userId,
+      connectedAt: session.connectedAt,
+    };
+    this.broker.presence.join(channel, info, this.presenceTtlMs).catch((error) => this.report('presence', error));
+  }
+
+  private refreshPresence(): void {
+    for (const entry of this.channels.values()) {
+      if (!this.channelOptions(entry.channel).presence) continue;
+      for (const session of entry.sessions) this.joinPresence(entry.channel, session);
+    }
+  }
+}
+
+function brokerError(error: unknown): PushwireError {
+  if (error instanceof PushwireError) return error;
+  const detail = error instanceof Error ? `: ${error.message}` : '';
+  return new PushwireError('broker_unavailable', `the broker is unavailable${detail}`);
+}

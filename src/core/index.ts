@@ -1,0 +1,12 @@
+export { Hub, type HubOptions, type HubStats } from './hub.ts';
+export { OutboundMessage } from './outbound.ts';
+export { Session } from './session.ts';
+export {
+  ANONYMOUS,
+  type ChannelOptions,
+  type CloseRequest,
+  type Identity,
+  type OpenSessionOptions,
+  type SessionSink,
+  type SubscribeStart,
+} from './types.ts';

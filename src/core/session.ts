@@ -1,0 +1,232 @@
+import {
+  composeCursor,
+  cursorSegment,
+  type GapEvent,
+  type GapReason,
+  type Publication,
+  PushwireError,
+  type StreamPosition,
+} from '../protocol/index.ts';
+import { OutboundMessage } from './outbound.ts';
+import type { CloseRequest, Identity, SessionSink, SubscribeStart } from './types.ts';
+
+/** The part of the hub a session talks to. */
+export interface SessionHost {
+  attach(channel: string, session: Session): Promise<void>;
+  detach(channel: string, session: Session): void;
+  historyFor(
+    channel: string,
+    since: StreamPosition | undefined,
+  ): Promise<{ publications: readonly Publication[]; top: StreamPosition; earliest: number }>;
+  recent(publication: Publication): OutboundMessage;
+  forget(session: Session): void;
+  readonly maxChannelsPerSession: number;
+}
+
+interface Subscription {
+  readonly channel: string;
+  /** Live messages that arrived while history was being read; null once live. */
+  buffer: OutboundMessage[] | null;
+  epoch: string;
+  offset: number;
+  /** This channel's piece of the connection's cursor. */
+  segment: string;
+}
+
+type SessionState = 'open' | 'closed';
+
+/**
+ * One client connection's place in the hub: its channels, its position on each (which makes
+ * its cursor) and the sink its transport gave. Every message reaches the sink once, in offset
+ * order per channel, with gaps reported, whichever way it came (history or live).
+ */
+export class Session {
+  readonly id: string;
+  readonly transport: string;
+  readonly identity: Identity;
+  readonly connectedAt = Date.now();
+  private readonly sink: SessionSink;
+  private readonly host: SessionHost;
+  private readonly subscriptions = new Map<string, Subscription>();
+  private state: SessionState = 'open';
+
+  constructor(id: string, transport: string, identity: Identity, sink: SessionSink, host: SessionHost) {
+    this.id = id;
+    this.transport = transport;
+    this.identity = identity;
+    this.sink = sink;
+    this.host = host;
+  }
+
+  get closed(): boolean {
+    return this.state === 'closed';
+  }
+
+  get channels(): IterableIterator<string> {
+    return this.subscriptions.keys();
+  }
+
+  isSubscribed(channel: string): boolean {
+    return this.subscriptions.has(channel);
+  }
+
+  /** The connection's position on all of its channels. */
+  cursor(): string {
+    return composeCursor(this.segments());
+  }
+
+  /**
+   * Subscribes, resuming after `since` when given. `onStart` runs right before the first
+   * replayed message or gap, so a transport can send its reply ahead of them.
+   */
+  async subscribe(
+    channel: string,
+    since?: StreamPosition,
+    onStart?: (start: SubscribeStart) => void,
+  ): Promise<SubscribeStart> {
+    this.assertOpen();
+    if (!this.identity.canSubscribe(channel)) {
+      throw new PushwireError('forbidden', `not allowed to subscribe to "${channel}"`);
+    }
+    if (this.subscriptions.has(channel)) throw new PushwireError('already_subscribed');
+    if (this.subscriptions.size >= this.host.maxChannelsPerSession) {
+      throw new PushwireError('too_many_channels', `at most ${this.host.maxChannelsPerSession} channels per connection`);
+    }
+    const subscription: Subscription = { channel, buffer: [], epoch: '', offset: 0, segment: '' };
+    this.subscriptions.set(channel, subscription);
+    try {
+      await this.host.attach(channel, this);
+      const history = await this.host.historyFor(channel, since);
+      if (this.subscriptions.get(channel) !== subscription) throw new PushwireError('not_subscribed');
+      return this.start(subscription, since, history, onStart);
+    } catch (error) {
+      if (this.subscriptions.get(channel) === subscription) this.drop(subscription);
+      throw error;
+    }
+  }
+
+  unsubscribe(channel: string): void {
+    const subscription = this.subscriptions.get(channel);
+    if (!subscription) throw new PushwireError('not_subscribed');
+    this.drop(subscription);
+  }
+
+  /** A live message from the hub's fan-out. */
+  receive(message: OutboundMessage): void {
+    const subscription = this.subscriptions.get(message.channel);
+    if (!subscription) return;
+    if (subscription.buffer) {
+      subscription.buffer.push(message);
+      return;
+    }
+    this.deliver(subscription, message);
+  }
+
+  /** The server ends the session (drain, dead peer): the transport tells the client. */
+  end(request: CloseRequest): void {
+    if (this.state === 'closed') return;
+    this.sink.close(request);
+    this.close();
+  }
+
+  /** The connection is gone: release everything. Safe in any state. */
+  close(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    for (const subscription of [...this.subscriptions.values()]) this.drop(subscription);
+    this.host.forget(this);
+  }
+
+  private start(
+    subscription: Subscription,
+    since: StreamPosition | undefined,
+    history: { publications: readonly Publication[]; top: StreamPosition; earliest: number },
+    onStart: ((start: SubscribeStart) => void) | undefined,
+  ): SubscribeStart {
+    const { top, earliest, publications } = history;
+    let gap: { reason: GapReason; lastOffset: number | null } | null = null;
+    let replay: readonly Publication[] = [];
+    let position: StreamPosition = top;
+    if (since && since.epoch === top.epoch) {
+      if (since.offset > top.offset) {
+        throw new PushwireError('invalid_cursor', `cursor is ahead of channel "${subscription.channel}"`);
+      }
+      position = since;
+      replay = publications;
+      if (since.offset + 1 < earliest) {
+        gap = { reason: 'window', lastOffset: since.offset };
+        position = { epoch: top.epoch, offset: earliest - 1 };
+      }
+    } else if (since) {
+      gap = { reason: 'epoch', lastOffset: since.offset };
+      position = { epoch: top.epoch, offset: earliest - 1 };
+      replay = publications;
+    }
+    this.moveTo(subscription, position.epoch, position.offset);
+    const start: SubscribeStart = { channel: subscription.channel, position, cursor: this.cursor() };
+    onStart?.(start);
+    if (gap) this.reportGap(subscription, gap.reason, gap.lastOffset, position.epoch, position.offset + 1);
+    for (const publication of replay) {
+      if (publication.offset > subscription.offset) this.deliver(subscription, this.host.recent(publication));
+    }
+    const buffered = subscription.buffer ?? [];
+    subscription.buffer = null;
+    for (const message of buffered) this.deliver(subscription, message);
+    return start;
+  }
+
+  private deliver(subscription: Subscription, message: OutboundMessage): void {
+    if (message.epoch !== subscription.epoch) {
+      this.reportGap(subscription, 'epoch', subscription.offset, message.epoch, message.offset);
+    } else if (message.offset <= subscription.offset) {
+      return; // already delivered: history and live overlap while resuming
+    } else if (message.offset > subscription.offset + 1) {
+      this.reportGap(subscription, 'window', subscription.offset, message.epoch, message.offset);
+    }
+    subscription.offset = message.offset;
+    subscription.segment = message.segment;
+    const cursor = this.subscriptions.size === 1 ? message.soloCursor() : this.cursor();
+    this.sink.message(message, cursor);
+  }
+
+  private reportGap(
+    subscription: Subscription,
+    reason: GapReason,
+    lastOffset: number | null,
+    epoch: string,
+    next: number,
+  ): void {
+    this.moveTo(subscription, epoch, next - 1);
+    const event: GapEvent = {
+      op: 'gap',
+      channel: subscription.channel,
+      reason,
+      epoch,
+      lastOffset,
+      nextOffset: next,
+      cursor: this.cursor(),
+    };
+    this.sink.gap(event);
+  }
+
+  private moveTo(subscription: Subscription, epoch: string, offset: number): void {
+    subscription.epoch = epoch;
+    subscription.offset = offset;
+    subscription.segment = cursorSegment(subscription.channel, epoch, offset);
+  }
+
+  private drop(subscription: Subscription): void {
+    this.subscriptions.delete(subscription.channel);
+    this.host.detach(subscription.channel, this);
+  }
+
+  private *segments(): Generator<string> {
+    for (const subscription of this.subscriptions.values()) {
+      if (subscription.segment) yield subscription.segment;
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.state === 'closed') throw new PushwireError('shutting_down', 'the connection is closed');
+  }
+}
