@@ -1,0 +1,27 @@
+import type { Config } from './types.ts';
+
+/** Every option's default. The only place a default value is written down. */
+export const DEFAULTS: Config = Object.freeze({
+  port: 8080,
+  host: '0.0.0.0',
+  apiKey: null,
+  heartbeatIntervalMs: 15_000, // 15 seconds
+  heartbeatTimeoutMs: 10_000, // 10 seconds: a peer silent for 25 s is dead
+  // 25 seconds: under the 30 s idle TTL of the strictest common browsers and proxies.
+  pollTimeoutMs: 25_000,
+  historySize: 100,
+  historyTtlMs: 300_000, // 5 minutes
+  clientPublish: false,
+  presence: false,
+  maxMessageBytes: 65_536, // 64 KiB
+  maxChannelsPerConnection: 100,
+  broker: 'memory',
+  redisUrl: 'redis://127.0.0.1:6379',
+  redisPrefix: 'pushwire',
+  tokenSecret: null,
+  corsOrigins: Object.freeze(['*']),
+  shutdownTimeoutMs: 10_000, // 10 seconds
+  logLevel: 'info',
+  demo: true,
+  namespaces: Object.freeze({}),
+});

@@ -1,0 +1,73 @@
+// How options read to a person: shared by `--help` and docs/configuration.md.
+import { DEFAULTS } from './defaults.ts';
+import type { OptionKind, OptionSpec } from './options.ts';
+import { formatByteSize, formatDuration } from './units.ts';
+
+/** The placeholder after a flag: `--port <n>`. Booleans take none. */
+export function valuePlaceholder(kind: OptionKind): string {
+  switch (kind.type) {
+    case 'integer':
+      return '<n>';
+    case 'duration':
+      return '<duration>';
+    case 'bytes':
+      return '<size>';
+    case 'string':
+      return kind.format === 'redis-url' ? '<url>' : '<string>';
+    case 'enum':
+      return `<${kind.values.join('|')}>`;
+    case 'boolean':
+      return '';
+    case 'list':
+      return '<origins>';
+    case 'namespaces':
+      return '<json>';
+  }
+}
+
+/** The default as a user would write it: `15s`, `64kb`, `*`, `unset`. */
+export function defaultText(spec: OptionSpec): string {
+  const value: unknown = DEFAULTS[spec.field];
+  if (value === null) return spec.kind.type === 'duration' ? 'off' : 'unset';
+  switch (spec.kind.type) {
+    case 'duration':
+      return formatDuration(value as number);
+    case 'bytes':
+      return formatByteSize(value as number);
+    case 'list':
+      return (value as readonly string[]).join(',');
+    case 'namespaces':
+      return 'none';
+    default:
+      return String(value);
+  }
+}
+
+/** How a boolean flag reads in full: `--demo`, `--no-demo`. */
+export function flagUsage(spec: OptionSpec): string {
+  if (spec.flag === null) return '';
+  if (spec.kind.type === 'boolean') return `--${spec.flag}, --no-${spec.flag}`;
+  return `--${spec.flag} ${valuePlaceholder(spec.kind)}`;
+}
+
+/** What an option takes, in a few words: `0-65535`, `duration or off`, `memory, redis`. */
+export function acceptsText(kind: OptionKind): string {
+  switch (kind.type) {
+    case 'integer':
+      return `${kind.min}-${kind.max}`;
+    case 'duration':
+      return kind.nullable ? 'duration, or 0/off' : kind.minMs > 0 ? 'duration above 0' : 'duration';
+    case 'bytes':
+      return 'size';
+    case 'string':
+      return kind.format === 'redis-url' ? 'redis:// or rediss:// URL' : 'string';
+    case 'enum':
+      return kind.values.join(', ');
+    case 'boolean':
+      return 'on/off';
+    case 'list':
+      return 'origins, comma-separated';
+    case 'namespaces':
+      return 'JSON object';
+  }
+}

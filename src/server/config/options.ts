@@ -1,0 +1,165 @@
+import type { Config } from './types.ts';
+
+/** Node's timers fire at once past this many milliseconds (a signed 32-bit delay). */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/** What values an option takes; `values.ts` parses and checks each kind. */
+export type OptionKind =
+  | { readonly type: 'integer'; readonly min: number; readonly max: number }
+  /** `nullable`: 0 or `off` turns the feature off (null). */
+  | { readonly type: 'duration'; readonly nullable: boolean; readonly minMs: number; readonly maxMs: number }
+  | { readonly type: 'bytes'; readonly min: number }
+  /** `nullable`: absent means null. `secret`: the value never appears in an error or the help. */
+  | {
+      readonly type: 'string';
+      readonly format: StringFormat;
+      readonly nullable: boolean;
+      readonly secret: boolean;
+    }
+  | { readonly type: 'enum'; readonly values: readonly string[] }
+  | { readonly type: 'boolean' }
+  | { readonly type: 'list'; readonly item: 'origin' }
+  | { readonly type: 'namespaces' };
+
+export type StringFormat = 'text' | 'redis-url';
+
+export interface OptionSpec {
+  /** camelCase; the key in a config file (its kebab-case form is accepted too). */
+  readonly key: string;
+  /** The `Config` field it sets. */
+  readonly field: keyof Config;
+  /** kebab-case, without the leading `--`; null when there is no flag. */
+  readonly flag: string | null;
+  /** `PUSHWIRE_` + the key in UPPER_SNAKE case. */
+  readonly env: string;
+  readonly kind: OptionKind;
+  /** One line for `--help` and docs/configuration.md. */
+  readonly doc: string;
+}
+
+export function kebabCase(camel: string): string {
+  return camel.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
+}
+
+export function envName(camel: string): string {
+  return `PUSHWIRE_${kebabCase(camel).replace(/-/g, '_').toUpperCase()}`;
+}
+
+function option(field: keyof Config, key: string, kind: OptionKind, doc: string): OptionSpec {
+  return { key, field, flag: kebabCase(key), env: envName(key), kind, doc };
+}
+
+const integer = (min: number, max: number): OptionKind => ({ type: 'integer', min, max });
+const duration = (nullable: boolean, minMs: number, maxMs = MAX_TIMER_MS): OptionKind => ({
+  type: 'duration',
+  nullable,
+  minMs,
+  maxMs,
+});
+const text = (format: StringFormat = 'text'): OptionKind => ({
+  type: 'string',
+  format,
+  nullable: false,
+  secret: false,
+});
+const secret: OptionKind = { type: 'string', format: 'text', nullable: true, secret: true };
+const boolean: OptionKind = { type: 'boolean' };
+
+/** Every option of `pushwire serve`, in the order `--help` and the docs list them. */
+export const OPTIONS: readonly OptionSpec[] = [
+  option('port', 'port', integer(0, 65_535), 'TCP port to listen on; 0 picks a free port'),
+  option('host', 'host', text(), 'address to listen on'),
+  option('apiKey', 'apiKey', secret, 'key for POST /api/publish; unset: serve generates one and prints it'),
+  option(
+    'heartbeatIntervalMs',
+    'heartbeatInterval',
+    duration(true, 1),
+    'heartbeat after this much silence on a connection; 0/off disables heartbeats',
+  ),
+  option(
+    'heartbeatTimeoutMs',
+    'heartbeatTimeout',
+    duration(false, 1),
+    'a peer silent for heartbeat interval + this is dropped',
+  ),
+  option(
+    'pollTimeoutMs',
+    'pollTimeout',
+    duration(false, 1),
+    "how long a long poll is held; keep it under every proxy's idle timeout",
+  ),
+  option(
+    'historySize',
+    'historySize',
+    integer(0, 100_000),
+    'messages kept per channel for resume and history',
+  ),
+  option(
+    'historyTtlMs',
+    'historyTtl',
+    duration(true, 1, Number.MAX_SAFE_INTEGER),
+    'how long a message stays in history; 0/off keeps it until pushed out by size',
+  ),
+  option('clientPublish', 'clientPublish', boolean, 'let connected clients publish (WebSocket and HTTP)'),
+  option('presence', 'presence', boolean, 'track who is subscribed to each channel'),
+  option('maxMessageBytes', 'maxMessageSize', { type: 'bytes', min: 1 }, 'largest message or frame accepted'),
+  option(
+    'maxChannelsPerConnection',
+    'maxChannels',
+    integer(1, 100_000),
+    'most channels one connection may subscribe to',
+  ),
+  option(
+    'broker',
+    'broker',
+    { type: 'enum', values: ['memory', 'redis'] },
+    'memory (one node) or redis (scale-out)',
+  ),
+  option('redisUrl', 'redisUrl', text('redis-url'), 'Redis to use when the broker is redis'),
+  option('redisPrefix', 'redisPrefix', text(), 'prefix of every Redis key and pub/sub channel'),
+  option(
+    'tokenSecret',
+    'tokenSecret',
+    secret,
+    'HS256 secret of connection JWTs; unset: anonymous connections',
+  ),
+  option(
+    'corsOrigins',
+    'corsOrigins',
+    { type: 'list', item: 'origin' },
+    'origins allowed to call from browsers (comma list; * = any)',
+  ),
+  option('shutdownTimeoutMs', 'shutdownTimeout', duration(false, 0), 'how long a drain may take on shutdown'),
+  option(
+    'logLevel',
+    'logLevel',
+    { type: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+    'least severe log level written',
+  ),
+  option('demo', 'demo', boolean, 'serve a demo page at /'),
+  {
+    ...option(
+      'namespaces',
+      'namespaces',
+      { type: 'namespaces' },
+      'options per channel namespace (see below)',
+    ),
+    flag: null,
+  },
+];
+
+/** `--config` / PUSHWIRE_CONFIG: where the config file is; not an option of the file itself. */
+export const CONFIG_FILE_OPTION = {
+  flag: 'config',
+  env: 'PUSHWIRE_CONFIG',
+  doc: 'config file to read (.yaml, .yml or .json)',
+} as const;
+
+/** The options a namespace may set; every other value comes from the top level. */
+export const NAMESPACE_FIELDS = ['historySize', 'historyTtlMs', 'clientPublish', 'presence'] as const;
+
+/**
+ * PUSHWIRE_ variables that are not options: test and benchmark runners read these, and a
+ * server started under them must not refuse to start.
+ */
+export const FOREIGN_ENV_PREFIXES: readonly string[] = ['PUSHWIRE_TEST_', 'PUSHWIRE_BENCH_'];

@@ -1,0 +1,45 @@
+/** What a channel gets from its namespace (or from the top-level values when it has none). */
+export interface NamespaceOptions {
+  /** Messages kept per channel; 0 keeps none (offsets still rise). */
+  readonly historySize: number;
+  /** How long a message stays in history; null keeps it until pushed out by size. */
+  readonly historyTtlMs: number | null;
+  /** Whether connected clients may publish (WebSocket `publish` op and HTTP). */
+  readonly clientPublish: boolean;
+  /** Whether the server tracks who is subscribed. */
+  readonly presence: boolean;
+}
+
+/** The server's whole configuration: validated once by `loadConfig`, then deep-frozen. */
+export interface Config {
+  /** 0 picks a free (ephemeral) port. */
+  readonly port: number;
+  readonly host: string;
+  /** Bearer key for `POST /api/publish`; null: `serve` generates one and prints it. */
+  readonly apiKey: string | null;
+  /** Heartbeat after this much silence on a connection; null turns heartbeats off. */
+  readonly heartbeatIntervalMs: number | null;
+  /** A peer silent for heartbeat interval + this is dead. */
+  readonly heartbeatTimeoutMs: number;
+  /** How long a long-poll request is held before it answers with an empty list. */
+  readonly pollTimeoutMs: number;
+  readonly historySize: number;
+  readonly historyTtlMs: number | null;
+  readonly clientPublish: boolean;
+  readonly presence: boolean;
+  readonly maxMessageBytes: number;
+  readonly maxChannelsPerConnection: number;
+  readonly broker: 'memory' | 'redis';
+  readonly redisUrl: string;
+  readonly redisPrefix: string;
+  /** HS256 secret for connection JWTs; null allows anonymous connections. */
+  readonly tokenSecret: string | null;
+  readonly corsOrigins: readonly string[];
+  /** How long a drain may take on shutdown before the remaining connections are cut. */
+  readonly shutdownTimeoutMs: number;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Serve a demo page at `/`. */
+  readonly demo: boolean;
+  /** Options of channels `ns:name`, by namespace `ns`, each fully resolved. */
+  readonly namespaces: Readonly<Record<string, NamespaceOptions>>;
+}

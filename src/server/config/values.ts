@@ -1,0 +1,193 @@
+// Parses one option value, from a flag or env var (always text) or a config file (any data),
+// into its typed value, or into a problem that says what the option accepts.
+import type { OptionKind, OptionSpec, StringFormat } from './options.ts';
+import { closest } from './suggest.ts';
+import { formatByteSize, formatDuration, parseByteSize, parseDuration } from './units.ts';
+
+export type Parsed =
+  | { readonly ok: true; readonly value: unknown }
+  | { readonly ok: false; readonly problem: string };
+
+const TRUE_WORDS = new Set(['true', 'yes', 'on', '1']);
+const FALSE_WORDS = new Set(['false', 'no', 'off', '0']);
+const ok = (value: unknown): Parsed => ({ ok: true, value });
+const fail = (problem: string): Parsed => ({ ok: false, problem });
+
+export function parseValue(spec: OptionSpec, raw: unknown): Parsed {
+  const kind = spec.kind;
+  const shown = kind.type === 'string' && kind.secret ? 'the value' : show(raw);
+  switch (kind.type) {
+    case 'integer':
+      return parseInteger(kind, raw, shown);
+    case 'duration':
+      return parseDurationValue(kind, raw, shown);
+    case 'bytes':
+      return parseBytesValue(kind.min, raw, shown);
+    case 'string':
+      return parseString(kind.format, kind.nullable, raw, shown);
+    case 'enum':
+      return parseEnum(kind.values, raw, shown);
+    case 'boolean':
+      return parseBoolean(raw, shown);
+    case 'list':
+      return parseOriginList(raw, shown);
+    case 'namespaces':
+      return parseJsonObject(raw, shown);
+  }
+}
+
+/** What an option accepts, as said in errors, `--help` and the docs. */
+export function kindHint(kind: OptionKind): string {
+  switch (kind.type) {
+    case 'integer':
+      return `use a whole number from ${kind.min} to ${kind.max}`;
+    case 'duration':
+      return `use milliseconds or a unit: 500ms, 15s, 2m${kind.nullable ? ', or 0/off to disable' : ''}`;
+    case 'bytes':
+      return 'use bytes or a unit: 65536, 64kb, 1mb';
+    case 'string':
+      return kind.format === 'redis-url'
+        ? 'use redis://host:port or rediss://host:port'
+        : 'give a non-empty string';
+    case 'enum':
+      return `use one of ${kind.values.join(', ')}`;
+    case 'boolean':
+      return 'use true/false, yes/no, on/off or 1/0';
+    case 'list':
+      return 'use * or origins scheme://host[:port], comma-separated';
+    case 'namespaces':
+      return 'give an object such as {"game":{"clientPublish":true}}';
+  }
+}
+
+/** How a value reads in an error: text quoted, data as JSON, long values cut. */
+export function show(raw: unknown): string {
+  const text = raw === undefined ? 'undefined' : JSON.stringify(raw);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function wholeNumber(raw: unknown, parse: (text: string) => number | undefined): number | undefined {
+  if (typeof raw === 'number') return Number.isSafeInteger(raw) && raw >= 0 ? raw : undefined;
+  return typeof raw === 'string' ? parse(raw) : undefined;
+}
+
+function parseInteger(kind: { min: number; max: number }, raw: unknown, shown: string): Parsed {
+  const value =
+    typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(value))
+    return fail(`${shown} is not a whole number (${kindHint({ type: 'integer', ...kind })})`);
+  if (value < kind.min || value > kind.max) {
+    return fail(`${shown} is out of range (use a whole number from ${kind.min} to ${kind.max})`);
+  }
+  return ok(value);
+}
+
+function parseDurationValue(
+  kind: Extract<OptionKind, { type: 'duration' }>,
+  raw: unknown,
+  shown: string,
+): Parsed {
+  if (kind.nullable && (raw === null || (typeof raw === 'string' && raw.trim().toLowerCase() === 'off'))) {
+    return ok(null);
+  }
+  const ms = wholeNumber(raw, parseDuration);
+  if (ms === undefined) return fail(`${shown} is not a duration (${kindHint(kind)})`);
+  if (ms === 0 && kind.nullable) return ok(null);
+  if (ms < kind.minMs) {
+    const least = kind.minMs === 1 ? 'a duration above 0' : `at least ${formatDuration(kind.minMs)}`;
+    return fail(`${shown} is too short (use ${least})`);
+  }
+  if (ms > kind.maxMs) {
+    const days = Math.floor(kind.maxMs / 86_400_000);
+    return fail(`${shown} is too long (use at most ${kind.maxMs}ms, about ${days} days)`);
+  }
+  return ok(ms);
+}
+
+function parseBytesValue(min: number, raw: unknown, shown: string): Parsed {
+  const bytes = wholeNumber(raw, parseByteSize);
+  if (bytes === undefined) return fail(`${shown} is not a byte size (${kindHint({ type: 'bytes', min })})`);
+  if (bytes < min)
+    return fail(
+      `${shown} is too small (use at least ${formatByteSize(min)} ${min === 1 ? 'byte' : 'bytes'})`,
+    );
+  return ok(bytes);
+}
+
+function parseString(format: StringFormat, nullable: boolean, raw: unknown, shown: string): Parsed {
+  if (raw === null && nullable) return ok(null);
+  if (typeof raw !== 'string') return fail(`${shown} is not a string (quote it)`);
+  if (raw.trim() === '') return fail(`${shown} is empty (give a non-empty string)`);
+  if (format === 'redis-url' && !isRedisUrl(raw)) {
+    return fail(`${shown} is not a Redis URL (use redis://host:port or rediss://host:port)`);
+  }
+  return ok(raw);
+}
+
+function isRedisUrl(text: string): boolean {
+  if (!URL.canParse(text)) return false;
+  const url = new URL(text);
+  return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '';
+}
+
+function parseEnum(values: readonly string[], raw: unknown, shown: string): Parsed {
+  if (typeof raw === 'string' && values.includes(raw)) return ok(raw);
+  const near =
+    typeof raw === 'string'
+      ? closest(
+          raw,
+          values.map((value) => [value, value] as const),
+        )
+      : undefined;
+  return fail(
+    `${shown} is not one of ${values.join(', ')}${near === undefined ? '' : ` (did you mean ${near}?)`}`,
+  );
+}
+
+function parseBoolean(raw: unknown, shown: string): Parsed {
+  if (typeof raw === 'boolean') return ok(raw);
+  const word =
+    typeof raw === 'string' ? raw.trim().toLowerCase() : typeof raw === 'number' ? String(raw) : '';
+  if (TRUE_WORDS.has(word)) return ok(true);
+  if (FALSE_WORDS.has(word)) return ok(false);
+  return fail(`${shown} is not a boolean (${kindHint({ type: 'boolean' })})`);
+}
+
+/** `*`, or origins as browsers send them (`https://example.com:8443`); an empty list allows none. */
+function parseOriginList(raw: unknown, shown: string): Parsed {
+  const items =
+    typeof raw === 'string'
+      ? raw.split(',')
+      : Array.isArray(raw) && raw.every((item) => typeof item === 'string')
+        ? raw
+        : null;
+  if (items === null)
+    return fail(`${shown} is not a list of origins (${kindHint({ type: 'list', item: 'origin' })})`);
+  const origins: string[] = [];
+  for (const item of items.map((entry) => entry.trim()).filter((entry) => entry !== '')) {
+    const origin = item === '*' ? item : asOrigin(item);
+    if (origin === undefined) {
+      return fail(`${show(item)} is not an origin (use * or scheme://host[:port], e.g. https://example.com)`);
+    }
+    if (!origins.includes(origin)) origins.push(origin);
+  }
+  return ok(origins);
+}
+
+function asOrigin(text: string): string | undefined {
+  if (!URL.canParse(text)) return undefined;
+  const url = new URL(text);
+  const bare = url.pathname === '/' && url.search === '' && url.hash === '' && url.username === '';
+  if (!bare || (url.protocol !== 'http:' && url.protocol !== 'https:')) return undefined;
+  // Browsers send the origin lowercased and without a default port: compare in that form.
+  return url.origin;
+}
+
+function parseJsonObject(raw: unknown, shown: string): Parsed {
+  if (typeof raw !== 'string') return ok(raw);
+  try {
+    return ok(JSON.parse(raw));
+  } catch {
+    return fail(`${shown} is not JSON (${kindHint({ type: 'namespaces' })})`);
+  }
+}
