@@ -1,4 +1,5 @@
 export { MemoryBroker } from './memory.ts';
+export { RedisBroker, type RedisBrokerOptions } from './redis/broker.ts';
 export type {
   Broker,
   BrokerHandler,

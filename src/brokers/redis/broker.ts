@@ -1,0 +1,255 @@
+import { type Publication, PushwireError, type StreamPosition } from '../../protocol/index.ts';
+import { newEpoch } from '../memory.ts';
+import type {
+  Broker,
+  BrokerHandler,
+  BrokerHealth,
+  HistoryQuery,
+  HistoryResult,
+  PresenceStore,
+  PublishOptions,
+} from '../types.ts';
+import { HashRing } from './hash-ring.ts';
+import { type ChannelKeys, channelKeys, channelOfPubsub, decodePayload } from './keys.ts';
+import { RedisPresence } from './presence.ts';
+import { SCRIPTS } from './scripts.ts';
+import { type Logger, Shard } from './shard.ts';
+
+export interface RedisBrokerOptions {
+  /** `redis://`, `rediss://` (TLS) or `redis-sentinel://host:26379[,host:26379]/masterName`. */
+  readonly url: string;
+  /** Every key and pub/sub channel starts with it: several deployments can share one Redis. */
+  readonly prefix: string;
+  /**
+   * Several independent Redis deployments (URLs as for `url`); when given, they replace `url`.
+   * Channels are spread over them by consistent hashing: every node MUST list the same shards.
+   */
+  readonly shards?: readonly string[];
+  /** The URL's hosts are seed nodes of a Redis Cluster (7+): publications use SPUBLISH. */
+  readonly cluster?: boolean;
+  readonly logger?: Logger;
+  /** A command without a reply after this long fails with broker_unavailable. Default 1000 ms. */
+  readonly commandTimeoutMs?: number;
+  /** `start()` fails if Redis isn't ready within this long. Default 5000 ms. */
+  readonly connectTimeoutMs?: number;
+  /**
+   * How long a channel's epoch and offset outlive its last publish or history read (never
+   * less than its history TTL). Default 30 days. When they expire, the next publish starts a
+   * new epoch: a client resuming later is told of an `epoch` gap rather than a `window` gap,
+   * both honest. Longer keeps the finer answer at the cost of one small HASH per channel.
+   */
+  readonly metaTtlMs?: number;
+}
+
+const DEFAULTS = {
+  commandTimeoutMs: 1000,
+  connectTimeoutMs: 5000,
+  metaTtlMs: 30 * 24 * 60 * 60 * 1000,
+} as const;
+
+/** Curly braces would break the `{prefix:channel}` hash tag that keeps a channel on one slot. */
+const PREFIX_PATTERN = /^[^{}\s]+$/;
+
+type State = 'new' | 'running' | 'closed';
+
+/**
+ * The scale-out broker: every node shares channel streams in Redis. A publish is one Lua script
+ * (lua/publish.lua) that assigns the offset, appends to a Redis stream and publishes to the
+ * channel's pub/sub channel, so offsets are global and every node sees the same order.
+ *
+ * Redis 6.2+ (7+ for cluster mode). If Redis is unreachable, publish and history reject at
+ * once with `broker_unavailable`; ioredis reconnects by itself, and once the subscriber link is
+ * back the broker subscribes again and calls `handler.recovered()`.
+ */
+export class RedisBroker implements Broker, BrokerHealth {
+  readonly presence: PresenceStore;
+  private readonly prefix: string;
+  private readonly metaTtlMs: number;
+  private readonly publishCommand: 'PUBLISH' | 'SPUBLISH';
+  private readonly shards: Shard[];
+  private readonly ring: HashRing<Shard>;
+  private readonly subscribed = new Set<string>();
+  private readonly log: Logger;
+  private handler: BrokerHandler | null = null;
+  private state: State = 'new';
+
+  constructor(options: RedisBrokerOptions) {
+    if (!PREFIX_PATTERN.test(options.prefix)) {
+      throw new Error(`invalid Redis prefix "${options.prefix}": no spaces or curly braces`);
+    }
+    this.prefix = options.prefix;
+    this.metaTtlMs = options.metaTtlMs ?? DEFAULTS.metaTtlMs;
+    this.publishCommand = options.cluster ? 'SPUBLISH' : 'PUBLISH';
+    this.log = options.logger ?? (() => {});
+    const urls = options.shards && options.shards.length > 0 ? [...new Set(options.shards)] : [options.url];
+    const connection = {
+      cluster: options.cluster ?? false,
+      commandTimeoutMs: options.commandTimeoutMs ?? DEFAULTS.commandTimeoutMs,
+      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
+    };
+    const events = {
+      message: (name: string, payload: string) => this.deliver(name, payload),
+      recovered: () => this.recovered(),
+      log: this.log,
+    };
+    this.shards = urls.map((url) => new Shard(url, { ...connection, url }, events));
+    this.ring = new HashRing(this.shards.map((shard) => ({ name: shard.url, value: shard })));
+    this.presence = new RedisPresence({
+      locate: (channel) => ({ client: this.ring.get(channel).command, keys: this.keys(channel) }),
+      guard: (operation, work) => this.guard(operation, work),
+    });
+  }
+
+  async start(handler: BrokerHandler): Promise<void> {
+    if (this.state !== 'new') throw new Error('RedisBroker.start() is called once, before anything else');
+    this.handler = handler;
+    this.state = 'running';
+    try {
+      await Promise.all(this.shards.map((shard) => shard.connect()));
+    } catch (error) {
+      await this.close();
+      throw unavailable('redis is unreachable', error);
+    }
+  }
+
+  async publish(channel: string, data: string, options: PublishOptions): Promise<Publication> {
+    const keys = this.keys(channel);
+    const shard = this.ring.get(channel);
+    const reply = await this.guard('publish', () =>
+      SCRIPTS.publish.run(
+        shard.command,
+        [keys.meta, keys.stream],
+        [
+          keys.pubsub,
+          newEpoch(),
+          data,
+          options.historySize,
+          options.historyTtlMs ?? 0,
+          this.metaTtlMs,
+          this.publishCommand,
+        ],
+      ),
+    );
+    const [offset, epoch, time] = reply as [number, string, number];
+    return { channel, offset, epoch, data, time };
+  }
+
+  async subscribe(channel: string): Promise<void> {
+    this.assertRunning();
+    // Added first: a publication may arrive before Redis's confirmation does.
+    this.subscribed.add(channel);
+    try {
+      await this.ring.get(channel).subscribe(this.keys(channel).pubsub);
+    } catch (error) {
+      this.subscribed.delete(channel);
+      throw unavailable(`subscribe to ${channel} failed`, error);
+    }
+  }
+
+  async unsubscribe(channel: string): Promise<void> {
+    // Removed first: a publication still in flight on the connection is dropped in deliver().
+    this.subscribed.delete(channel);
+    if (this.state !== 'running') return;
+    await this.ring.get(channel).unsubscribe(this.keys(channel).pubsub);
+  }
+
+  async history(channel: string, query: HistoryQuery): Promise<HistoryResult> {
+    const keys = this.keys(channel);
+    const shard = this.ring.get(channel);
+    const reply = await this.guard('history', () =>
+      SCRIPTS.history.run(
+        shard.command,
+        [keys.meta, keys.stream],
+        [newEpoch(), this.metaTtlMs, query.since?.epoch ?? '', query.since?.offset ?? 0, query.limit ?? -1],
+      ),
+    );
+    return parseHistory(channel, reply);
+  }
+
+  healthy(): boolean {
+    return this.state === 'running' && this.shards.every((shard) => shard.healthy());
+  }
+
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.handler = null;
+    this.subscribed.clear();
+    for (const shard of this.shards) shard.close();
+  }
+
+  private keys(channel: string): ChannelKeys {
+    return channelKeys(this.prefix, channel);
+  }
+
+  private deliver(name: string, payload: string): void {
+    const channel = channelOfPubsub(this.prefix, name);
+    if (channel === null || !this.subscribed.has(channel) || !this.handler) return;
+    const publication = decodePayload(channel, payload);
+    if (!publication) {
+      this.log('error', `undecodable publication on ${name}`);
+      return;
+    }
+    try {
+      this.handler.publication(publication);
+    } catch (error) {
+      // The node's failure, not the link's: report it and go on with the next publication.
+      this.log('error', `publication handler failed on ${channel}`, error);
+    }
+  }
+
+  private recovered(): void {
+    try {
+      this.handler?.recovered();
+    } catch (error) {
+      this.log('error', 'recovered handler failed', error);
+    }
+  }
+
+  private assertRunning(): void {
+    if (this.state === 'closed') throw new PushwireError('broker_unavailable', 'the broker is closed');
+    if (this.state === 'new') throw new Error('RedisBroker.start() must be called first');
+  }
+
+  /** Runs a Redis call; any failure becomes broker_unavailable (reported, never thrown raw). */
+  private async guard<T>(operation: string, work: () => Promise<T>): Promise<T> {
+    this.assertRunning();
+    try {
+      return await work();
+    } catch (error) {
+      this.log('warn', `redis ${operation} failed`, error);
+      throw unavailable(`redis ${operation} failed`, error);
+    }
+  }
+}
+
+function unavailable(message: string, cause: unknown): PushwireError {
+  const reason = cause instanceof Error ? `: ${cause.message}` : '';
+  return new PushwireError('broker_unavailable', `${message}${reason}`);
+}
+
+type StreamEntry = [id: string, fields: string[]];
+
+function parseHistory(channel: string, reply: unknown): HistoryResult {
+  const [epoch, topOffset, earliest, entries, newestFirst] = reply as [
+    string,
+    number,
+    number,
+    StreamEntry[],
+    number,
+  ];
+  const publications = entries.map(([id, fields]) => toPublication(channel, epoch, id, fields));
+  if (newestFirst === 1) publications.reverse();
+  const top: StreamPosition = { epoch, offset: topOffset };
+  return { publications, top, earliest };
+}
+
+function toPublication(channel: string, epoch: string, id: string, fields: string[]): Publication {
+  let time = 0;
+  let data = '';
+  for (let i = 0; i < fields.length; i += 2) {
+    if (fields[i] === 't') time = Number(fields[i + 1]);
+    else if (fields[i] === 'd') data = fields[i + 1] ?? '';
+  }
+  return { channel, offset: Number.parseInt(id, 10), epoch, data, time };
+}

@@ -1,0 +1,130 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { Redis } from 'ioredis';
+
+/** The shared Redis of the test run (REDIS_URL); tests isolate themselves by key prefix. */
+export function redisUrl(): string {
+  return process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+}
+
+/** A key prefix no other test uses. */
+export function uniquePrefix(): string {
+  return `pwtest-${randomBytes(6).toString('hex')}`;
+}
+
+/** Deletes every key under `prefix` (hash-tagged `{prefix:...}` as the Redis broker names them). */
+export async function cleanPrefix(prefix: string, url: string = redisUrl()): Promise<void> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    for (const pattern of [`{${prefix}:*`, `${prefix}:*`]) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+        if (keys.length > 0) await redis.unlink(...keys);
+        cursor = next;
+      } while (cursor !== '0');
+    }
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export interface PrivateRedis {
+  readonly url: string;
+  readonly port: number;
+  /** The PID of the current redis-server process (a restart changes it). */
+  readonly pid: number;
+  /** Stops the server (SIGTERM by PID) and waits for it to exit. */
+  stop(): Promise<void>;
+  /** Stops it and starts a fresh one on the same port: all data is gone (no persistence). */
+  restart(): Promise<void>;
+}
+
+const START_TIMEOUT_MS = 10_000;
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  server.close();
+  await once(server, 'close');
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+/** Starts redis-server in the foreground and resolves once its log says it accepts connections. */
+async function spawnRedis(port: number, extraArgs: readonly string[]): Promise<ChildProcess> {
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1', ...extraArgs],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let log = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => fail(new Error(`redis-server :${port} not ready:\n${log}`)),
+      START_TIMEOUT_MS,
+    );
+    const onData = (chunk: Buffer): void => {
+      log += chunk.toString();
+      if (log.includes('Ready to accept connections')) {
+        clearTimeout(timer);
+        child.stdout?.off('data', onData);
+        resolve();
+      }
+    };
+    const onExit = (code: number | null): void => fail(new Error(`redis-server exited (${code}):\n${log}`));
+    function fail(error: Error): void {
+      clearTimeout(timer);
+      child.off('exit', onExit);
+      if (child.exitCode === null) child.kill('SIGKILL');
+      reject(error);
+    }
+    child.stdout?.on('data', onData);
+    child.once('exit', onExit);
+  });
+  child.removeAllListeners('exit');
+  // Keep draining its output so a chatty server never blocks on a full pipe.
+  child.stdout?.resume();
+  child.stderr?.resume();
+  const ping = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await ping.connect();
+    if ((await ping.ping()) !== 'PONG') throw new Error(`redis-server :${port} did not answer PING`);
+  } finally {
+    ping.disconnect();
+  }
+  return child;
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  process.kill(child.pid!, 'SIGTERM');
+  await exited;
+}
+
+/**
+ * A redis-server of the test's own, for tests that kill or restart Redis (never the shared
+ * one). `extraArgs` go to redis-server (e.g. `--cluster-enabled yes`).
+ */
+export async function startPrivateRedis(extraArgs: readonly string[] = []): Promise<PrivateRedis> {
+  const port = await freePort();
+  let child = await spawnRedis(port, extraArgs);
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    get pid() {
+      return child.pid!;
+    },
+    stop: () => stopChild(child),
+    async restart() {
+      await stopChild(child);
+      child = await spawnRedis(port, extraArgs);
+    },
+  };
+}
