@@ -50,11 +50,12 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
       ? { settings: [], problems: [] }
       : readConfigFile(configFile, input.cwd ?? process.cwd());
 
-  const problems = [...flags.problems, ...env.problems, ...file.problems];
+  const problems: string[] = [];
   const chosen = new Map<keyof Config, Chosen>();
   // Highest precedence first; within one source the last value given wins. Values that lose
   // are still checked: a broken env var is worth fixing even while a flag overrides it.
   for (const source of [flags, env, file]) {
+    problems.push(...source.problems);
     const fromThisSource = new Map<keyof Config, Chosen>();
     for (const setting of source.settings) {
       const parsed = parseValue(setting.spec, setting.raw);

@@ -55,6 +55,10 @@ export const FILE_KEY_GUESSES = OPTIONS.flatMap((spec) => [
   [spec.field, spec.key] as const,
 ]);
 
+function unexpected(arg: string): string {
+  return `${JSON.stringify(arg)}: unexpected argument (serve takes only --flags; see --help)`;
+}
+
 function unknown(label: string, what: string, near: string | undefined): string {
   return `${label}: unknown ${what}${near === undefined ? '' : ` (did you mean ${near}?)`}`;
 }
@@ -65,11 +69,16 @@ export function readFlags(argv: readonly string[]): Source & { readonly configFi
   let configFile: ConfigFileRef | undefined;
   for (let index = 0; index < argv.length; index++) {
     const arg = argv[index]!;
-    if (!arg.startsWith('--') || arg === '--') {
+    if (arg === '--') {
+      // The conventional end of flags: whatever follows is an argument, and serve takes none.
+      for (const rest of argv.slice(index + 1)) problems.push(unexpected(rest));
+      break;
+    }
+    if (!arg.startsWith('--')) {
       problems.push(
-        arg.startsWith('-') && arg !== '--'
+        arg.startsWith('-')
           ? unknown(arg, 'flag', closest(arg.replace(/^-+/, ''), FLAG_GUESSES))
-          : `${JSON.stringify(arg)}: unexpected argument (serve takes only --flags; see --help)`,
+          : unexpected(arg),
       );
       continue;
     }
@@ -91,6 +100,8 @@ export function readFlags(argv: readonly string[]): Source & { readonly configFi
     }
     if (spec === undefined && name !== CONFIG_FILE_OPTION.flag) {
       problems.push(unknown(label, 'flag', closest(name, FLAG_GUESSES)));
+      // Most options take a value: don't report `--prot 80` twice, as a flag and an argument.
+      if (inline === undefined && argv[index + 1]?.startsWith('-') === false) index++;
       continue;
     }
     if (spec?.kind.type === 'boolean') {
