@@ -1,0 +1,169 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { type Logger, pino } from 'pino';
+import { WebSocketServer } from 'ws';
+import { type Broker, hasHealth, MemoryBroker, RedisBroker } from '../brokers/index.ts';
+import { Hub } from '../core/index.ts';
+import { assertChannel, PushwireError } from '../protocol/index.ts';
+import { HeartbeatWheel, type TransportContext } from '../transports/index.ts';
+import { ConnectionAuth } from './auth.ts';
+import { type Config, DEFAULTS, resolveChannelOptions } from './config/index.ts';
+import { Metrics } from './metrics.ts';
+import { Router } from './routes.ts';
+import { StaticFiles } from './static-files.ts';
+
+export interface PushwireOptions extends Partial<Config> {
+  /** A broker of your own; otherwise `broker` ('memory' or 'redis') picks one. */
+  readonly brokerInstance?: Broker;
+  readonly logger?: Logger;
+  /** Serve every path under this prefix, e.g. '/push' for /push/ws, /push/sse, … */
+  readonly prefix?: string;
+}
+
+export interface PublishResult {
+  readonly channel: string;
+  readonly offset: number;
+  readonly epoch: string;
+}
+
+export interface Pushwire {
+  /** The key that POST /api/publish requires (generated when none was configured). */
+  readonly apiKey: string;
+  readonly config: Config;
+  /** Publishes from server-side code; `data` is any JSON value. */
+  publish(channel: string, data: unknown): Promise<PublishResult>;
+  /** For frameworks: answers Pushwire's paths and returns true, else returns false. */
+  handleRequest(req: IncomingMessage, res: ServerResponse): boolean;
+  /** Open client connections. */
+  connectionCount(): number;
+  /** Stops taking connections and tells every client to reconnect; finishes accepted publishes. */
+  drain(): Promise<void>;
+  /** Drains, then removes Pushwire's listeners from the server (which stays yours) and closes the broker. */
+  close(): Promise<void>;
+}
+
+/** Reconnect hints after a drain spread clients over this long, so they don't return as one herd. */
+const RECONNECT_SPREAD_MS = 3000;
+/** A connection with this many unsent bytes is a slow consumer and is cut. */
+const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Attaches Pushwire to a `node:http` server: its paths (and WebSocket upgrades at /ws) are
+ * served, everything else still goes to the server's own request listeners.
+ */
+export async function createPushwire(server: Server, options: PushwireOptions = {}): Promise<Pushwire> {
+  const { brokerInstance, logger: givenLogger, prefix = '', ...overrides } = options;
+  const config: Config = Object.freeze({ ...DEFAULTS, ...overrides });
+  const logger = givenLogger ?? pino({ level: config.logLevel }, pino.destination(2));
+  const apiKey = config.apiKey ?? randomBytes(18).toString('base64url');
+  const report = (stage: string, error: unknown) =>
+    logger.warn({ err: error, stage }, `pushwire: ${stage} failed`);
+
+  const broker = brokerInstance ?? makeBroker(config, logger);
+  const hub = new Hub({
+    broker,
+    channelOptions: (channel) => resolveChannelOptions(config, channel),
+    maxChannelsPerSession: config.maxChannelsPerConnection,
+    report,
+  });
+  await hub.start();
+
+  const heartbeat =
+    config.heartbeatIntervalMs === null
+      ? null
+      : new HeartbeatWheel({ intervalMs: config.heartbeatIntervalMs, timeoutMs: config.heartbeatTimeoutMs });
+  const transports: TransportContext = {
+    hub,
+    heartbeat,
+    maxBufferedBytes: MAX_BUFFERED_BYTES,
+    pollTimeoutMs: config.pollTimeoutMs,
+    report,
+  };
+  // The frame limit leaves room for the command envelope around the data.
+  const wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    maxPayload: config.maxMessageBytes + 1024,
+  });
+  const metrics = new Metrics(hub);
+  const ready = () => hub.running && (!hasHealth(broker) || broker.healthy());
+  const router = new Router({
+    config,
+    apiKey,
+    hub,
+    auth: new ConnectionAuth(config.tokenSecret),
+    transports,
+    wss,
+    metrics,
+    staticFiles: new StaticFiles(),
+    prefix,
+    ready,
+  });
+  const detach = attachListeners(server, router);
+
+  let closing: Promise<void> | null = null;
+  const drain = () => hub.drain({ code: 'shutting_down', reason: 'shutdown' }, RECONNECT_SPREAD_MS);
+  return {
+    apiKey,
+    config,
+    async publish(channel, data) {
+      assertChannel(channel);
+      if (data === undefined) throw new PushwireError('invalid_request', 'data must be a JSON value');
+      const { offset, epoch } = await hub.publish(channel, JSON.stringify(data));
+      return { channel, offset, epoch };
+    },
+    handleRequest: (req, res) => router.handle(req, res),
+    connectionCount: () => hub.sessionCount,
+    drain,
+    close() {
+      closing ??= (async () => {
+        await drain();
+        detach();
+        heartbeat?.stop();
+        wss.close();
+        await hub.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+function makeBroker(config: Config, logger: Logger): Broker {
+  if (config.broker === 'memory') return new MemoryBroker();
+  return new RedisBroker({
+    url: config.redisUrl,
+    prefix: config.redisPrefix,
+    logger: (level, msg, err) => logger[level]({ err }, msg),
+  });
+}
+
+/**
+ * Puts Pushwire in front of the server's own request listeners (they still get every request
+ * that isn't Pushwire's) and handles upgrades to /ws. Returns the undo, which restores the
+ * server's listeners exactly.
+ */
+function attachListeners(server: Server, router: Router): () => void {
+  const hostListeners = server.listeners('request') as ((
+    req: IncomingMessage,
+    res: ServerResponse,
+  ) => void)[];
+  server.removeAllListeners('request');
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    if (router.handle(req, res)) return;
+    if (hostListeners.length === 0) return router.notFound(res);
+    for (const listener of hostListeners) listener.call(server, req, res);
+  };
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (router.handleUpgrade(req, socket, head)) return;
+    // Leave other paths to the host's own upgrade listeners, if it has any.
+    if (server.listenerCount('upgrade') === 1) socket.destroy();
+  };
+  server.on('request', onRequest);
+  server.on('upgrade', onUpgrade);
+  return () => {
+    server.removeListener('request', onRequest);
+    server.removeListener('upgrade', onUpgrade);
+    for (const listener of hostListeners) server.on('request', listener);
+  };
+}

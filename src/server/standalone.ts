@@ -1,0 +1,63 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { Config } from './config/index.ts';
+import { createPushwire, type Pushwire } from './create-pushwire.ts';
+
+export interface RunningServer {
+  readonly url: string;
+  readonly port: number;
+  readonly pushwire: Pushwire;
+  readonly server: Server;
+  /**
+   * Graceful stop: stop accepting, tell every client to reconnect, finish publishes already
+   * accepted, then close. Connections still open after the shutdown timeout are cut.
+   */
+  stop(): Promise<void>;
+}
+
+/** Runs Pushwire as the whole HTTP server (what `pushwire serve` does). */
+export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+  const server = createServer();
+  const pushwire = await createPushwire(server, { ...config, logger });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  let stopping: Promise<void> | null = null;
+  return {
+    url: `http://${displayHost(config.host)}:${port}`,
+    port,
+    pushwire,
+    server,
+    stop() {
+      stopping ??= stop(server, pushwire, config.shutdownTimeoutMs);
+      return stopping;
+    },
+  };
+}
+
+async function stop(server: Server, pushwire: Pushwire, timeoutMs: number): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  await pushwire.close();
+  server.closeIdleConnections();
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      server.closeAllConnections();
+      resolve();
+    }, timeoutMs);
+  });
+  await Promise.race([closed, deadline]);
+  clearTimeout(timer);
+}
+
+/** What to print for a listening address: a wildcard is reachable as localhost. */
+export function displayHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::' || host === '') return 'localhost';
+  return host.includes(':') ? `[${host}]` : host;
+}
