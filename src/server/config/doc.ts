@@ -86,7 +86,7 @@ export function renderConfigDoc(): string {
     '    historyTtl: off',
     '```',
     '',
-    'The same as JSON (`pushwire.json`):',
+    'A JSON file takes the same keys (`pushwire.json`):',
     '',
     '```json',
     '{ "port": 8080, "heartbeatInterval": "20s", "namespaces": { "game": { "clientPublish": true } } }',

@@ -31,11 +31,6 @@ export interface LoadConfigInput {
   readonly cwd?: string;
 }
 
-interface Chosen {
-  readonly value: unknown;
-  readonly setting: RawSetting;
-}
-
 /**
  * The configuration of `pushwire serve`: flags > PUSHWIRE_* env vars > config file (`--config`
  * or PUSHWIRE_CONFIG) > defaults. Checks everything, then throws one `ConfigError` listing every
@@ -51,38 +46,38 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
       : readConfigFile(configFile, input.cwd ?? process.cwd());
 
   const problems: string[] = [];
-  const chosen = new Map<keyof Config, Chosen>();
+  const chosen = new Map<keyof Config, unknown>();
+  // Namespaces are checked once the top-level values they fall back to are known.
+  const namespaceSettings: { value: unknown; setting: RawSetting }[] = [];
   // Highest precedence first; within one source the last value given wins. Values that lose
   // are still checked: a broken env var is worth fixing even while a flag overrides it.
   for (const source of [flags, env, file]) {
     problems.push(...source.problems);
-    const fromThisSource = new Map<keyof Config, Chosen>();
+    const fromThisSource = new Map<keyof Config, unknown>();
     for (const setting of source.settings) {
       const parsed = parseValue(setting.spec, setting.raw);
       if (!parsed.ok) problems.push(`${setting.label}: ${parsed.problem}`);
-      else if (!chosen.has(setting.spec.field))
-        fromThisSource.set(setting.spec.field, { value: parsed.value, setting });
+      else if (setting.spec.field === 'namespaces') namespaceSettings.push({ value: parsed.value, setting });
+      else if (!chosen.has(setting.spec.field)) fromThisSource.set(setting.spec.field, parsed.value);
     }
     for (const [field, value] of fromThisSource) chosen.set(field, value);
   }
 
-  const values: Record<string, unknown> = { ...DEFAULTS };
-  for (const [field, { value }] of chosen) if (field !== 'namespaces') values[field] = value;
   // Each value came from the parser of its field's kind; the rest are the typed defaults.
-  const topLevel = values as unknown as Config;
-  const namespaces = chosen.get('namespaces');
-  if (namespaces !== undefined) {
-    const { label, source } = namespaces.setting;
+  const config = { ...DEFAULTS, ...Object.fromEntries(chosen) } as Config;
+  const top = topLevelOf(config);
+  const namespaces = namespaceSettings.map(({ value, setting }) => {
     // `pushwire.yaml: namespaces.game.historyTtl`, `PUSHWIRE_NAMESPACES: game.historyTtl`
+    const { label, source } = setting;
     const at =
       source === 'file' ? (path: string) => `${label}.${path}` : (path: string) => `${label}: ${path}`;
-    const parsed = parseNamespaces(namespaces.value, label, at, topLevelOf(topLevel));
+    const parsed = parseNamespaces(value, label, at, top);
     problems.push(...parsed.problems);
-    values.namespaces = parsed.namespaces;
-  }
+    return parsed.namespaces;
+  });
 
   if (problems.length > 0) throw new ConfigError(problems);
-  return deepFreeze(topLevel);
+  return deepFreeze({ ...config, namespaces: namespaces[0] ?? DEFAULTS.namespaces });
 }
 
 function deepFreeze<T>(value: T): T {

@@ -149,6 +149,16 @@ namespaces:
     );
   });
 
+  it('are checked in the file even while PUSHWIRE_NAMESPACES replaces them', () => {
+    const env = { PUSHWIRE_NAMESPACES: '{"live":{}}' };
+    assert.deepEqual(
+      problemsOf(() => loadYaml('namespaces: { game: { presence: maybe } }\n', [], env)),
+      [
+        'pushwire.yaml: namespaces.game.presence: "maybe" is not a boolean (use true/false, yes/no, on/off or 1/0)',
+      ],
+    );
+  });
+
   it('are deep-frozen', () => {
     const config = loadYaml(GAME);
     assert.ok(Object.isFrozen(config.namespaces));

@@ -50,7 +50,7 @@ const ENV_GUESSES = OPTIONS.flatMap((spec) => [
   [spec.env, spec.env] as const,
   [envName(spec.field), spec.env] as const,
 ]).concat([[CONFIG_FILE_OPTION.env, CONFIG_FILE_OPTION.env]]);
-export const FILE_KEY_GUESSES = OPTIONS.flatMap((spec) => [
+const FILE_KEY_GUESSES = OPTIONS.flatMap((spec) => [
   [spec.key, spec.key] as const,
   [spec.field, spec.key] as const,
 ]);
