@@ -23,7 +23,8 @@ export async function cleanPrefix(prefix: string, url: string = redisUrl()): Pro
       let cursor = '0';
       do {
         const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-        if (keys.length > 0) await redis.unlink(...keys);
+        // One key per command: in a Redis Cluster a command's keys must share a slot.
+        if (keys.length > 0) await redis.pipeline(keys.map((key) => ['unlink', key])).exec();
         cursor = next;
       } while (cursor !== '0');
     }
