@@ -517,6 +517,11 @@ describe('loadConfig: file problems', () => {
     assert.match(problem(['--config', json]), /^broken\.json: not valid JSON \(.+\)$/);
   });
 
+  it('shows a value that contains itself without failing', () => {
+    const yaml = file('alias.yaml', 'corsOrigins: &self [*self]\n');
+    assert.match(problem(['--config', yaml]), /^alias\.yaml: corsOrigins: a list is not a list of origins/);
+  });
+
   it('refuses a file that is not a mapping', () => {
     assert.equal(
       problem(['--config', file('list.yaml', '- port\n')]),

@@ -62,7 +62,13 @@ export function kindHint(kind: OptionKind): string {
 
 /** How a value reads in an error: text quoted, data as JSON, long values cut. */
 export function show(raw: unknown): string {
-  const text = raw === undefined ? 'undefined' : JSON.stringify(raw);
+  let text: string;
+  try {
+    text = JSON.stringify(raw) ?? String(raw);
+  } catch {
+    // A YAML alias can make a value that contains itself.
+    text = Array.isArray(raw) ? 'a list' : 'a mapping';
+  }
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
