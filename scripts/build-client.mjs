@@ -1,0 +1,47 @@
+// Bundles the browser client: dist/pushwire.js (ESM) and dist/pushwire.global.js (a classic
+// script that defines a global `Pushwire`), both minified, and prints their gzipped sizes.
+// `pushwire serve` serves dist/pushwire.js at /pushwire.js. The ESM bundle must stay within
+// the size budget below: the build fails past it.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { build } from 'esbuild';
+
+const root = new URL('..', import.meta.url).pathname;
+const entry = join(root, 'src/client/index.ts');
+const BUDGET_GZIP_BYTES = 8 * 1024;
+
+const common = {
+  entryPoints: [entry],
+  bundle: true,
+  minify: true,
+  platform: 'browser',
+  target: 'es2022',
+  legalComments: 'none',
+  logLevel: 'warning',
+};
+const outputs = [
+  { ...common, format: 'esm', outfile: join(root, 'dist/pushwire.js') },
+  // The IIFE's namespace object is `{ Pushwire }`; unwrap it so the global is the class itself.
+  {
+    ...common,
+    format: 'iife',
+    globalName: '__pushwire',
+    footer: { js: 'window.Pushwire=__pushwire.Pushwire;' },
+    outfile: join(root, 'dist/pushwire.global.js'),
+  },
+];
+
+let overBudget = false;
+for (const options of outputs) {
+  await build(options);
+  const bytes = readFileSync(options.outfile);
+  const gzipped = gzipSync(bytes, { level: 9 }).length;
+  const name = options.outfile.slice(root.length);
+  console.log(`${name}: ${bytes.length} bytes minified, ${gzipped} bytes gzipped (level 9)`);
+  if (options.format === 'esm' && gzipped > BUDGET_GZIP_BYTES) overBudget = true;
+}
+if (overBudget) {
+  console.error(`dist/pushwire.js is over its budget of ${BUDGET_GZIP_BYTES} bytes gzipped`);
+  process.exit(1);
+}

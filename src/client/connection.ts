@@ -1,0 +1,321 @@
+import type { ConnectedEvent } from '../protocol/index.ts';
+import { backoffDelay, hintedDelay } from './backoff.ts';
+import type { FallbackPlan } from './fallback.ts';
+import type { ResumeState } from './resume.ts';
+import type { ClientTransport, Link, LinkClose, LinkEvent, LinkSink } from './transports/types.ts';
+import type {
+  BackoffOptions,
+  ConnectionState,
+  PublishResult,
+  PushwireEvents,
+  TransportName,
+} from './types.ts';
+import { Watchdog } from './watchdog.ts';
+
+export interface ConnectionSettings {
+  baseUrl: string;
+  token: string | undefined;
+  backoff: Required<BackoffOptions>;
+  connectTimeoutMs: number;
+  heartbeatGraceMs: number;
+  upgradeAfterMs: number;
+  requestTimeoutMs: number;
+}
+
+/** Connection-level events, as `Pushwire` re-emits them. */
+export type StatusEvents = Pick<PushwireEvents, 'connected' | 'disconnected' | 'reconnecting' | 'error'>;
+
+export interface ConnectionOutput {
+  /** Messages, gaps and cursors, for the resume state and the app. */
+  event(event: LinkEvent): void;
+  status<K extends keyof StatusEvents>(name: K, payload: StatusEvents[K]): void;
+}
+
+type Timer = ReturnType<typeof setTimeout> | undefined;
+
+/**
+ * One logical connection to the server over whichever transport works: opens links in the
+ * fallback order, reconnects with backoff (or as the server advised), watches heartbeats,
+ * resumes every new link from the resume state and, after falling back, probes the preferred
+ * transport again. Callbacks of a link that was replaced are ignored (by link id).
+ */
+export class Connection {
+  state: ConnectionState = 'idle';
+  readonly #plan: FallbackPlan;
+  readonly #resume: ResumeState;
+  readonly #settings: ConnectionSettings;
+  readonly #out: ConnectionOutput;
+  readonly #watchdog = new Watchdog(() =>
+    this.#lost(this.#linkId, 'no heartbeat within the interval + grace'),
+  );
+  #channels: readonly string[] = [];
+  #link: Link | null = null;
+  #linkTransport: ClientTransport | null = null;
+  /** Ids tell a link's callbacks apart from those of links already replaced (0: no link). */
+  #ids = 0;
+  #linkId = 0;
+  #opened = false;
+  #heartbeatMs: number | null = null;
+  /** The transport the app was last told it is connected over; null while disconnected. */
+  #announced: TransportName | null = null;
+  #probe: { id: number; link: Link; transport: ClientTransport } | null = null;
+  #attempt = 0;
+  #hintMs: number | null = null;
+  #publishes = 0;
+  #syncQueued = false;
+  #waiters: Array<() => void> = [];
+  #reconnectTimer: Timer;
+  #connectTimer: Timer;
+  #upgradeTimer: Timer;
+
+  constructor(plan: FallbackPlan, resume: ResumeState, settings: ConnectionSettings, out: ConnectionOutput) {
+    this.#plan = plan;
+    this.#resume = resume;
+    this.#settings = settings;
+    this.#out = out;
+  }
+
+  /** The transport of the open link, if any. */
+  get transport(): TransportName | null {
+    return this.#opened ? this.#linkTransport!.name : null;
+  }
+
+  /** Changes the channel set; applied once per tick, so a burst of subscribes costs one change. */
+  setChannels(channels: readonly string[]): void {
+    this.#channels = channels;
+    if (this.#syncQueued) return;
+    this.#syncQueued = true;
+    queueMicrotask(() => {
+      this.#syncQueued = false;
+      this.#sync();
+    });
+  }
+
+  async publish(channel: string, data: unknown): Promise<PublishResult> {
+    if (this.state === 'closed') throw new Error('the client is closed');
+    const { name } = this.#plan.current;
+    // The HTTP transports have no upstream for clients; POST /api/publish needs the API key.
+    if (name !== 'websocket')
+      throw new Error(`publish needs the websocket transport; this client uses ${name}`);
+    const { requestTimeoutMs } = this.#settings;
+    this.#publishes++;
+    this.#sync();
+    try {
+      await this.#whenOpen(requestTimeoutMs);
+      if (!this.#link?.request)
+        throw new Error(`publish needs the websocket transport, not ${this.transport}`);
+      const reply = await this.#link.request({ op: 'publish', channel, data }, requestTimeoutMs);
+      return { channel, offset: Number(reply.offset), epoch: String(reply.epoch) };
+    } finally {
+      this.#publishes--;
+      this.setChannels(this.#channels);
+    }
+  }
+
+  close(): void {
+    if (this.state === 'closed') return;
+    this.#drop('closed by the client');
+    this.#closeProbe();
+    clearTimeout(this.#reconnectTimer);
+    this.state = 'closed';
+  }
+
+  #sync(): void {
+    if (this.state === 'closed') return;
+    if (this.#channels.length === 0 && this.#publishes === 0) {
+      this.#drop('no channels');
+      clearTimeout(this.#reconnectTimer);
+      this.#reconnectTimer = undefined;
+      this.state = 'idle';
+    } else if (this.#reconnectTimer) {
+      // The scheduled reconnect opens with the set current by then.
+    } else if (!this.#link) this.#open();
+    else if (!this.#link.update(this.#channels, this.#cursor())) {
+      // SSE, long poll and stream carry a fixed set: replace the link. The new one resumes
+      // from the cursor, so nothing published meanwhile on the kept channels is lost.
+      this.#replace();
+    }
+  }
+
+  #cursor(): string | null {
+    return this.#resume.cursor(this.#channels);
+  }
+
+  #open(): void {
+    const transport = this.#plan.current;
+    this.state = this.#announced ? 'connected' : this.#attempt > 0 ? 'reconnecting' : 'connecting';
+    const id = ++this.#ids;
+    this.#linkId = id;
+    this.#opened = false;
+    this.#linkTransport = transport;
+    this.#link = transport.open(this.#params(), this.#sink(id));
+    this.#connectTimer = setTimeout(() => this.#lost(id, 'connect timeout'), this.#settings.connectTimeoutMs);
+  }
+
+  #params() {
+    const { baseUrl, token } = this.#settings;
+    return { baseUrl, token, channels: this.#channels, cursor: this.#cursor() };
+  }
+
+  #sink(id: number): LinkSink {
+    return { event: (event) => this.#onEvent(id, event), closed: (info) => this.#onClosed(id, info) };
+  }
+
+  #replace(): void {
+    const announced = this.#announced;
+    this.#drop(null);
+    this.#announced = announced;
+    this.#open();
+  }
+
+  /** Ends the current link without reconnecting; says `disconnected` when given a reason. */
+  #drop(reason: string | null): void {
+    const link = this.#link;
+    this.#linkId = 0;
+    this.#link = null;
+    this.#opened = false;
+    this.#watchdog.stop();
+    clearTimeout(this.#connectTimer);
+    clearTimeout(this.#upgradeTimer);
+    link?.close();
+    if (this.#announced && reason !== null) {
+      this.#out.status('disconnected', { transport: this.#announced, reason });
+    }
+    this.#announced = null;
+  }
+
+  #onEvent(id: number, event: LinkEvent): void {
+    if (this.#probe?.id === id) {
+      if (event.op !== 'connected') return;
+      this.#promoteProbe();
+    } else if (id !== this.#linkId) return;
+    this.#watchdog.beat();
+    switch (event.op) {
+      case 'connected':
+        this.#onConnected(event);
+        break;
+      case 'reconnect':
+        this.#hintMs = event.delayMs;
+        return;
+      case 'ping':
+        // EventSource hides comment heartbeats; a named ping shows the watchdog can be trusted.
+        if (this.#linkTransport!.name === 'sse') this.#armWatchdog(this.#heartbeatMs);
+        return;
+      case 'error':
+        this.#out.status('error', Object.assign(new Error(event.message), event));
+        return;
+    }
+    this.#out.event(event);
+  }
+
+  #onConnected({ heartbeatIntervalMs, clientId }: ConnectedEvent): void {
+    const transport = this.#linkTransport!;
+    clearTimeout(this.#connectTimer);
+    this.#opened = true;
+    this.#plan.opened(transport);
+    this.#attempt = 0;
+    this.#hintMs = null;
+    this.state = 'connected';
+    this.#heartbeatMs = heartbeatIntervalMs;
+    if (transport.name !== 'sse') this.#armWatchdog(heartbeatIntervalMs);
+    if (this.#announced !== transport.name) {
+      this.#announced = transport.name;
+      this.#out.status('connected', { transport: transport.name, clientId: clientId || null });
+    }
+    for (const wake of this.#waiters.splice(0)) wake();
+    clearTimeout(this.#upgradeTimer);
+    if (this.#plan.degraded && this.#settings.upgradeAfterMs > 0) {
+      this.#upgradeTimer = setTimeout(() => this.#startProbe(), this.#settings.upgradeAfterMs);
+    }
+  }
+
+  #armWatchdog(heartbeatIntervalMs: number | null): void {
+    if (heartbeatIntervalMs === null) this.#watchdog.stop();
+    else this.#watchdog.start(heartbeatIntervalMs + this.#settings.heartbeatGraceMs);
+  }
+
+  #onClosed(id: number, info: LinkClose): void {
+    if (this.#probe?.id === id) {
+      this.#probe = null;
+      this.#upgradeTimer = setTimeout(() => this.#startProbe(), this.#settings.upgradeAfterMs);
+      return;
+    }
+    if (id !== this.#linkId) return;
+    const opened = this.#opened;
+    const transport = this.#linkTransport!.name;
+    this.#drop(info.reason);
+    this.#closeProbe();
+    if (info.terminal) {
+      this.state = 'closed';
+      this.#out.status('error', new Error(`${transport}: ${info.reason}; not reconnecting`));
+      return;
+    }
+    const movedOn = !opened && this.#plan.failed();
+    // Falling back to the next transport is immediate: the app should not notice it.
+    this.#scheduleReconnect(movedOn ? 0 : null);
+  }
+
+  /** A link that stopped answering: close it and go on as if it had closed itself. */
+  #lost(id: number, reason: string): void {
+    if (id !== this.#linkId || !this.#link) return;
+    this.#link.close();
+    this.#onClosed(id, { reason, terminal: false });
+  }
+
+  #scheduleReconnect(delayMs: number | null): void {
+    const delay =
+      delayMs ??
+      (this.#hintMs !== null
+        ? hintedDelay(this.#hintMs)
+        : backoffDelay(this.#attempt, this.#settings.backoff));
+    this.#hintMs = null;
+    this.#attempt++;
+    this.state = 'reconnecting';
+    this.#out.status('reconnecting', {
+      delayMs: delay,
+      attempt: this.#attempt,
+      transport: this.#plan.current.name,
+    });
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = undefined;
+      this.#sync();
+    }, delay);
+  }
+
+  #startProbe(): void {
+    if (!this.#opened || this.#probe || !this.#plan.degraded) return;
+    const transport = this.#plan.transports[0]!;
+    const id = ++this.#ids;
+    this.#probe = { id, transport, link: transport.open(this.#params(), this.#sink(id)) };
+  }
+
+  /** The preferred transport answered: it takes over, resuming from the cursor; the old link ends. */
+  #promoteProbe(): void {
+    const probe = this.#probe!;
+    this.#probe = null;
+    const announced = this.#announced;
+    this.#drop(null);
+    this.#announced = announced;
+    this.#linkId = probe.id;
+    this.#link = probe.link;
+    this.#linkTransport = probe.transport;
+    if (!probe.link.update(this.#channels, this.#cursor())) queueMicrotask(() => this.#sync());
+  }
+
+  #closeProbe(): void {
+    this.#probe?.link.close();
+    this.#probe = null;
+    clearTimeout(this.#upgradeTimer);
+  }
+
+  #whenOpen(timeoutMs: number): Promise<void> {
+    if (this.#opened) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`not connected within ${timeoutMs} ms`)), timeoutMs);
+      this.#waiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}

@@ -1,0 +1,148 @@
+import { assertChannel, type GapEvent, type Message } from '../protocol/index.ts';
+import { DEFAULT_BACKOFF } from './backoff.ts';
+import { Connection, type ConnectionSettings } from './connection.ts';
+import { Emitter, isolate } from './emitter.ts';
+import { FallbackPlan } from './fallback.ts';
+import { ResumeState } from './resume.ts';
+import { SharedTabs, tabSharingPlatform } from './shared-tabs.ts';
+import { longPollTransport } from './transports/longpoll.ts';
+import { sseTransport } from './transports/sse.ts';
+import { streamTransport } from './transports/stream.ts';
+import type { ClientTransport, TransportPlatform } from './transports/types.ts';
+import { websocketTransport } from './transports/websocket.ts';
+import {
+  type ConnectionState,
+  DEFAULT_TRANSPORTS,
+  type MessageHandler,
+  type PublishResult,
+  type PushwireEvents,
+  type PushwireOptions,
+  type TransportName,
+} from './types.ts';
+
+const TRANSPORTS: Record<TransportName, (platform: TransportPlatform) => ClientTransport> = {
+  websocket: websocketTransport,
+  sse: sseTransport,
+  longpoll: longPollTransport,
+  stream: streamTransport,
+};
+
+/** What runs the connection: this tab's own, or the one shared by the tabs of the origin. */
+interface Engine {
+  readonly state: ConnectionState;
+  readonly transport: TransportName | null;
+  setChannels(channels: readonly string[]): void;
+  publish(channel: string, data: unknown): Promise<PublishResult>;
+  close(): void;
+}
+
+/**
+ * A Pushwire client: `subscribe` to channels and get each message once and in order, over
+ * whichever transport reaches the server, across reconnects.
+ *
+ * ```ts
+ * const client = new Pushwire('https://push.example.com');
+ * const unsubscribe = client.subscribe('chat:lobby', (message) => console.log(message.data));
+ * client.on('gap', (gap) => reloadChannel(gap.channel));
+ * ```
+ */
+export class Pushwire {
+  readonly #handlers = new Map<string, Set<MessageHandler>>();
+  readonly #events = new Emitter<PushwireEvents>();
+  readonly #engine: Engine;
+
+  constructor(url: string, options: PushwireOptions = {}) {
+    const platform: TransportPlatform = {
+      WebSocket: options.WebSocket ?? globalThis.WebSocket,
+      EventSource: options.EventSource ?? globalThis.EventSource,
+      // Unbound, the browser's fetch throws "Illegal invocation".
+      fetch: options.fetch ?? globalThis.fetch?.bind(globalThis),
+      longPollTimeoutMs: options.longPollTimeoutMs ?? 45_000,
+    };
+    const names = options.transports ?? DEFAULT_TRANSPORTS;
+    for (const name of names) if (!TRANSPORTS[name]) throw new Error(`unknown transport "${name}"`);
+    const plan = new FallbackPlan(
+      names.map((name) => TRANSPORTS[name](platform)).filter((t) => t.supported()),
+    );
+    const settings: ConnectionSettings = {
+      baseUrl: url.replace(/\/+$/, ''),
+      token: options.token,
+      backoff: {
+        baseDelayMs: options.baseDelayMs ?? DEFAULT_BACKOFF.baseDelayMs,
+        maxDelayMs: options.maxDelayMs ?? DEFAULT_BACKOFF.maxDelayMs,
+      },
+      connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+      heartbeatGraceMs: options.heartbeatGraceMs ?? 10_000,
+      upgradeAfterMs: options.upgradeAfterMs ?? 60_000,
+      requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
+    };
+    const resume = new ResumeState();
+    const delivery = {
+      message: (message: Message) => this.#deliver(message),
+      gap: (gap: GapEvent) => {
+        if (this.#handlers.has(gap.channel)) this.#events.emit('gap', gap);
+      },
+    };
+    const status = this.#events.emit.bind(this.#events);
+    const sharing = options.shared ? tabSharingPlatform() : null;
+    this.#engine = sharing
+      ? new SharedTabs(`pushwire:${settings.baseUrl}`, sharing, { plan, resume, settings, delivery, status })
+      : new Connection(plan, resume, settings, {
+          event: (event) => resume.ingest(event, this.#handlers, delivery),
+          status,
+        });
+  }
+
+  /** 'idle' (no channels), 'connecting', 'connected', 'reconnecting' or 'closed'. */
+  get state(): ConnectionState {
+    return this.#engine.state;
+  }
+
+  /** The transport in use while connected. */
+  get transport(): TransportName | null {
+    return this.#engine.transport;
+  }
+
+  /**
+   * Calls `handler` with every message published on `channel` from now on (and, across
+   * reconnects, every one in between). Returns the function that unsubscribes it.
+   */
+  subscribe(channel: string, handler: MessageHandler): () => void {
+    assertChannel(channel);
+    if (this.state === 'closed') throw new Error('the client is closed');
+    const handlers = this.#handlers.get(channel) ?? new Set();
+    handlers.add(handler);
+    if (!this.#handlers.has(channel)) {
+      this.#handlers.set(channel, handlers);
+      this.#engine.setChannels([...this.#handlers.keys()]);
+    }
+    return () => {
+      if (!handlers.delete(handler) || handlers.size > 0 || this.#handlers.get(channel) !== handlers) return;
+      this.#handlers.delete(channel);
+      this.#engine.setChannels([...this.#handlers.keys()]);
+    };
+  }
+
+  /** Publishes over the WebSocket connection, where the channel's namespace allows clients to. */
+  publish(channel: string, data: unknown): Promise<PublishResult> {
+    assertChannel(channel);
+    return this.#engine.publish(channel, data);
+  }
+
+  on<K extends keyof PushwireEvents>(event: K, listener: (payload: PushwireEvents[K]) => void): () => void {
+    return this.#events.on(event, listener);
+  }
+
+  /** Ends the connection and every subscription; safe to call more than once. */
+  close(): void {
+    this.#engine.close();
+    this.#handlers.clear();
+  }
+
+  #deliver(message: Message): void {
+    const handlers = this.#handlers.get(message.channel);
+    if (!handlers) return;
+    this.#events.emit('message', message);
+    for (const handler of handlers) isolate(handler, message);
+  }
+}

@@ -1,0 +1,61 @@
+import {
+  type ClientTransport,
+  type Link,
+  type LinkEvent,
+  type LinkParams,
+  type LinkSink,
+  linkUrl,
+  parseEvent,
+  type TransportPlatform,
+} from './types.ts';
+
+/** `GET /stream`: one chunked NDJSON response, one event per line, all channels on it. */
+export function streamTransport(platform: TransportPlatform): ClientTransport {
+  return {
+    name: 'stream',
+    // Streaming needs a readable response body, which some old fetch polyfills lack.
+    supported: () => typeof platform.fetch === 'function' && typeof ReadableStream === 'function',
+    open: (params, sink) => openStream(platform, params, sink),
+  };
+}
+
+function openStream(platform: TransportPlatform, params: LinkParams, sink: LinkSink): Link {
+  const abort = new AbortController();
+  let done = false;
+  const finish = (reason: string, terminal = false) => {
+    if (done) return;
+    done = true;
+    abort.abort();
+    sink.closed({ reason, terminal });
+  };
+  const read = async () => {
+    const response = await platform.fetch!(linkUrl(params, '/stream'), {
+      headers: { accept: 'application/x-ndjson' },
+      signal: abort.signal,
+    });
+    if (!response.ok || !response.body) return finish(`HTTP ${response.status}`, response.status === 401);
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = '';
+    for (;;) {
+      const { value, done: ended } = await reader.read();
+      if (ended || done) break;
+      buffer += decoder.decode(value, { stream: true });
+      const lines = buffer.split('\n');
+      buffer = lines.pop()!;
+      for (const line of lines) {
+        const event = line.trim() && !done ? parseEvent(line) : null;
+        if (event) sink.event(event as LinkEvent);
+      }
+    }
+    finish('stream ended');
+  };
+  read().catch((error: unknown) => finish(error instanceof Error ? error.message : 'stream failed'));
+  return {
+    update: () => false,
+    close() {
+      done = true;
+      abort.abort();
+    },
+  };
+}

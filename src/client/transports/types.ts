@@ -1,0 +1,103 @@
+import type { ConnectedEvent, GapEvent, Message, ReconnectEvent } from '../../protocol/index.ts';
+import type { EventSourceConstructor, FetchFunction, TransportName, WebSocketConstructor } from '../types.ts';
+
+/** What a link reports, already parsed: the control events of docs/protocol.md and messages. */
+export type LinkEvent =
+  | ConnectedEvent
+  | (Message & { op: 'message' })
+  | GapEvent
+  | ReconnectEvent
+  | { op: 'ping' }
+  /** A position without a message: a long-poll response or a WebSocket subscribe reply. */
+  | { op: 'cursor'; cursor: string }
+  /** A command the server refused, e.g. a subscribe to a channel the token doesn't allow. */
+  | { op: 'error'; code: string; message: string; channel?: string | undefined };
+
+/** One JSON object of the wire, before it is known to be any particular event. */
+export type WireEvent = { op: string } & Record<string, unknown>;
+
+export interface LinkClose {
+  reason: string;
+  /** The server said not to come back without new credentials (close codes 4500-4999). */
+  terminal: boolean;
+}
+
+/** Where a link reports to. A link MUST call `closed` exactly once, and nothing after it. */
+export interface LinkSink {
+  event(event: LinkEvent): void;
+  closed(info: LinkClose): void;
+}
+
+export interface LinkParams {
+  /** The server's base URL, `http(s)://host:port[/prefix]`, without a trailing slash. */
+  baseUrl: string;
+  channels: readonly string[];
+  /** Where to resume from; null starts live. */
+  cursor: string | null;
+  token: string | undefined;
+}
+
+/** One connection attempt of one transport. */
+export interface Link {
+  /**
+   * Changes the channel set in place and returns true, or returns false when this transport
+   * carries a fixed set per connection (SSE, long poll, stream): then the caller replaces it.
+   * `cursor` is where the added channels resume from.
+   */
+  update(channels: readonly string[], cursor: string | null): boolean;
+  /** Sends a command and resolves with its reply; absent where the transport has no upstream. */
+  request?(command: Record<string, unknown>, timeoutMs: number): Promise<Record<string, unknown>>;
+  /** Ends the link; MUST NOT call `closed` afterwards. Safe in any state. */
+  close(): void;
+}
+
+export interface TransportPlatform {
+  WebSocket: WebSocketConstructor | undefined;
+  EventSource: EventSourceConstructor | undefined;
+  fetch: FetchFunction | undefined;
+  longPollTimeoutMs: number;
+}
+
+/** A way to reach the server. `supported()` says whether this platform has what it needs. */
+export interface ClientTransport {
+  readonly name: TransportName;
+  supported(): boolean;
+  open(params: LinkParams, sink: LinkSink): Link;
+}
+
+/** `base + path?channel=..&cursor=..&token=..`, the query every transport takes. */
+export function linkUrl(params: LinkParams, path: string, cursor = params.cursor): string {
+  const query = new URLSearchParams();
+  for (const channel of params.channels) query.append('channel', channel);
+  if (cursor) query.set('cursor', cursor);
+  if (params.token) query.set('token', params.token);
+  const text = query.toString();
+  return `${params.baseUrl}${path}${text ? `?${text}` : ''}`;
+}
+
+/**
+ * Parses one JSON object of the wire (`op` given for SSE, whose event name carries it); null
+ * for anything that isn't an object with a string `op`, or a message without its position.
+ */
+export function parseEvent(text: string, op?: string): WireEvent | null {
+  try {
+    return toEvent(JSON.parse(text), op);
+  } catch {
+    return null;
+  }
+}
+
+export function toEvent(value: unknown, op?: string): WireEvent | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const event = value as Record<string, unknown>;
+  if (op) event.op = op;
+  if (typeof event.op !== 'string') return null;
+  if (event.op === 'message' && !isPosition(event)) return null;
+  return event as WireEvent;
+}
+
+function isPosition(event: Record<string, unknown>): boolean {
+  return (
+    typeof event.channel === 'string' && typeof event.epoch === 'string' && Number.isInteger(event.offset)
+  );
+}

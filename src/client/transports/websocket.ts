@@ -1,0 +1,128 @@
+import { closeCodeMeansReconnect } from '../../protocol/index.ts';
+import {
+  type ClientTransport,
+  type Link,
+  type LinkEvent,
+  type LinkParams,
+  type LinkSink,
+  linkUrl,
+  parseEvent,
+  type TransportPlatform,
+  type WireEvent,
+} from './types.ts';
+
+type Pending = { resolve(reply: Record<string, unknown>): void; reject(error: Error): void };
+
+/** `GET /ws`: JSON text frames; channels are subscribed one command at a time on one socket. */
+export function websocketTransport(platform: TransportPlatform): ClientTransport {
+  return {
+    name: 'websocket',
+    supported: () => typeof platform.WebSocket === 'function',
+    open: (params, sink) => openWebSocket(platform, params, sink),
+  };
+}
+
+function openWebSocket(platform: TransportPlatform, params: LinkParams, sink: LinkSink): Link {
+  const socket = new platform.WebSocket!(
+    linkUrl({ ...params, channels: [] }, '/ws', null).replace(/^http/, 'ws'),
+  );
+  const pending = new Map<number, Pending>();
+  const subscribeIds = new Map<number, string>();
+  let channels = new Set<string>();
+  let cursor = params.cursor;
+  let nextId = 1;
+  let ready = false;
+  let done = false;
+
+  const send = (command: Record<string, unknown>): number => {
+    const id = nextId++;
+    socket.send(JSON.stringify({ id, ...command }));
+    return id;
+  };
+  const subscribe = (channel: string) => {
+    subscribeIds.set(
+      send(cursor ? { op: 'subscribe', channel, cursor } : { op: 'subscribe', channel }),
+      channel,
+    );
+  };
+  // `ws` throws an `error` event that has no listener, e.g. when closed while still connecting:
+  // keep a no-op one instead of null.
+  const detach = () => {
+    socket.onmessage = socket.onclose = null;
+    socket.onerror = () => {};
+    for (const { reject } of pending.values()) reject(new Error('connection closed'));
+    pending.clear();
+  };
+  const finish = (reason: string, terminal: boolean) => {
+    if (done) return;
+    done = true;
+    detach();
+    sink.closed({ reason, terminal });
+  };
+  const onFrame = (frame: WireEvent) => {
+    const id = typeof frame.id === 'number' ? frame.id : -1;
+    const waiter = pending.get(id);
+    pending.delete(id);
+    const channel = subscribeIds.get(id);
+    subscribeIds.delete(id);
+    if (frame.op === 'error') {
+      const error = new Error(String(frame.message ?? frame.code));
+      if (waiter) waiter.reject(Object.assign(error, { code: frame.code }));
+      else sink.event({ op: 'error', code: String(frame.code), message: error.message, channel });
+    } else if (waiter) waiter.resolve(frame);
+    else if (typeof frame.cursor === 'string') sink.event({ op: 'cursor', cursor: frame.cursor });
+  };
+
+  socket.onmessage = ({ data }) => {
+    const event = typeof data === 'string' ? parseEvent(data) : null;
+    if (!event) return;
+    if (event.op === 'ping') socket.send('{"op":"pong"}');
+    if (event.op === 'reply' || event.op === 'error') return onFrame(event);
+    if (event.op === 'connected' && !ready) {
+      ready = true;
+      for (const channel of params.channels) channels.add(channel);
+      for (const channel of channels) subscribe(channel);
+    }
+    sink.event(event as LinkEvent);
+  };
+  socket.onclose = ({ code, reason }) =>
+    finish(`closed ${code}${reason ? ` ${reason}` : ''}`, !closeCodeMeansReconnect(code));
+  // A refused upgrade fires `error` then `close`; the close carries the code.
+  socket.onerror = () => {};
+
+  return {
+    update(next, nextCursor) {
+      cursor = nextCursor;
+      const wanted = new Set(next);
+      if (ready) {
+        for (const channel of wanted) if (!channels.has(channel)) subscribe(channel);
+        for (const channel of channels) if (!wanted.has(channel)) send({ op: 'unsubscribe', channel });
+      }
+      channels = wanted;
+      return true;
+    },
+    request(command, timeoutMs) {
+      if (!ready) return Promise.reject(new Error('not connected'));
+      return new Promise((resolve, reject) => {
+        const id = send(command);
+        const timer = setTimeout(() => {
+          pending.delete(id);
+          reject(new Error(`no reply within ${timeoutMs} ms`));
+        }, timeoutMs);
+        const settle =
+          <T>(fn: (value: T) => void) =>
+          (value: T) => {
+            clearTimeout(timer);
+            fn(value);
+          };
+        pending.set(id, { resolve: settle(resolve), reject: settle(reject) });
+      });
+    },
+    close() {
+      if (done) return;
+      done = true;
+      detach();
+      socket.close(1000);
+    },
+  };
+}

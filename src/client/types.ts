@@ -1,0 +1,87 @@
+import type { GapEvent, Message } from '../protocol/index.ts';
+
+/** The four wire transports, named as the server routes them. */
+export type TransportName = 'websocket' | 'sse' | 'longpoll' | 'stream';
+
+/** The default fallback order; `stream` is available but not tried unless listed. */
+export const DEFAULT_TRANSPORTS: readonly TransportName[] = ['websocket', 'sse', 'longpoll'];
+
+// The platform seams below are structural so that the browser's own classes and Node's
+// `ws` / `eventsource` packages both fit without casts. `Listener` is bivariant in its
+// argument (the "bivarianceHack" of React's typings): `ws` types `onmessage` with its own
+// MessageEvent class, which carries `data` like the DOM one but is not the same type.
+type Listener<E> = { bivarianceHack(event: E): void }['bivarianceHack'];
+
+export interface WebSocketLike {
+  readonly readyState: number;
+  onopen: Listener<unknown> | null;
+  onmessage: Listener<{ data: unknown }> | null;
+  onclose: Listener<{ code: number; reason: string }> | null;
+  onerror: Listener<unknown> | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+export interface EventSourceLike {
+  onopen: Listener<unknown> | null;
+  onmessage: Listener<{ data: string }> | null;
+  onerror: Listener<unknown> | null;
+  addEventListener(type: string, listener: Listener<{ data: string }>): void;
+  close(): void;
+}
+export type EventSourceConstructor = new (url: string) => EventSourceLike;
+
+/** `fetch` as both browsers and Node 20 have it; a streaming response body is read by `stream`. */
+export type FetchFunction = (input: string, init?: RequestInit) => Promise<Response>;
+
+export interface BackoffOptions {
+  /** The first retry waits up to this long; each failure doubles it. Default 500 ms. */
+  baseDelayMs?: number;
+  /** The cap of the doubling. Default 20 s. */
+  maxDelayMs?: number;
+}
+
+export interface PushwireOptions extends BackoffOptions {
+  /** Transports to use, in fallback order. Default `['websocket', 'sse', 'longpoll']`. */
+  transports?: readonly TransportName[];
+  /** A connection token (JWT), sent as `?token=`. */
+  token?: string;
+  /** Platform classes; the globals of the same name by default. */
+  WebSocket?: WebSocketConstructor;
+  EventSource?: EventSourceConstructor;
+  fetch?: FetchFunction;
+  /** Share one server connection between the tabs of this origin (browsers). Default false. */
+  shared?: boolean;
+  /** A connection that hasn't said `connected` within this long counts as failed. Default 10 s. */
+  connectTimeoutMs?: number;
+  /** Silence allowed past the server's heartbeat interval before reconnecting. Default 10 s. */
+  heartbeatGraceMs?: number;
+  /** After falling back, how long to wait before trying the preferred transport again. Default 60 s. */
+  upgradeAfterMs?: number;
+  /** A long poll unanswered this long counts as dead; above the server's poll hold. Default 45 s. */
+  longPollTimeoutMs?: number;
+  /** How long `publish` waits for its reply. Default 10 s. */
+  requestTimeoutMs?: number;
+}
+
+export type MessageHandler = (message: Message) => void;
+
+/** Events of a `Pushwire` client, by name. */
+export interface PushwireEvents {
+  connected: { transport: TransportName; clientId: string | null };
+  disconnected: { transport: TransportName; reason: string };
+  reconnecting: { delayMs: number; attempt: number; transport: TransportName };
+  gap: GapEvent;
+  error: Error;
+  message: Message;
+}
+
+export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
+
+/** What `publish` resolves to: where the message landed. */
+export interface PublishResult {
+  channel: string;
+  offset: number;
+  epoch: string;
+}
