@@ -95,7 +95,8 @@ export class Hub implements SessionHost {
   /** Open sessions per transport name. */
   sessionsByTransport(): Map<string, number> {
     const counts = new Map<string, number>();
-    for (const session of this.sessions) counts.set(session.transport, (counts.get(session.transport) ?? 0) + 1);
+    for (const session of this.sessions)
+      counts.set(session.transport, (counts.get(session.transport) ?? 0) + 1);
     return counts;
   }
 
@@ -287,7 +288,8 @@ export class Hub implements SessionHost {
         // What history couldn't fill stays a hole: sessions report it as a gap.
         for (const publication of [...filled, ...pending]) {
           const position = entry.position;
-          if (position && publication.epoch === position.epoch && publication.offset <= position.offset) continue;
+          if (position && publication.epoch === position.epoch && publication.offset <= position.offset)
+            continue;
           this.fanOut(entry, publication);
         }
       });
@@ -303,7 +305,9 @@ export class Hub implements SessionHost {
       userId: session.identity.userId,
       connectedAt: session.connectedAt,
     };
-    this.broker.presence.join(channel, info, this.presenceTtlMs).catch((error) => this.report('presence', error));
+    this.broker.presence
+      .join(channel, info, this.presenceTtlMs)
+      .catch((error) => this.report('presence', error));
   }
 
   private refreshPresence(): void {

@@ -7,17 +7,14 @@ import {
   PushwireError,
   type StreamPosition,
 } from '../protocol/index.ts';
-import { OutboundMessage } from './outbound.ts';
+import type { OutboundMessage } from './outbound.ts';
 import type { CloseRequest, Identity, SessionSink, SubscribeStart } from './types.ts';
 
 /** The part of the hub a session talks to. */
 export interface SessionHost {
   attach(channel: string, session: Session): Promise<void>;
   detach(channel: string, session: Session): void;
-  historyFor(
-    channel: string,
-    since: StreamPosition | undefined,
-  ): Promise<{ publications: readonly Publication[]; top: StreamPosition; earliest: number }>;
+  historyFor(channel: string, since: StreamPosition | undefined): Promise<History>;
   recent(publication: Publication): OutboundMessage;
   forget(session: Session): void;
   readonly maxChannelsPerSession: number;
@@ -34,6 +31,59 @@ interface Subscription {
 }
 
 type SessionState = 'open' | 'closed';
+
+export interface SubscribeRequest {
+  readonly channel: string;
+  /** Resume after this position; without it delivery starts with the next publication. */
+  readonly since?: StreamPosition | undefined;
+}
+
+interface PlannedGap {
+  readonly reason: GapReason;
+  readonly lastOffset: number | null;
+}
+
+interface History {
+  readonly publications: readonly Publication[];
+  readonly top: StreamPosition;
+  readonly earliest: number;
+}
+
+/** Where a subscription starts, what it replays and whether it must report a gap first. */
+function plan(
+  subscription: Subscription,
+  since: StreamPosition | undefined,
+  { top, earliest, publications }: History,
+): {
+  subscription: Subscription;
+  position: StreamPosition;
+  gap: PlannedGap | null;
+  replay: readonly Publication[];
+} {
+  if (!since) return { subscription, position: top, gap: null, replay: [] };
+  if (since.epoch !== top.epoch) {
+    const position = { epoch: top.epoch, offset: earliest - 1 };
+    return {
+      subscription,
+      position,
+      gap: { reason: 'epoch', lastOffset: since.offset },
+      replay: publications,
+    };
+  }
+  if (since.offset > top.offset) {
+    throw new PushwireError('invalid_cursor', `cursor is ahead of channel "${subscription.channel}"`);
+  }
+  if (since.offset + 1 < earliest) {
+    const position = { epoch: top.epoch, offset: earliest - 1 };
+    return {
+      subscription,
+      position,
+      gap: { reason: 'window', lastOffset: since.offset },
+      replay: publications,
+    };
+  }
+  return { subscription, position: since, gap: null, replay: publications };
+}
 
 /**
  * One client connection's place in the hub: its channels, its position on each (which makes
@@ -76,31 +126,43 @@ export class Session {
   }
 
   /**
-   * Subscribes, resuming after `since` when given. `onStart` runs right before the first
-   * replayed message or gap, so a transport can send its reply ahead of them.
+   * Subscribes to every channel of `requests` at once, each resuming after its `since` when
+   * given. Positions are all known before anything is delivered, so every cursor the
+   * connection sees covers all of its channels. `onStart` runs right before the first
+   * replayed message or gap, so a transport can send its reply (or first event) ahead of them.
    */
   async subscribe(
-    channel: string,
-    since?: StreamPosition,
-    onStart?: (start: SubscribeStart) => void,
-  ): Promise<SubscribeStart> {
+    requests: readonly SubscribeRequest[],
+    onStart?: (starts: readonly SubscribeStart[], cursor: string) => void,
+  ): Promise<readonly SubscribeStart[]> {
     this.assertOpen();
-    if (!this.identity.canSubscribe(channel)) {
-      throw new PushwireError('forbidden', `not allowed to subscribe to "${channel}"`);
-    }
-    if (this.subscriptions.has(channel)) throw new PushwireError('already_subscribed');
-    if (this.subscriptions.size >= this.host.maxChannelsPerSession) {
-      throw new PushwireError('too_many_channels', `at most ${this.host.maxChannelsPerSession} channels per connection`);
-    }
-    const subscription: Subscription = { channel, buffer: [], epoch: '', offset: 0, segment: '' };
-    this.subscriptions.set(channel, subscription);
+    const added: Subscription[] = [];
     try {
-      await this.host.attach(channel, this);
-      const history = await this.host.historyFor(channel, since);
-      if (this.subscriptions.get(channel) !== subscription) throw new PushwireError('not_subscribed');
-      return this.start(subscription, since, history, onStart);
+      for (const { channel } of requests) added.push(this.add(channel));
+      await Promise.all(added.map((subscription) => this.host.attach(subscription.channel, this)));
+      const histories = await Promise.all(
+        requests.map(({ channel, since }) => this.host.historyFor(channel, since)),
+      );
+      for (const subscription of added) {
+        if (this.subscriptions.get(subscription.channel) !== subscription)
+          throw new PushwireError('not_subscribed');
+      }
+      const plans = added.map((subscription, i) => plan(subscription, requests[i]!.since, histories[i]!));
+      for (const { subscription, position } of plans)
+        this.moveTo(subscription, position.epoch, position.offset);
+      const cursor = this.cursor();
+      const starts = plans.map(({ subscription, position }) => ({
+        channel: subscription.channel,
+        position,
+        cursor,
+      }));
+      onStart?.(starts, cursor);
+      for (const { subscription, gap, replay } of plans) this.replay(subscription, gap, replay);
+      return starts;
     } catch (error) {
-      if (this.subscriptions.get(channel) === subscription) this.drop(subscription);
+      for (const subscription of added) {
+        if (this.subscriptions.get(subscription.channel) === subscription) this.drop(subscription);
+      }
       throw error;
     }
   }
@@ -137,42 +199,32 @@ export class Session {
     this.host.forget(this);
   }
 
-  private start(
-    subscription: Subscription,
-    since: StreamPosition | undefined,
-    history: { publications: readonly Publication[]; top: StreamPosition; earliest: number },
-    onStart: ((start: SubscribeStart) => void) | undefined,
-  ): SubscribeStart {
-    const { top, earliest, publications } = history;
-    let gap: { reason: GapReason; lastOffset: number | null } | null = null;
-    let replay: readonly Publication[] = [];
-    let position: StreamPosition = top;
-    if (since && since.epoch === top.epoch) {
-      if (since.offset > top.offset) {
-        throw new PushwireError('invalid_cursor', `cursor is ahead of channel "${subscription.channel}"`);
-      }
-      position = since;
-      replay = publications;
-      if (since.offset + 1 < earliest) {
-        gap = { reason: 'window', lastOffset: since.offset };
-        position = { epoch: top.epoch, offset: earliest - 1 };
-      }
-    } else if (since) {
-      gap = { reason: 'epoch', lastOffset: since.offset };
-      position = { epoch: top.epoch, offset: earliest - 1 };
-      replay = publications;
+  private add(channel: string): Subscription {
+    if (!this.identity.canSubscribe(channel)) {
+      throw new PushwireError('forbidden', `not allowed to subscribe to "${channel}"`);
     }
-    this.moveTo(subscription, position.epoch, position.offset);
-    const start: SubscribeStart = { channel: subscription.channel, position, cursor: this.cursor() };
-    onStart?.(start);
-    if (gap) this.reportGap(subscription, gap.reason, gap.lastOffset, position.epoch, position.offset + 1);
+    if (this.subscriptions.has(channel))
+      throw new PushwireError('already_subscribed', `already subscribed to "${channel}"`);
+    if (this.subscriptions.size >= this.host.maxChannelsPerSession) {
+      throw new PushwireError(
+        'too_many_channels',
+        `at most ${this.host.maxChannelsPerSession} channels per connection`,
+      );
+    }
+    const subscription: Subscription = { channel, buffer: [], epoch: '', offset: 0, segment: '' };
+    this.subscriptions.set(channel, subscription);
+    return subscription;
+  }
+
+  private replay(subscription: Subscription, gap: PlannedGap | null, replay: readonly Publication[]): void {
+    if (gap)
+      this.reportGap(subscription, gap.reason, gap.lastOffset, subscription.epoch, subscription.offset + 1);
     for (const publication of replay) {
       if (publication.offset > subscription.offset) this.deliver(subscription, this.host.recent(publication));
     }
     const buffered = subscription.buffer ?? [];
     subscription.buffer = null;
     for (const message of buffered) this.deliver(subscription, message);
-    return start;
   }
 
   private deliver(subscription: Subscription, message: OutboundMessage): void {

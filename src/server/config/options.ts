@@ -159,7 +159,13 @@ export const CONFIG_FILE_OPTION = {
 export const NAMESPACE_FIELDS = ['historySize', 'historyTtlMs', 'clientPublish', 'presence'] as const;
 
 /**
- * PUSHWIRE_ variables that are not options: test and benchmark runners read these, and a
+ * PUSHWIRE_ variables that are not server options: the client commands (`pushwire publish`,
+ * `subscribe`: PUSHWIRE_URL, PUSHWIRE_TOKEN), test and benchmark runners read these, and a
  * server started under them must not refuse to start.
  */
-export const FOREIGN_ENV_PREFIXES: readonly string[] = ['PUSHWIRE_TEST_', 'PUSHWIRE_BENCH_'];
+export const FOREIGN_ENV_PREFIXES: readonly string[] = [
+  'PUSHWIRE_TEST_',
+  'PUSHWIRE_BENCH_',
+  'PUSHWIRE_URL',
+  'PUSHWIRE_TOKEN',
+];
