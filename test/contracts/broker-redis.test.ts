@@ -242,6 +242,29 @@ describe('redis broker: faults', () => {
     );
   });
 
+  test('a Redis that hangs: commands time out with broker_unavailable, then work again', async (t) => {
+    const redis = await startPrivateRedis();
+    const broker = new RedisBroker({ url: redis.url, prefix: uniquePrefix(), commandTimeoutMs: 200 });
+    t.after(async () => {
+      // A stopped process keeps a SIGTERM pending: continue it first so stop() can end it.
+      process.kill(redis.pid, 'SIGCONT');
+      await broker.close();
+      await redis.stop();
+    });
+    await broker.start(new RecordingHandler());
+    const channel = channelName('hang');
+    const before = await broker.publish(channel, '1', OPTIONS);
+    process.kill(redis.pid, 'SIGSTOP');
+    await assert.rejects(broker.publish(channel, '2', OPTIONS), { code: 'broker_unavailable' });
+    await assert.rejects(broker.history(channel, {}), { code: 'broker_unavailable' });
+    process.kill(redis.pid, 'SIGCONT');
+    // The timed-out publish may still have run once Redis went on: the publisher can't know,
+    // which is why it was told of a failure rather than of success.
+    const after = await broker.publish(channel, '3', OPTIONS);
+    assert.equal(after.epoch, before.epoch);
+    assert.ok(after.offset === 2 || after.offset === 3, `offset ${after.offset}`);
+  });
+
   test('start rejects with broker_unavailable when Redis is unreachable', async () => {
     const redis = await startPrivateRedis();
     await redis.stop();
