@@ -81,7 +81,10 @@ function tracker(kind: TransportKind) {
     if ('cursor' in event && typeof event.cursor === 'string') last = event.cursor;
     events.push(event);
   };
-  return { kind, events, push, cursor: () => last };
+  const setCursor = (cursor: string) => {
+    last = cursor;
+  };
+  return { kind, events, push, setCursor, cursor: () => last };
 }
 
 function openWebSocket(baseUrl: string, options: RawClientOptions): RawClient {
@@ -103,6 +106,7 @@ function openWebSocket(baseUrl: string, options: RawClientOptions): RawClient {
     const frame = JSON.parse(raw.toString()) as Record<string, unknown> & { op: string };
     if (frame.op === 'ping') ws.send('{"op":"pong"}');
     if (frame.op === 'reply' && typeof frame.cursor === 'string') {
+      t.setCursor(frame.cursor);
       if (--pending === 0) markReady();
       return;
     }
@@ -196,10 +200,10 @@ function openLongPoll(baseUrl: string, options: RawClientOptions): RawClient {
       const params = new URLSearchParams();
       for (const channel of options.channels) params.append('channel', channel);
       if (cursor) params.set('cursor', cursor);
-      const request = fetch(`${baseUrl}/poll?${params}`, { signal: abort.signal });
-      // With a cursor the poll is held from the moment the server has it: ready once sent.
-      if (cursor) setTimeout(markReady, 50);
-      const response = await request;
+      // Once there is a cursor nothing can be missed: whatever is published after it comes
+      // with the next poll, from history if need be.
+      if (cursor) markReady();
+      const response = await fetch(`${baseUrl}/poll?${params}`, { signal: abort.signal });
       if (response.status !== 200) throw new Error(`poll answered ${response.status}: ${await response.text()}`);
       const body = (await response.json()) as {
         messages: Record<string, unknown>[];

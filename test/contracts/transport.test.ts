@@ -1,0 +1,4 @@
+import { describe } from 'node:test';
+import { transportContract } from './transport.contract.ts';
+
+describe('transport contract', () => transportContract());

@@ -1,0 +1,94 @@
+import { connect, createServer, type Socket } from 'node:net';
+
+/**
+ * A TCP proxy on 127.0.0.1 in front of a server, that a test can turn against its clients:
+ * cut every open connection (a network drop), freeze them (a dead peer that never closes:
+ * only a heartbeat watchdog notices), refuse WebSocket upgrades (a proxy that doesn't pass
+ * them), or point at another upstream port (a restarted server).
+ */
+export interface ClientProxy {
+  readonly url: string;
+  readonly port: number;
+  /** Connections that came through so far. */
+  accepted(): number;
+  /** Destroys both sides of every open connection; new ones are let through. */
+  cutAll(): void;
+  /** Stops forwarding on every open connection without closing it; new ones are let through. */
+  freezeAll(): void;
+  refuseWebSocket(refuse: boolean): void;
+  setUpstream(port: number): void;
+  close(): Promise<void>;
+}
+
+const UPGRADE = /^upgrade:\s*websocket/im;
+
+export async function startClientProxy(upstreamPort: number): Promise<ClientProxy> {
+  let upstream = upstreamPort;
+  let refuse = false;
+  let accepted = 0;
+  const open = new Set<[Socket, Socket]>();
+  const frozen = new Set<[Socket, Socket]>();
+  const server = createServer((client) => {
+    accepted++;
+    client.once('data', (first) => {
+      if (refuse && UPGRADE.test(first.toString('latin1'))) {
+        client.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+        return;
+      }
+      const target = connect(upstream, '127.0.0.1');
+      const pair: [Socket, Socket] = [client, target];
+      open.add(pair);
+      const drop = () => {
+        open.delete(pair);
+        client.destroy();
+        target.destroy();
+      };
+      target.on('error', drop).on('close', drop);
+      client.on('error', drop).on('close', drop);
+      target.write(first);
+      client.pipe(target);
+      target.pipe(client);
+    });
+    client.on('error', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  const cutAll = () => {
+    for (const [client, target] of open) {
+      client.destroy();
+      target.destroy();
+    }
+    open.clear();
+  };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    accepted: () => accepted,
+    cutAll,
+    freezeAll() {
+      for (const [client, target] of open) {
+        client.unpipe(target);
+        target.unpipe(client);
+        client.pause();
+        target.pause();
+        frozen.add([client, target]);
+      }
+      open.clear();
+    },
+    refuseWebSocket(value) {
+      refuse = value;
+    },
+    setUpstream(port) {
+      upstream = port;
+    },
+    async close() {
+      cutAll();
+      for (const [client, target] of frozen) {
+        client.destroy();
+        target.destroy();
+      }
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
