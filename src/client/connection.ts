@@ -23,7 +23,10 @@ export interface ConnectionSettings {
 }
 
 /** Connection-level events, as `Pushwire` re-emits them. */
-export type StatusEvents = Pick<PushwireEvents, 'connected' | 'disconnected' | 'reconnecting' | 'error'>;
+export type StatusEvents = Pick<
+  PushwireEvents,
+  'connected' | 'subscribed' | 'disconnected' | 'reconnecting' | 'error'
+>;
 
 export interface ConnectionOutput {
   /** Messages, gaps and cursors, for the resume state and the app. */
@@ -51,6 +54,7 @@ export class Connection {
   #channels: readonly string[] = [];
   #link: Link | null = null;
   #linkTransport: ClientTransport | null = null;
+  #linkChannels: readonly string[] = [];
   /** Ids tell a link's callbacks apart from those of links already replaced (0: no link). */
   #ids = 0;
   #linkId = 0;
@@ -58,7 +62,7 @@ export class Connection {
   #heartbeatMs: number | null = null;
   /** The transport the app was last told it is connected over; null while disconnected. */
   #announced: TransportName | null = null;
-  #probe: { id: number; link: Link; transport: ClientTransport } | null = null;
+  #probe: { id: number; link: Link; transport: ClientTransport; channels: readonly string[] } | null = null;
   #attempt = 0;
   #hintMs: number | null = null;
   #publishes = 0;
@@ -148,6 +152,7 @@ export class Connection {
     this.#linkId = id;
     this.#opened = false;
     this.#linkTransport = transport;
+    this.#linkChannels = this.#channels;
     this.#link = transport.open(this.#params(), this.#sink(id));
     this.#connectTimer = setTimeout(() => this.#lost(id, 'connect timeout'), this.#settings.connectTimeoutMs);
   }
@@ -201,6 +206,9 @@ export class Connection {
         // EventSource hides comment heartbeats; a named ping shows the watchdog can be trusted.
         if (this.#linkTransport!.name === 'sse') this.#armWatchdog(this.#heartbeatMs);
         return;
+      case 'subscribed':
+        this.#out.status('subscribed', { channel: event.channel });
+        break;
       case 'error':
         this.#out.status('error', Object.assign(new Error(event.message), event));
         return;
@@ -221,6 +229,10 @@ export class Connection {
     if (this.#announced !== transport.name) {
       this.#announced = transport.name;
       this.#out.status('connected', { transport: transport.name, clientId: clientId || null });
+    }
+    // A WebSocket confirms channels one by one; the other transports, all of theirs at once.
+    if (transport.name !== 'websocket') {
+      for (const channel of this.#linkChannels) this.#out.status('subscribed', { channel });
     }
     for (const wake of this.#waiters.splice(0)) wake();
     clearTimeout(this.#upgradeTimer);
@@ -286,7 +298,8 @@ export class Connection {
     if (!this.#opened || this.#probe || !this.#plan.degraded) return;
     const transport = this.#plan.transports[0]!;
     const id = ++this.#ids;
-    this.#probe = { id, transport, link: transport.open(this.#params(), this.#sink(id)) };
+    const channels = this.#channels;
+    this.#probe = { id, transport, channels, link: transport.open(this.#params(), this.#sink(id)) };
   }
 
   /** The preferred transport answered: it takes over, resuming from the cursor; the old link ends. */
@@ -299,6 +312,7 @@ export class Connection {
     this.#linkId = probe.id;
     this.#link = probe.link;
     this.#linkTransport = probe.transport;
+    this.#linkChannels = probe.channels;
     if (!probe.link.update(this.#channels, this.#cursor())) queueMicrotask(() => this.#sync());
   }
 

@@ -1,6 +1,6 @@
 import { assertChannel, type GapEvent, type Message } from '../protocol/index.ts';
 import { DEFAULT_BACKOFF } from './backoff.ts';
-import { Connection, type ConnectionSettings } from './connection.ts';
+import { Connection, type ConnectionOutput, type ConnectionSettings } from './connection.ts';
 import { Emitter, isolate } from './emitter.ts';
 import { FallbackPlan } from './fallback.ts';
 import { ResumeState } from './resume.ts';
@@ -83,7 +83,12 @@ export class Pushwire {
         if (this.#handlers.has(gap.channel)) this.#events.emit('gap', gap);
       },
     };
-    const status = this.#events.emit.bind(this.#events);
+    const status: ConnectionOutput['status'] = (name, payload) => {
+      const { channel } = payload as { channel?: string };
+      if (name !== 'subscribed' || this.#handlers.has(channel!)) {
+        this.#events.emit(name, payload as PushwireEvents[typeof name]);
+      }
+    };
     const sharing = options.shared ? tabSharingPlatform() : null;
     this.#engine = sharing
       ? new SharedTabs(`pushwire:${settings.baseUrl}`, sharing, { plan, resume, settings, delivery, status })

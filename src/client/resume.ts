@@ -48,7 +48,7 @@ export class ResumeState {
     } else if (event.op === 'gap') {
       if (channels.has(event.channel) && this.#moveTo(event.channel, event.epoch, event.nextOffset - 1))
         out.gap(event);
-    } else if (event.op === 'connected' || event.op === 'cursor') this.#learn(event.cursor, channels);
+    } else if ('cursor' in event) this.#learn(event.cursor, channels);
   }
 
   #accept(message: Message, out: Delivery): void {

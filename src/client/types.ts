@@ -70,6 +70,8 @@ export type MessageHandler = (message: Message) => void;
 /** Events of a `Pushwire` client, by name. */
 export interface PushwireEvents {
   connected: { transport: TransportName; clientId: string | null };
+  /** The server confirmed a channel: messages published from now on reach its handlers. */
+  subscribed: { channel: string };
   disconnected: { transport: TransportName; reason: string };
   reconnecting: { delayMs: number; attempt: number; transport: TransportName };
   gap: GapEvent;

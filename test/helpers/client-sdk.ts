@@ -10,7 +10,7 @@ export type SdkEvent = {
 
 export interface ObservedClient {
   readonly client: Pushwire;
-  /** connected, disconnected, reconnecting, gap and error events (not messages). */
+  /** Every event but `message`: the messages are in `messages`. */
   readonly events: AsyncQueue<SdkEvent>;
   /** Messages as the subscribe handlers got them. */
   readonly messages: AsyncQueue<Message>;
@@ -19,11 +19,15 @@ export interface ObservedClient {
 }
 
 /** A Pushwire client on Node's platform: the `ws` package, the `eventsource` package and fetch. */
-export function nodeClient(url: string, channels: readonly string[], options: PushwireOptions = {}): ObservedClient {
+export function nodeClient(
+  url: string,
+  channels: readonly string[],
+  options: PushwireOptions = {},
+): ObservedClient {
   const client = new Pushwire(url, { WebSocket, EventSource, ...options });
   const events = new AsyncQueue<SdkEvent>();
   const messages = new AsyncQueue<Message>();
-  for (const type of ['connected', 'disconnected', 'reconnecting', 'gap', 'error'] as const) {
+  for (const type of ['connected', 'subscribed', 'disconnected', 'reconnecting', 'gap', 'error'] as const) {
     client.on(type, (payload) => events.push({ type, payload } as SdkEvent));
   }
   for (const channel of channels) client.subscribe(channel, messages.push);

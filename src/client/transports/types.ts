@@ -10,6 +10,8 @@ export type LinkEvent =
   | { op: 'ping' }
   /** A position without a message: a long-poll response or a WebSocket subscribe reply. */
   | { op: 'cursor'; cursor: string }
+  /** The WebSocket subscribe reply: the channel is on, from this position. */
+  | { op: 'subscribed'; channel: string; cursor: string }
   /** A command the server refused, e.g. a subscribe to a channel the token doesn't allow. */
   | { op: 'error'; code: string; message: string; channel?: string | undefined };
 

@@ -70,7 +70,9 @@ function openWebSocket(platform: TransportPlatform, params: LinkParams, sink: Li
       if (waiter) waiter.reject(Object.assign(error, { code: frame.code }));
       else sink.event({ op: 'error', code: String(frame.code), message: error.message, channel });
     } else if (waiter) waiter.resolve(frame);
-    else if (typeof frame.cursor === 'string') sink.event({ op: 'cursor', cursor: frame.cursor });
+    else if (channel && typeof frame.cursor === 'string') {
+      sink.event({ op: 'subscribed', channel, cursor: frame.cursor });
+    }
   };
 
   socket.onmessage = ({ data }) => {
