@@ -46,6 +46,11 @@ export class AsyncQueue<T> {
     });
   }
 
+  /** Every item queued now, removed from the queue; never waits. */
+  takeQueued(): T[] {
+    return this.items.splice(0);
+  }
+
   /** The next item that satisfies `match`, dropping the others. */
   async nextMatching(match: (item: T) => boolean, timeoutMs = 10_000, what = 'a matching event'): Promise<T> {
     const deadline = Date.now() + timeoutMs;
