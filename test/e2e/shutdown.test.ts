@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import WebSocket from 'ws';
+import { openRawClient, TRANSPORTS } from '../helpers/clients.ts';
+import { startPushwire } from '../helpers/server.ts';
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  test(`${signal}: every client is told to reconnect, accepted publishes finish, exit 0`, async () => {
+    const server = await startPushwire();
+    const clients = TRANSPORTS.map((kind) => openRawClient(kind, server.url, { channels: ['drain'] }));
+    await Promise.all(clients.map((c) => c.ready));
+    const ws = new WebSocket(`${server.url.replace('http', 'ws')}/ws`);
+    const closeCode = new Promise<number>((resolve) => ws.on('close', resolve));
+    await new Promise((resolve) => ws.once('open', resolve));
+
+    // Publishes racing the signal: each is either accepted (200) or refused with the error shape.
+    const racing = Array.from({ length: 20 }, (_, i) =>
+      fetch(`${server.url}/api/publish`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${server.apiKey}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ channel: 'drain', data: i }),
+      }).then(
+        async (response) => ({ status: response.status, body: await response.text() }),
+        (error: Error) => ({ status: 0, body: String(error.cause ?? error) }),
+      ),
+    );
+    const exitCode = server.stop(signal);
+
+    for (const client of clients) {
+      const event = await client.events.nextMatching((e) => e.type === 'reconnect', 10_000, `${client.kind} reconnect`);
+      assert.equal(event.type === 'reconnect' && event.reason, 'shutdown', client.kind);
+      assert.ok(event.type === 'reconnect' && event.delayMs >= 0);
+    }
+    assert.equal(await closeCode, 4000);
+    assert.equal(await exitCode, 0);
+    for (const { status, body } of await Promise.all(racing)) {
+      if (status === 200) assert.match(body, /"offset":\d+/);
+      else if (status === 503) assert.match(body, /"code":"shutting_down"/);
+      else assert.match(body, /ECONNREFUSED|other side closed|SocketError/, `unexpected: ${status} ${body}`);
+    }
+    for (const c of clients) c.close();
+    ws.terminate();
+  });
+}
