@@ -3,11 +3,13 @@
  * (1, 2, 3, ... in publish order) and an order key the target assigned (its offset; for a
  * target without offsets, `seq` of a strictly serial publisher). A seq seen twice is a
  * duplicate, an order key not above the previous one is out of order, and a seq never seen by
- * the end is lost.
+ * the end is lost. Seq 0 is the warm-up message, which the caller keeps out of the count.
  */
 export class DeliveryTracker {
   private seen: Uint8Array;
   private lastOrder = 0;
+  /** Got a warm-up message (seq 0, never counted): the subscription is live. */
+  warm = false;
   received = 0;
   duplicated = 0;
   reordered = 0;

@@ -1,10 +1,10 @@
 import { LatencyHistogram, type LatencySummary } from './histogram.ts';
 import { processTree, sampleProcesses } from './process-stats.ts';
 import type { ProgressLine } from './progress.ts';
-import { publishAtRate } from './publisher.ts';
+import { publishAtRate, publishOnce } from './publisher.ts';
 import { SubscriberPool } from './subscriber-pool.ts';
 import type { RunningTarget, TargetInfo } from './targets.ts';
-import { nowMicros, type TransportName } from './wire.ts';
+import { benchPayload, nowMicros, type TransportName } from './wire.ts';
 
 export interface FanoutParams {
   readonly subscribers: number;
@@ -54,6 +54,8 @@ const SETTLE_MS = 500;
 const DRAIN_TIMEOUT_MS = 10_000;
 /** ... or until nothing arrived for this long. */
 const DRAIN_IDLE_MS = 2000;
+const WARM_UP_INTERVAL_MS = 1000;
+const WARM_UP_TIMEOUT_MS = 60_000;
 
 /**
  * Fan-out: N subscribers of one channel on one transport, one publisher at a fixed rate.
@@ -91,7 +93,7 @@ export async function runFanout(
   );
   connecting = false;
   try {
-    if (running.subscriberCount) await waitForServerCount(running, channel, ready);
+    await warmUp(running, pool, channel, ready, params.payloadBytes);
     await delay(SETTLE_MS);
     const serverPids = processTree([running.pid]);
     const connected = sampleProcesses(serverPids);
@@ -194,14 +196,29 @@ async function drain(
   }
 }
 
-/** Nchan's own subscriber count: its long polls and SSE answer nothing until subscribed. */
-async function waitForServerCount(running: RunningTarget, channel: string, count: number): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if ((await running.subscriberCount!(channel)) >= count) return;
-    await delay(100);
+/**
+ * Publishes warm-up messages (seq 0, not counted) until every live subscriber got one: the
+ * proof that each subscription is in place on the server before measuring (a long poll or a
+ * WebSocket may be open before the server has registered it), and JIT warm-up for the target.
+ */
+async function warmUp(
+  running: RunningTarget,
+  pool: SubscriberPool,
+  channel: string,
+  ready: number,
+  payloadBytes: number,
+): Promise<void> {
+  const deadline = Date.now() + WARM_UP_TIMEOUT_MS;
+  while (pool.warm < ready) {
+    if (Date.now() > deadline) {
+      throw new Error(
+        `only ${pool.warm} of ${ready} subscribers got a warm-up message in ${WARM_UP_TIMEOUT_MS} ms`,
+      );
+    }
+    await publishOnce(running, channel, benchPayload(0, nowMicros(), payloadBytes));
+    const sentAt = Date.now();
+    while (pool.warm < ready && Date.now() - sentAt < WARM_UP_INTERVAL_MS) await delay(50);
   }
-  throw new Error(`the server counts fewer than ${count} subscribers on ${channel}`);
 }
 
 function delay(ms: number): Promise<void> {

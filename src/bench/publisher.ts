@@ -118,3 +118,28 @@ export async function publishAtRate(target: RunningTarget, plan: PublishPlan): P
     roundTrip: roundTrip.summary(),
   };
 }
+
+/** One publish on its own connection; resolves to whether the target accepted it. */
+export function publishOnce(target: RunningTarget, channel: string, payload: string): Promise<boolean> {
+  const url = new URL(target.baseUrl);
+  const { path, headers, body } = target.publishRequest(channel, payload);
+  return new Promise((resolve) => {
+    const req = request(
+      {
+        host: url.hostname,
+        port: url.port,
+        method: 'POST',
+        path,
+        agent: false,
+        headers: { ...headers, 'Content-Length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode !== undefined && res.statusCode < 300));
+        res.on('error', () => resolve(false));
+      },
+    );
+    req.on('error', () => resolve(false));
+    req.end(body);
+  });
+}

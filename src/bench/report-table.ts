@@ -22,15 +22,13 @@ const COLUMNS = [
 /** The results as a plain-text table (stdout), with ratios to the raw ceiling. */
 export function formatTable(results: BenchResults): string {
   const rows: string[][] = [];
+  const failures: string[] = [];
   for (const record of results.scenarios) {
     const r = record.result;
     if (!r) {
-      rows.push([
-        record.target,
-        record.transport,
-        String(record.subscribers),
-        `error: ${record.error ?? 'no result'}`,
-      ]);
+      failures.push(
+        `${record.target} ${record.transport} N=${record.subscribers}: ${record.error ?? 'no result'}`,
+      );
       continue;
     }
     const base = baselineOf(results, record);
@@ -62,6 +60,7 @@ export function formatTable(results: BenchResults): string {
       .join('  ')
       .trimEnd();
   const out = [line(COLUMNS), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
+  out.push(...failures);
   for (const skip of results.skipped) out.push(`${skip.target}: skipped (${skip.reason})`);
   return `${out.join('\n')}\n`;
 }

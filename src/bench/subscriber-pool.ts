@@ -22,6 +22,7 @@ export function sourceAddress(block: number, index: number): string {
 interface Worker {
   readonly child: ChildProcess;
   ready: number;
+  warm: number;
   received: number;
   readonly inbox: ToParent[];
   waiter: (() => void) | null;
@@ -48,10 +49,11 @@ export class SubscriberPool {
     for (let w = 0; w < workerCount; w++) {
       const share = Math.floor(count / workerCount) + (w < count % workerCount ? 1 : 0);
       const child = spawnWithFileLimit(process.execPath, [...loader, file], 'ipc');
-      const worker: Worker = { child, ready: 0, received: 0, inbox: [], waiter: null };
+      const worker: Worker = { child, ready: 0, warm: 0, received: 0, inbox: [], waiter: null };
       child.on('message', (message: ToParent) => {
         if (message.type === 'progress') {
           worker.ready = message.ready;
+          worker.warm = message.warm;
           worker.received = message.received;
           onProgress(pool.ready);
         } else worker.inbox.push(message);
@@ -84,6 +86,11 @@ export class SubscriberPool {
 
   get ready(): number {
     return this.workers.reduce((sum, w) => sum + w.ready, 0);
+  }
+
+  /** Subscribers that got a warm-up message (as last reported). */
+  get warm(): number {
+    return this.workers.reduce((sum, w) => sum + w.warm, 0);
   }
 
   /** Deliveries so far, as last reported (every 250 ms). */

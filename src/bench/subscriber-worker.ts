@@ -17,6 +17,8 @@ const histogram = new LatencyHistogram();
 const scratch: Delivery = { seq: 0, sentUs: 0, order: 0 };
 let lastDeliveryUs = 0;
 let received = 0;
+/** Subscribers that got a warm-up message (seq 0): proof that their subscription is live. */
+let warm = 0;
 let disconnected = 0;
 const closeReasons = new Map<string, number>();
 let progressTimer: NodeJS.Timeout | null = null;
@@ -30,13 +32,18 @@ async function start(job: WorkerStart): Promise<void> {
   let next = 0;
   let ready = 0;
   let failed = 0;
-  const connecting = setInterval(() => send({ type: 'progress', ready, received }), PROGRESS_INTERVAL_MS);
+  const connecting = setInterval(
+    () => send({ type: 'progress', ready, warm, received }),
+    PROGRESS_INTERVAL_MS,
+  );
   await new Promise<void>((resolve) => {
     const settle = () => {
       if (ready + failed === job.count) resolve();
       else if (next < job.count) openOne();
     };
     const openOne = () => {
+      // A subscriber can report ready synchronously (Nchan long poll), re-entering settle().
+      if (next >= job.count) return;
       const index = next++;
       const tracker = new DeliveryTracker(job.expectedMessages);
       let settled = false;
@@ -72,7 +79,7 @@ async function start(job: WorkerStart): Promise<void> {
     for (let i = 0; i < Math.min(CONNECT_CONCURRENCY, job.count); i++) openOne();
   });
   clearInterval(connecting);
-  progressTimer = setInterval(() => send({ type: 'progress', ready, received }), PROGRESS_INTERVAL_MS);
+  progressTimer = setInterval(() => send({ type: 'progress', ready, warm, received }), PROGRESS_INTERVAL_MS);
   send({ type: 'connected', ready, failed });
 }
 
@@ -82,6 +89,11 @@ function onMessages(text: string, tracker: DeliveryTracker, orderBy: 'offset' | 
   for (;;) {
     from = readDelivery(text, from, orderBy, scratch);
     if (from === -1) break;
+    if (scratch.seq === 0) {
+      if (!tracker.warm) warm += 1;
+      tracker.warm = true;
+      continue;
+    }
     if (!tracker.record(scratch.seq, scratch.order)) continue;
     received += 1;
     histogram.record(now - scratch.sentUs);

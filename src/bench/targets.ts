@@ -31,8 +31,6 @@ export interface RunningTarget {
     channel: string,
     payload: string,
   ): { path: string; headers: Record<string, string>; body: string };
-  /** Subscribers the server itself counts on a channel, where it can tell (Nchan). */
-  subscriberCount?(channel: string): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -196,12 +194,6 @@ function nchanTarget(): TargetInfo {
           // One message per line, so that a long poll answered with several parses alike.
           body: `${payload}\n`,
         }),
-        async subscriberCount(channel) {
-          const res = await fetch(`${baseUrl}/pub/${channel}`, { headers: { Accept: 'application/json' } });
-          if (res.status !== 200) return 0;
-          const info = (await res.json()) as { subscribers?: number };
-          return info.subscribers ?? 0;
-        },
         async stop() {
           await stopProcess(child);
           rmSync(prefix, { recursive: true, force: true });

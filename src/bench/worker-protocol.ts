@@ -20,7 +20,7 @@ export interface WorkerStart {
 /** Child → parent. */
 export type ToParent =
   | { type: 'connected'; ready: number; failed: number }
-  | { type: 'progress'; ready: number; received: number }
+  | { type: 'progress'; ready: number; warm: number; received: number }
   | WorkerReport
   | { type: 'failed'; message: string };
 

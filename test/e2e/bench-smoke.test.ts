@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, test } from 'node:test';
+import type { BenchResults } from '../../src/bench/index.ts';
+
+// A tiny benchmark, run the way a user runs it (`npm run bench -- ...`), that asserts only
+// correctness: every message reached every subscriber once, in order, on every transport of
+// Pushwire and of the raw ceiling, and both reports were written. Speed is never asserted.
+
+const root = resolve(import.meta.dirname, '..', '..');
+const out = mkdtempSync(join(tmpdir(), 'pushwire-bench-smoke-'));
+after(() => rmSync(out, { recursive: true, force: true }));
+
+function runBench(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...args], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString('utf8');
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString('utf8');
+  });
+  return new Promise((done) => child.on('close', (code) => done({ code, stdout, stderr })));
+}
+
+test('a small fan-out on Pushwire and the raw ceiling loses, duplicates and reorders nothing', {
+  timeout: 180_000,
+}, async () => {
+  const run = await runBench([
+    '--targets',
+    'pushwire,raw',
+    '--subs',
+    '20',
+    '--rate',
+    '40',
+    '--duration',
+    '1s',
+    '--out',
+    out,
+  ]);
+  assert.equal(run.code, 0, `bench exited ${run.code}\n${run.stdout}\n${run.stderr.slice(-3000)}`);
+
+  const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as BenchResults;
+  assert.deepEqual(results.skipped, []);
+  const ran = results.scenarios.map((s) => `${s.target}/${s.transport}`).sort();
+  assert.deepEqual(ran, [
+    'pushwire/poll',
+    'pushwire/sse',
+    'pushwire/stream',
+    'pushwire/ws',
+    'raw/poll',
+    'raw/sse',
+    'raw/stream',
+    'raw/ws',
+  ]);
+  for (const scenario of results.scenarios) {
+    const where = `${scenario.target}/${scenario.transport}`;
+    assert.equal(scenario.error, null, where);
+    const result = scenario.result;
+    assert.ok(result, where);
+    assert.equal(result.subscribers, 20, `${where}: live subscribers`);
+    assert.equal(result.published, 40, `${where}: published`);
+    assert.equal(result.publishFailed, 0, `${where}: refused publishes`);
+    assert.equal(result.lost, 0, `${where}: lost`);
+    assert.equal(result.duplicated, 0, `${where}: duplicated`);
+    assert.equal(result.reordered, 0, `${where}: out of order`);
+    assert.equal(result.delivered, result.expected, `${where}: delivered`);
+    assert.equal(result.latency.count, result.delivered, `${where}: a latency per delivery`);
+  }
+
+  const html = readFileSync(join(out, 'report.html'), 'utf8');
+  assert.match(html, /^<!doctype html>/);
+  assert.match(html, /<svg /);
+  assert.doesNotMatch(html, /<script|https?:\/\/(?!www\.w3\.org)/, 'self-contained');
+  assert.match(run.stdout, /^target\s+transport\s+N\s+deliveries\/s/m);
+  assert.ok(existsSync(join(out, 'results.json')));
+});
