@@ -65,6 +65,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     broker,
     channelOptions: (channel) => resolveChannelOptions(config, channel),
     maxChannelsPerSession: config.maxChannelsPerConnection,
+    presenceTtlMs: config.presenceTtlMs,
     report,
   });
   await hub.start();
@@ -134,6 +135,9 @@ function makeBroker(config: Config, logger: Logger): Broker {
   return new RedisBroker({
     url: config.redisUrl,
     prefix: config.redisPrefix,
+    // Empty: redisUrl alone. Every node must list the same shards to agree on channel owners.
+    shards: config.redisShards,
+    cluster: config.redisCluster,
     logger: (level, msg, err) => logger[level]({ err }, msg),
   });
 }

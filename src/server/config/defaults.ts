@@ -13,11 +13,15 @@ export const DEFAULTS: Config = Object.freeze({
   historyTtlMs: 300_000, // 5 minutes
   clientPublish: false,
   presence: false,
+  // 60 seconds: how long a dead node's clients stay listed in presence.
+  presenceTtlMs: 60_000,
   maxMessageBytes: 65_536, // 64 KiB
   maxChannelsPerConnection: 100,
   broker: 'memory',
   redisUrl: 'redis://127.0.0.1:6379',
   redisPrefix: 'pushwire',
+  redisShards: Object.freeze([]),
+  redisCluster: false,
   tokenSecret: null,
   corsOrigins: Object.freeze(['*']),
   shutdownTimeoutMs: 10_000, // 10 seconds

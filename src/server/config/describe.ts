@@ -19,7 +19,7 @@ export function valuePlaceholder(kind: OptionKind): string {
     case 'boolean':
       return '';
     case 'list':
-      return '<origins>';
+      return kind.item === 'origin' ? '<origins>' : '<urls>';
     case 'namespaces':
       return '<json>';
   }
@@ -34,8 +34,10 @@ export function defaultText(spec: OptionSpec): string {
       return formatDuration(value as number);
     case 'bytes':
       return formatByteSize(value as number);
-    case 'list':
-      return (value as readonly string[]).join(',');
+    case 'list': {
+      const items = value as readonly string[];
+      return items.length === 0 ? 'none' : items.join(',');
+    }
     case 'namespaces':
       return 'none';
     default:
@@ -56,17 +58,19 @@ export function acceptsText(kind: OptionKind): string {
     case 'integer':
       return `${kind.min}-${kind.max}`;
     case 'duration':
-      return kind.nullable ? 'duration, or 0/off' : kind.minMs > 0 ? 'duration above 0' : 'duration';
+      if (kind.nullable) return 'duration, or 0/off';
+      if (kind.minMs > 1) return `duration, at least ${formatDuration(kind.minMs)}`;
+      return kind.minMs > 0 ? 'duration above 0' : 'duration';
     case 'bytes':
       return 'size';
     case 'string':
-      return kind.format === 'redis-url' ? 'redis:// or rediss:// URL' : 'string';
+      return kind.format === 'redis-url' ? 'redis://, rediss:// or redis-sentinel:// URL' : 'string';
     case 'enum':
       return kind.values.join(', ');
     case 'boolean':
       return 'on/off';
     case 'list':
-      return 'origins, comma-separated';
+      return kind.item === 'origin' ? 'origins, comma-separated' : 'Redis URLs, comma-separated';
     case 'namespaces':
       return 'JSON object';
   }

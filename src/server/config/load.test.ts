@@ -208,6 +208,95 @@ describe('loadConfig: values', () => {
   });
 });
 
+describe('loadConfig: scale-out options', () => {
+  const sentinel = 'redis-sentinel://:pw@s1:26379,s2:26379,[::1]:26380/mymaster/2';
+
+  it('takes Sentinel URLs where Redis URLs are taken', () => {
+    assert.equal(load(['--redis-url', sentinel]).redisUrl, sentinel);
+    assert.equal(
+      load([], { PUSHWIRE_REDIS_URL: 'redis-sentinel://s1/main' }).redisUrl,
+      'redis-sentinel://s1/main',
+    );
+  });
+
+  it('refuses a Sentinel URL that does not name its master', () => {
+    const hint = '(use redis://host:port, rediss://host:port or redis-sentinel://host:26379/master)';
+    assert.equal(
+      problem(['--redis-url', 'redis-sentinel://s1:26379']),
+      `--redis-url: "redis-sentinel://s1:26379" is not a Redis URL ${hint}`,
+    );
+    assert.equal(
+      problem(['--redis-url', 'redis://a b:6379']),
+      `--redis-url: "redis://a b:6379" is not a Redis URL ${hint}`,
+    );
+  });
+
+  it('reads shards as a comma list; a Sentinel URL keeps its own commas', () => {
+    assert.deepEqual(
+      load(['--redis-shards', 'redis://a:6379, rediss://b:6380/1,redis://a:6379']).redisShards,
+      ['redis://a:6379', 'rediss://b:6380/1'],
+    );
+    assert.deepEqual(load([], { PUSHWIRE_REDIS_SHARDS: `${sentinel},redis://c:6379` }).redisShards, [
+      sentinel,
+      'redis://c:6379',
+    ]);
+    const yaml = file('shards.yaml', 'redisShards: [redis://a:6379, redis://b:6379]\n');
+    assert.deepEqual(load(['--config', yaml]).redisShards, ['redis://a:6379', 'redis://b:6379']);
+  });
+
+  it('takes no shards (the default, or an empty list) as redisUrl alone', () => {
+    assert.deepEqual(DEFAULTS.redisShards, []);
+    assert.deepEqual(load(['--redis-shards=']).redisShards, []);
+  });
+
+  it('says which shard is not a Redis URL', () => {
+    assert.equal(
+      problem(['--redis-shards', 'redis://a:6379,http://b:6379']),
+      '--redis-shards: "http://b:6379" is not a Redis URL (use redis://host:port, rediss://host:port or redis-sentinel://host:26379/master)',
+    );
+    const yaml = file('shards-bad.yaml', 'redisShards: { a: 1 }\n');
+    assert.equal(
+      problem(['--config', yaml]),
+      'shards-bad.yaml: redisShards: {"a":1} is not a list of Redis URLs (use Redis URLs, comma-separated, or nothing for none)',
+    );
+  });
+
+  it('takes a cluster as seed hosts with --redis-cluster', () => {
+    const config = load(['--broker', 'redis', '--redis-cluster', '--redis-url', 'redis://n1:7000,n2:7001']);
+    assert.deepEqual([config.redisCluster, config.redisUrl], [true, 'redis://n1:7000,n2:7001']);
+    assert.equal(load([], { PUSHWIRE_REDIS_CLUSTER: 'yes' }).redisCluster, true);
+    assert.equal(DEFAULTS.redisCluster, false);
+  });
+
+  it('refuses seed hosts without --redis-cluster, and a Sentinel with it', () => {
+    assert.equal(
+      problem(['--broker', 'redis', '--redis-url', 'redis://n1:7000,n2:7001']),
+      '--redis-url: "redis://n1:7000,n2:7001" lists several hosts (only a cluster does: add --redis-cluster)',
+    );
+    assert.equal(
+      problem(['--broker', 'redis', '--redis-cluster', '--redis-shards', `redis://a:1,${sentinel}`], {}),
+      `--redis-shards: ${JSON.stringify(sentinel)} is a Sentinel URL (a cluster takes redis:// seed hosts)`,
+    );
+    assert.equal(
+      problem([], { PUSHWIRE_BROKER: 'redis', PUSHWIRE_REDIS_URL: 'rediss://n1,n2' }),
+      'PUSHWIRE_REDIS_URL: "rediss://n1,n2" lists several hosts (only a cluster does: add --redis-cluster)',
+    );
+    // Not checked while the memory broker is in use: the Redis options are not read then.
+    assert.equal(load(['--redis-url', 'redis://n1:7000,n2:7001']).broker, 'memory');
+  });
+
+  it('takes a presence TTL of at least 3 s, 60 s by default', () => {
+    assert.equal(DEFAULTS.presenceTtlMs, 60_000);
+    assert.equal(load(['--presence-ttl', '5s']).presenceTtlMs, 5_000);
+    assert.equal(load([], { PUSHWIRE_PRESENCE_TTL: '2m' }).presenceTtlMs, 120_000);
+    assert.equal(problem(['--presence-ttl', '1s']), '--presence-ttl: "1s" is too short (use at least 3s)');
+    assert.equal(
+      problem(['--presence-ttl', 'off']),
+      '--presence-ttl: "off" is not a duration (use milliseconds or a unit: 500ms, 15s, 2m)',
+    );
+  });
+});
+
 describe('loadConfig: config files', () => {
   it('reads a YAML file by camelCase and kebab-case keys', () => {
     const yaml = file(
@@ -354,7 +443,7 @@ describe('loadConfig: problems', () => {
     ]);
     assert.equal(
       problem(['--redis-url', 'http://cache:6379']),
-      '--redis-url: "http://cache:6379" is not a Redis URL (use redis://host:port or rediss://host:port)',
+      '--redis-url: "http://cache:6379" is not a Redis URL (use redis://host:port, rediss://host:port or redis-sentinel://host:26379/master)',
     );
   });
 

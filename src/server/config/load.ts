@@ -9,7 +9,7 @@ import {
   type Source,
 } from './sources.ts';
 import type { Config } from './types.ts';
-import { parseValue } from './values.ts';
+import { parseValue, redisUrlHosts } from './values.ts';
 
 /** Every problem of a configuration, one line each: `<where>: <what is wrong> (<what works>)`. */
 export class ConfigError extends Error {
@@ -47,20 +47,26 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
 
   const problems: string[] = [];
   const chosen = new Map<keyof Config, unknown>();
+  // Where each chosen value came from, to name it in a problem that involves several options.
+  const labels = new Map<keyof Config, string>();
   // Namespaces are checked once the top-level values they fall back to are known.
   const namespaceSettings: { value: unknown; setting: RawSetting }[] = [];
   // Highest precedence first; within one source the last value given wins. Values that lose
   // are still checked: a broken env var is worth fixing even while a flag overrides it.
   for (const source of [flags, env, file]) {
     problems.push(...source.problems);
-    const fromThisSource = new Map<keyof Config, unknown>();
+    const fromThisSource = new Map<keyof Config, { value: unknown; label: string }>();
     for (const setting of source.settings) {
       const parsed = parseValue(setting.spec, setting.raw);
       if (!parsed.ok) problems.push(`${setting.label}: ${parsed.problem}`);
       else if (setting.spec.field === 'namespaces') namespaceSettings.push({ value: parsed.value, setting });
-      else if (!chosen.has(setting.spec.field)) fromThisSource.set(setting.spec.field, parsed.value);
+      else if (!chosen.has(setting.spec.field))
+        fromThisSource.set(setting.spec.field, { value: parsed.value, label: setting.label });
     }
-    for (const [field, value] of fromThisSource) chosen.set(field, value);
+    for (const [field, { value, label }] of fromThisSource) {
+      chosen.set(field, value);
+      labels.set(field, label);
+    }
   }
 
   // Each value came from the parser of its field's kind; the rest are the typed defaults.
@@ -76,8 +82,31 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
     return parsed.namespaces;
   });
 
+  problems.push(...redisProblems(config, labels));
+
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze({ ...config, namespaces: namespaces[0] ?? DEFAULTS.namespaces });
+}
+
+/**
+ * Redis URLs that only make sense with (or without) `redisCluster`: several hosts are a
+ * cluster's seeds, and a Sentinel watches one master, not a cluster.
+ */
+function redisProblems(config: Config, labels: ReadonlyMap<keyof Config, string>): string[] {
+  if (config.broker !== 'redis') return [];
+  const field: keyof Config = config.redisShards.length > 0 ? 'redisShards' : 'redisUrl';
+  const urls = config.redisShards.length > 0 ? config.redisShards : [config.redisUrl];
+  const label = labels.get(field) ?? field;
+  const problems: string[] = [];
+  for (const url of urls) {
+    const shown = JSON.stringify(url);
+    if (config.redisCluster && url.startsWith('redis-sentinel://')) {
+      problems.push(`${label}: ${shown} is a Sentinel URL (a cluster takes redis:// seed hosts)`);
+    } else if (!config.redisCluster && !url.startsWith('redis-sentinel://') && redisUrlHosts(url) > 1) {
+      problems.push(`${label}: ${shown} lists several hosts (only a cluster does: add --redis-cluster)`);
+    }
+  }
+  return problems;
 }
 
 function deepFreeze<T>(value: T): T {

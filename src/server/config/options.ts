@@ -18,10 +18,11 @@ export type OptionKind =
     }
   | { readonly type: 'enum'; readonly values: readonly string[] }
   | { readonly type: 'boolean' }
-  | { readonly type: 'list'; readonly item: 'origin' }
+  | { readonly type: 'list'; readonly item: ListItem }
   | { readonly type: 'namespaces' };
 
 export type StringFormat = 'text' | 'redis-url';
+export type ListItem = 'origin' | 'redis-url';
 
 export interface OptionSpec {
   /** camelCase; the key in a config file (its kebab-case form is accepted too). */
@@ -102,6 +103,13 @@ export const OPTIONS: readonly OptionSpec[] = [
   ),
   option('clientPublish', 'clientPublish', boolean, 'let connected clients publish (WebSocket and HTTP)'),
   option('presence', 'presence', boolean, 'track who is subscribed to each channel'),
+  option(
+    'presenceTtlMs',
+    'presenceTtl',
+    // Entries are refreshed every third of the TTL, at most once a second.
+    duration(false, 3_000),
+    "a presence entry expires after this unless refreshed: how long a dead node's clients stay listed",
+  ),
   option('maxMessageBytes', 'maxMessageSize', { type: 'bytes', min: 1 }, 'largest message or frame accepted'),
   option(
     'maxChannelsPerConnection',
@@ -115,8 +123,25 @@ export const OPTIONS: readonly OptionSpec[] = [
     { type: 'enum', values: ['memory', 'redis'] },
     'memory (one node) or redis (scale-out)',
   ),
-  option('redisUrl', 'redisUrl', text('redis-url'), 'Redis to use when the broker is redis'),
+  option(
+    'redisUrl',
+    'redisUrl',
+    text('redis-url'),
+    'Redis to use when the broker is redis (redis-sentinel://host:26379,host:26379/master follows a Sentinel master)',
+  ),
   option('redisPrefix', 'redisPrefix', text(), 'prefix of every Redis key and pub/sub channel'),
+  option(
+    'redisShards',
+    'redisShards',
+    { type: 'list', item: 'redis-url' },
+    'independent Redis deployments to spread channels over (comma list; every node lists the same); empty: redisUrl',
+  ),
+  option(
+    'redisCluster',
+    'redisCluster',
+    boolean,
+    "the Redis URLs' hosts are seed nodes of a Redis Cluster (7+; sharded pub/sub)",
+  ),
   option(
     'tokenSecret',
     'tokenSecret',

@@ -27,11 +27,20 @@ export interface Config {
   readonly historyTtlMs: number | null;
   readonly clientPublish: boolean;
   readonly presence: boolean;
+  /** A presence entry expires after this long unless its node refreshes it (every third of it). */
+  readonly presenceTtlMs: number;
   readonly maxMessageBytes: number;
   readonly maxChannelsPerConnection: number;
   readonly broker: 'memory' | 'redis';
   readonly redisUrl: string;
   readonly redisPrefix: string;
+  /**
+   * Independent Redis deployments to spread channels over by consistent hashing; every node
+   * must list the same ones. Empty: `redisUrl` alone.
+   */
+  readonly redisShards: readonly string[];
+  /** The Redis URLs name seed nodes of a Redis Cluster (sharded pub/sub). */
+  readonly redisCluster: boolean;
   /** HS256 secret for connection JWTs; null allows anonymous connections. */
   readonly tokenSecret: string | null;
   readonly corsOrigins: readonly string[];

@@ -1,6 +1,6 @@
 // Parses one option value, from a flag or env var (always text) or a config file (any data),
 // into its typed value, or into a problem that says what the option accepts.
-import type { OptionKind, OptionSpec, StringFormat } from './options.ts';
+import type { ListItem, OptionKind, OptionSpec, StringFormat } from './options.ts';
 import { closest } from './suggest.ts';
 import { formatByteSize, formatDuration, parseByteSize, parseDuration } from './units.ts';
 
@@ -8,6 +8,7 @@ export type Parsed =
   | { readonly ok: true; readonly value: unknown }
   | { readonly ok: false; readonly problem: string };
 
+const REDIS_URL_HINT = 'use redis://host:port, rediss://host:port or redis-sentinel://host:26379/master';
 const TRUE_WORDS = new Set(['true', 'yes', 'on', '1']);
 const FALSE_WORDS = new Set(['false', 'no', 'off', '0']);
 const ok = (value: unknown): Parsed => ({ ok: true, value });
@@ -30,7 +31,7 @@ export function parseValue(spec: OptionSpec, raw: unknown): Parsed {
     case 'boolean':
       return parseBoolean(raw, shown);
     case 'list':
-      return parseOriginList(raw, shown);
+      return kind.item === 'origin' ? parseOriginList(raw, shown) : parseRedisUrlList(raw, shown);
     case 'namespaces':
       return parseJsonObject(raw, shown);
   }
@@ -46,18 +47,22 @@ export function kindHint(kind: OptionKind): string {
     case 'bytes':
       return 'use bytes or a unit: 65536, 64kb, 1mb';
     case 'string':
-      return kind.format === 'redis-url'
-        ? 'use redis://host:port or rediss://host:port'
-        : 'give a non-empty string';
+      return kind.format === 'redis-url' ? REDIS_URL_HINT : 'give a non-empty string';
     case 'enum':
       return `use one of ${kind.values.join(', ')}`;
     case 'boolean':
       return 'use true/false, yes/no, on/off or 1/0';
     case 'list':
-      return 'use * or origins scheme://host[:port], comma-separated';
+      return listHint(kind.item);
     case 'namespaces':
       return 'give an object such as {"game":{"clientPublish":true}}';
   }
+}
+
+function listHint(item: ListItem): string {
+  return item === 'origin'
+    ? 'use * or origins scheme://host[:port], comma-separated'
+    : 'use Redis URLs, comma-separated, or nothing for none';
 }
 
 /** How a value reads in an error: text quoted, data as JSON, long values cut. */
@@ -124,16 +129,53 @@ function parseString(format: StringFormat, nullable: boolean, raw: unknown, show
   if (raw === null && nullable) return ok(null);
   if (typeof raw !== 'string') return fail(`${shown} is not a string (quote it)`);
   if (raw.trim() === '') return fail(`${shown} is empty (give a non-empty string)`);
-  if (format === 'redis-url' && !isRedisUrl(raw)) {
-    return fail(`${shown} is not a Redis URL (use redis://host:port or rediss://host:port)`);
-  }
-  return ok(raw);
+  if (format !== 'redis-url') return ok(raw);
+  return isRedisUrl(raw) ? ok(raw.trim()) : fail(`${shown} is not a Redis URL (${REDIS_URL_HINT})`);
 }
 
-function isRedisUrl(text: string): boolean {
-  if (!URL.canParse(text)) return false;
-  const url = new URL(text);
-  return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '';
+// `new URL` can't read these: Sentinel and Cluster URLs list several comma-separated hosts.
+const HOST = String.raw`(?:\[[0-9a-fA-F:.]+\]|[^\s:,/@?#\[\]]+)(?::\d{1,5})?`;
+const REDIS_URL = new RegExp(
+  String.raw`^(redis|rediss|redis-sentinel)://(?:[^\s@/]*@)?${HOST}(?:,${HOST})*(/[^\s?#]*)?(?:\?\S*)?$`,
+);
+
+/** `redis://` or `rediss://` (one host, or a cluster's seed hosts), or a Sentinel URL naming its master. */
+export function isRedisUrl(text: string): boolean {
+  const match = REDIS_URL.exec(text.trim());
+  if (!match) return false;
+  return match[1] !== 'redis-sentinel' || /^\/[^/]+/.test(match[2] ?? '');
+}
+
+/** How many hosts a Redis URL names: several for a cluster's seeds or a Sentinel group. */
+export function redisUrlHosts(text: string): number {
+  const authority = text.replace(/^[a-z-]+:\/\/(?:[^@/]*@)?/, '').split(/[/?]/)[0] ?? '';
+  return authority.split(',').length;
+}
+
+/**
+ * A comma list of Redis URLs (or a list in a file). A Sentinel URL's own host list has commas
+ * too: a piece that doesn't start with a scheme continues the URL before it.
+ */
+function parseRedisUrlList(raw: unknown, shown: string): Parsed {
+  let items: string[];
+  if (typeof raw === 'string') {
+    items = [];
+    for (const piece of raw.split(',').map((entry) => entry.trim())) {
+      if (piece === '') continue;
+      if (items.length > 0 && !/^[a-z][a-z0-9+.-]*:\/\//i.test(piece)) items.push(`${items.pop()},${piece}`);
+      else items.push(piece);
+    }
+  } else if (Array.isArray(raw) && raw.every((item) => typeof item === 'string')) {
+    items = raw.map((item) => item.trim()).filter((item) => item !== '');
+  } else {
+    return fail(`${shown} is not a list of Redis URLs (${listHint('redis-url')})`);
+  }
+  const urls: string[] = [];
+  for (const item of items) {
+    if (!isRedisUrl(item)) return fail(`${show(item)} is not a Redis URL (${REDIS_URL_HINT})`);
+    if (!urls.includes(item)) urls.push(item);
+  }
+  return ok(urls);
 }
 
 function parseEnum(values: readonly string[], raw: unknown, shown: string): Parsed {
@@ -167,8 +209,7 @@ function parseOriginList(raw: unknown, shown: string): Parsed {
       : Array.isArray(raw) && raw.every((item) => typeof item === 'string')
         ? raw
         : null;
-  if (items === null)
-    return fail(`${shown} is not a list of origins (${kindHint({ type: 'list', item: 'origin' })})`);
+  if (items === null) return fail(`${shown} is not a list of origins (${listHint('origin')})`);
   const origins: string[] = [];
   for (const item of items.map((entry) => entry.trim()).filter((entry) => entry !== '')) {
     const origin = item === '*' ? item : asOrigin(item);
