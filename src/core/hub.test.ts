@@ -1,0 +1,241 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { MemoryBroker } from '../brokers/memory.ts';
+import type { BrokerHandler, HistoryQuery, HistoryResult } from '../brokers/types.ts';
+import type { GapEvent, Publication } from '../protocol/index.ts';
+import { PushwireError } from '../protocol/index.ts';
+import { Hub } from './hub.ts';
+import type { OutboundMessage } from './outbound.ts';
+import { ANONYMOUS, type CloseRequest, type SessionSink } from './types.ts';
+
+const OPTIONS = { historySize: 10, historyTtlMs: null, clientPublish: false, presence: false };
+
+/** A memory broker whose deliveries and history reads a test can hold back or drop. */
+class ScriptedBroker extends MemoryBroker {
+  dropNext = 0;
+  historyGate: Promise<void> | null = null;
+  private forward: BrokerHandler | null = null;
+
+  override start(handler: BrokerHandler): Promise<void> {
+    this.forward = handler;
+    return super.start({
+      publication: (publication) => {
+        if (this.dropNext > 0) {
+          this.dropNext -= 1;
+          return;
+        }
+        handler.publication(publication);
+      },
+      recovered: () => handler.recovered(),
+    });
+  }
+
+  override async history(channel: string, query: HistoryQuery): Promise<HistoryResult> {
+    const result = await super.history(channel, query);
+    await this.historyGate;
+    return result;
+  }
+
+  announceRecovered(): void {
+    this.forward?.recovered();
+  }
+}
+
+type Seen =
+  | { kind: 'message'; offset: number; epoch: string; cursor: string; message: OutboundMessage }
+  | ({ kind: 'gap' } & GapEvent)
+  | { kind: 'close'; request: CloseRequest };
+
+function recorder(): SessionSink & { seen: Seen[]; offsets(): number[] } {
+  const seen: Seen[] = [];
+  return {
+    seen,
+    offsets: () => seen.flatMap((s) => (s.kind === 'message' ? [s.offset] : [])),
+    message: (message, cursor) =>
+      seen.push({ kind: 'message', offset: message.offset, epoch: message.epoch, cursor, message }),
+    gap: (event) => seen.push({ kind: 'gap', ...event }),
+    close: (request) => seen.push({ kind: 'close', request }),
+  };
+}
+
+async function hubWith(broker = new ScriptedBroker()) {
+  const reports: string[] = [];
+  const hub = new Hub({
+    broker,
+    channelOptions: () => OPTIONS,
+    maxChannelsPerSession: 4,
+    report: (stage) => reports.push(stage),
+  });
+  await hub.start();
+  return { hub, broker, reports };
+}
+
+const publishN = async (hub: Hub, channel: string, n: number) => {
+  const out: Publication[] = [];
+  for (let i = 0; i < n; i++) out.push(await hub.publish(channel, JSON.stringify(i)));
+  return out;
+};
+
+test('one OutboundMessage per publication reaches every session', async () => {
+  const { hub } = await hubWith();
+  const a = recorder();
+  const b = recorder();
+  await hub
+    .openSession({ transport: 'websocket', identity: ANONYMOUS, sink: a })
+    .subscribe([{ channel: 'c' }]);
+  await hub.openSession({ transport: 'sse', identity: ANONYMOUS, sink: b }).subscribe([{ channel: 'c' }]);
+  await publishN(hub, 'c', 3);
+  assert.deepEqual(a.offsets(), [1, 2, 3]);
+  assert.deepEqual(b.offsets(), [1, 2, 3]);
+  for (let i = 0; i < 3; i++) {
+    const [x, y] = [a.seen[i], b.seen[i]];
+    assert.ok(x?.kind === 'message' && y?.kind === 'message' && x.message === y.message);
+    assert.equal(x.cursor, x.message.soloCursor());
+  }
+  assert.equal(hub.stats.delivered, 6);
+  await hub.close();
+});
+
+test('resume replays what is after the cursor, and live messages published meanwhile once', async () => {
+  const { hub, broker } = await hubWith();
+  const [first] = await publishN(hub, 'c', 4);
+  let release: () => void = () => {};
+  broker.historyGate = new Promise((resolve) => {
+    release = resolve;
+  });
+  const sink = recorder();
+  const session = hub.openSession({ transport: 'sse', identity: ANONYMOUS, sink });
+  const subscribing = session.subscribe([{ channel: 'c', since: { epoch: first!.epoch, offset: 2 } }]);
+  // Published while history is being read: the history result already holds 3..4, live brings 5..6.
+  await new Promise((resolve) => setImmediate(resolve));
+  await publishN(hub, 'c', 2);
+  release();
+  await subscribing;
+  assert.deepEqual(sink.offsets(), [3, 4, 5, 6]);
+  await hub.close();
+});
+
+test('a cursor older than the window gets a window gap first; another epoch an epoch gap', async () => {
+  const { hub } = await hubWith();
+  const published = await publishN(hub, 'c', 15);
+  const epoch = published[0]!.epoch;
+  const window = recorder();
+  await hub
+    .openSession({ transport: 'sse', identity: ANONYMOUS, sink: window })
+    .subscribe([{ channel: 'c', since: { epoch, offset: 1 } }]);
+  const [gap, ...rest] = window.seen;
+  assert.ok(gap?.kind === 'gap');
+  assert.equal(gap.reason, 'window');
+  assert.equal(gap.lastOffset, 1);
+  assert.equal(gap.nextOffset, 6);
+  assert.deepEqual(
+    rest.map((s) => s.kind === 'message' && s.offset),
+    [6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
+  );
+
+  const other = recorder();
+  await hub
+    .openSession({ transport: 'sse', identity: ANONYMOUS, sink: other })
+    .subscribe([{ channel: 'c', since: { epoch: 'old', offset: 3 } }]);
+  assert.ok(
+    other.seen[0]?.kind === 'gap' && other.seen[0].reason === 'epoch' && other.seen[0].epoch === epoch,
+  );
+  assert.equal(other.offsets().length, 10);
+
+  const ahead = hub.openSession({ transport: 'sse', identity: ANONYMOUS, sink: recorder() });
+  await assert.rejects(
+    ahead.subscribe([{ channel: 'c', since: { epoch, offset: 99 } }]),
+    (e: unknown) => e instanceof PushwireError && e.code === 'invalid_cursor',
+  );
+  assert.equal(ahead.isSubscribed('c'), false, 'a failed subscribe leaves nothing behind');
+  await hub.close();
+});
+
+test('a publication lost on the way from the broker is read back from history', async () => {
+  const { hub, broker } = await hubWith();
+  const sink = recorder();
+  await hub.openSession({ transport: 'websocket', identity: ANONYMOUS, sink }).subscribe([{ channel: 'c' }]);
+  await publishN(hub, 'c', 2);
+  broker.dropNext = 2;
+  await publishN(hub, 'c', 3);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(sink.offsets(), [1, 2, 3, 4, 5]);
+  assert.ok(
+    sink.seen.every((s) => s.kind === 'message'),
+    'no gap: history filled the hole',
+  );
+  assert.equal(hub.stats.gapsRecovered, 1);
+
+  broker.dropNext = 1;
+  await publishN(hub, 'c', 1);
+  broker.announceRecovered();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(sink.offsets(), [1, 2, 3, 4, 5, 6]);
+  await hub.close();
+});
+
+test('a sink that throws loses its own session only', async () => {
+  const { hub, reports } = await hubWith();
+  const good = recorder();
+  const broken: SessionSink = {
+    message: () => {
+      throw new Error('boom');
+    },
+    gap: () => {},
+    close: () => {},
+  };
+  const bad = hub.openSession({ transport: 'sse', identity: ANONYMOUS, sink: broken });
+  await bad.subscribe([{ channel: 'c' }]);
+  await hub.openSession({ transport: 'sse', identity: ANONYMOUS, sink: good }).subscribe([{ channel: 'c' }]);
+  await publishN(hub, 'c', 2);
+  assert.deepEqual(good.offsets(), [1, 2]);
+  assert.equal(bad.closed, true);
+  assert.deepEqual(reports, ['deliver']);
+  await hub.close();
+});
+
+test('a broker failure reaches the publisher as broker_unavailable', async () => {
+  const broker = new ScriptedBroker();
+  broker.publish = async () => {
+    throw new Error('connection refused');
+  };
+  const { hub } = await hubWith(broker);
+  await assert.rejects(
+    hub.publish('c', '1'),
+    (e: unknown) => e instanceof PushwireError && e.code === 'broker_unavailable',
+  );
+  await hub.close();
+});
+
+test('drain ends every session with a reconnect hint and refuses new ones', async () => {
+  const { hub } = await hubWith();
+  const sinks = [recorder(), recorder(), recorder()];
+  for (const sink of sinks)
+    await hub.openSession({ transport: 'stream', identity: ANONYMOUS, sink }).subscribe([{ channel: 'c' }]);
+  await hub.drain({ code: 'shutting_down', reason: 'shutdown' }, 1000);
+  for (const sink of sinks) {
+    const last = sink.seen.at(-1);
+    assert.ok(last?.kind === 'close' && last.request.code === 'shutting_down');
+    assert.ok(last.request.reconnectDelayMs >= 0 && last.request.reconnectDelayMs <= 1000);
+  }
+  assert.equal(hub.sessionCount, 0);
+  assert.throws(
+    () => hub.openSession({ transport: 'sse', identity: ANONYMOUS, sink: recorder() }),
+    (e: unknown) => e instanceof PushwireError && e.code === 'shutting_down',
+  );
+  await hub.close();
+});
+
+test('the broker subscription lives exactly as long as a local session is on the channel', async () => {
+  const { hub } = await hubWith();
+  const a = hub.openSession({ transport: 'sse', identity: ANONYMOUS, sink: recorder() });
+  const b = hub.openSession({ transport: 'sse', identity: ANONYMOUS, sink: recorder() });
+  await a.subscribe([{ channel: 'c' }, { channel: 'd' }]);
+  await b.subscribe([{ channel: 'c' }]);
+  assert.equal(hub.channelCount, 2);
+  a.close();
+  assert.equal(hub.channelCount, 1);
+  b.unsubscribe('c');
+  assert.equal(hub.channelCount, 0);
+  await hub.close();
+});

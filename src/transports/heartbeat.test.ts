@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { type Beating, HeartbeatWheel } from './heartbeat.ts';
+
+function member(answering: boolean): Beating & { pings: number; timeouts: number } {
+  return {
+    lastWriteTick: 0,
+    lastSeenAt: answering ? Date.now() : null,
+    pings: 0,
+    timeouts: 0,
+    ping() {
+      this.pings += 1;
+    },
+    timedOut() {
+      this.timeouts += 1;
+    },
+  };
+}
+
+test('idle connections are pinged once per interval; busy ones never', (t) => {
+  t.mock.timers.enable({ apis: ['setInterval', 'Date'] });
+  const wheel = new HeartbeatWheel({ intervalMs: 1000, timeoutMs: 1000 });
+  const idle = member(false);
+  const busy = member(false);
+  wheel.add(idle);
+  wheel.add(busy);
+  for (let ms = 0; ms < 5000; ms += 100) {
+    t.mock.timers.tick(100);
+    busy.lastWriteTick = wheel.tick; // a message went out: that counts as a heartbeat
+  }
+  assert.equal(idle.pings, 5);
+  assert.equal(busy.pings, 0);
+  wheel.stop();
+});
+
+test('a peer silent past interval + timeout is timed out once and dropped; one that answers is kept', (t) => {
+  t.mock.timers.enable({ apis: ['setInterval', 'Date'] });
+  const wheel = new HeartbeatWheel({ intervalMs: 1000, timeoutMs: 500 });
+  const silent = member(true);
+  const answering = member(true);
+  wheel.add(silent);
+  wheel.add(answering);
+  for (let ms = 0; ms < 1400; ms += 100) {
+    t.mock.timers.tick(100);
+    answering.lastSeenAt = Date.now();
+  }
+  assert.equal(silent.timeouts, 0, 'not before interval + timeout');
+  for (let ms = 0; ms < 300; ms += 100) {
+    t.mock.timers.tick(100);
+    answering.lastSeenAt = Date.now();
+  }
+  assert.equal(silent.timeouts, 1);
+  assert.equal(answering.timeouts, 0);
+  assert.equal(wheel.size, 1);
+  wheel.stop();
+});
