@@ -1,5 +1,6 @@
-/** `pushwire bench`: wired to the benchmark harness. */
-export async function runBenchCommand(_argv: string[]): Promise<number> {
-  console.error('pushwire bench: not available yet');
-  return 1;
+import { runBench } from '../bench/index.ts';
+
+/** `pushwire bench`: the benchmark harness (see docs/benchmarks.md). */
+export function runBenchCommand(argv: string[]): Promise<number> {
+  return runBench(argv);
 }
