@@ -41,7 +41,7 @@ export function renderHtml(results: BenchResults): string {
         ' KB',
       ),
       barChart(
-        'Latency, ms: p50 / p90 / p99 (lower is better)',
+        'Latency, ms, log scale: p50 / p90 / p99 (lower is better)',
         atN.map((s) => ({
           label: `${s.target} ${s.transport}`,
           bars: [
@@ -52,6 +52,7 @@ export function renderHtml(results: BenchResults): string {
         })),
         ['p50', 'p90', 'p99'],
         ' ms',
+        'log',
       ),
     );
   }
@@ -97,10 +98,10 @@ function resultsTable(results: BenchResults): string {
     const cells = [
       r.subscribers,
       r.deliveriesPerSec.toLocaleString('en-US'),
-      r.latency.p50Ms,
-      r.latency.p90Ms,
-      r.latency.p99Ms,
-      r.latency.maxMs,
+      r.latency.p50Ms.toFixed(2),
+      r.latency.p90Ms.toFixed(2),
+      r.latency.p99Ms.toFixed(2),
+      r.latency.maxMs.toFixed(1),
       r.lost,
       r.duplicated,
       r.reordered,
@@ -127,6 +128,7 @@ function barChart(
   groups: readonly BarGroup[],
   series: readonly string[],
   unit: string,
+  scale: 'linear' | 'log' = 'linear',
 ): string {
   const barWidth = 22;
   const gap = 18;
@@ -135,9 +137,21 @@ function barChart(
   const top = 20;
   const left = 60;
   const width = left + Math.max(1, groups.length) * groupWidth + 120;
-  const max = niceMax(Math.max(0, ...groups.flatMap((g) => g.bars.map((b) => b.value ?? 0))));
-  const y = (v: number) => top + height - (v / max) * height;
-  const parts: string[] = [axis(left, top, height, max, width - 120, unit)];
+  const largest = Math.max(0, ...groups.flatMap((g) => g.bars.map((b) => b.value ?? 0)));
+  const max = scale === 'log' ? 10 ** Math.ceil(Math.log10(Math.max(largest, 1))) : niceMax(largest);
+  // Log scale from 0.1 (ms) up: latencies of one run span four decades.
+  const y =
+    scale === 'log'
+      ? (v: number) =>
+          top +
+          height -
+          (Math.log10(Math.max(v, LOG_FLOOR) / LOG_FLOOR) / Math.log10(max / LOG_FLOOR)) * height
+      : (v: number) => top + height - (v / max) * height;
+  const parts: string[] = [
+    scale === 'log'
+      ? logAxis(left, top, height, max, width - 120, unit)
+      : axis(left, top, height, max, width - 120, unit),
+  ];
   groups.forEach((group, g) => {
     const x0 = left + g * groupWidth + gap / 2;
     group.bars.forEach((bar, b) => {
@@ -198,6 +212,24 @@ function axis(left: number, top: number, height: number, max: number, right: num
     return `<line x1="${left}" x2="${right}" y1="${yy}" y2="${yy}" stroke="#ddd"/><text x="${left - 6}" y="${yy + 4}" text-anchor="end" font-size="10">${formatTick(f * max)}${f === 1 ? escapeHtml(unit) : ''}</text>`;
   });
   return ticks.join('');
+}
+
+const LOG_FLOOR = 0.1;
+
+function logAxis(
+  left: number,
+  top: number,
+  height: number,
+  max: number,
+  right: number,
+  unit: string,
+): string {
+  const decades = Math.round(Math.log10(max / LOG_FLOOR));
+  return Array.from({ length: decades + 1 }, (_, i) => {
+    const yy = top + height - (i / decades) * height;
+    const value = LOG_FLOOR * 10 ** i;
+    return `<line x1="${left}" x2="${right}" y1="${yy}" y2="${yy}" stroke="#ddd"/><text x="${left - 6}" y="${yy + 4}" text-anchor="end" font-size="10">${formatTick(value)}${i === decades ? escapeHtml(unit) : ''}</text>`;
+  }).join('');
 }
 
 function legend(names: readonly string[], x: number, y: number): string {
