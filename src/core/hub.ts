@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Broker, HistoryResult, PresenceInfo } from '../brokers/types.ts';
 import { type Publication, PushwireError, type StreamPosition } from '../protocol/index.ts';
 import { OutboundMessage } from './outbound.ts';
+import { RateLimiter } from './rate-limit.ts';
 import { Session, type SessionHost } from './session.ts';
 import type { ChannelOptions, CloseRequest, Identity, OpenSessionOptions } from './types.ts';
 
@@ -12,6 +13,8 @@ export interface HubOptions {
   readonly maxChannelsPerSession: number;
   /** Presence entries expire after this long unless refreshed (every third of it). */
   readonly presenceTtlMs?: number;
+  /** Client publishes per second per client (bursts of twice that); null: no limit. */
+  readonly clientPublishRate?: number | null;
   /** Where failures that must not reach a caller go (a flaky backplane, a broken sink). */
   readonly report?: (stage: string, error: unknown) => void;
 }
@@ -56,6 +59,7 @@ export class Hub implements SessionHost {
   private readonly channelOptions: (channel: string) => ChannelOptions;
   private readonly report: (stage: string, error: unknown) => void;
   private readonly presenceTtlMs: number;
+  private readonly clientPublishLimit: RateLimiter | null;
   private readonly channels = new Map<string, ChannelEntry>();
   private readonly sessions = new Set<Session>();
   private readonly inflight = new Set<Promise<unknown>>();
@@ -69,6 +73,8 @@ export class Hub implements SessionHost {
     this.maxChannelsPerSession = options.maxChannelsPerSession;
     this.presenceTtlMs = options.presenceTtlMs ?? DEFAULT_PRESENCE_TTL_MS;
     this.report = options.report ?? (() => {});
+    const rate = options.clientPublishRate ?? null;
+    this.clientPublishLimit = rate === null ? null : new RateLimiter(rate, rate * 2);
   }
 
   async start(): Promise<void> {
@@ -128,10 +134,16 @@ export class Hub implements SessionHost {
     return publishing;
   }
 
-  /** Publishes for a connected client: only where its namespace or its token allows. */
-  publishFrom(identity: Identity, channel: string, data: string): Promise<Publication> {
+  /**
+   * Publishes for a client: only where its namespace or its token allows, and at most at the
+   * client publish rate for `clientKey` (a connection, or the client an HTTP request names).
+   */
+  publishFrom(identity: Identity, clientKey: string, channel: string, data: string): Promise<Publication> {
     if (!this.channelOptions(channel).clientPublish && !identity.canPublish(channel)) {
       return Promise.reject(new PushwireError('forbidden', `clients may not publish on "${channel}"`));
+    }
+    if (this.clientPublishLimit && !this.clientPublishLimit.take(clientKey)) {
+      return Promise.reject(new PushwireError('rate_limited', 'too many publishes: slow down'));
     }
     return this.publish(channel, data);
   }

@@ -60,6 +60,7 @@ export class Router {
         { method: 'GET', handler: () => fail('invalid_request', 'GET /ws needs a WebSocket upgrade') },
       ],
       [`${p}/api/publish`, { method: 'POST', handler: (req, res) => this.publish(req, res) }],
+      [`${p}/publish`, { method: 'POST', handler: (req, res, url) => this.clientPublish(req, res, url) }],
       [`${p}/healthz`, { method: 'GET', handler: (_req, res) => sendJson(res, 200, '{"status":"ok"}') }],
       [`${p}/readyz`, { method: 'GET', handler: (_req, res) => this.readyz(res) }],
       [`${p}/metrics`, { method: 'GET', handler: (_req, res) => this.metricsText(res) }],
@@ -77,7 +78,7 @@ export class Router {
     if (req.method === 'OPTIONS') {
       res.writeHead(204, {
         'Access-Control-Allow-Methods': `${route.method}, OPTIONS`,
-        'Access-Control-Allow-Headers': 'Authorization, Content-Type, Last-Event-ID',
+        'Access-Control-Allow-Headers': 'Authorization, Content-Type, Last-Event-ID, X-Pushwire-Client',
         'Access-Control-Max-Age': '600',
       });
       res.end();
@@ -153,6 +154,25 @@ export class Router {
     const { offset, epoch } = await deps.hub.publish(channel, data);
     timer();
     sendJson(res, 200, JSON.stringify({ channel, offset, epoch }));
+  }
+
+  /**
+   * A client's publish over HTTP, for clients on SSE, long poll or streaming: allowed where
+   * the channel's namespace (or the client's token) lets clients publish, and rate-limited per
+   * client. The client is named by `X-Pushwire-Client` (the SDK sends its connection's
+   * clientId) within its address: the limit stops runaway tabs, not a determined attacker.
+   */
+  private async clientPublish(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const { deps } = this;
+    if (!deps.hub.running) throw new PushwireError('shutting_down');
+    const identity = await deps.auth.identify(bearerToken(req, url.searchParams));
+    const limit = deps.config.maxMessageBytes + PUBLISH_ENVELOPE_BYTES;
+    const { channel, data } = readPublishBody(await readJsonBody(req, limit), deps.config.maxMessageBytes);
+    const named = req.headers['x-pushwire-client'];
+    const client = typeof named === 'string' ? named.slice(0, 64) : '';
+    const key = `${req.socket.remoteAddress ?? ''}|${client}`;
+    const { offset, epoch } = await deps.hub.publishFrom(identity, key, channel, data);
+    sendJson(res, 200, JSON.stringify({ channel, offset, epoch }), this.corsHeaders(req));
   }
 
   private readyz(res: ServerResponse): void {

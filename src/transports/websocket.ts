@@ -139,7 +139,12 @@ class WebSocketConnection implements SessionSink, Beating {
         this.send(encodeReplyFrame(command.id, { channel: command.channel }));
         return;
       case 'publish': {
-        const { offset, epoch } = await hub.publishFrom(session.identity, command.channel, command.data);
+        const { offset, epoch } = await hub.publishFrom(
+          session.identity,
+          session.id,
+          command.channel,
+          command.data,
+        );
         this.send(encodeReplyFrame(command.id, { channel: command.channel, offset, epoch }));
         return;
       }

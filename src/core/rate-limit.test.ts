@@ -1,0 +1,16 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { RateLimiter } from './rate-limit.ts';
+
+test('a burst passes, then the rate holds, per key', () => {
+  let now = 0;
+  const limiter = new RateLimiter(10, 5, () => now);
+  const burst = Array.from({ length: 8 }, () => limiter.take('a'));
+  assert.deepEqual(burst, [true, true, true, true, true, false, false, false]);
+  assert.equal(limiter.take('b'), true, 'another key has its own bucket');
+  now += 100; // one token back at 10/s
+  assert.equal(limiter.take('a'), true);
+  assert.equal(limiter.take('a'), false);
+  now += 10_000;
+  assert.equal([1, 2, 3, 4, 5, 6].filter(() => limiter.take('a')).length, 5, 'refills up to the burst only');
+});

@@ -1,0 +1,38 @@
+/**
+ * Token buckets by key: each key may do `ratePerSecond` things a second on average, in bursts
+ * of up to `burst`. Buckets that have refilled completely hold no information and are dropped
+ * on the next sweep, so memory follows the number of active keys.
+ */
+export class RateLimiter {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private lastSweep = 0;
+
+  constructor(
+    private readonly ratePerSecond: number,
+    private readonly burst: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Takes one token for `key`; false when its bucket is empty. */
+  take(key: string): boolean {
+    const now = this.now();
+    this.sweep(now);
+    const bucket = this.buckets.get(key) ?? { tokens: this.burst, at: now };
+    bucket.tokens = Math.min(this.burst, bucket.tokens + ((now - bucket.at) / 1000) * this.ratePerSecond);
+    bucket.at = now;
+    if (bucket.tokens < 1) {
+      this.buckets.set(key, bucket);
+      return false;
+    }
+    bucket.tokens -= 1;
+    this.buckets.set(key, bucket);
+    return true;
+  }
+
+  private sweep(now: number): void {
+    const fullAfterMs = (this.burst / this.ratePerSecond) * 1000;
+    if (now - this.lastSweep < fullAfterMs) return;
+    this.lastSweep = now;
+    for (const [key, bucket] of this.buckets) if (now - bucket.at >= fullAfterMs) this.buckets.delete(key);
+  }
+}
