@@ -110,5 +110,28 @@ describe('the client SDK against a real server, on Node', () => {
         observed.client.close();
       }
     });
+
+    test('moves back up to WebSocket once the proxy lets it through, losing nothing', async () => {
+      const observed = nodeClient(proxy.url, ['upgrade'], { upgradeAfterMs: 200 });
+      try {
+        assert.equal((await observed.next('connected')).transport, 'sse');
+        await observed.next('subscribed');
+        await server.publish('upgrade', 1);
+        proxy.refuseWebSocket(false);
+        await server.publish('upgrade', 2);
+        assert.equal((await observed.next('connected', 5000)).transport, 'websocket');
+        await observed.next('subscribed');
+        await server.publish('upgrade', 3);
+        const got = await observed.messages.take(3);
+        assert.deepEqual(
+          got.map((m) => m.data),
+          [1, 2, 3],
+        );
+        assert.equal(observed.client.transport, 'websocket');
+      } finally {
+        proxy.refuseWebSocket(true);
+        observed.client.close();
+      }
+    });
   });
 });

@@ -17,6 +17,7 @@ export interface ClientProxy {
   freezeAll(): void;
   refuseWebSocket(refuse: boolean): void;
   setUpstream(port: number): void;
+
   close(): Promise<void>;
 }
 
@@ -26,10 +27,13 @@ export async function startClientProxy(upstreamPort: number): Promise<ClientProx
   let upstream = upstreamPort;
   let refuse = false;
   let accepted = 0;
+  const sockets = new Set<Socket>();
   const open = new Set<[Socket, Socket]>();
   const frozen = new Set<[Socket, Socket]>();
   const server = createServer((client) => {
     accepted++;
+    sockets.add(client);
+    client.on('close', () => sockets.delete(client));
     client.once('data', (first) => {
       if (refuse && UPGRADE.test(first.toString('latin1'))) {
         client.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
@@ -84,6 +88,7 @@ export async function startClientProxy(upstreamPort: number): Promise<ClientProx
     },
     async close() {
       cutAll();
+      for (const socket of sockets) socket.destroy();
       for (const [client, target] of frozen) {
         client.destroy();
         target.destroy();
