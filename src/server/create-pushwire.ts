@@ -66,6 +66,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     channelOptions: (channel) => resolveChannelOptions(config, channel),
     maxChannelsPerSession: config.maxChannelsPerConnection,
     presenceTtlMs: config.presenceTtlMs,
+    clientPublishRate: config.clientPublishRate === 0 ? null : config.clientPublishRate,
     report,
   });
   await hub.start();

@@ -13,6 +13,7 @@ export const DEFAULTS: Config = Object.freeze({
   historyTtlMs: 300_000, // 5 minutes
   clientPublish: false,
   presence: false,
+  clientPublishRate: 50, // per second: a game's 20 moves/s plus chat, with room to spare
   // 60 seconds: how long a dead node's clients stay listed in presence.
   presenceTtlMs: 60_000,
   maxMessageBytes: 65_536, // 64 KiB

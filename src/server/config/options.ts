@@ -104,6 +104,12 @@ export const OPTIONS: readonly OptionSpec[] = [
   option('clientPublish', 'clientPublish', boolean, 'let connected clients publish (WebSocket and HTTP)'),
   option('presence', 'presence', boolean, 'track who is subscribed to each channel'),
   option(
+    'clientPublishRate',
+    'clientPublishRate',
+    integer(0, 1_000_000),
+    'publishes per second one client may make (bursts of twice that); 0 = no limit',
+  ),
+  option(
     'presenceTtlMs',
     'presenceTtl',
     // Entries are refreshed every third of the TTL, at most once a second.

@@ -27,6 +27,8 @@ export interface Config {
   readonly historyTtlMs: number | null;
   readonly clientPublish: boolean;
   readonly presence: boolean;
+  /** Client publishes per second per client, bursts of twice that; 0: no limit. */
+  readonly clientPublishRate: number;
   /** A presence entry expires after this long unless its node refreshes it (every third of it). */
   readonly presenceTtlMs: number;
   readonly maxMessageBytes: number;

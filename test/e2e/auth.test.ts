@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { SignJWT } from 'jose';
+import WebSocket from 'ws';
+import { openRawClient, takeMessages } from '../helpers/clients.ts';
+import { AsyncQueue } from '../helpers/queue.ts';
+import { type RunningPushwire, startPushwire } from '../helpers/server.ts';
+
+const SECRET = 'a-test-secret-that-is-long-enough-for-hs256';
+
+function token(claims: Record<string, unknown>, expiresIn = '1h'): Promise<string> {
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: 'HS256' })
+    .setIssuedAt()
+    .setExpirationTime(expiresIn)
+    .sign(new TextEncoder().encode(SECRET));
+}
+
+describe('connection tokens', () => {
+  let server: RunningPushwire;
+  before(async () => {
+    server = await startPushwire({ args: ['--token-secret', SECRET] });
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  const errorOf = async (response: Response) =>
+    ((await response.json()) as { error: { code: string; message: string } }).error;
+
+  test('no token, a bad one, an expired one, one without exp: 401 with the reason', async () => {
+    for (const path of ['sse', 'stream', 'poll']) {
+      const none = await fetch(`${server.url}/${path}?channel=a`);
+      assert.equal(none.status, 401);
+      assert.equal((await errorOf(none)).code, 'unauthorized');
+    }
+    const forged = await new SignJWT({ sub: 'x' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setExpirationTime('1h')
+      .sign(new TextEncoder().encode('another-secret-another-secret-another'));
+    assert.equal(
+      (await errorOf(await fetch(`${server.url}/sse?channel=a&token=${forged}`))).message,
+      'the token is invalid',
+    );
+    const expired = await token({ sub: 'x' }, '-1m');
+    assert.match(
+      (await errorOf(await fetch(`${server.url}/sse?channel=a&token=${expired}`))).message,
+      /expired/,
+    );
+    const noExp = await new SignJWT({ sub: 'x' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .sign(new TextEncoder().encode(SECRET));
+    assert.equal((await fetch(`${server.url}/sse?channel=a&token=${noExp}`)).status, 401);
+  });
+
+  test('a WebSocket upgrade without a valid token is refused with HTTP 401', async () => {
+    const ws = new WebSocket(`${server.url.replace('http', 'ws')}/ws`);
+    const status = await new Promise<number>((resolve) => {
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.on('error', () => {});
+    });
+    assert.equal(status, 401);
+  });
+
+  test('the channels claim limits subscribing; the publish claim allows publishing', async () => {
+    const jwt = await token({ sub: 'ada', channels: ['room:*', 'news'], publish: ['room:*'] });
+    const allowed = openRawClient('sse', server.url, { channels: ['room:1', 'news'], token: jwt });
+    await allowed.ready;
+    await server.publish('room:1', 'hello');
+    assert.equal((await takeMessages(allowed, 1))[0]!.data, 'hello');
+    allowed.close();
+
+    const denied = await fetch(`${server.url}/stream?channel=secret&token=${jwt}`);
+    assert.equal(denied.status, 403);
+    assert.equal((await errorOf(denied)).code, 'forbidden');
+
+    const ws = new WebSocket(`${server.url.replace('http', 'ws')}/ws?token=${jwt}`);
+    const frames = new AsyncQueue<Record<string, unknown>>();
+    ws.on('message', (raw) => frames.push(JSON.parse(raw.toString())));
+    await frames.nextMatching((f) => f.op === 'connected');
+    ws.send(JSON.stringify({ id: 1, op: 'publish', channel: 'room:2', data: { by: 'ada' } }));
+    const reply = await frames.nextMatching((f) => f.id === 1);
+    assert.equal(reply.op, 'reply', JSON.stringify(reply));
+    ws.send(JSON.stringify({ id: 2, op: 'publish', channel: 'news', data: 1 }));
+    assert.equal((await frames.nextMatching((f) => f.id === 2)).code, 'forbidden');
+    ws.send(JSON.stringify({ id: 3, op: 'subscribe', channel: 'secret' }));
+    assert.equal((await frames.nextMatching((f) => f.id === 3)).code, 'forbidden');
+    ws.close();
+  });
+});
+
+describe('client publishes', () => {
+  let server: RunningPushwire;
+  before(async () => {
+    server = await startPushwire({ args: ['--config', 'test/fixtures/game-namespace.yaml'] });
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  const clientPublish = (channel: string, data: unknown, client = 'tab-1') =>
+    fetch(`${server.url}/publish`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-Pushwire-Client': client },
+      body: JSON.stringify({ channel, data }),
+    });
+
+  test('POST /publish works where the namespace allows clients, and nowhere else', async () => {
+    const subscriber = openRawClient('longpoll', server.url, { channels: ['game:board'] });
+    await subscriber.ready;
+    const ok = await clientPublish('game:board', { x: 1 });
+    assert.equal(ok.status, 200);
+    assert.equal((await takeMessages(subscriber, 1))[0]!.offset, 1);
+    subscriber.close();
+    const denied = await clientPublish('chat:lobby', { x: 1 });
+    assert.equal(denied.status, 403);
+  });
+
+  test('a client past its publish rate gets 429 rate_limited; other clients are not slowed', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 30; i++) statuses.push((await clientPublish('game:flood', i, 'flooder')).status);
+    assert.ok(statuses.includes(429), `statuses: ${statuses.join(',')}`);
+    assert.equal(statuses.indexOf(429), 20, 'the burst (twice the rate of 10/s) passes first');
+    assert.equal((await clientPublish('game:flood', 'calm', 'calm-tab')).status, 200);
+  });
+});
