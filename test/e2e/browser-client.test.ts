@@ -12,6 +12,7 @@ import {
   openConnections,
   type PageServer,
   pageState,
+  settledConnections,
   startPageServer,
   waitForPage,
 } from '../helpers/browser.ts';
@@ -107,7 +108,7 @@ describe('the browser bundle in Chromium', { skip }, () => {
 
   test('three tabs with shared: true make one server connection; closing the leader loses nothing', async () => {
     const channel = 'browser-shared';
-    assert.equal(await openConnections(server.url), 0, 'no connection left over from other tests');
+    assert.equal(await settledConnections(server.url, 0), 0, 'no connection left over from other tests');
     const query = { channel, shared: '1', server: server.url };
     // The first tab takes the lock, so it is the leader; the others queue behind it.
     const leader = await openClientPage(browser, pages, query);
@@ -144,11 +145,7 @@ describe('the browser bundle in Chromium', { skip }, () => {
       for (const page of followers) await waitForPage(page, "state.messages.at(-1) === 'last'");
       for (const page of followers) assert.equal((await pageState(page)).messages.length, 41);
       // The next leader holds the one connection now; the old one is gone once the server sees it close.
-      const deadline = Date.now() + 10_000;
-      while ((await openConnections(server.url)) !== 1 && Date.now() < deadline) {
-        await followers[0]!.waitForTimeout(100);
-      }
-      assert.equal(await openConnections(server.url), 1, 'still one connection for the two tabs left');
+      assert.equal(await settledConnections(server.url, 1), 1, 'still one connection for the two tabs left');
     } finally {
       if (!leader.isClosed()) await leader.close();
       for (const page of followers) await page.close();

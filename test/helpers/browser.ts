@@ -179,3 +179,17 @@ export async function openConnections(url: string): Promise<number> {
   for (const match of text.matchAll(/^pushwire_connections_open\{[^}]*\} (\d+)/gm)) total += Number(match[1]);
   return total;
 }
+
+/**
+ * Polls /metrics until `pushwire_connections_open` sums to `count` or `timeoutMs` passes, and
+ * returns the last sum: a closed tab's connection leaves the gauge once the server sees it go.
+ */
+export async function settledConnections(url: string, count: number, timeoutMs = 10_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let open = await openConnections(url);
+  while (open !== count && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    open = await openConnections(url);
+  }
+  return open;
+}
