@@ -1,11 +1,13 @@
 import type { ConnectedEvent } from '../protocol/index.ts';
 import { backoffDelay, hintedDelay } from './backoff.ts';
 import type { FallbackPlan } from './fallback.ts';
+import { httpPublish } from './http-publish.ts';
 import type { ResumeState } from './resume.ts';
 import type { ClientTransport, Link, LinkClose, LinkEvent, LinkSink } from './transports/types.ts';
 import type {
   BackoffOptions,
   ConnectionState,
+  FetchFunction,
   PublishResult,
   PushwireEvents,
   TransportName,
@@ -20,12 +22,14 @@ export interface ConnectionSettings {
   heartbeatGraceMs: number;
   upgradeAfterMs: number;
   requestTimeoutMs: number;
+  /** For publishing over HTTP while on a transport without an upstream. */
+  fetch: FetchFunction | undefined;
 }
 
 /** Connection-level events, as `Pushwire` re-emits them. */
 export type StatusEvents = Pick<
   PushwireEvents,
-  'connected' | 'subscribed' | 'disconnected' | 'reconnecting' | 'error'
+  'connected' | 'subscribed' | 'disconnected' | 'reconnecting' | 'heartbeat' | 'error'
 >;
 
 export interface ConnectionOutput {
@@ -66,6 +70,11 @@ export class Connection {
   #attempt = 0;
   #hintMs: number | null = null;
   #publishes = 0;
+  /**
+   * Names this client in HTTP publishes: the server's clientId once a connection said it, a
+   * random one before that or on long poll (which has no `connected` event).
+   */
+  #clientId = Math.random().toString(36).slice(2);
   #syncQueued = false;
   #waiters: Array<() => void> = [];
   #reconnectTimer: Timer;
@@ -95,25 +104,29 @@ export class Connection {
     });
   }
 
+  /** Over the WebSocket where it is the transport, else over `POST /publish`. */
   async publish(channel: string, data: unknown): Promise<PublishResult> {
     if (this.state === 'closed') throw new Error('the client is closed');
-    const { name } = this.#plan.current;
-    // The HTTP transports have no upstream for clients; POST /api/publish needs the API key.
-    if (name !== 'websocket')
-      throw new Error(`publish needs the websocket transport; this client uses ${name}`);
-    const { requestTimeoutMs } = this.#settings;
-    this.#publishes++;
-    this.#sync();
-    try {
-      await this.#whenOpen(requestTimeoutMs);
-      if (!this.#link?.request)
-        throw new Error(`publish needs the websocket transport, not ${this.transport}`);
-      const reply = await this.#link.request({ op: 'publish', channel, data }, requestTimeoutMs);
-      return { channel, offset: Number(reply.offset), epoch: String(reply.epoch) };
-    } finally {
-      this.#publishes--;
-      this.setChannels(this.#channels);
+    const { requestTimeoutMs, baseUrl, token, fetch } = this.#settings;
+    if (this.#plan.current.name === 'websocket') {
+      this.#publishes++;
+      this.#sync();
+      try {
+        await this.#whenOpen(requestTimeoutMs);
+        const link = this.#link;
+        // A WebSocket that fell back while we waited leaves an HTTP transport: publish below.
+        if (link?.request) {
+          const reply = await link.request({ op: 'publish', channel, data }, requestTimeoutMs);
+          return { channel, offset: Number(reply.offset), epoch: String(reply.epoch) };
+        }
+      } finally {
+        this.#publishes--;
+        this.setChannels(this.#channels);
+      }
     }
+    if (!fetch) throw new Error('publishing over HTTP needs fetch');
+    const clientId = this.#clientId;
+    return httpPublish(fetch, { baseUrl, token, clientId, channel, data, timeoutMs: requestTimeoutMs });
   }
 
   close(): void {
@@ -205,6 +218,7 @@ export class Connection {
       case 'ping':
         // EventSource hides comment heartbeats; a named ping shows the watchdog can be trusted.
         if (this.#linkTransport!.name === 'sse') this.#armWatchdog(this.#heartbeatMs);
+        this.#out.status('heartbeat', { transport: this.#linkTransport!.name });
         return;
       case 'subscribed':
         this.#out.status('subscribed', { channel: event.channel });
@@ -225,6 +239,7 @@ export class Connection {
     this.#hintMs = null;
     this.state = 'connected';
     this.#heartbeatMs = heartbeatIntervalMs;
+    if (clientId) this.#clientId = clientId;
     if (transport.name !== 'sse') this.#armWatchdog(heartbeatIntervalMs);
     if (this.#announced !== transport.name) {
       this.#announced = transport.name;

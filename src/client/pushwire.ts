@@ -75,8 +75,9 @@ export class Pushwire {
       heartbeatGraceMs: options.heartbeatGraceMs ?? 10_000,
       upgradeAfterMs: options.upgradeAfterMs ?? 60_000,
       requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
+      fetch: platform.fetch,
     };
-    const resume = new ResumeState();
+    const resume = new ResumeState(options.cursor);
     const delivery = {
       message: (message: Message) => this.#deliver(message),
       gap: (gap: GapEvent) => {
@@ -128,7 +129,11 @@ export class Pushwire {
     };
   }
 
-  /** Publishes over the WebSocket connection, where the channel's namespace allows clients to. */
+  /**
+   * Publishes where the channel's namespace (or the token) allows clients to: over the
+   * WebSocket, or over `POST /publish` on the other transports. Rejects with an Error whose
+   * `code` is the server's (`forbidden`, `rate_limited`, ...).
+   */
   publish(channel: string, data: unknown): Promise<PublishResult> {
     assertChannel(channel);
     return this.#engine.publish(channel, data);

@@ -23,7 +23,12 @@ export interface Delivery {
  * the app sees each (channel, epoch, offset) once and in order.
  */
 export class ResumeState {
-  readonly #positions = new Map<string, StreamPosition>();
+  readonly #positions: Map<string, StreamPosition>;
+
+  /** `cursor`: where to start (the app's saved cursor); throws when it is malformed. */
+  constructor(cursor?: string) {
+    this.#positions = cursor ? decodeCursor(cursor) : new Map();
+  }
 
   /** The cursor to resume `channels` from, or null when none has a position yet. */
   cursor(channels: Iterable<string>): string | null {

@@ -63,6 +63,12 @@ export interface PushwireOptions extends BackoffOptions {
   longPollTimeoutMs?: number;
   /** How long `publish` waits for its reply. Default 10 s. */
   requestTimeoutMs?: number;
+  /**
+   * Resume from this cursor (the `cursor` of a message received earlier, e.g. by another
+   * process): the first connection gets every message after it still in history, or a `gap`.
+   * Throws at construction when it is malformed.
+   */
+  cursor?: string;
 }
 
 export type MessageHandler = (message: Message) => void;
@@ -74,6 +80,11 @@ export interface PushwireEvents {
   subscribed: { channel: string };
   disconnected: { transport: TransportName; reason: string };
   reconnecting: { delayMs: number; attempt: number; transport: TransportName };
+  /**
+   * The server showed it is alive without a message: a ping on WebSocket, SSE and stream, or
+   * a long poll that the poll timeout ended empty.
+   */
+  heartbeat: { transport: TransportName };
   gap: GapEvent;
   error: Error;
   message: Message;

@@ -81,15 +81,6 @@ describe('the client SDK against a real server, on Node', () => {
     }
   });
 
-  test('publish on a transport without an upstream says so', async () => {
-    const observed = nodeClient(server.url, ['pub-sse'], { transports: ['sse'] });
-    try {
-      await assert.rejects(observed.client.publish('pub-sse', 1), /publish needs the websocket transport/);
-    } finally {
-      observed.client.close();
-    }
-  });
-
   describe('behind a proxy that refuses WebSocket upgrades', () => {
     let proxy: ClientProxy;
     before(async () => {

@@ -48,24 +48,27 @@ function openLongPoll(platform: TransportPlatform, params: LinkParams, sink: Lin
     sink.closed({ reason, terminal });
   };
   const pollOnce = async (): Promise<boolean> => {
-    const held = setTimeout(() => open(cursor), HELD_IS_OPEN_MS);
+    const accepted = setTimeout(() => open(cursor), HELD_IS_OPEN_MS);
     const timeout = setTimeout(() => finish('poll timed out'), platform.longPollTimeoutMs);
+    const held = cursor !== null;
     try {
       const response = await platform.fetch!(linkUrl(params, '/poll', cursor), { signal: abort.signal });
       if (!response.ok) {
         finish(`HTTP ${response.status}`, response.status === 401);
         return false;
       }
-      deliver((await response.json()) as PollResponse);
+      deliver((await response.json()) as PollResponse, held);
       return !done;
     } finally {
-      clearTimeout(held);
+      clearTimeout(accepted);
       clearTimeout(timeout);
     }
   };
-  const deliver = (body: PollResponse) => {
+  const deliver = (body: PollResponse, held: boolean) => {
     if (done) return;
     open(typeof body.cursor === 'string' ? body.cursor : cursor);
+    // A held poll that the poll timeout ended empty is long poll's heartbeat.
+    if (held && !body.messages?.length && !body.gaps?.length && !body.reconnect) emit({ op: 'ping' });
     for (const gap of body.gaps ?? []) emit(toEvent(gap, 'gap'));
     for (const message of body.messages ?? []) emit(toEvent(message, 'message'));
     if (typeof body.cursor === 'string' && !done) {

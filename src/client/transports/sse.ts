@@ -9,8 +9,8 @@ import {
   type TransportPlatform,
 } from './types.ts';
 
-// Named events of docs/protocol.md; messages use the default type. `ping` is not sent on SSE
-// today (the heartbeat is a comment, which EventSource never surfaces) but is heard if it comes.
+// Named events of docs/protocol.md; messages use the default type. The heartbeat is a comment
+// (which EventSource never surfaces) followed by a named `ping` event, which it does.
 const CONTROL_EVENTS = ['connected', 'gap', 'reconnect', 'ping'];
 
 /** `GET /sse`: EventSource, all channels on one connection; a new channel set is a new link. */

@@ -1,0 +1,49 @@
+import type { FetchFunction, PublishResult } from './types.ts';
+
+export interface HttpPublish {
+  baseUrl: string;
+  token: string | undefined;
+  /** Names the client for the server's per-client rate limit (`X-Pushwire-Client`). */
+  clientId: string;
+  channel: string;
+  data: unknown;
+  timeoutMs: number;
+}
+
+/**
+ * `POST /publish` (docs/protocol.md): how a client on SSE, long poll or stream publishes, as
+ * those transports have no upstream. Rejects with an Error that carries the server's `code`
+ * (`forbidden`, `rate_limited`, ...), as a refused WebSocket publish does.
+ */
+export async function httpPublish(fetch: FetchFunction, request: HttpPublish): Promise<PublishResult> {
+  const { baseUrl, token, clientId, channel, data, timeoutMs } = request;
+  const headers: Record<string, string> = {
+    'Content-Type': 'application/json',
+    'X-Pushwire-Client': clientId,
+  };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), timeoutMs);
+  try {
+    const response = await fetch(`${baseUrl}/publish`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ channel, data }),
+      signal: abort.signal,
+    });
+    const body = (await response.json().catch(() => ({}))) as {
+      offset?: number;
+      epoch?: string;
+      error?: { code?: string; message?: string };
+    };
+    if (!response.ok) {
+      const { code = `http_${response.status}`, message = `HTTP ${response.status}` } = body.error ?? {};
+      throw Object.assign(new Error(message), { code });
+    }
+    return { channel, offset: Number(body.offset), epoch: String(body.epoch) };
+  } catch (error) {
+    throw abort.signal.aborted ? new Error(`no reply within ${timeoutMs} ms`) : error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
