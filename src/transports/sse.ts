@@ -20,7 +20,9 @@ export const SSE_FORMAT: StreamFormat = {
   transport: 'sse',
   contentType: 'text/event-stream; charset=utf-8',
   preamble: `retry: ${RETRY_MS}\n\n`,
-  ping: ': ping\n\n',
+  // A comment line is the heartbeat proxies see; EventSource hides comments from scripts, so a
+  // named `ping` event follows in the same block for clients that watch the heartbeat.
+  ping: ': ping\nevent: ping\ndata: {}\n\n',
   connected: ({ op: _op, ...event }) =>
     `event: connected\nid: ${event.cursor}\ndata: ${JSON.stringify(event)}\n\n`,
   message: (message, cursor) => framed(message, cursor, encode, shared),

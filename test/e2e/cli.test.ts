@@ -43,11 +43,14 @@ describe('configuration', () => {
   test('flags win over env, env over the file, the file over defaults', async () => {
     const file = ['--config', join(dir, 'pushwire.yaml')];
     const env = { PUSHWIRE_HEARTBEAT_INTERVAL: '7s' };
-    assert.equal(await announcedHeartbeat([...file, '--heartbeat-interval', '9s'], env), 9000);
-    assert.equal(await announcedHeartbeat(file, env), 7000);
-    assert.equal(await announcedHeartbeat(file), 5000);
-    assert.equal(await announcedHeartbeat([]), 15_000);
-    assert.equal(await announcedHeartbeat(['--heartbeat-interval', 'off']), null);
+    const announced = await Promise.all([
+      announcedHeartbeat([...file, '--heartbeat-interval', '9s'], env),
+      announcedHeartbeat(file, env),
+      announcedHeartbeat(file),
+      announcedHeartbeat([]),
+      announcedHeartbeat(['--heartbeat-interval', 'off']),
+    ]);
+    assert.deepEqual(announced, [9000, 7000, 5000, 15_000, null]);
   });
 
   test('a bad value stops start-up with one clear line naming the option', async () => {
@@ -146,7 +149,7 @@ describe('client commands', () => {
         Number(m[1]),
       );
       assert.deepEqual(offsets, [1, 2, 3]);
-      assert.match(output, /^id: 1~curl~\w+~3$/m);
+      assert.match(output, /^id: 1~curl~[\w-]+~3$/m);
     } finally {
       curl.kill();
       await server.stop();
