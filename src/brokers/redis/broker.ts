@@ -9,6 +9,7 @@ import type {
   PresenceStore,
   PublishOptions,
 } from '../types.ts';
+import { withDeadline } from './deadline.ts';
 import { HashRing } from './hash-ring.ts';
 import { type ChannelKeys, channelKeys, channelOfPubsub, decodePayload } from './keys.ts';
 import { RedisPresence } from './presence.ts';
@@ -65,6 +66,7 @@ export class RedisBroker implements Broker, BrokerHealth {
   readonly presence: PresenceStore;
   private readonly prefix: string;
   private readonly metaTtlMs: number;
+  private readonly commandTimeoutMs: number;
   private readonly publishCommand: 'PUBLISH' | 'SPUBLISH';
   private readonly shards: Shard[];
   private readonly ring: HashRing<Shard>;
@@ -79,12 +81,13 @@ export class RedisBroker implements Broker, BrokerHealth {
     }
     this.prefix = options.prefix;
     this.metaTtlMs = options.metaTtlMs ?? DEFAULTS.metaTtlMs;
+    this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULTS.commandTimeoutMs;
     this.publishCommand = options.cluster ? 'SPUBLISH' : 'PUBLISH';
     this.log = options.logger ?? (() => {});
     const urls = options.shards && options.shards.length > 0 ? [...new Set(options.shards)] : [options.url];
     const connection = {
       cluster: options.cluster ?? false,
-      commandTimeoutMs: options.commandTimeoutMs ?? DEFAULTS.commandTimeoutMs,
+      commandTimeoutMs: this.commandTimeoutMs,
       connectTimeoutMs: options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
     };
     const events = {
@@ -211,11 +214,14 @@ export class RedisBroker implements Broker, BrokerHealth {
     if (this.state === 'new') throw new Error('RedisBroker.start() must be called first');
   }
 
-  /** Runs a Redis call; any failure becomes broker_unavailable (reported, never thrown raw). */
+  /**
+   * Runs a Redis call within the command timeout; any failure becomes broker_unavailable
+   * (reported, never thrown raw).
+   */
   private async guard<T>(operation: string, work: () => Promise<T>): Promise<T> {
     this.assertRunning();
     try {
-      return await work();
+      return await withDeadline(work(), this.commandTimeoutMs);
     } catch (error) {
       this.log('warn', `redis ${operation} failed`, error);
       throw unavailable(`redis ${operation} failed`, error);

@@ -12,6 +12,9 @@ export interface ConnectionOptions {
   readonly connectTimeoutMs: number;
 }
 
+/** ioredis's own command timeout, in multiples of the broker's. */
+const COMMAND_TIMEOUT_BACKSTOP = 10;
+
 /** Reconnect quickly at first, then every 2 s at most, forever: ioredis does the reconnecting. */
 function retryDelayMs(attempt: number): number {
   return Math.min(50 * 2 ** Math.min(attempt, 6), 2000);
@@ -30,7 +33,12 @@ function faultOptions(options: ConnectionOptions): RedisOptions {
     autoResendUnfulfilledCommands: false,
     // The broker resubscribes itself, so that it knows when to report `recovered()`.
     autoResubscribe: false,
-    commandTimeout: options.commandTimeoutMs,
+    // The broker times commands itself (deadline.ts), so that a reply the node was too busy to
+    // read in time still counts. ioredis's own timeout stays as a backstop that drops the
+    // commands of a Redis that hangs for good from its queue.
+    commandTimeout: options.subscriber
+      ? options.commandTimeoutMs
+      : options.commandTimeoutMs * COMMAND_TIMEOUT_BACKSTOP,
     connectTimeout: options.connectTimeoutMs,
     retryStrategy: retryDelayMs,
   };
