@@ -4,7 +4,7 @@ import { type FanoutResult, runFanout } from './fanout.ts';
 import { type BenchOptions, parseBenchArgs, USAGE } from './options.ts';
 import { ProgressLine } from './progress.ts';
 import { renderHtml } from './report-html.ts';
-import { formatTable } from './report-table.ts';
+import { formatMarkdownTable, formatTable } from './report-table.ts';
 import { allCorrect, type BenchResults, machineInfo, medianResult, type ScenarioRecord } from './results.ts';
 import { TARGETS, type TargetInfo, type TargetName } from './targets.ts';
 import type { TransportName } from './wire.ts';
@@ -34,6 +34,7 @@ export async function runBench(argv: readonly string[]): Promise<number> {
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(join(outDir, 'report.html'), renderHtml(results));
+  writeFileSync(join(outDir, 'results.md'), formatMarkdownTable(results));
   process.stdout.write(formatTable(results));
   process.stderr.write(`results: ${join(outDir, 'results.json')}\nreport:  ${join(outDir, 'report.html')}\n`);
   return allCorrect(results) ? 0 : 1;

@@ -64,3 +64,32 @@ export function formatTable(results: BenchResults): string {
   for (const skip of results.skipped) out.push(`${skip.target}: skipped (${skip.reason})`);
   return `${out.join('\n')}\n`;
 }
+
+/** The same table in Markdown (written as results.md), as docs/benchmarks.md quotes it. */
+export function formatMarkdownTable(results: BenchResults): string {
+  const head =
+    '| target | transport | N | deliveries/s | p50 ms | p99 ms | max ms | lost/dup/reord | CPU µs/delivery | ×raw | KB/conn | ×raw | gen CPU |';
+  const rows = results.scenarios.map((record) => {
+    const r = record.result;
+    if (!r)
+      return `| ${record.target} | ${record.transport} | ${record.subscribers} | error: ${record.error} |`;
+    const base = baselineOf(results, record);
+    const isRaw = record.target === 'raw';
+    return `| ${[
+      record.target,
+      record.transport,
+      r.subscribers.toLocaleString('en-US'),
+      r.deliveriesPerSec.toLocaleString('en-US'),
+      r.latency.p50Ms.toFixed(1),
+      r.latency.p99Ms.toFixed(1),
+      r.latency.maxMs.toFixed(0),
+      `${r.lost}/${r.duplicated}/${r.reordered}`,
+      r.cpuPerDeliveryUs.toFixed(2),
+      isRaw ? '' : ratio(r.cpuPerDeliveryUs, base?.cpuPerDeliveryUs),
+      r.memoryPerConnectionKb.toFixed(1),
+      isRaw ? '' : ratio(r.memoryPerConnectionKb, base?.memoryPerConnectionKb),
+      `${r.generatorCpuPercent}%`,
+    ].join(' | ')} |`;
+  });
+  return `${[head, `|${'---|'.repeat(13)}`, ...rows].join('\n')}\n`;
+}

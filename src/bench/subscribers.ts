@@ -63,7 +63,9 @@ function openWebSocket(
       : target.dialect === 'nchan'
         ? subscribeUrl({ ...target, baseUrl: base }, '')
         : `${base}/ws`;
-  const ws = new WebSocket(url, { perMessageDeflate: false, localAddress: options.localAddress });
+  // `ws+meta.nchan` makes Nchan prefix each message with its `id:` (see emitNchan).
+  const protocols = target.dialect === 'nchan' ? ['ws+meta.nchan'] : [];
+  const ws = new WebSocket(url, protocols, { perMessageDeflate: false, localAddress: options.localAddress });
   let closing = false;
   ws.on('open', () => {
     if (target.dialect === 'pushwire') {
@@ -73,7 +75,7 @@ function openWebSocket(
   ws.on('message', (raw) => {
     const text = String(raw);
     if (target.dialect === 'socketio') return onSocketIoPacket(ws, text, events);
-    if (target.dialect === 'nchan') return events.messages(text);
+    if (target.dialect === 'nchan') return emitNchan(events, text, headerValue(text, 'id: '));
     if (text.startsWith('{"op":"message"')) return events.messages(text);
     if (text.startsWith('{"op":"ping"')) return ws.send('{"op":"pong"}');
     if (text.includes('"op":"reply"')) return events.ready();
@@ -139,7 +141,8 @@ function openEventStream(
       let start = 0;
       while (end !== -1) {
         const block = buffer.slice(start, end);
-        if (kind === 'sse') onSseEvent(block, events);
+        if (target.dialect === 'nchan') emitNchan(events, block, headerValue(block, 'id: '));
+        else if (kind === 'sse') onSseEvent(block, events);
         else onStreamLine(block, events);
         start = end + separator.length;
         end = buffer.indexOf(separator, start);
@@ -232,7 +235,11 @@ function openNchanPoll(
         events.closed(error ? error.message : `HTTP ${res?.statusCode}`);
         return;
       }
-      if (res.statusCode === 200) events.messages(body);
+      // Last-Modified (seconds) + Etag (tag) are the id of the last message of the body.
+      const modified = header(res, 'last-modified');
+      if (res.statusCode === 200 && modified !== undefined) {
+        emitNchan(events, body, `${Date.parse(modified) / 1000}:${header(res, 'etag') ?? '0'}`);
+      }
       poll(header(res, 'last-modified') ?? lastModified, header(res, 'etag') ?? etag);
     });
   };
@@ -246,6 +253,29 @@ function openNchanPoll(
       current?.destroy();
     },
   };
+}
+
+/**
+ * Nchan assigns no offset, but every message has an id `SECONDS:TAG` (the tag counts messages
+ * within that second), in the order Nchan took them. This prefixes each message of `text`
+ * (one per line) with `"offset":KEY,`, KEY rising with the id, so it is read like an offset.
+ * When one long-poll body holds several messages, `id` is the last one's and those before it
+ * get smaller keys in their order in the body.
+ */
+function emitNchan(events: SubscriberEvents, text: string, id: string | undefined): void {
+  const lines = text.split('\n').filter((line) => line.includes('"seq":'));
+  if (lines.length === 0) return;
+  const [seconds, tag] = (id ?? '').split(':');
+  // Seconds modulo 10^6 keep the key a safe integer (it wraps every 11.5 days, not in a run).
+  const key = (Number(seconds) % 1e6) * 1e9 + Number(tag) * 1000;
+  events.messages(lines.map((line, i) => `"offset":${key - (lines.length - 1 - i)},${line}`).join('\n'));
+}
+
+function headerValue(block: string, name: string): string | undefined {
+  const at = block.startsWith(name) ? 0 : block.indexOf(`\n${name}`) + 1;
+  if (at === 0 && !block.startsWith(name)) return undefined;
+  const end = block.indexOf('\n', at);
+  return block.slice(at + name.length, end === -1 ? undefined : end).trim();
 }
 
 function header(res: IncomingMessage, name: string): string | undefined {

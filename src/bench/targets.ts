@@ -158,7 +158,8 @@ function nchanTarget(): TargetInfo {
     name: 'nchan',
     dialect: 'nchan',
     transports: ['ws', 'sse', 'poll'],
-    orderBy: 'seq',
+    // Nchan's message ids, turned into offsets by the subscriber (see emitNchan).
+    orderBy: 'offset',
     unavailable() {
       if (!existsSync(NCHAN_MODULE)) return 'libnginx-mod-nchan is not installed';
       if (!existsSync(template)) return 'bench/targets/nchan.conf.template not found';
