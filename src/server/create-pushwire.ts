@@ -54,8 +54,15 @@ const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
  */
 export async function createPushwire(server: Server, options: PushwireOptions = {}): Promise<Pushwire> {
   const { brokerInstance, logger: givenLogger, prefix = '', ...overrides } = options;
-  const config: Config = Object.freeze({ ...DEFAULTS, ...overrides });
+  // Embedded, the demo is off unless asked for: the host's own `/` stays the host's.
+  const config = withDemoNamespace(Object.freeze({ ...DEFAULTS, demo: false, ...overrides }));
   const logger = givenLogger ?? pino({ level: config.logLevel }, pino.destination(2));
+  if (config.demo && !Object.hasOwn(overrides.namespaces ?? {}, DEMO_NAMESPACE)) {
+    logger.info(
+      { namespace: DEMO_NAMESPACE },
+      `demo on: clients may publish on ${DEMO_NAMESPACE}:* channels (configure namespaces.${DEMO_NAMESPACE}, or --no-demo)`,
+    );
+  }
   const apiKey = config.apiKey ?? randomBytes(18).toString('base64url');
   const report = (stage: string, error: unknown) =>
     logger.warn({ err: error, stage }, `pushwire: ${stage} failed`);
@@ -98,7 +105,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     transports,
     wss,
     metrics,
-    staticFiles: new StaticFiles(),
+    staticFiles: new StaticFiles({ demo: config.demo }),
     prefix,
     ready,
   });
@@ -129,6 +136,23 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
       return closing;
     },
   };
+}
+
+/** The namespace the demo game at `/` publishes on. */
+const DEMO_NAMESPACE = 'game';
+
+/**
+ * With the demo on, its players publish on `game:` channels: unless the config says otherwise
+ * about that namespace, it is added with client publish on (the rest from the top level).
+ */
+function withDemoNamespace(config: Config): Config {
+  if (!config.demo || Object.hasOwn(config.namespaces, DEMO_NAMESPACE)) return config;
+  const { historySize, historyTtlMs, presence } = config;
+  const game = Object.freeze({ historySize, historyTtlMs, presence, clientPublish: true });
+  return Object.freeze({
+    ...config,
+    namespaces: Object.freeze({ ...config.namespaces, [DEMO_NAMESPACE]: game }),
+  });
 }
 
 function makeBroker(config: Config, logger: Logger): Broker {
