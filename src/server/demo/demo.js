@@ -31,13 +31,7 @@ const demo = {
   log: [],
 };
 window.__demo = demo;
-const me = {
-  name,
-  x: Math.floor(Math.random() * W),
-  y: Math.floor(Math.random() * H),
-  score: 0,
-  seen: Infinity,
-};
+const me = { name, x: Math.floor(Math.random() * W), y: Math.floor(Math.random() * H), score: 0 };
 demo.players[id] = me;
 
 /** Item k's cell, the same in every tab: a PRNG (mulberry32) seeded with k. */
@@ -55,17 +49,22 @@ function itemAt(k) {
 // ---- the connection ------------------------------------------------------------------------
 let client = null;
 let cursor; // the last message's position: a new client resumes there, missing nothing
+let lastOffset = null;
 let since = 0; // own moves published before this are not timed (replays after a switch)
 let ready = false; // true once the others have had time to tell us the game's state
 
+const GAPS = { epoch: 'the server lost the history (restarted?)', window: 'missed messages left history' };
 function connect(transport) {
   client?.close();
   const transports = transport === 'auto' ? undefined : [transport];
   client = new Pushwire(server, { transports, cursor });
   since = Date.now();
   client.on('connected', (event) => {
+    // After a cut (or a switch: the new client starts from `cursor`) nothing is missed: what
+    // was published meanwhile arrives first.
+    const resumed = lastOffset === null ? '' : `, resumed after #${lastOffset}`;
     demo.transport = event.transport;
-    setState(`connected over ${event.transport}`);
+    setState('connected', `connected over ${event.transport}${resumed}`);
   });
   client.on('subscribed', () => {
     announce(); // now that we hear the channel, the others' answers will reach us
@@ -73,16 +72,17 @@ function connect(transport) {
   });
   client.on('disconnected', (event) => {
     demo.transport = null;
-    setState(`disconnected: ${event.reason}`);
+    setState('disconnected', `disconnected: ${event.reason}`);
   });
-  client.on('reconnecting', (event) =>
-    setState(`reconnecting over ${event.transport} in ${event.delayMs} ms`),
+  client.on('reconnecting', ({ delayMs, transport: next }) =>
+    setState(`reconnecting in ${delayMs} ms`, `reconnecting over ${next} in ${delayMs} ms`),
   );
-  client.on('gap', (gap) => note(`gap: messages before #${gap.nextOffset} are lost (${gap.reason})`));
+  client.on('gap', (gap) => note(`gap: ${GAPS[gap.reason]}; on from #${gap.nextOffset}`));
   client.on('heartbeat', pulse);
   client.on('error', (error) => note(`error: ${error.message}`));
   client.subscribe(channel, (message) => {
     cursor = message.cursor;
+    lastOffset = message.offset;
     receive(message.data);
   });
 }
@@ -128,17 +128,17 @@ function receive(msg) {
   const known = msg.id in demo.players;
   if (!known) demo.players[msg.id] = { name: String(msg.name), x: 0, y: 0, score: 0 };
   const player = demo.players[msg.id];
-  player.seen = mine ? Infinity : Date.now();
+  player.seen = Date.now();
   if (msg.t === 'move' && !mine) Object.assign(player, { x: Number(msg.x), y: Number(msg.y) });
   if (msg.t === 'move' && mine && msg.at >= since) demo.latencyMs = Date.now() - msg.at;
   if (msg.t === 'hello') {
     if (!mine) Object.assign(player, { name: String(msg.name), x: Number(msg.x), y: Number(msg.y) });
     // A player knows its own score as well as anyone: it saw every grab, in the same order.
-    player.score = Math.max(player.score, msg.score);
-    if (msg.item > demo.item.k) setItem(msg.item);
+    player.score = Math.max(player.score, Number(msg.score) || 0);
+    if (Number.isInteger(msg.item) && msg.item > demo.item.k) setItem(msg.item);
     if (!known && !mine) answerNewcomer();
   }
-  if (msg.t === 'grab' && msg.k >= demo.item.k) {
+  if (msg.t === 'grab' && Number.isInteger(msg.k) && msg.k >= demo.item.k) {
     player.score += 1; // the first grab of item k in channel order wins; later ones are stale
     setItem(msg.k + 1);
   }
@@ -147,29 +147,21 @@ function receive(msg) {
   render();
 }
 
-function setItem(k) {
-  demo.item = { k, ...itemAt(k) };
-}
+const setItem = (k) => Object.assign(demo, { item: { k, ...itemAt(k) } });
 
 // A player that went quiet (closed laptop, lost network) leaves the board.
 setInterval(() => {
   for (const [pid, player] of Object.entries(demo.players)) {
-    if (Date.now() - player.seen > EXPIRE_MS) delete demo.players[pid];
+    if (pid !== id && Date.now() - player.seen > EXPIRE_MS) delete demo.players[pid];
   }
   render();
 }, 1000);
 
 // ---- input: keys, on-screen buttons, chat, transport -----------------------------------------
-const DIRECTIONS = {
-  ArrowUp: [0, -1],
-  KeyW: [0, -1],
-  ArrowDown: [0, 1],
-  KeyS: [0, 1],
-  ArrowLeft: [-1, 0],
-  KeyA: [-1, 0],
-  ArrowRight: [1, 0],
-  KeyD: [1, 0],
-};
+// [dx, dy] by key position: WASD, or ZQSD on an AZERTY keyboard.
+const DIRECTIONS = { ArrowUp: [0, -1], ArrowDown: [0, 1], ArrowLeft: [-1, 0], ArrowRight: [1, 0] };
+Object.assign(DIRECTIONS, { KeyW: DIRECTIONS.ArrowUp, KeyS: DIRECTIONS.ArrowDown });
+Object.assign(DIRECTIONS, { KeyA: DIRECTIONS.ArrowLeft, KeyD: DIRECTIONS.ArrowRight });
 const held = new Set();
 let grabbed = -1; // the item this player last claimed
 const typing = (event) => ['INPUT', 'SELECT'].includes(event.target.tagName);
@@ -189,12 +181,8 @@ for (const button of document.querySelectorAll('#pad button')) {
 }
 
 setInterval(() => {
-  let dx = 0;
-  let dy = 0;
-  for (const [x, y] of held) {
-    dx += x;
-    dy += y;
-  }
+  const dx = [...held].reduce((sum, [x]) => sum + x, 0);
+  const dy = [...held].reduce((sum, [, y]) => sum + y, 0);
   if (!dx && !dy) return;
   const step = (SPEED * TICK_MS) / 1000;
   const clamp = (value, max) => Math.round(Math.min(max, Math.max(0, value)) * 10) / 10;
@@ -215,6 +203,7 @@ $('#chat').addEventListener('submit', (event) => {
   const text = input.value.trim().slice(0, 200);
   if (text) send('chat', { text });
   input.value = '';
+  input.blur(); // back to the game: the arrow keys move again
 });
 
 const picker = $('#transport');
@@ -222,8 +211,10 @@ picker.value = params.get('transport') || 'auto';
 picker.addEventListener('change', () => {
   params.set('transport', picker.value);
   history.replaceState(null, '', `?${params}`);
+  demo.state = 'connecting';
   note(`switching to ${picker.value}`);
   connect(picker.value);
+  picker.blur(); // so the arrow keys move the player, not the selection
 });
 addEventListener('pagehide', () => send('bye'));
 
@@ -267,7 +258,7 @@ function render() {
   $('#chat-log').replaceChildren(...demo.chat.slice(-8).map((c) => line(c.name, null, c.text)));
   $('#in-use').textContent = demo.transport ?? '–';
   $('#state').textContent = demo.state;
-  $('#state').className = demo.state.split(/[: ]/)[0]; // connected, reconnecting, ...
+  $('#state').className = demo.state.split(' ')[0]; // connected, reconnecting, ...
   $('#latency').textContent = demo.latencyMs === null ? '–' : `${demo.latencyMs} ms`;
   $('#beats').textContent = demo.heartbeats;
   $('#log').replaceChildren(...demo.log.slice(-6).map((text) => line(null, null, text)));
@@ -281,8 +272,8 @@ function line(bold, score, text = '') {
   return item;
 }
 
-function setState(text) {
-  demo.state = text;
+function setState(state, text) {
+  demo.state = state;
   note(text);
 }
 

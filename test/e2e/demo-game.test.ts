@@ -1,0 +1,253 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { Page } from 'playwright-core';
+import { type Browser, buildClientBundle, CHROMIUM_PATH, launchBrowser } from '../helpers/browser.ts';
+import { type RunningPushwire, startPushwire } from '../helpers/server.ts';
+import { startTtlProxy, type TtlProxy, ttlProxyAvailable } from '../helpers/ttl-proxy.ts';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+// PUSHWIRE_DEMO_SCREENSHOT=docs/demo.png refreshes the screenshot in the docs.
+const screenshot = resolve(root, process.env.PUSHWIRE_DEMO_SCREENSHOT ?? '.tmp/demo.png');
+const skip = existsSync(CHROMIUM_PATH) ? false : `no Chromium at ${CHROMIUM_PATH}`;
+/** What the issue promises: every page sees another player's move or chat line within a second. */
+const SEEN_WITHIN_MS = 1000;
+/** The TTL proxy cuts any connection idle this long; the pages must outlive it on heartbeats. */
+const PROXY_IDLE_S = 3;
+
+/** The state the demo page keeps in `window.__demo`. */
+interface DemoState {
+  id: string;
+  name: string;
+  transport: string | null;
+  state: string;
+  latencyMs: number | null;
+  heartbeats: number;
+  players: Record<string, { name: string; x: number; y: number; score: number }>;
+  item: { k: number; x: number; y: number };
+  chat: { name: string; text: string }[];
+  log: string[];
+}
+
+const demoState = (page: Page) => page.evaluate(() => (window as unknown as { __demo: DemoState }).__demo);
+
+/** Waits until `predicate(state, arg)` holds in the page (the predicate runs in the page). */
+async function until<A>(
+  page: Page,
+  predicate: (state: DemoState, arg: A) => boolean,
+  arg: A,
+  timeoutMs: number,
+) {
+  await page.waitForFunction(
+    ([body, value]) => {
+      const state = (window as unknown as { __demo?: DemoState }).__demo;
+      return state ? (new Function(`return (${body})`)() as typeof predicate)(state, value as A) : false;
+    },
+    [predicate.toString(), arg] as const,
+    { timeout: timeoutMs },
+  );
+}
+
+/** Holds the arrow key toward `target` on one axis until the player is within half a cell. */
+async function steer(page: Page, axis: 'x' | 'y', target: number): Promise<void> {
+  for (let attempt = 0; attempt < 6; attempt++) {
+    const { id, players } = await demoState(page);
+    const at = players[id]![axis];
+    if (Math.abs(at - target) < 0.5) return;
+    const forward = target > at;
+    const key = axis === 'x' ? (forward ? 'ArrowRight' : 'ArrowLeft') : forward ? 'ArrowDown' : 'ArrowUp';
+    await page.keyboard.down(key);
+    try {
+      await until(
+        page,
+        (s, [a, t, f]) => {
+          const now = s.players[s.id]![a as 'x' | 'y'];
+          return Math.abs(now - (t as number)) < 0.5 || (f ? now > (t as number) : now < (t as number));
+        },
+        [axis, target, forward] as const,
+        5000,
+      );
+    } finally {
+      await page.keyboard.up(key);
+    }
+  }
+  assert.fail(`could not steer ${axis} to ${target}`);
+}
+
+describe('the demo game in Chromium: three players on three transports', { skip }, () => {
+  let browser: Browser;
+  let server: RunningPushwire;
+  let proxy: TtlProxy | null = null;
+  const pages: Page[] = [];
+  const players = [
+    { name: 'ada', transport: 'websocket' },
+    { name: 'grace', transport: 'sse' },
+    { name: 'linus', transport: 'longpoll' },
+  ];
+
+  before(async () => {
+    await buildClientBundle();
+    [browser, server] = await Promise.all([
+      launchBrowser(),
+      // Heartbeats and held polls well inside the proxy's idle timeout.
+      startPushwire({ args: ['--demo', '--heartbeat-interval', '1s', '--poll-timeout', '2s'] }),
+    ]);
+    if (ttlProxyAvailable()) proxy = await startTtlProxy(server.port, PROXY_IDLE_S);
+    // The page comes from the proxy (or the server) itself: same origin for the page and its pushes.
+    const base = proxy?.url ?? server.url;
+    for (const { name, transport } of players) {
+      const page = await browser.context.newPage();
+      await page.setViewportSize({ width: 1180, height: 700 });
+      // announce=30: no re-announcements during the test, so silence is real silence.
+      await page.goto(`${base}/?name=${name}&transport=${transport}&announce=30`);
+      pages.push(page);
+      await until(page, (s, t) => s.transport === t, transport, 15_000);
+    }
+  });
+  after(async () => {
+    await browser?.close();
+    await proxy?.stop();
+    await server?.stop();
+  });
+
+  test('everyone sees every other player arrive, move and chat within a second', async () => {
+    for (const page of pages) await until(page, (s) => Object.keys(s.players).length === 3, null, 5000);
+    for (const [i, page] of pages.entries()) {
+      await page.bringToFront();
+      const { id, players: board } = await demoState(page);
+      const { x } = board[id]!;
+      await steer(page, 'x', x > 12 ? x - 2 : x + 2);
+      const me = (await demoState(page)).players[id]!;
+      for (const other of pages.filter((p) => p !== page)) {
+        await until(
+          other,
+          (s, [pid, mx, my]) => s.players[pid as string]?.x === mx && s.players[pid as string]?.y === my,
+          [id, me.x, me.y] as const,
+          SEEN_WITHIN_MS,
+        );
+      }
+      const text = `hello from ${players[i]!.name} over ${players[i]!.transport}`;
+      await page.fill('#chat input', text);
+      await page.press('#chat input', 'Enter');
+      for (const other of pages) {
+        await until(other, (s, t) => s.chat.some((c) => c.text === t), text, SEEN_WITHIN_MS);
+      }
+    }
+    const states = await Promise.all(pages.map(demoState));
+    for (const state of states) {
+      assert.deepEqual(
+        state.chat.map((c) => c.name),
+        ['ada', 'grace', 'linus'],
+        'chat lines in one order on every page',
+      );
+      assert.notEqual(state.latencyMs, null, `${state.name} timed its own moves`);
+      const transport = players.find((p) => p.name === state.name)!.transport;
+      assert.equal(state.transport, transport);
+      assert.equal(state.state, 'connected');
+    }
+    const positions = (s: DemoState) =>
+      Object.entries(s.players)
+        .map(([id, p]) => `${id}@${p.x},${p.y}`)
+        .sort();
+    for (const state of states.slice(1)) assert.deepEqual(positions(state), positions(states[0]!));
+  });
+
+  test('the first to reach the star scores, on every scoreboard alike', async () => {
+    const page = pages[0]!;
+    await page.bringToFront();
+    const before = await demoState(page);
+    const item = before.item;
+    const score = before.players[before.id]!.score;
+    await steer(page, 'x', item.x);
+    await steer(page, 'y', item.y);
+    for (const other of pages) {
+      await until(
+        other,
+        (s, [pid, k, n]) => s.item.k > (k as number) && s.players[pid as string]?.score === n,
+        [before.id, item.k, score + 1] as const,
+        5000,
+      );
+    }
+    const states = await Promise.all(pages.map(demoState));
+    const scores = (s: DemoState) => Object.values(s.players).map((p) => `${p.name}:${p.score}`);
+    for (const state of states) {
+      assert.deepEqual(scores(state).sort(), scores(states[0]!).sort());
+      assert.deepEqual(state.item, states[0]!.item, 'the same next star everywhere');
+    }
+
+    // What the page shows: three avatars where the state says, the scoreboard, the chat.
+    for (const state of states) {
+      const shown = pages[states.indexOf(state)]!;
+      assert.equal(await shown.locator('.avatar').count(), 3);
+      for (const [id, p] of Object.entries(state.players)) {
+        const avatar = shown.locator(`.avatar[data-id="${id}"]`);
+        assert.deepEqual(
+          [await avatar.getAttribute('data-x'), await avatar.getAttribute('data-y')],
+          [String(p.x), String(p.y)],
+        );
+      }
+      const board = await shown.locator('#scores li').allTextContents();
+      assert.equal(board.length, 3);
+      assert.ok(board.includes(`ada${score + 1}`), `ada leads with ${score + 1}: ${board}`);
+      assert.equal(await shown.locator('#chat-log li').count(), 3);
+    }
+    await shoot(page);
+  });
+
+  test('switching the transport recreates the client, which resumes from its cursor', async () => {
+    const [ada, , linus] = pages as [Page, Page, Page];
+    await linus.selectOption('#transport', 'stream');
+    await until(linus, (s) => s.transport === 'stream' && s.state === 'connected', null, 10_000);
+    assert.match((await demoState(linus)).log.at(-1)!, /connected over stream, resumed after #\d+$/);
+    await ada.fill('#chat input', 'still there?');
+    await ada.press('#chat input', 'Enter');
+    await until(linus, (s) => s.chat.at(-1)?.text === 'still there?', null, SEEN_WITHIN_MS);
+    assert.equal(new URL(linus.url()).searchParams.get('transport'), 'stream', 'a reload keeps the choice');
+  });
+
+  test('through the TTL proxy the pages stay live through 10 s of silence', async (t) => {
+    if (!proxy) return t.skip('the TTL proxy is not available');
+    const before = await Promise.all(pages.map(demoState));
+    const quietUntil = Date.now() + 10_000;
+    // Nobody moves or talks: only heartbeats cross the proxy, which cuts anything idle for 3 s.
+    for (const [i, page] of pages.entries()) {
+      await until(
+        page,
+        (s, [end, beats]) => Date.now() >= (end as number) && s.heartbeats >= (beats as number),
+        [quietUntil, before[i]!.heartbeats + 4] as const,
+        20_000,
+      );
+    }
+    const after = await Promise.all(pages.map(demoState));
+    for (const [i, state] of after.entries()) {
+      const since = state.log.slice(before[i]!.log.length);
+      assert.deepEqual(since, [], `${state.name}: no disconnect or reconnect during the silence`);
+      assert.equal(state.state, before[i]!.state);
+    }
+    // And then a move still reaches everyone at once.
+    const mover = pages[1]!;
+    await mover.bringToFront();
+    const { id, players: board } = await demoState(mover);
+    await steer(mover, 'y', board[id]!.y > 7 ? board[id]!.y - 2 : board[id]!.y + 2);
+    const me = (await demoState(mover)).players[id]!;
+    for (const other of pages) {
+      await until(
+        other,
+        (s, [pid, mx, my]) => s.players[pid as string]?.x === mx && s.players[pid as string]?.y === my,
+        [id, me.x, me.y] as const,
+        SEEN_WITHIN_MS,
+      );
+    }
+    // The picture for the docs: a page on SSE that has seen heartbeats, moves and chat.
+    await shoot(mover);
+  });
+});
+
+async function shoot(page: Page): Promise<void> {
+  await mkdir(dirname(screenshot), { recursive: true });
+  const png = await page.screenshot({ path: screenshot, fullPage: true });
+  assert.equal(png.subarray(1, 4).toString(), 'PNG');
+}
