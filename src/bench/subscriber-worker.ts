@@ -39,10 +39,10 @@ async function start(job: WorkerStart): Promise<void> {
   await new Promise<void>((resolve) => {
     const settle = () => {
       if (ready + failed === job.count) resolve();
-      else if (next < job.count) openOne();
+      // Not re-entered directly: a subscriber may report ready synchronously (Nchan long poll).
+      else if (next < job.count) setImmediate(openOne);
     };
     const openOne = () => {
-      // A subscriber can report ready synchronously (Nchan long poll), re-entering settle().
       if (next >= job.count) return;
       const index = next++;
       const tracker = new DeliveryTracker(job.expectedMessages);
