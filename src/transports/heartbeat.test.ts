@@ -54,3 +54,21 @@ test('a peer silent past interval + timeout is timed out once and dropped; one t
   assert.equal(wheel.size, 1);
   wheel.stop();
 });
+
+test('a busy answering peer is still pinged, so that its answers keep it alive', (t) => {
+  t.mock.timers.enable({ apis: ['setInterval', 'Date'] });
+  const wheel = new HeartbeatWheel({ intervalMs: 1000, timeoutMs: 1000 });
+  const peer = member(true);
+  peer.ping = function () {
+    this.pings += 1;
+    this.lastSeenAt = Date.now(); // it answers every ping
+  };
+  wheel.add(peer);
+  for (let ms = 0; ms < 10_000; ms += 100) {
+    t.mock.timers.tick(100);
+    peer.lastWriteTick = wheel.tick; // a message goes out every turn
+  }
+  assert.equal(peer.timeouts, 0);
+  assert.ok(peer.pings >= 5 && peer.pings <= 10, `pinged ${peer.pings} times in 10 intervals`);
+  wheel.stop();
+});

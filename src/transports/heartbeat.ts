@@ -19,17 +19,20 @@ export interface HeartbeatOptions {
 }
 
 /**
- * One timer for every connection of the node, instead of one per connection: it ticks five
- * times per interval, pings the connections that wrote nothing for an interval (a message
- * counts as a heartbeat, so busy connections are never pinged) and closes answering peers
- * silent for longer than interval + timeout.
+ * One timer for every connection of the node, instead of one per connection. It ticks five
+ * times per interval and pings:
+ * - one-way streams (SSE, NDJSON) that wrote nothing for an interval: a message counts as a
+ *   heartbeat, so busy streams are never pinged;
+ * - answering peers (WebSocket) that were not heard from for an interval, busy or not: a peer
+ *   only speaks when asked, and an unasked peer must not be taken for a dead one.
+ * Answering peers silent for longer than interval + timeout are closed.
  */
 export class HeartbeatWheel {
   readonly intervalMs: number;
   readonly timeoutMs: number;
   /** Increments every tick; connections stamp it on each write (cheaper than a clock read). */
   tick = 0;
-  private readonly members = new Set<Beating>();
+  private readonly members = new Map<Beating, number>();
   private readonly tickMs: number;
   private readonly ticksPerInterval: number;
   private timer: NodeJS.Timeout | null = null;
@@ -47,7 +50,8 @@ export class HeartbeatWheel {
 
   add(member: Beating): void {
     member.lastWriteTick = this.tick;
-    this.members.add(member);
+    // The value is the tick of the member's last ping.
+    this.members.set(member, this.tick);
     if (!this.timer) this.timer = setInterval(() => this.turn(), this.tickMs);
   }
 
@@ -62,15 +66,24 @@ export class HeartbeatWheel {
   }
 
   private turn(): void {
-    this.tick += 1;
+    const tick = ++this.tick;
     const now = Date.now();
     const deadline = now - this.intervalMs - this.timeoutMs;
-    for (const member of this.members) {
-      if (member.lastSeenAt !== null && member.lastSeenAt < deadline) {
+    const quietSince = now - this.intervalMs;
+    for (const [member, pingedAt] of this.members) {
+      const seen = member.lastSeenAt;
+      if (seen !== null && seen < deadline) {
         this.members.delete(member);
         member.timedOut();
-      } else if (this.tick - member.lastWriteTick >= this.ticksPerInterval) {
-        member.lastWriteTick = this.tick;
+        continue;
+      }
+      const due =
+        seen === null
+          ? tick - member.lastWriteTick >= this.ticksPerInterval
+          : seen <= quietSince && tick - pingedAt >= this.ticksPerInterval;
+      if (due) {
+        member.lastWriteTick = tick;
+        this.members.set(member, tick);
         member.ping();
       }
     }

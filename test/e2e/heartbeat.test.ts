@@ -105,4 +105,38 @@ describe('dead WebSocket peers', () => {
     assert.equal(closed, false, 'still open after 4 heartbeats (> interval + timeout)');
     ws.close();
   });
+
+  test('a peer on a busy channel is pinged too, and stays open by answering', async () => {
+    const ws = new WebSocket(`${server.url.replace('http', 'ws')}/ws`);
+    let pings = 0;
+    let messages = 0;
+    let closed = false;
+    ws.on('close', () => {
+      closed = true;
+    });
+    ws.on('open', () => ws.send('{"id":1,"op":"subscribe","channel":"busy"}'));
+    let subscribed: () => void = () => {};
+    const replied = new Promise<void>((resolve) => {
+      subscribed = resolve;
+    });
+    ws.on('message', (raw) => {
+      const op = JSON.parse(raw.toString()).op;
+      if (op === 'reply') subscribed();
+      if (op === 'ping') {
+        pings += 1;
+        ws.send('{"op":"pong"}');
+      }
+      if (op === 'message') messages += 1;
+    });
+    await replied;
+    // Messages every 200 ms for 4 s: interval + timeout (2 s) twice over.
+    for (let i = 0; i < 20; i++) {
+      await server.publish('busy', i);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    assert.equal(closed, false);
+    assert.equal(messages, 20);
+    assert.ok(pings >= 2, `pinged ${pings} times`);
+    ws.close();
+  });
 });
