@@ -53,6 +53,17 @@ function recorder(): SessionSink & { seen: Seen[]; offsets(): number[] } {
     offsets: () => seen.flatMap((s) => (s.kind === 'message' ? [s.offset] : [])),
     message: (message, cursor) =>
       seen.push({ kind: 'message', offset: message.offset, epoch: message.epoch, cursor, message }),
+    batch: (batch) => {
+      for (const message of batch.messages) {
+        seen.push({
+          kind: 'message',
+          offset: message.offset,
+          epoch: message.epoch,
+          cursor: message.soloCursor(),
+          message,
+        });
+      }
+    },
     gap: (event) => seen.push({ kind: 'gap', ...event }),
     close: (request) => seen.push({ kind: 'close', request }),
   };
@@ -70,9 +81,13 @@ async function hubWith(broker = new ScriptedBroker()) {
   return { hub, broker, reports };
 }
 
+/** The hub fans out at the end of the event-loop turn. */
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+
 const publishN = async (hub: Hub, channel: string, n: number) => {
   const out: Publication[] = [];
   for (let i = 0; i < n; i++) out.push(await hub.publish(channel, JSON.stringify(i)));
+  await turn();
   return out;
 };
 
@@ -107,7 +122,8 @@ test('resume replays what is after the cursor, and live messages published meanw
   const session = hub.openSession({ transport: 'sse', identity: ANONYMOUS, sink });
   const subscribing = session.subscribe([{ channel: 'c', since: { epoch: first!.epoch, offset: 2 } }]);
   // Published while history is being read: the history result already holds 3..4, live brings 5..6.
-  await new Promise((resolve) => setImmediate(resolve));
+  await turn();
+  await turn();
   await publishN(hub, 'c', 2);
   release();
   await subscribing;
@@ -158,7 +174,8 @@ test('a publication lost on the way from the broker is read back from history', 
   await publishN(hub, 'c', 2);
   broker.dropNext = 2;
   await publishN(hub, 'c', 3);
-  await new Promise((resolve) => setImmediate(resolve));
+  await turn();
+  await turn();
   assert.deepEqual(sink.offsets(), [1, 2, 3, 4, 5]);
   assert.ok(
     sink.seen.every((s) => s.kind === 'message'),
@@ -169,7 +186,8 @@ test('a publication lost on the way from the broker is read back from history', 
   broker.dropNext = 1;
   await publishN(hub, 'c', 1);
   broker.announceRecovered();
-  await new Promise((resolve) => setImmediate(resolve));
+  await turn();
+  await turn();
   assert.deepEqual(sink.offsets(), [1, 2, 3, 4, 5, 6]);
   await hub.close();
 });
@@ -179,6 +197,9 @@ test('a sink that throws loses its own session only', async () => {
   const good = recorder();
   const broken: SessionSink = {
     message: () => {
+      throw new Error('boom');
+    },
+    batch: () => {
       throw new Error('boom');
     },
     gap: () => {},

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Broker, HistoryResult, PresenceInfo } from '../brokers/types.ts';
 import { type Publication, PushwireError, type StreamPosition } from '../protocol/index.ts';
-import { OutboundMessage } from './outbound.ts';
+import { OutboundBatch, OutboundMessage } from './outbound.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { Session, type SessionHost } from './session.ts';
 import type { ChannelOptions, CloseRequest, Identity, OpenSessionOptions } from './types.ts';
@@ -30,6 +30,8 @@ interface ChannelEntry {
   pending: Publication[] | null;
   /** Recently fanned-out messages, reused (with their encodings) by replays. */
   readonly recent: Map<number, OutboundMessage>;
+  /** Accepted this turn, fanned out together at the end of it. */
+  outbox: OutboundMessage[];
 }
 
 export interface HubStats {
@@ -63,6 +65,9 @@ export class Hub implements SessionHost {
   private readonly channels = new Map<string, ChannelEntry>();
   private readonly sessions = new Set<Session>();
   private readonly inflight = new Set<Promise<unknown>>();
+  /** Channels with messages in their outbox, fanned out once per event-loop turn. */
+  private readonly dirty = new Set<ChannelEntry>();
+  private flushScheduled = false;
   private presenceTimer: NodeJS.Timeout | null = null;
   private nextSessionId = 0;
   private state: HubState = 'running';
@@ -194,7 +199,15 @@ export class Hub implements SessionHost {
     let entry = this.channels.get(channel);
     if (!entry) {
       const subscribed = this.broker.subscribe(channel);
-      entry = { channel, sessions: new Set(), subscribed, position: null, pending: null, recent: new Map() };
+      entry = {
+        channel,
+        sessions: new Set(),
+        subscribed,
+        position: null,
+        pending: null,
+        recent: new Map(),
+        outbox: [],
+      };
       this.channels.set(channel, entry);
       const created = entry;
       subscribed.catch(() => {
@@ -256,21 +269,42 @@ export class Hub implements SessionHost {
     this.fanOut(entry, publication);
   }
 
+  /**
+   * Takes the publication as the channel's next and queues it. Publications of one turn go
+   * out together after it (as the raw-socket servers do): under load each connection then
+   * gets one write per turn however many messages arrived, and the publisher's answer is not
+   * held up by the fan-out.
+   */
   private fanOut(entry: ChannelEntry, publication: Publication): void {
     const message = new OutboundMessage(publication);
     entry.position = { epoch: publication.epoch, offset: publication.offset };
     entry.recent.set(publication.offset, message);
     if (entry.recent.size > RECENT_PER_CHANNEL) entry.recent.delete(entry.recent.keys().next().value!);
-    for (const session of entry.sessions) {
-      try {
-        session.receive(message);
-      } catch (error) {
-        // One broken connection must never stop the fan-out to the others.
-        this.report('deliver', error);
-        session.close();
-      }
+    entry.outbox.push(message);
+    this.dirty.add(entry);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
     }
-    this.stats.delivered += entry.sessions.size;
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    for (const entry of this.dirty) {
+      const batch = new OutboundBatch(entry.outbox);
+      entry.outbox = [];
+      for (const session of entry.sessions) {
+        try {
+          session.receive(batch);
+        } catch (error) {
+          // One broken connection must never stop the fan-out to the others.
+          this.report('deliver', error);
+          session.close();
+        }
+      }
+      this.stats.delivered += entry.sessions.size * batch.messages.length;
+    }
+    this.dirty.clear();
   }
 
   /** Reads the hole after the channel's position from history, holding live publications. */

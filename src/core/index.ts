@@ -1,5 +1,5 @@
 export { Hub, type HubOptions, type HubStats } from './hub.ts';
-export { OutboundMessage } from './outbound.ts';
+export { concatEncoded, OutboundBatch, OutboundMessage } from './outbound.ts';
 export { Session } from './session.ts';
 export {
   ANONYMOUS,

@@ -51,3 +51,48 @@ export class OutboundMessage {
     return value;
   }
 }
+
+/**
+ * The messages of one channel fanned out in one event-loop turn, oldest first. A connection
+ * on that channel alone gets the whole batch as one write of bytes shared by every such
+ * connection (encoded once per transport), which is what keeps a busy channel cheap.
+ */
+export class OutboundBatch {
+  readonly channel: string;
+  readonly messages: readonly OutboundMessage[];
+  /** True when offsets rise by exactly 1 within one epoch across the batch. */
+  readonly contiguous: boolean;
+  private readonly encodings = new Map<object, unknown>();
+
+  constructor(messages: readonly OutboundMessage[]) {
+    const first = messages[0]!;
+    this.channel = first.channel;
+    this.messages = messages;
+    let contiguous = true;
+    for (let i = 1; i < messages.length; i++) {
+      const message = messages[i]!;
+      if (message.epoch !== first.epoch || message.offset !== first.offset + i) contiguous = false;
+    }
+    this.contiguous = contiguous;
+  }
+
+  get last(): OutboundMessage {
+    return this.messages[this.messages.length - 1]!;
+  }
+
+  /** Like OutboundMessage.encoded: computed on first use, shared after. */
+  encoded<T>(encoder: (batch: OutboundBatch) => T): T {
+    let value = this.encodings.get(encoder) as T | undefined;
+    if (value === undefined) {
+      value = encoder(this);
+      this.encodings.set(encoder, value);
+    }
+    return value;
+  }
+}
+
+/** Joins the shared encodings of a batch's messages; one message's bytes are used as they are. */
+export function concatEncoded(batch: OutboundBatch, encoder: (message: OutboundMessage) => Buffer): Buffer {
+  if (batch.messages.length === 1) return batch.messages[0]!.encoded(encoder);
+  return Buffer.concat(batch.messages.map((message) => message.encoded(encoder)));
+}

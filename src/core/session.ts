@@ -7,7 +7,7 @@ import {
   PushwireError,
   type StreamPosition,
 } from '../protocol/index.ts';
-import type { OutboundMessage } from './outbound.ts';
+import type { OutboundBatch, OutboundMessage } from './outbound.ts';
 import type { CloseRequest, Identity, SessionSink, SubscribeStart } from './types.ts';
 
 /** The part of the hub a session talks to. */
@@ -173,15 +173,29 @@ export class Session {
     this.drop(subscription);
   }
 
-  /** A live message from the hub's fan-out. */
-  receive(message: OutboundMessage): void {
-    const subscription = this.subscriptions.get(message.channel);
+  /** Live messages of one channel from the hub's fan-out. */
+  receive(batch: OutboundBatch): void {
+    const subscription = this.subscriptions.get(batch.channel);
     if (!subscription) return;
     if (subscription.buffer) {
-      subscription.buffer.push(message);
+      subscription.buffer.push(...batch.messages);
       return;
     }
-    this.deliver(subscription, message);
+    const first = batch.messages[0]!;
+    if (
+      batch.contiguous &&
+      this.subscriptions.size === 1 &&
+      first.epoch === subscription.epoch &&
+      first.offset === subscription.offset + 1
+    ) {
+      // The common case: each message's cursor is its one-channel cursor, shared bytes fit.
+      const last = batch.last;
+      subscription.offset = last.offset;
+      subscription.segment = last.segment;
+      this.sink.batch(batch);
+      return;
+    }
+    for (const message of batch.messages) this.deliver(subscription, message);
   }
 
   /** The server ends the session (drain, dead peer): the transport tells the client. */

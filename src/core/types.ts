@@ -1,5 +1,5 @@
 import type { Cursor, GapEvent, StreamPosition } from '../protocol/index.ts';
-import type { OutboundMessage } from './outbound.ts';
+import type { OutboundBatch, OutboundMessage } from './outbound.ts';
 
 /** Per-channel behaviour, resolved from the channel's namespace by the server's config. */
 export interface ChannelOptions {
@@ -39,6 +39,11 @@ export interface CloseRequest {
 export interface SessionSink {
   /** A message, and the connection's cursor right after it. */
   message(message: OutboundMessage, cursor: string): void;
+  /**
+   * Consecutive messages of the connection's only channel, each with its one-channel cursor
+   * (`message.soloCursor()`): the same for every such connection, so bytes can be shared.
+   */
+  batch(batch: OutboundBatch): void;
   gap(event: GapEvent): void;
   /** The server ends this connection: tell the client why (and to reconnect), then close. */
   close(request: CloseRequest): void;

@@ -115,7 +115,7 @@ export class Router {
     if (!this.originAllowed(req.headers.origin)) throw new PushwireError('forbidden', 'origin not allowed');
     const identity = await deps.auth.identify(bearerToken(req, url.searchParams));
     if (socket.destroyed) return;
-    deps.wss.handleUpgrade(req, socket, head, (ws) => serveWebSocket(deps.transports, ws, identity));
+    deps.wss.handleUpgrade(req, socket, head, (ws) => serveWebSocket(deps.transports, ws, socket, identity));
   }
 
   private async subscribe(

@@ -31,3 +31,25 @@ export function sharedEncoder(
 ): (message: OutboundMessage) => Buffer {
   return (message) => Buffer.from(encode(message, message.soloCursor()));
 }
+
+/**
+ * A whole WebSocket text frame (RFC 6455 §5.2: final, unmasked as servers send, no extension
+ * bits), so that a message's frame is built once and written to every socket as one buffer.
+ */
+export function webSocketTextFrame(text: string): Buffer {
+  const length = Buffer.byteLength(text);
+  const header = length < 126 ? 2 : length < 65_536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(header + length);
+  frame[0] = 0x81;
+  if (length < 126) {
+    frame[1] = length;
+  } else if (length < 65_536) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeBigUInt64BE(BigInt(length), 2);
+  }
+  frame.write(text, header, 'utf8');
+  return frame;
+}

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { CloseRequest, OutboundMessage, Session, SessionSink } from '../core/index.ts';
+import type { CloseRequest, OutboundBatch, OutboundMessage, Session, SessionSink } from '../core/index.ts';
 import { type ConnectedEvent, type GapEvent, PushwireError, type ReconnectEvent } from '../protocol/index.ts';
 import type { Beating } from './heartbeat.ts';
 import { sendError } from './http-util.ts';
@@ -14,6 +14,8 @@ export interface StreamFormat {
   readonly ping: string;
   connected(event: ConnectedEvent): string;
   message(message: OutboundMessage, cursor: string): Buffer | string;
+  /** A batch's messages with their one-channel cursors: shared bytes. */
+  batch(batch: OutboundBatch): Buffer;
   gap(event: GapEvent): string;
   reconnect(event: ReconnectEvent): string;
 }
@@ -94,6 +96,10 @@ class StreamConnection implements SessionSink, Beating {
 
   message(message: OutboundMessage, cursor: string): void {
     this.write(this.format.message(message, cursor));
+  }
+
+  batch(batch: OutboundBatch): void {
+    this.write(this.format.batch(batch));
   }
 
   gap(event: GapEvent): void {

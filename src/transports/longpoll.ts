@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { CloseRequest, OutboundMessage, Session, SessionSink } from '../core/index.ts';
+import type { CloseRequest, OutboundBatch, OutboundMessage, Session, SessionSink } from '../core/index.ts';
 import { encodeCursor, type GapEvent, type StreamPosition } from '../protocol/index.ts';
 import { messageJson } from './encodings.ts';
 import { sendError, sendJson } from './http-util.ts';
@@ -83,6 +83,11 @@ class HeldPoll implements SessionSink {
 
   message(message: OutboundMessage, cursor: string): void {
     this.messages.push({ message, cursor });
+    this.soon();
+  }
+
+  batch(batch: OutboundBatch): void {
+    for (const message of batch.messages) this.messages.push({ message, cursor: message.soloCursor() });
     this.soon();
   }
 

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { OutboundMessage } from '../core/index.ts';
+import { concatEncoded, type OutboundBatch, type OutboundMessage } from '../core/index.ts';
 import { framed, messageJson, sharedEncoder } from './encodings.ts';
 import { type StreamFormat, serveStream } from './http-stream.ts';
 import type { SubscribeParams, TransportContext } from './types.ts';
@@ -10,6 +10,7 @@ const RETRY_MS = 2000;
 const encode = (message: OutboundMessage, cursor: string) =>
   `id: ${cursor}\ndata: ${messageJson(message, cursor, false)}\n\n`;
 const shared = sharedEncoder(encode);
+const sharedBatch = (batch: OutboundBatch) => concatEncoded(batch, shared);
 
 /**
  * Server-Sent Events. Messages use the default event type so `onmessage` sees only them;
@@ -26,6 +27,7 @@ export const SSE_FORMAT: StreamFormat = {
   connected: ({ op: _op, ...event }) =>
     `event: connected\nid: ${event.cursor}\ndata: ${JSON.stringify(event)}\n\n`,
   message: (message, cursor) => framed(message, cursor, encode, shared),
+  batch: (batch) => batch.encoded(sharedBatch),
   gap: ({ op: _op, ...event }) => `event: gap\nid: ${event.cursor}\ndata: ${JSON.stringify(event)}\n\n`,
   reconnect: ({ op: _op, ...event }) => `event: reconnect\ndata: ${JSON.stringify(event)}\n\n`,
 };

@@ -1,11 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { OutboundMessage } from '../core/index.ts';
+import { concatEncoded, type OutboundBatch, type OutboundMessage } from '../core/index.ts';
 import { framed, messageJson, sharedEncoder } from './encodings.ts';
 import { type StreamFormat, serveStream } from './http-stream.ts';
 import type { SubscribeParams, TransportContext } from './types.ts';
 
 const encode = (message: OutboundMessage, cursor: string) => `${messageJson(message, cursor, true)}\n`;
 const shared = sharedEncoder(encode);
+const sharedBatch = (batch: OutboundBatch) => concatEncoded(batch, shared);
 
 /** HTTP streaming: chunked NDJSON, one event per line, for clients that can't use SSE. */
 export const NDJSON_FORMAT: StreamFormat = {
@@ -15,6 +16,7 @@ export const NDJSON_FORMAT: StreamFormat = {
   ping: '{"op":"ping"}\n',
   connected: (event) => `${JSON.stringify(event)}\n`,
   message: (message, cursor) => framed(message, cursor, encode, shared),
+  batch: (batch) => batch.encoded(sharedBatch),
   gap: (event) => `${JSON.stringify(event)}\n`,
   reconnect: (event) => `${JSON.stringify(event)}\n`,
 };

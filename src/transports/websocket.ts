@@ -1,5 +1,14 @@
+import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
-import type { CloseRequest, Identity, OutboundMessage, Session, SessionSink } from '../core/index.ts';
+import {
+  type CloseRequest,
+  concatEncoded,
+  type Identity,
+  type OutboundBatch,
+  type OutboundMessage,
+  type Session,
+  type SessionSink,
+} from '../core/index.ts';
 import {
   asPushwireError,
   type ClientCommand,
@@ -12,12 +21,14 @@ import {
   PushwireError,
   parseClientCommand,
 } from '../protocol/index.ts';
-import { framed, messageJson, sharedEncoder } from './encodings.ts';
+import { messageJson, webSocketTextFrame } from './encodings.ts';
 import type { Beating } from './heartbeat.ts';
 import type { TransportContext } from './types.ts';
 
-const encode = (message: OutboundMessage, cursor: string) => messageJson(message, cursor, true);
-const shared = sharedEncoder(encode);
+/** The frame of a message for one-channel connections: built once, written to every socket. */
+const sharedFrame = (message: OutboundMessage) =>
+  webSocketTextFrame(messageJson(message, message.soloCursor(), true));
+const sharedBatch = (batch: OutboundBatch) => concatEncoded(batch, sharedFrame);
 const PING = '{"op":"ping"}';
 const TEXT = { binary: false } as const;
 const MAX_HISTORY_LIMIT = 1000;
@@ -28,8 +39,13 @@ const CLOSE_GRACE_MS = 1000;
  * Serves one upgraded WebSocket: JSON commands in, messages, replies and pings out. Auth
  * happened at the upgrade; rights and history are the hub's business.
  */
-export function serveWebSocket(context: TransportContext, ws: WebSocket, identity: Identity): void {
-  const connection = new WebSocketConnection(context, ws);
+export function serveWebSocket(
+  context: TransportContext,
+  ws: WebSocket,
+  socket: Duplex,
+  identity: Identity,
+): void {
+  const connection = new WebSocketConnection(context, ws, socket);
   let session: Session;
   try {
     session = context.hub.openSession({ transport: 'websocket', identity, sink: connection });
@@ -49,6 +65,8 @@ class WebSocketConnection implements SessionSink, Beating {
   constructor(
     private readonly context: TransportContext,
     private readonly ws: WebSocket,
+    /** The upgraded TCP socket under `ws`: messages are written to it as prebuilt frames. */
+    private readonly socket: Duplex,
   ) {}
 
   start(session: Session): void {
@@ -80,7 +98,26 @@ class WebSocketConnection implements SessionSink, Beating {
   }
 
   message(message: OutboundMessage, cursor: string): void {
-    this.send(framed(message, cursor, encode, shared));
+    const frame =
+      cursor === message.soloCursor()
+        ? message.encoded(sharedFrame)
+        : webSocketTextFrame(messageJson(message, cursor, true));
+    this.writeFrames(frame);
+  }
+
+  batch(batch: OutboundBatch): void {
+    this.writeFrames(batch.encoded(sharedBatch));
+  }
+
+  /**
+   * One write of prebuilt frames instead of ws.send's header + payload writev per socket.
+   * Safe beside ws's own writes: without compression ws writes each frame synchronously.
+   */
+  private writeFrames(frames: Buffer): void {
+    const { ws, socket, context } = this;
+    if (ws.readyState !== ws.OPEN) return;
+    socket.write(frames);
+    this.wrote(context);
   }
 
   gap(event: GapEvent): void {
@@ -172,8 +209,12 @@ class WebSocketConnection implements SessionSink, Beating {
     const { ws, context } = this;
     if (ws.readyState !== ws.OPEN) return;
     ws.send(frame, TEXT);
+    this.wrote(context);
+  }
+
+  private wrote(context: TransportContext): void {
     if (context.heartbeat) this.lastWriteTick = context.heartbeat.tick;
-    if (ws.bufferedAmount > context.maxBufferedBytes) {
+    if (this.socket.writableLength > context.maxBufferedBytes) {
       this.session?.end({ code: 'slow_consumer', reason: 'send buffer overflow', reconnectDelayMs: 0 });
     }
   }
