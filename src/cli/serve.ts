@@ -1,6 +1,12 @@
 import { pino } from 'pino';
 import { ConfigError, configHelp, displayHost, loadConfig, startServer } from '../server/index.ts';
 
+function brokerLine(config: ReturnType<typeof loadConfig>): string {
+  if (config.broker === 'memory') return 'memory (history is lost on restart; --broker redis to scale out)';
+  const where = config.redisShards.length > 0 ? `shards ${config.redisShards.join(', ')}` : config.redisUrl;
+  return `redis ${where}${config.redisCluster ? ' (cluster)' : ''}, key prefix "${config.redisPrefix}"`;
+}
+
 /** `pushwire serve`: runs until SIGTERM/SIGINT, then drains and exits 0. Returns -1 while running. */
 export async function runServe(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -31,7 +37,7 @@ export async function runServe(argv: string[]): Promise<number> {
       `  HTTP stream    ${url}/stream?channel=NAME`,
       `  Publish        POST ${url}/api/publish  (Authorization: Bearer <api key>)`,
       `  Health         ${url}/healthz  ${url}/readyz  ${url}/metrics`,
-      `  Broker         ${config.broker}${config.broker === 'redis' ? ` (${config.redisUrl})` : ''}`,
+      `  Broker         ${brokerLine(config)}`,
       `API key: ${pushwire.apiKey}${generated ? '  (generated: set --api-key or PUSHWIRE_API_KEY to keep one)' : ''}`,
     ].join('\n'),
   );
