@@ -36,6 +36,10 @@ export interface RouterDeps {
 
 type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> | void;
 
+const ANY_ORIGIN: Readonly<Record<string, string>> = Object.freeze({ 'Access-Control-Allow-Origin': '*' });
+/** Subscribe paths pass their CORS headers to writeHead themselves: held responses stay lean. */
+const STREAMING = new Set(['sse', 'stream', 'poll']);
+
 /** Envelope for the body a publish request may have beyond its data: channel name, braces. */
 const PUBLISH_ENVELOPE_BYTES = 1024;
 
@@ -74,7 +78,9 @@ export class Router {
     const route = this.routes.get(url.pathname);
     if (!route) return false;
     const cors = this.corsHeaders(req);
-    for (const [name, value] of Object.entries(cors)) res.setHeader(name, value);
+    if (!STREAMING.has(url.pathname.slice(this.deps.prefix.length + 1)) || req.method === 'OPTIONS') {
+      for (const [name, value] of Object.entries(cors)) res.setHeader(name, value);
+    }
     if (req.method === 'OPTIONS') {
       res.writeHead(204, {
         'Access-Control-Allow-Methods': `${route.method}, OPTIONS`,
@@ -139,7 +145,12 @@ export class Router {
       useLastEventId,
     );
     const identity = await deps.auth.identify(bearerToken(req, url.searchParams));
-    await serve(deps.transports, req, res, { ...query, identity, headers: this.corsHeaders(req) });
+    try {
+      await serve(deps.transports, req, res, { ...query, identity, headers: this.corsHeaders(req) });
+    } catch (error) {
+      for (const [name, value] of Object.entries(this.corsHeaders(req))) res.setHeader(name, value);
+      throw error;
+    }
   }
 
   private async publish(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -197,9 +208,9 @@ export class Router {
     sendError(res, error);
   }
 
-  private corsHeaders(req: IncomingMessage): Record<string, string> {
+  private corsHeaders(req: IncomingMessage): Readonly<Record<string, string>> {
     const origins = this.deps.config.corsOrigins;
-    if (origins.includes('*')) return { 'Access-Control-Allow-Origin': '*' };
+    if (origins.includes('*')) return ANY_ORIGIN;
     const origin = req.headers.origin;
     if (origin && origins.includes(origin)) return { 'Access-Control-Allow-Origin': origin, Vary: 'Origin' };
     return { Vary: 'Origin' };

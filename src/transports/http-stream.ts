@@ -45,9 +45,7 @@ export async function serveStream(
     return;
   }
   connection.session = session;
-  const gone = () => connection.dispose();
-  req.once('close', gone);
-  res.once('close', gone);
+  res.on('close', connection.dispose);
   try {
     await session.subscribe(
       params.channels.map((channel) => ({ channel, since: params.cursor?.get(channel) })),
@@ -122,13 +120,14 @@ class StreamConnection implements SessionSink, Beating {
 
   timedOut(): void {}
 
-  dispose(): void {
+  /** An arrow so it can be the response's close listener without a bound copy. */
+  readonly dispose = (): void => {
     if (this.disposed) return;
     this.disposed = true;
     this.context.heartbeat?.remove(this);
     this.session?.close();
     if (!this.res.writableEnded) this.res.end();
-  }
+  };
 
   private write(chunk: Buffer | string): void {
     if (!this.open || this.disposed) return;

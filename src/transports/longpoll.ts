@@ -45,7 +45,7 @@ export async function servePoll(
     return;
   }
   poll.session = session;
-  req.once('close', () => poll.dispose());
+  res.on('close', poll.dispose);
   try {
     const cursor = params.cursor;
     await session.subscribe(params.channels.map((channel) => ({ channel, since: cursor.get(channel) })));
@@ -100,12 +100,12 @@ class HeldPoll implements SessionSink {
     this.answer(request);
   }
 
-  dispose(): void {
+  readonly dispose = (): void => {
     if (this.done) return;
     this.done = true;
     if (this.timer) clearTimeout(this.timer);
     this.session?.close();
-  }
+  };
 
   /** Answers after this turn, so messages published together go out in one response. */
   private soon(): void {

@@ -120,7 +120,8 @@ describe('client publishes', () => {
     const statuses: number[] = [];
     for (let i = 0; i < 30; i++) statuses.push((await clientPublish('game:flood', i, 'flooder')).status);
     assert.ok(statuses.includes(429), `statuses: ${statuses.join(',')}`);
-    assert.equal(statuses.indexOf(429), 20, 'the burst (twice the rate of 10/s) passes first');
+    // The burst (twice the rate of 10/s) passes first; tokens refilled meanwhile may add a few.
+    assert.ok(statuses.indexOf(429) >= 20, `first 429 at ${statuses.indexOf(429)}`);
     assert.equal((await clientPublish('game:flood', 'calm', 'calm-tab')).status, 200);
   });
 });
