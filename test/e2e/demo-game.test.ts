@@ -51,7 +51,8 @@ async function until<A>(
       return state ? (new Function(`return (${body})`)() as typeof predicate)(state, value as A) : false;
     },
     [predicate.toString(), arg] as const,
-    { timeout: timeoutMs },
+    // Polled on a timer: a page in the background gets no animation frames to poll on.
+    { timeout: timeoutMs, polling: 25 },
   );
 }
 
