@@ -37,6 +37,7 @@ export async function runServe(argv: string[]): Promise<number> {
       `  HTTP stream    ${url}/stream?channel=NAME`,
       `  Publish        POST ${url}/api/publish  (Authorization: Bearer <api key>)`,
       `  Health         ${url}/healthz  ${url}/readyz  ${url}/metrics`,
+      ...(config.demo ? [`  Demo           ${url}/  (--no-demo turns it off)`] : []),
       `  Broker         ${brokerLine(config)}`,
       `API key: ${pushwire.apiKey}${generated ? '  (generated: set --api-key or PUSHWIRE_API_KEY to keep one)' : ''}`,
     ].join('\n'),
