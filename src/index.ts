@@ -1,6 +1,22 @@
 // The public library surface of the `pushwire` package: nothing else is public.
-export type { Broker, BrokerHandler, HistoryQuery, HistoryResult, PresenceInfo, PublishOptions } from './brokers/index.ts';
+export type {
+  Broker,
+  BrokerHandler,
+  HistoryQuery,
+  HistoryResult,
+  PresenceInfo,
+  PublishOptions,
+} from './brokers/index.ts';
 export { MemoryBroker } from './brokers/index.ts';
+export {
+  type Cursor,
+  ERROR_CODES,
+  type ErrorCode,
+  type GapEvent,
+  type Message,
+  PushwireError,
+  type StreamPosition,
+} from './protocol/index.ts';
 export {
   type Config,
   ConfigError,
@@ -14,12 +30,3 @@ export {
   type RunningServer,
   startServer,
 } from './server/index.ts';
-export {
-  type Cursor,
-  ERROR_CODES,
-  type ErrorCode,
-  type GapEvent,
-  type Message,
-  PushwireError,
-  type StreamPosition,
-} from './protocol/index.ts';

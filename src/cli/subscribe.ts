@@ -51,8 +51,12 @@ export async function runSubscribe(argv: string[]): Promise<number> {
   const note = (line: string) => process.stderr.write(`# ${line}\n`);
   client.on('connected', ({ transport: used }) => note(`connected over ${used}`));
   client.on('disconnected', ({ reason }) => note(`disconnected: ${reason}`));
-  client.on('reconnecting', ({ delayMs, transport: next }) => note(`reconnecting over ${next} in ${delayMs} ms`));
-  client.on('gap', (gap) => note(`gap on ${gap.channel} (${gap.reason}): messages before offset ${gap.nextOffset} are lost`));
+  client.on('reconnecting', ({ delayMs, transport: next }) =>
+    note(`reconnecting over ${next} in ${delayMs} ms`),
+  );
+  client.on('gap', (gap) =>
+    note(`gap on ${gap.channel} (${gap.reason}): messages before offset ${gap.nextOffset} are lost`),
+  );
   client.on('error', (error) => note(`error: ${error.message}`));
   for (const channel of positionals) {
     client.subscribe(channel, (message) => process.stdout.write(`${JSON.stringify(message)}\n`));

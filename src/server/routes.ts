@@ -128,12 +128,7 @@ export class Router {
     req: IncomingMessage,
     res: ServerResponse,
     url: URL,
-    serve: (
-      context: TransportContext,
-      req: IncomingMessage,
-      res: ServerResponse,
-      p: SubscribeParams,
-    ) => Promise<void>,
+    serve: (context: TransportContext, res: ServerResponse, p: SubscribeParams) => Promise<void>,
     useLastEventId: boolean,
   ): Promise<void> {
     const { deps } = this;
@@ -146,7 +141,7 @@ export class Router {
     );
     const identity = await deps.auth.identify(bearerToken(req, url.searchParams));
     try {
-      await serve(deps.transports, req, res, { ...query, identity, headers: this.corsHeaders(req) });
+      await serve(deps.transports, res, { ...query, identity, headers: this.corsHeaders(req) });
     } catch (error) {
       for (const [name, value] of Object.entries(this.corsHeaders(req))) res.setHeader(name, value);
       throw error;

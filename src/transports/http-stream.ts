@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import type { CloseRequest, OutboundBatch, OutboundMessage, Session, SessionSink } from '../core/index.ts';
 import { type ConnectedEvent, type GapEvent, PushwireError, type ReconnectEvent } from '../protocol/index.ts';
 import type { Beating } from './heartbeat.ts';
@@ -28,7 +28,6 @@ export interface StreamFormat {
 export async function serveStream(
   context: TransportContext,
   format: StreamFormat,
-  req: IncomingMessage,
   res: ServerResponse,
   params: SubscribeParams,
 ): Promise<void> {

@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import type { CloseRequest, OutboundBatch, OutboundMessage, Session, SessionSink } from '../core/index.ts';
 import { encodeCursor, type GapEvent, type StreamPosition } from '../protocol/index.ts';
 import { messageJson } from './encodings.ts';
@@ -20,7 +20,6 @@ const soloAnswer = (message: OutboundMessage) =>
  */
 export async function servePoll(
   context: TransportContext,
-  req: IncomingMessage,
   res: ServerResponse,
   params: SubscribeParams,
 ): Promise<void> {

@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { concatEncoded, type OutboundBatch, type OutboundMessage } from '../core/index.ts';
 import { framed, messageJson, sharedEncoder } from './encodings.ts';
 import { type StreamFormat, serveStream } from './http-stream.ts';
@@ -34,9 +34,8 @@ export const SSE_FORMAT: StreamFormat = {
 
 export function serveSse(
   context: TransportContext,
-  req: IncomingMessage,
   res: ServerResponse,
   params: SubscribeParams,
 ): Promise<void> {
-  return serveStream(context, SSE_FORMAT, req, res, params);
+  return serveStream(context, SSE_FORMAT, res, params);
 }

@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { concatEncoded, type OutboundBatch, type OutboundMessage } from '../core/index.ts';
 import { framed, messageJson, sharedEncoder } from './encodings.ts';
 import { type StreamFormat, serveStream } from './http-stream.ts';
@@ -23,9 +23,8 @@ export const NDJSON_FORMAT: StreamFormat = {
 
 export function serveNdjsonStream(
   context: TransportContext,
-  req: IncomingMessage,
   res: ServerResponse,
   params: SubscribeParams,
 ): Promise<void> {
-  return serveStream(context, NDJSON_FORMAT, req, res, params);
+  return serveStream(context, NDJSON_FORMAT, res, params);
 }

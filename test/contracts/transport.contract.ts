@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { openRawClient, type RawClient, TRANSPORTS, type TransportKind, takeMessages } from '../helpers/clients.ts';
+import {
+  openRawClient,
+  type RawClient,
+  TRANSPORTS,
+  type TransportKind,
+  takeMessages,
+} from '../helpers/clients.ts';
 import { type RunningPushwire, startPushwire } from '../helpers/server.ts';
 
 /**
@@ -71,7 +77,8 @@ export function transportContract(kinds: readonly TransportKind[] = TRANSPORTS):
           );
         }
         // Every cursor covers both channels.
-        for (const m of messages) assert.ok(m.cursor.includes(`~${a}~`) && m.cursor.includes(`~${b}~`), m.cursor);
+        for (const m of messages)
+          assert.ok(m.cursor.includes(`~${a}~`) && m.cursor.includes(`~${b}~`), m.cursor);
       });
     });
   }

@@ -42,13 +42,24 @@ describe('bad input gets the documented error and harms no one else', () => {
       await expectError(await publish('{"channel":"a",'), 400, 'invalid_json');
     });
     test('missing and wrong API key', async () => {
-      const missing = await fetch(`${server.url}/api/publish`, { method: 'POST', body: '{"channel":"a","data":1}' });
+      const missing = await fetch(`${server.url}/api/publish`, {
+        method: 'POST',
+        body: '{"channel":"a","data":1}',
+      });
       await expectError(missing, 401, 'unauthorized');
-      await expectError(await publish('{"channel":"a","data":1}', { Authorization: 'Bearer wrong' }), 401, 'unauthorized');
+      await expectError(
+        await publish('{"channel":"a","data":1}', { Authorization: 'Bearer wrong' }),
+        401,
+        'unauthorized',
+      );
     });
     test('bad channel names', async () => {
       for (const channel of ['', 'has space', 'a~b', 'x'.repeat(201), 42, ':leading']) {
-        const message = await expectError(await publish(JSON.stringify({ channel, data: 1 })), 400, 'invalid_channel');
+        const message = await expectError(
+          await publish(JSON.stringify({ channel, data: 1 })),
+          400,
+          'invalid_channel',
+        );
         assert.ok(message.includes('channel'), message);
       }
     });
@@ -57,8 +68,16 @@ describe('bad input gets the documented error and harms no one else', () => {
       await expectError(await publish('[1,2]'), 400, 'invalid_request');
     });
     test('oversize body and oversize data', async () => {
-      await expectError(await publish(JSON.stringify({ channel: 'a', data: 'x'.repeat(5000) })), 413, 'payload_too_large');
-      await expectError(await publish(JSON.stringify({ channel: 'a', data: 'x'.repeat(1500) })), 413, 'payload_too_large');
+      await expectError(
+        await publish(JSON.stringify({ channel: 'a', data: 'x'.repeat(5000) })),
+        413,
+        'payload_too_large',
+      );
+      await expectError(
+        await publish(JSON.stringify({ channel: 'a', data: 'x'.repeat(1500) })),
+        413,
+        'payload_too_large',
+      );
     });
     test('wrong method and a multipart body', async () => {
       await expectError(await fetch(`${server.url}/api/publish`), 405, 'method_not_allowed');
@@ -82,10 +101,18 @@ describe('bad input gets the documented error and harms no one else', () => {
         await expectError(await get('channel=a&channel=a'), 400, 'invalid_request');
         await expectError(await get('channel=a&channel=b&channel=c&channel=d'), 400, 'too_many_channels');
         for (const cursor of ['garbage', '2~a~e~1', '1~a~e', '1~a~e~-1', '1~a~e~1~a~e~2', '1~bad name~e~1']) {
-          await expectError(await get(`channel=a&cursor=${encodeURIComponent(cursor)}`), 400, 'invalid_cursor');
+          await expectError(
+            await get(`channel=a&cursor=${encodeURIComponent(cursor)}`),
+            400,
+            'invalid_cursor',
+          );
         }
         const { epoch } = await server.publish(`ahead-${path}`, 1);
-        await expectError(await get(`channel=ahead-${path}&cursor=1~ahead-${path}~${epoch}~99`), 400, 'invalid_cursor');
+        await expectError(
+          await get(`channel=ahead-${path}&cursor=1~ahead-${path}~${epoch}~99`),
+          400,
+          'invalid_cursor',
+        );
       });
     }
     test('unknown path and a plain GET of /ws', async () => {

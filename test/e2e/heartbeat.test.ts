@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
-import { type ClientEvent, openRawClient, type RawClient, TRANSPORTS, takeMessages } from '../helpers/clients.ts';
+import {
+  type ClientEvent,
+  openRawClient,
+  type RawClient,
+  TRANSPORTS,
+  takeMessages,
+} from '../helpers/clients.ts';
 import { type RunningPushwire, startPushwire } from '../helpers/server.ts';
 import { startTtlProxy, type TtlProxy, ttlProxyAvailable } from '../helpers/ttl-proxy.ts';
 
@@ -13,7 +19,9 @@ function seenSoFar(client: RawClient): ClientEvent[] {
   return client.events.takeQueued().filter((event) => event.type !== 'ping');
 }
 
-describe('heartbeats through a proxy that cuts idle connections', { skip: !ttlProxyAvailable() && 'no ttl-proxy' }, () => {
+describe('heartbeats through a proxy that cuts idle connections', {
+  skip: !ttlProxyAvailable() && 'no ttl-proxy',
+}, () => {
   let beating: RunningPushwire;
   let silent: RunningPushwire;
   let beatingProxy: TtlProxy;
@@ -38,14 +46,20 @@ describe('heartbeats through a proxy that cuts idle connections', { skip: !ttlPr
   });
 
   test(`every transport stays connected through ${SILENCE_MS / 1000} s of silence, and only with heartbeats`, async () => {
-    const alive = TRANSPORTS.map((kind) => openRawClient(kind, beatingProxy.url, { channels: [`hb-${kind}`] }));
+    const alive = TRANSPORTS.map((kind) =>
+      openRawClient(kind, beatingProxy.url, { channels: [`hb-${kind}`] }),
+    );
     const cut = TRANSPORTS.map((kind) => openRawClient(kind, silentProxy.url, { channels: [`hb-${kind}`] }));
     open.push(...alive, ...cut);
     await Promise.all([...alive, ...cut].map((c) => c.ready));
 
     // The control proves the test can fail: without heartbeats the proxy cuts every transport.
     for (const c of cut) {
-      const closed = await c.events.nextMatching((e) => e.type === 'closed', SILENCE_MS, `${c.kind} to be cut`);
+      const closed = await c.events.nextMatching(
+        (e) => e.type === 'closed',
+        SILENCE_MS,
+        `${c.kind} to be cut`,
+      );
       assert.equal(closed.type, 'closed', c.kind);
     }
     await new Promise((resolve) => setTimeout(resolve, SILENCE_MS - TTL_S * 1000));

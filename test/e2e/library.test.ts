@@ -35,7 +35,10 @@ test('createPushwire mounts on a host server, serves its paths under a prefix, a
   } finally {
     await pushwire.close();
   }
-  assert.equal(await (await fetch(`${base}/push/sse?channel=lib`)).text(), 'host handled /push/sse?channel=lib');
+  assert.equal(
+    await (await fetch(`${base}/push/sse?channel=lib`)).text(),
+    'host handled /push/sse?channel=lib',
+  );
   assert.equal(server.listening, true, 'the host server stays open');
   assert.equal(server.listenerCount('request'), 1);
   assert.equal(server.listenerCount('upgrade'), 0);

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { openRawClient, type RawClient, TRANSPORTS, type TransportKind, takeMessages } from '../helpers/clients.ts';
+import {
+  openRawClient,
+  type RawClient,
+  TRANSPORTS,
+  type TransportKind,
+  takeMessages,
+} from '../helpers/clients.ts';
 import { type RunningPushwire, startPushwire } from '../helpers/server.ts';
 
 const PAIRS: [TransportKind, TransportKind][] = [
@@ -136,10 +142,14 @@ describe('gaps', () => {
   test('after a restart of the memory broker every transport reports an epoch gap, then goes live', async () => {
     const channel = 'epoch';
     await server.publish(channel, 'before');
-    const { cursor } = (await (await fetch(`${server.url}/poll?channel=${channel}`)).json()) as { cursor: string };
+    const { cursor } = (await (await fetch(`${server.url}/poll?channel=${channel}`)).json()) as {
+      cursor: string;
+    };
     await server.stop();
     server = await startPushwire({ args: ['--history-size', '10'] });
-    const clients = TRANSPORTS.map((kind) => openRawClient(kind, server.url, { channels: [channel], cursor }));
+    const clients = TRANSPORTS.map((kind) =>
+      openRawClient(kind, server.url, { channels: [channel], cursor }),
+    );
     open.push(...clients);
     for (const c of clients) {
       const gap = await c.events.nextMatching((e) => e.type === 'gap', 10_000, `${c.kind} epoch gap`);

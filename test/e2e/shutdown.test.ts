@@ -27,7 +27,11 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     const exitCode = server.stop(signal);
 
     for (const client of clients) {
-      const event = await client.events.nextMatching((e) => e.type === 'reconnect', 10_000, `${client.kind} reconnect`);
+      const event = await client.events.nextMatching(
+        (e) => e.type === 'reconnect',
+        10_000,
+        `${client.kind} reconnect`,
+      );
       assert.equal(event.type === 'reconnect' && event.reason, 'shutdown', client.kind);
       assert.ok(event.type === 'reconnect' && event.delayMs >= 0);
     }

@@ -89,7 +89,9 @@ function tracker(kind: TransportKind) {
 
 function openWebSocket(baseUrl: string, options: RawClientOptions): RawClient {
   const t = tracker('websocket');
-  const ws = new WebSocket(`${baseUrl.replace(/^http/, 'ws')}/ws${options.token ? `?token=${options.token}` : ''}`);
+  const ws = new WebSocket(
+    `${baseUrl.replace(/^http/, 'ws')}/ws${options.token ? `?token=${options.token}` : ''}`,
+  );
   let pending = options.channels.length;
   let markReady: () => void = () => {};
   let markFailed: (error: Error) => void = () => {};
@@ -161,7 +163,8 @@ function openStream(baseUrl: string, options: RawClientOptions): RawClient {
   });
   (async () => {
     const response = await fetch(`${baseUrl}/stream?${query(options)}`, { signal: abort.signal });
-    if (!response.ok || !response.body) throw new Error(`stream answered ${response.status}: ${await response.text()}`);
+    if (!response.ok || !response.body)
+      throw new Error(`stream answered ${response.status}: ${await response.text()}`);
     const decoder = new TextDecoder();
     let buffered = '';
     for await (const chunk of response.body) {
@@ -204,7 +207,8 @@ function openLongPoll(baseUrl: string, options: RawClientOptions): RawClient {
       // with the next poll, from history if need be.
       if (cursor) markReady();
       const response = await fetch(`${baseUrl}/poll?${params}`, { signal: abort.signal });
-      if (response.status !== 200) throw new Error(`poll answered ${response.status}: ${await response.text()}`);
+      if (response.status !== 200)
+        throw new Error(`poll answered ${response.status}: ${await response.text()}`);
       const body = (await response.json()) as {
         messages: Record<string, unknown>[];
         cursor: string;
@@ -236,7 +240,10 @@ export async function takeMessages(
   const out: Extract<ClientEvent, { type: 'message' }>[] = [];
   const deadline = Date.now() + timeoutMs;
   while (out.length < count) {
-    const event = await client.events.next(Math.max(1, deadline - Date.now()), `message ${out.length + 1} of ${count}`);
+    const event = await client.events.next(
+      Math.max(1, deadline - Date.now()),
+      `message ${out.length + 1} of ${count}`,
+    );
     if (event.type === 'message') out.push(event);
     else if (event.type !== 'ping' && event.type !== 'connected') {
       throw new Error(`expected a message, got ${JSON.stringify(event)}`);
