@@ -3,7 +3,9 @@
 // auth: each message is framed once per transport, and once per event-loop turn every
 // subscriber socket gets a single write of the same bytes. It speaks just enough of the
 // Pushwire wire format (docs/protocol.md) that the load generator drives both alike, and it
-// assigns offsets (1, 2, 3, ... per channel) so order is judged the same way.
+// assigns offsets (1, 2, 3, ... per channel) so order is judged the same way. Its cursor is
+// the offset: a subscriber that comes back with `cursor` (a `subscribe` field on /ws, a query
+// parameter elsewhere) first gets what history holds after it, then live messages.
 //
 // usage: node --import tsx bench/targets/raw-server.ts [--port 0] [--host 127.0.0.1]
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -107,6 +109,25 @@ function flush(): void {
   dirty.clear();
 }
 
+/**
+ * The history after `cursorText` that is already written to live subscribers: messages of
+ * this turn are still pending and reach a subscriber added now with the next flush.
+ */
+function replayAfter(channel: Channel, cursorText: string | null): string[] {
+  const cursor = cursorText === null ? Number.NaN : Number(cursorText);
+  if (!Number.isSafeInteger(cursor)) return [];
+  const flushed = channel.offset - channel.pending.length;
+  const firstInHistory = channel.offset - channel.history.length + 1;
+  const from = Math.max(cursor + 1, firstInHistory);
+  return channel.history.slice(from - firstInHistory, flushed - firstInHistory + 1);
+}
+
+/** The offset of a history message (its `"offset":N` field). */
+function offsetOf(message: string): number {
+  const at = message.indexOf('"offset":') + 9;
+  return Number(message.slice(at, message.indexOf(',', at)));
+}
+
 function sseEvent(message: string, offset: number): string {
   return `id: ${offset}\ndata: {${message}\n\n`;
 }
@@ -171,22 +192,26 @@ function openStream(res: ServerResponse, contentType: string, first: string): vo
   res.write(first);
 }
 
-function handleSse(channel: Channel, res: ServerResponse): void {
+function handleSse(channel: Channel, cursor: string | null, res: ServerResponse): void {
   openStream(
     res,
     'text/event-stream',
     `retry: 2000\n\nevent: connected\ndata: {"clientId":"raw","cursor":"${channel.offset}"}\n\n`,
   );
+  const replay = replayAfter(channel, cursor);
+  if (replay.length > 0) res.write(replay.map((m) => sseEvent(m, offsetOf(m))).join(''));
   channel.sse.add(res);
   res.on('close', () => channel.sse.delete(res));
 }
 
-function handleStream(channel: Channel, res: ServerResponse): void {
+function handleStream(channel: Channel, cursor: string | null, res: ServerResponse): void {
   openStream(
     res,
     'application/x-ndjson',
     `{"op":"connected","clientId":"raw","cursor":"${channel.offset}"}\n`,
   );
+  const replay = replayAfter(channel, cursor);
+  if (replay.length > 0) res.write(replay.map((m) => `{"op":"message",${m}\n`).join(''));
   channel.stream.add(res);
   res.on('close', () => channel.stream.delete(res));
 }
@@ -229,8 +254,9 @@ const server = createServer((req, res) => {
     return sendJson(res, 404, { error: { code: 'not_found', message: 'no such endpoint' } });
   }
   const channel = channelOf(name);
-  if (url.pathname === '/sse') return handleSse(channel, res);
-  if (url.pathname === '/stream') return handleStream(channel, res);
+  const cursor = url.searchParams.get('cursor');
+  if (url.pathname === '/sse') return handleSse(channel, cursor, res);
+  if (url.pathname === '/stream') return handleStream(channel, cursor, res);
   if (url.pathname === '/poll') return handlePoll(channel, url.searchParams.get('cursor'), res);
   sendJson(res, 404, { error: { code: 'not_found', message: 'no such endpoint' } });
 });
@@ -248,7 +274,7 @@ function onWebSocket(ws: WebSocket, socket: Duplex): void {
   const joined: Channel[] = [];
   ws.send('{"op":"connected","clientId":"raw","cursor":"0"}');
   ws.on('message', (raw) => {
-    let command: { id?: unknown; op?: unknown; channel?: unknown };
+    let command: { id?: unknown; op?: unknown; channel?: unknown; cursor?: unknown };
     try {
       command = JSON.parse(String(raw));
     } catch {
@@ -256,8 +282,6 @@ function onWebSocket(ws: WebSocket, socket: Duplex): void {
     }
     if (command.op !== 'subscribe' || typeof command.channel !== 'string') return;
     const channel = channelOf(command.channel);
-    channel.ws.add(socket);
-    joined.push(channel);
     ws.send(
       JSON.stringify({
         id: command.id,
@@ -267,6 +291,12 @@ function onWebSocket(ws: WebSocket, socket: Duplex): void {
         offset: channel.offset,
       }),
     );
+    // `ws` writes the reply to the socket at once, so the replay follows it in order.
+    const replay = replayAfter(channel, typeof command.cursor === 'string' ? command.cursor : null);
+    if (replay.length > 0)
+      socket.write(Buffer.concat(replay.map((m) => wsTextFrame(`{"op":"message",${m}`))));
+    channel.ws.add(socket);
+    joined.push(channel);
   });
   ws.on('close', () => {
     for (const channel of joined) channel.ws.delete(socket);

@@ -1,28 +1,77 @@
 import { LatencyHistogram, type LatencySummary } from './histogram.ts';
 import { processTree, sampleProcesses } from './process-stats.ts';
 import type { ProgressLine } from './progress.ts';
-import { publishAtRate, publishOnce } from './publisher.ts';
+import { MAX_IN_FLIGHT, publishAtRate, publishOnce, publishToEach } from './publisher.ts';
 import { SubscriberPool } from './subscriber-pool.ts';
 import type { RunningTarget, TargetInfo } from './targets.ts';
 import { benchPayload, nowMicros, type TransportName } from './wire.ts';
 
 export interface FanoutParams {
   readonly subscribers: number;
-  /** Messages per second. */
-  readonly rate: number;
+  /** Messages per second (over all channels), or null: as fast as the target answers. */
+  readonly rate: number | null;
   readonly durationMs: number;
   readonly payloadBytes: number;
   /** Distinguishes the source addresses of consecutive scenarios (see sourceAddress). */
   readonly block: number;
+  /** Subscriber i listens on channel i mod channels; publishes go round-robin over them. */
+  readonly channels: number;
+  /** Publishes in flight at most (a target without offsets always gets 1). */
+  readonly inFlight: number;
+  /** Drop every subscriber this long after publishing began and reconnect it with its cursor. */
+  readonly stormAtMs: number | null;
+  /** The longest the last deliveries are waited for once publishing is over. */
+  readonly drainTimeoutMs: number;
+}
+
+/** The parameters of the plain fan-out: one channel, paced, no storm. */
+export function fanoutParams(
+  subscribers: number,
+  rate: number,
+  durationMs: number,
+  payloadBytes: number,
+  block: number,
+): FanoutParams {
+  return {
+    subscribers,
+    rate,
+    durationMs,
+    payloadBytes,
+    block,
+    channels: 1,
+    inFlight: MAX_IN_FLIGHT,
+    stormAtMs: null,
+    drainTimeoutMs: DRAIN_TIMEOUT_MS,
+  };
+}
+
+/** The reconnect storm: all subscribers dropped at once, back with their cursors. */
+export interface StormResult {
+  /** Subscribers dropped. */
+  readonly dropped: number;
+  /** ... that were live again (subscribed from their cursor) by the end, and that failed. */
+  readonly reconnected: number;
+  readonly failed: number;
+  /** From the drop until the last one was live again. */
+  readonly allLiveMs: number;
+  /** reconnected ÷ allLiveMs. */
+  readonly reconnectsPerSec: number;
 }
 
 export interface FanoutResult {
   readonly subscribers: number;
   readonly connectFailed: number;
+  readonly channels: number;
+  /** Messages per second asked for; 0: as fast as the target answered. */
   readonly rate: number;
+  readonly inFlight: number;
   readonly durationMs: number;
   readonly published: number;
   readonly publishFailed: number;
+  /** Accepted publishes ÷ (last answer − first publish). */
+  readonly publishesPerSec: number;
+  /** Server CPU time ÷ accepted publishes (with no subscribers: the cost of the publish API). */
+  readonly cpuPerPublishUs: number;
   /** published × live subscribers. */
   readonly expected: number;
   /** Distinct messages received, summed over subscribers. */
@@ -46,11 +95,12 @@ export interface FanoutResult {
   /** (RSS with the subscribers connected − RSS before) ÷ live subscribers. */
   readonly memoryPerConnectionKb: number;
   readonly closeReasons: Record<string, number>;
+  readonly storm: StormResult | null;
 }
 
 /** Settling time before RSS is read: lets the server finish the last handshakes' work. */
 const SETTLE_MS = 500;
-/** The longest the last deliveries are waited for once publishing is over. */
+/** The longest the last deliveries are waited for once publishing is over (by default). */
 const DRAIN_TIMEOUT_MS = 10_000;
 /** ... or until nothing arrived for this long. */
 const DRAIN_IDLE_MS = 2000;
@@ -58,8 +108,9 @@ const WARM_UP_INTERVAL_MS = 1000;
 const WARM_UP_TIMEOUT_MS = 60_000;
 
 /**
- * Fan-out: N subscribers of one channel on one transport, one publisher at a fixed rate.
- * Also measures idle memory per connection, between start and "all N connected".
+ * Fan-out: N subscribers of one channel (or of `channels` channels) on one transport, one
+ * publisher at a fixed rate (or as fast as the target answers), optionally with a reconnect
+ * storm in the middle. Also measures memory per connection, between start and "all N connected".
  */
 export async function runFanout(
   target: TargetInfo,
@@ -69,31 +120,37 @@ export async function runFanout(
   progress: ProgressLine,
 ): Promise<FanoutResult> {
   const channel = `bench${params.block}`;
-  const expectedMessages = Math.max(1, Math.round((params.rate * params.durationMs) / 1000));
+  const channels = Math.max(1, params.channels);
+  const expectedMessages =
+    params.rate === null ? 1024 : Math.max(1, Math.round((params.rate * params.durationMs) / 1000));
+  const perChannel = Math.ceil(expectedMessages / channels);
   await delay(SETTLE_MS);
   const idle = sampleProcesses(processTree([running.pid]));
 
   progress.update('connect', 0, `0/${params.subscribers}`);
   let connecting = true;
-  const subscribeTarget = {
-    dialect: target.dialect,
-    transport,
-    baseUrl: running.baseUrl,
-    channel,
-    orderBy: target.orderBy,
-  };
   const { pool, ready, failed } = await SubscriberPool.open(
-    subscribeTarget,
-    params.subscribers,
-    expectedMessages,
-    params.block,
+    {
+      target: {
+        dialect: target.dialect,
+        transport,
+        baseUrl: running.baseUrl,
+        channel,
+        channels,
+        orderBy: target.orderBy,
+        resume: params.stormAtMs !== null,
+      },
+      count: params.subscribers,
+      expectedMessages: perChannel,
+      block: params.block,
+    },
     (live) => {
       if (connecting) progress.update('connect', live / params.subscribers, `${live}/${params.subscribers}`);
     },
   );
   connecting = false;
   try {
-    await warmUp(running, pool, channel, ready, params.payloadBytes);
+    await warmUp(running, pool, channel, channels, ready, params.payloadBytes, progress);
     await delay(SETTLE_MS);
     const serverPids = processTree([running.pid]);
     const connected = sampleProcesses(serverPids);
@@ -101,22 +158,40 @@ export async function runFanout(
 
     const generatorBefore = sampleProcesses(generatorPids);
     const startedUs = nowMicros();
-    const outcome = await publishAtRate(running, {
+    let phase = 'publish';
+    const publishing = publishAtRate(running, {
       channel,
+      channels,
       rate: params.rate,
       durationMs: params.durationMs,
       payloadBytes: params.payloadBytes,
-      serial: target.orderBy === 'seq',
+      inFlight: target.orderBy === 'seq' ? 1 : params.inFlight,
       onAnswered: (answered) =>
         progress.update(
-          'publish',
-          answered / expectedMessages,
-          `${answered}/${expectedMessages} msgs, ${pool.received} deliveries`,
+          phase,
+          params.rate === null
+            ? (nowMicros() - startedUs) / 1000 / params.durationMs
+            : answered / expectedMessages,
+          `${answered}${params.rate === null ? '' : `/${expectedMessages}`} msgs, ${pool.received} deliveries${phase === 'storm' ? `, ${pool.reconnected}/${ready} back` : ''}`,
         ),
     });
-    const expected = (outcome.published - outcome.failedSeqs.length) * ready;
-    await drain(pool, expected, (received) =>
-      progress.update('drain', received / Math.max(1, expected), `${received}/${expected} deliveries`),
+    const storm =
+      params.stormAtMs === null
+        ? null
+        : runStorm(pool, ready, params.stormAtMs, () => {
+            phase = 'storm';
+          });
+    const outcome = await publishing;
+    const stormResult = await storm;
+    const accepted = outcome.published - outcome.failedSeqs.length;
+    // Each publish reaches the subscribers of its channel: ready ÷ channels of them.
+    const expected = (accepted * ready) / channels;
+    await drain(pool, Math.round(expected), params.drainTimeoutMs, (received) =>
+      progress.update(
+        'drain',
+        received / Math.max(1, expected),
+        `${received}/${Math.round(expected)} deliveries`,
+      ),
     );
     const serverAfter = sampleProcesses(serverPids);
     const generatorAfter = sampleProcesses(generatorPids);
@@ -142,21 +217,26 @@ export async function runFanout(
       for (const [reason, n] of report.closeReasons) closeReasons[reason] = (closeReasons[reason] ?? 0) + n;
     }
     const windowUs = Math.max(1, (lastDeliveryUs || endedUs) - outcome.firstSentUs);
+    const publishWindowUs = Math.max(1, outcome.lastAnsweredUs - outcome.firstSentUs);
     const serverCpuMs = serverAfter.cpuMs - connected.cpuMs;
     return {
       subscribers: ready,
       connectFailed: failed,
-      rate: params.rate,
+      channels,
+      rate: params.rate ?? 0,
+      inFlight: target.orderBy === 'seq' ? 1 : params.inFlight,
       durationMs: params.durationMs,
       published: outcome.published,
       publishFailed: outcome.failedSeqs.length,
-      expected,
+      publishesPerSec: Math.round(accepted / (publishWindowUs / 1e6)),
+      cpuPerPublishUs: accepted > 0 ? round2((serverCpuMs * 1000) / accepted) : 0,
+      expected: Math.round(expected),
       delivered,
       lost,
       duplicated,
       reordered,
       disconnected,
-      deliveriesPerSec: Math.round(delivered / (windowUs / 1e6)),
+      deliveriesPerSec: delivered > 0 ? Math.round(delivered / (windowUs / 1e6)) : 0,
       latency: latency.summary(),
       publishRoundTrip: outcome.roundTrip,
       publishLagMs: outcome.lagMs,
@@ -169,19 +249,42 @@ export async function runFanout(
       rssConnectedKb: connected.rssKb,
       memoryPerConnectionKb: ready > 0 ? round2((connected.rssKb - idle.rssKb) / ready) : 0,
       closeReasons,
+      storm: stormResult,
     };
   } finally {
     await pool.close();
   }
 }
 
+/** Waits `atMs`, drops every subscriber at once, and times until all are live again. */
+async function runStorm(
+  pool: SubscriberPool,
+  dropped: number,
+  atMs: number,
+  onDrop: () => void,
+): Promise<StormResult> {
+  await delay(atMs);
+  onDrop();
+  const droppedUs = nowMicros();
+  const back = await pool.drop();
+  const allLiveMs = Math.max(0, (back.lastReadyUs - droppedUs) / 1000);
+  return {
+    dropped,
+    reconnected: back.ready,
+    failed: back.failed,
+    allLiveMs: Math.round(allLiveMs),
+    reconnectsPerSec: allLiveMs > 0 ? Math.round(back.ready / (allLiveMs / 1000)) : 0,
+  };
+}
+
 /** Waits until every expected delivery is counted, or nothing more arrives. */
 async function drain(
   pool: SubscriberPool,
   expected: number,
+  timeoutMs: number,
   onProgress: (received: number) => void,
 ): Promise<void> {
-  const deadline = Date.now() + DRAIN_TIMEOUT_MS;
+  const deadline = Date.now() + timeoutMs;
   let last = -1;
   let lastChange = Date.now();
   while (Date.now() < deadline) {
@@ -197,16 +300,18 @@ async function drain(
 }
 
 /**
- * Publishes warm-up messages (seq 0, not counted) until every live subscriber got one: the
- * proof that each subscription is in place on the server before measuring (a long poll or a
- * WebSocket may be open before the server has registered it), and JIT warm-up for the target.
+ * Publishes warm-up messages (seq 0, not counted) to every channel until every live subscriber
+ * got one: the proof that each subscription is in place on the server before measuring (a long
+ * poll or a WebSocket may be open before the server has registered it), and JIT warm-up.
  */
 async function warmUp(
   running: RunningTarget,
   pool: SubscriberPool,
   channel: string,
+  channels: number,
   ready: number,
   payloadBytes: number,
+  progress: ProgressLine,
 ): Promise<void> {
   const deadline = Date.now() + WARM_UP_TIMEOUT_MS;
   while (pool.warm < ready) {
@@ -215,7 +320,10 @@ async function warmUp(
         `only ${pool.warm} of ${ready} subscribers got a warm-up message in ${WARM_UP_TIMEOUT_MS} ms`,
       );
     }
-    await publishOnce(running, channel, benchPayload(0, nowMicros(), payloadBytes));
+    progress.update('warm-up', pool.warm / ready, `${pool.warm}/${ready}`);
+    const payload = () => benchPayload(0, nowMicros(), payloadBytes);
+    if (channels === 1) await publishOnce(running, channel, payload());
+    else await publishToEach(running, channel, channels, payload);
     const sentAt = Date.now();
     while (pool.warm < ready && Date.now() - sentAt < WARM_UP_INTERVAL_MS) await delay(50);
   }

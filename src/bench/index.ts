@@ -1,21 +1,26 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { type FanoutResult, runFanout } from './fanout.ts';
 import { type BenchOptions, parseBenchArgs, USAGE } from './options.ts';
-import { ProgressLine } from './progress.ts';
 import { renderHtml } from './report-html.ts';
 import { formatMarkdownTable, formatTable } from './report-table.ts';
-import { allCorrect, type BenchResults, machineInfo, medianResult, type ScenarioRecord } from './results.ts';
+import {
+  type AnyResult,
+  allCorrect,
+  type BenchResults,
+  machineInfo,
+  medianResult,
+  type ScenarioRecord,
+} from './results.ts';
+import { planCases, runCase } from './scenarios.ts';
 import { TARGETS, type TargetInfo, type TargetName } from './targets.ts';
-import type { TransportName } from './wire.ts';
 
 export type { BenchOptions } from './options.ts';
 export type { BenchResults, ScenarioRecord } from './results.ts';
 
 /**
  * `pushwire bench` and `npm run bench`: runs the scenarios `argv` selects, prints progress on
- * stderr and the table on stdout, writes results.json and report.html. Resolves to the exit
- * code: 0 when every scenario ran and lost, duplicated and reordered nothing.
+ * stderr and the tables on stdout, writes results.json, results.md and report.html. Resolves to
+ * the exit code: 0 when every scenario ran and lost, duplicated and reordered nothing.
  */
 export async function runBench(argv: readonly string[]): Promise<number> {
   let options: BenchOptions;
@@ -42,6 +47,7 @@ export async function runBench(argv: readonly string[]): Promise<number> {
 
 async function runScenarios(options: BenchOptions): Promise<BenchResults> {
   const startedAt = new Date().toISOString();
+  const machine = machineInfo();
   const skipped: { target: TargetName; reason: string }[] = [];
   const targets: TargetInfo[] = [];
   for (const name of options.targets) {
@@ -51,76 +57,38 @@ async function runScenarios(options: BenchOptions): Promise<BenchResults> {
   }
   const scenarios: ScenarioRecord[] = [];
   let block = 0;
-  // Targets side by side for each N and transport, so that they share the machine's state.
-  for (const subscribers of options.subscribers) {
-    for (const transport of options.transports) {
-      for (const target of targets) {
-        if (!target.transports.includes(transport)) continue;
-        const runs: FanoutResult[] = [];
-        let error: string | null = null;
-        for (let run = 0; run < options.repeat && error === null; run++) {
-          const label = `${target.name}/${transport} N=${subscribers}${options.repeat > 1 ? ` run ${run + 1}` : ''}`;
-          try {
-            runs.push(await runOnce(target, transport, subscribers, options, block++, label));
-          } catch (caught) {
-            error = (caught as Error).message;
-            process.stderr.write(`${label}: ${error}\n`);
-          }
+  const nextBlock = () => block++;
+  for (const scenario of options.scenarios) {
+    for (const item of planCases(scenario, targets, options)) {
+      const runs: AnyResult[] = [];
+      let error: string | null = null;
+      for (let run = 0; run < options.repeat && error === null; run++) {
+        const label = `${scenario} ${item.target.name}/${item.transport} N=${item.subscribers}${options.repeat > 1 ? ` run ${run + 1}` : ''}`;
+        try {
+          runs.push(await runCase(item, options, nextBlock, label));
+        } catch (caught) {
+          error = (caught as Error).message;
+          process.stderr.write(`${label}: ${error}\n`);
         }
-        scenarios.push({
-          scenario: 'fanout',
-          target: target.name,
-          transport,
-          subscribers,
-          runs,
-          result: medianResult(runs),
-          error,
-        });
       }
+      scenarios.push({
+        scenario,
+        target: item.target.name,
+        transport: item.transport,
+        subscribers: item.subscribers,
+        runs,
+        result: medianResult(runs),
+        error,
+      } as ScenarioRecord);
     }
   }
   return {
-    version: 1,
+    version: 2,
     startedAt,
     finishedAt: new Date().toISOString(),
-    machine: machineInfo(),
+    machine,
     options,
     skipped,
     scenarios,
   };
-}
-
-/** Starts the target fresh, runs one fan-out on it, and stops it by PID. */
-async function runOnce(
-  target: TargetInfo,
-  transport: TransportName,
-  subscribers: number,
-  options: BenchOptions,
-  block: number,
-  label: string,
-): Promise<FanoutResult> {
-  const progress = new ProgressLine(label);
-  progress.update('start', 0, '');
-  const running = await target.start();
-  try {
-    const result = await runFanout(
-      target,
-      running,
-      transport,
-      {
-        subscribers,
-        rate: options.rate,
-        durationMs: options.durationMs,
-        payloadBytes: options.payloadBytes,
-        block,
-      },
-      progress,
-    );
-    progress.done(
-      `${result.deliveriesPerSec.toLocaleString('en-US')} deliveries/s, p50 ${result.latency.p50Ms} ms, p99 ${result.latency.p99Ms} ms, lost ${result.lost}, dup ${result.duplicated}, reordered ${result.reordered}`,
-    );
-    return result;
-  } finally {
-    await running.stop();
-  }
 }

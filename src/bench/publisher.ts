@@ -1,68 +1,84 @@
 import { Agent, request } from 'node:http';
 import { LatencyHistogram, type LatencySummary } from './histogram.ts';
 import type { RunningTarget } from './targets.ts';
-import { benchPayload, nowMicros } from './wire.ts';
+import { benchPayload, channelName, nowMicros, publishSlot } from './wire.ts';
 
 export interface PublishPlan {
+  /** The channel, or with `channels` > 1 the prefix of their names (see channelName). */
   readonly channel: string;
-  /** Messages per second. */
-  readonly rate: number;
+  /** Publish k goes to channel (k − 1) mod channels, as its seq (see publishSlot). */
+  readonly channels: number;
+  /** Messages per second, or null: as fast as the target answers, `inFlight` at a time. */
+  readonly rate: number | null;
   readonly durationMs: number;
   readonly payloadBytes: number;
   /**
-   * One request in flight at a time, so the target sees messages in seq order (for targets
-   * that assign no offsets). Otherwise up to MAX_IN_FLIGHT overlap, as concurrent publishers.
+   * Requests in flight at most. 1 makes the target see messages in seq order (for targets that
+   * assign no offsets); more overlap, as concurrent publishers do.
    */
-  readonly serial: boolean;
+  readonly inFlight: number;
   /** Called after each answered publish with the number answered so far. */
   readonly onAnswered?: (answered: number) => void;
 }
 
 export interface PublishOutcome {
-  /** Seqs 1..published were sent. */
+  /** Publishes 1..published were sent. */
   readonly published: number;
-  /** Seqs the target refused or that failed on the way (not expected at subscribers). */
+  /** The publishes (their k) the target refused or that failed on the way: not expected. */
   readonly failedSeqs: number[];
   readonly firstSentUs: number;
   readonly lastSentUs: number;
+  /** When the last answer came back. */
+  readonly lastAnsweredUs: number;
   /** How far behind schedule the last publish went out (the target answering too slowly). */
   readonly lagMs: number;
   /** Publish request round trips. */
   readonly roundTrip: LatencySummary;
 }
 
-const MAX_IN_FLIGHT = 64;
+/** Publishes in flight when overlapping: as a handful of busy application servers would. */
+export const MAX_IN_FLIGHT = 64;
+/** The most publishes one run sends when publishing as fast as it can (a bound, not a target). */
+const MAX_UNPACED = 2_000_000;
 
-/** Publishes `rate` messages per second for `durationMs`, each at its scheduled time. */
+/**
+ * Publishes `rate` messages per second for `durationMs`, each at its scheduled time (or, with
+ * `rate` null, back to back with `inFlight` outstanding until `durationMs` is over).
+ */
 export async function publishAtRate(target: RunningTarget, plan: PublishPlan): Promise<PublishOutcome> {
   const url = new URL(target.baseUrl);
-  const agent = new Agent({ keepAlive: true, maxSockets: plan.serial ? 1 : MAX_IN_FLIGHT });
-  const total = Math.max(1, Math.round((plan.rate * plan.durationMs) / 1000));
-  const intervalMs = 1000 / plan.rate;
+  const agent = new Agent({ keepAlive: true, maxSockets: plan.inFlight });
+  const total =
+    plan.rate === null ? MAX_UNPACED : Math.max(1, Math.round((plan.rate * plan.durationMs) / 1000));
+  const intervalMs = plan.rate === null ? 0 : 1000 / plan.rate;
   const roundTrip = new LatencyHistogram();
   const failedSeqs: number[] = [];
   let inFlight = 0;
   let answered = 0;
   let firstSentUs = 0;
   let lastSentUs = 0;
+  let lastAnsweredUs = 0;
   let lagMs = 0;
   let wakeSender: (() => void) | null = null;
-  const limit = plan.serial ? 1 : MAX_IN_FLIGHT;
+  const limit = plan.inFlight;
+  const channels = Math.max(1, plan.channels);
 
-  const sendOne = (seq: number) => {
+  const sendOne = (k: number) => {
     const sentUs = nowMicros();
-    if (seq === 1) firstSentUs = sentUs;
+    if (k === 1) firstSentUs = sentUs;
     lastSentUs = sentUs;
+    const slot = publishSlot(k, channels);
     const { path, headers, body } = target.publishRequest(
-      plan.channel,
-      benchPayload(seq, sentUs, plan.payloadBytes),
+      channelName(plan.channel, channels, slot.channel),
+      benchPayload(slot.seq, sentUs, plan.payloadBytes),
     );
     inFlight += 1;
     const done = (ok: boolean) => {
       inFlight -= 1;
       answered += 1;
-      if (!ok) failedSeqs.push(seq);
-      roundTrip.record(nowMicros() - sentUs);
+      if (!ok) failedSeqs.push(k);
+      lastAnsweredUs = nowMicros();
+      roundTrip.record(lastAnsweredUs - sentUs);
       plan.onAnswered?.(answered);
       wakeSender?.();
     };
@@ -100,20 +116,25 @@ export async function publishAtRate(target: RunningTarget, plan: PublishPlan): P
     });
 
   const startMs = performance.now();
-  for (let seq = 1; seq <= total; seq++) {
-    const dueMs = startMs + (seq - 1) * intervalMs;
+  const endMs = startMs + plan.durationMs;
+  let published = 0;
+  for (let k = 1; k <= total; k++) {
+    const dueMs = startMs + (k - 1) * intervalMs;
     if (performance.now() < dueMs) await waitFor(() => false, dueMs);
     if (inFlight >= limit) await waitFor(() => inFlight < limit, null);
-    lagMs = Math.max(lagMs, performance.now() - dueMs);
-    sendOne(seq);
+    if (plan.rate === null && performance.now() >= endMs) break;
+    if (plan.rate !== null) lagMs = Math.max(lagMs, performance.now() - dueMs);
+    sendOne(k);
+    published = k;
   }
   await waitFor(() => inFlight === 0, null);
   agent.destroy();
   return {
-    published: total,
+    published,
     failedSeqs,
     firstSentUs,
     lastSentUs,
+    lastAnsweredUs,
     lagMs: Math.round(lagMs),
     roundTrip: roundTrip.summary(),
   };
@@ -121,6 +142,39 @@ export async function publishAtRate(target: RunningTarget, plan: PublishPlan): P
 
 /** One publish on its own connection; resolves to whether the target accepted it. */
 export function publishOnce(target: RunningTarget, channel: string, payload: string): Promise<boolean> {
+  return post(target, false, channel, payload);
+}
+
+/**
+ * One message to each of `channels` channels named after `prefix` (see channelName),
+ * MAX_IN_FLIGHT at a time over keep-alive connections; resolves to how many were accepted.
+ */
+export async function publishToEach(
+  target: RunningTarget,
+  prefix: string,
+  channels: number,
+  payload: () => string,
+): Promise<number> {
+  const agent = new Agent({ keepAlive: true, maxSockets: MAX_IN_FLIGHT });
+  let next = 0;
+  let accepted = 0;
+  const lane = async () => {
+    while (next < channels) {
+      const channel = channelName(prefix, channels, next++);
+      if (await post(target, agent, channel, payload())) accepted += 1;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(MAX_IN_FLIGHT, channels) }, lane));
+  agent.destroy();
+  return accepted;
+}
+
+function post(
+  target: RunningTarget,
+  agent: Agent | false,
+  channel: string,
+  payload: string,
+): Promise<boolean> {
   const url = new URL(target.baseUrl);
   const { path, headers, body } = target.publishRequest(channel, payload);
   return new Promise((resolve) => {
@@ -130,7 +184,7 @@ export function publishOnce(target: RunningTarget, channel: string, payload: str
         port: url.port,
         method: 'POST',
         path,
-        agent: false,
+        agent,
         headers: { ...headers, 'Content-Length': Buffer.byteLength(body) },
       },
       (res) => {

@@ -1,10 +1,13 @@
 import type { FanoutResult } from './fanout.ts';
-import { type BenchResults, baselineOf, ratio, type ScenarioRecord } from './results.ts';
+import { scenarioTables } from './report-table.ts';
+import type { BenchResults, ScenarioRecord } from './results.ts';
+
+type Ok<T extends ScenarioRecord> = T & { result: NonNullable<T['result']> };
 
 /** A self-contained report: inline CSS and SVG, no script, no external resource. */
 export function renderHtml(results: BenchResults): string {
   const ok = results.scenarios.filter(
-    (s): s is ScenarioRecord & { result: FanoutResult } => s.result !== null,
+    (s): s is Ok<ScenarioRecord & { scenario: 'fanout' }> => s.scenario === 'fanout' && s.result !== null,
   );
   const counts = [...new Set(ok.map((s) => s.subscribers))].sort((a, b) => a - b);
   const sections: string[] = [];
@@ -75,45 +78,82 @@ figure{display:inline-block;margin:0}figcaption{font-weight:600}
 </style></head><body>
 <h1>Pushwire benchmark</h1>
 <p>${escapeHtml(results.startedAt)} · ${results.machine.cpus} × ${escapeHtml(results.machine.cpuModel)} ·
-${results.machine.memoryGb} GiB · Node ${escapeHtml(results.machine.node)} · server and load generator share the machine.
-Rate ${results.options.rate} msg/s for ${results.options.durationMs / 1000} s, ${results.options.payloadBytes}-byte payloads,
-${results.options.repeat} run(s) per scenario (medians). Ratios are to the raw Node ceiling on the same transport and N.</p>
-${resultsTable(results)}
+${results.machine.memoryGb} GiB · Node ${escapeHtml(results.machine.node)} · load average ${escapeHtml((results.machine.loadAverage ?? []).join(' / '))} at the start ·
+server and load generator share the machine. ${results.options.payloadBytes}-byte payloads,
+${results.options.repeat} run(s) per scenario (medians). Ratios are to the raw Node ceiling in the same scenario, on the same transport and N.</p>
+${resultsTables(results)}
 ${results.skipped.map((s) => `<p>${escapeHtml(s.target)}: skipped (${escapeHtml(s.reason)})</p>`).join('\n')}
 ${sections.join('\n')}
+${otherCharts(results)}
 </body></html>
 `;
 }
 
-function resultsTable(results: BenchResults): string {
-  const head =
-    '<tr><th>target</th><th>transport</th><th>N</th><th>deliveries/s</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>max ms</th><th>lost</th><th>dup</th><th>reordered</th><th>CPU µs/delivery</th><th>×raw</th><th>KB/conn</th><th>×raw</th><th>generator CPU</th></tr>';
-  const rows = results.scenarios.map((s) => {
-    const r = s.result;
-    if (!r) {
-      return `<tr class="bad"><td>${escapeHtml(s.target)}</td><td>${escapeHtml(s.transport)}</td><td>${s.subscribers}</td><td colspan="13">${escapeHtml(s.error ?? 'no result')}</td></tr>`;
-    }
-    const base = baselineOf(results, s);
-    const bad = r.lost + r.duplicated + r.reordered > 0 ? ' class="bad"' : '';
-    const cells = [
-      r.subscribers,
-      r.deliveriesPerSec.toLocaleString('en-US'),
-      r.latency.p50Ms.toFixed(2),
-      r.latency.p90Ms.toFixed(2),
-      r.latency.p99Ms.toFixed(2),
-      r.latency.maxMs.toFixed(1),
-      r.lost,
-      r.duplicated,
-      r.reordered,
-      r.cpuPerDeliveryUs,
-      s.target === 'raw' ? '' : ratio(r.cpuPerDeliveryUs, base?.cpuPerDeliveryUs),
-      r.memoryPerConnectionKb,
-      s.target === 'raw' ? '' : ratio(r.memoryPerConnectionKb, base?.memoryPerConnectionKb),
-      `${r.generatorCpuPercent}%`,
-    ];
-    return `<tr${bad}><td>${escapeHtml(s.target)}</td><td>${escapeHtml(s.transport)}</td>${cells.map((c) => `<td>${escapeHtml(String(c))}</td>`).join('')}</tr>`;
+function resultsTables(results: BenchResults): string {
+  return scenarioTables(results)
+    .map((table) => {
+      const head = `<tr>${table.head.map((title) => `<th>${escapeHtml(title)}</th>`).join('')}</tr>`;
+      const rows = table.rows.map(
+        (row, i) =>
+          `<tr${table.bad[i] ? ' class="bad"' : ''}>${row.map((cell) => `<td>${escapeHtml(cell)}</td>`).join('')}</tr>`,
+      );
+      const failures = table.failures.map((f) => `<p class="bad">${escapeHtml(f)}</p>`);
+      return `<h2>${escapeHtml(table.title)}</h2><table>${head}${rows.join('')}</table>${failures.join('')}`;
+    })
+    .join('\n');
+}
+
+/** One chart of the headline number of each scenario other than the fan-out. */
+function otherCharts(results: BenchResults): string {
+  const charts: string[] = [];
+  const chart = (
+    scenario: ScenarioRecord['scenario'],
+    title: string,
+    unit: string,
+    pick: (record: ScenarioRecord) => number | null,
+  ) => {
+    const records = results.scenarios.filter((s) => s.scenario === scenario && s.result !== null);
+    if (records.length === 0) return;
+    const series = [...new Set(records.map((s) => s.target))];
+    const groups = [...new Set(records.map((s) => `${s.transport} N=${s.subscribers}`))].map((label) => ({
+      label,
+      bars: series.map((target) => {
+        const found = records.find(
+          (s) => s.target === target && `${s.transport} N=${s.subscribers}` === label,
+        );
+        return { series: target, value: found ? pick(found) : null };
+      }),
+    }));
+    charts.push(barChart(title, groups, series, unit));
+  };
+  const fanout = (s: ScenarioRecord): FanoutResult | null =>
+    s.scenario === 'channels' || s.scenario === 'publish' || s.scenario === 'reconnect' ? s.result : null;
+  chart('max-rate', 'Max sustained deliveries/s (higher is better)', '', (s) =>
+    s.scenario === 'max-rate' && s.result ? s.result.deliveriesPerSec : null,
+  );
+  chart('idle', 'Idle memory per connection after settling, KB (lower is better)', ' KB', (s) =>
+    s.scenario === 'idle' && s.result ? s.result.memoryPerConnectionKb : null,
+  );
+  chart(
+    'channels',
+    'N channels × 1 subscriber: server CPU per delivery, µs (lower is better)',
+    ' µs',
+    (s) => fanout(s)?.cpuPerDeliveryUs ?? null,
+  );
+  chart(
+    'publish',
+    'Publishes accepted per second (higher is better)',
+    '',
+    (s) => fanout(s)?.publishesPerSec ?? null,
+  );
+  chart('reconnect', 'Reconnect storm: seconds until all are live again (lower is better)', ' s', (s) => {
+    const storm = fanout(s)?.storm;
+    return storm ? storm.allLiveMs / 1000 : null;
   });
-  return `<table>${head}${rows.join('')}</table>`;
+  chart('connect', 'Connections set up and subscribed per second (higher is better)', '', (s) =>
+    s.scenario === 'connect' && s.result ? s.result.connectionsPerSec : null,
+  );
+  return charts.length > 0 ? `<h2>The other scenarios</h2>\n${charts.join('\n')}` : '';
 }
 
 const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f'];

@@ -1,95 +1,223 @@
-import { type BenchResults, baselineOf, ratio } from './results.ts';
+import type { ConnectionsResult } from './connections.ts';
+import type { FanoutResult } from './fanout.ts';
+import type { MaxRateResult } from './max-rate.ts';
+import type { ScenarioName } from './options.ts';
+import { type AnyResult, type BenchResults, baselineOf, ratio, type ScenarioRecord } from './results.ts';
 
-const COLUMNS = [
-  'target',
-  'transport',
-  'N',
-  'deliveries/s',
-  'p50 ms',
-  'p90 ms',
-  'p99 ms',
-  'max ms',
-  'lost',
-  'dup',
-  'reord',
-  'CPU µs/deliv',
-  '×raw',
-  'KB/conn',
-  '×raw ',
-  'gen CPU',
-] as const;
+/** A column: its title and the cell of a result (with the raw ceiling's, for ratios). */
+interface Column<R> {
+  readonly title: string;
+  cell(result: R, raw: R | null, record: ScenarioRecord): string;
+}
 
-/** The results as a plain-text table (stdout), with ratios to the raw ceiling. */
-export function formatTable(results: BenchResults): string {
-  const rows: string[][] = [];
-  const failures: string[] = [];
-  for (const record of results.scenarios) {
-    const r = record.result;
-    if (!r) {
-      failures.push(
-        `${record.target} ${record.transport} N=${record.subscribers}: ${record.error ?? 'no result'}`,
-      );
-      continue;
-    }
-    const base = baselineOf(results, record);
-    rows.push([
-      record.target,
-      record.transport,
-      String(r.subscribers),
-      r.deliveriesPerSec.toLocaleString('en-US'),
-      r.latency.p50Ms.toFixed(2),
-      r.latency.p90Ms.toFixed(2),
-      r.latency.p99Ms.toFixed(2),
-      r.latency.maxMs.toFixed(1),
-      String(r.lost),
-      String(r.duplicated),
-      String(r.reordered),
-      r.cpuPerDeliveryUs.toFixed(2),
-      record.target === 'raw' ? '' : ratio(r.cpuPerDeliveryUs, base?.cpuPerDeliveryUs),
-      r.memoryPerConnectionKb.toFixed(1),
-      record.target === 'raw' ? '' : ratio(r.memoryPerConnectionKb, base?.memoryPerConnectionKb),
-      `${r.generatorCpuPercent}%`,
-    ]);
+/** One scenario's table: its rows already rendered as cells, plus the runs that failed. */
+export interface ScenarioTable {
+  readonly scenario: ScenarioName;
+  readonly title: string;
+  readonly head: readonly string[];
+  readonly rows: readonly string[][];
+  /** Whether each row lost, duplicated or reordered something (or failed to connect). */
+  readonly bad: readonly boolean[];
+  readonly failures: readonly string[];
+}
+
+const n = (value: number) => value.toLocaleString('en-US');
+const ms = (value: number) => value.toFixed(1);
+const correctness = (r: FanoutResult) => `${r.lost}/${r.duplicated}/${r.reordered}`;
+/** A ratio to raw, left empty on raw's own row. */
+const vsRaw = <R>(pick: (r: R) => number): Column<R> => ({
+  title: '×raw',
+  cell: (r, raw, record) => (record.target === 'raw' || !raw ? '' : ratio(pick(r), pick(raw))),
+});
+
+const TARGET: Column<AnyResult> = { title: 'target', cell: (_r, _raw, s) => s.target };
+const TRANSPORT: Column<AnyResult> = { title: 'transport', cell: (_r, _raw, s) => s.transport };
+const N: Column<AnyResult> = { title: 'N', cell: (_r, _raw, s) => n(s.subscribers) };
+
+const FANOUT: readonly Column<FanoutResult>[] = [
+  TARGET,
+  TRANSPORT,
+  N,
+  { title: 'deliveries/s', cell: (r) => n(r.deliveriesPerSec) },
+  { title: 'p50 ms', cell: (r) => ms(r.latency.p50Ms) },
+  { title: 'p99 ms', cell: (r) => ms(r.latency.p99Ms) },
+  { title: 'max ms', cell: (r) => r.latency.maxMs.toFixed(0) },
+  { title: 'lost/dup/reord', cell: correctness },
+  { title: 'CPU µs/delivery', cell: (r) => r.cpuPerDeliveryUs.toFixed(2) },
+  vsRaw<FanoutResult>((r) => r.cpuPerDeliveryUs),
+  { title: 'KB/conn', cell: (r) => r.memoryPerConnectionKb.toFixed(1) },
+  vsRaw<FanoutResult>((r) => r.memoryPerConnectionKb),
+  { title: 'gen CPU', cell: (r) => `${r.generatorCpuPercent}%` },
+];
+
+const CHANNELS: readonly Column<FanoutResult>[] = [
+  TARGET,
+  TRANSPORT,
+  { title: 'channels', cell: (r) => n(r.channels) },
+  { title: 'msg/s', cell: (r) => n(r.rate) },
+  { title: 'deliveries/s', cell: (r) => n(r.deliveriesPerSec) },
+  { title: 'p50 ms', cell: (r) => ms(r.latency.p50Ms) },
+  { title: 'p99 ms', cell: (r) => ms(r.latency.p99Ms) },
+  { title: 'max ms', cell: (r) => r.latency.maxMs.toFixed(0) },
+  { title: 'lost/dup/reord', cell: correctness },
+  { title: 'CPU µs/delivery', cell: (r) => r.cpuPerDeliveryUs.toFixed(2) },
+  vsRaw<FanoutResult>((r) => r.cpuPerDeliveryUs),
+  { title: 'KB/conn', cell: (r) => r.memoryPerConnectionKb.toFixed(1) },
+  { title: 'gen CPU', cell: (r) => `${r.generatorCpuPercent}%` },
+];
+
+const PUBLISH: readonly Column<FanoutResult>[] = [
+  TARGET,
+  { title: 'subscribers', cell: (r) => n(r.subscribers) },
+  { title: 'transport', cell: (r, _raw, s) => (r.subscribers === 0 ? '–' : s.transport) },
+  { title: 'in flight', cell: (r) => String(r.inFlight) },
+  { title: 'publishes/s', cell: (r) => n(r.publishesPerSec) },
+  vsRaw<FanoutResult>((r) => r.publishesPerSec),
+  { title: 'round trip p50 ms', cell: (r) => ms(r.publishRoundTrip.p50Ms) },
+  { title: 'p99 ms', cell: (r) => ms(r.publishRoundTrip.p99Ms) },
+  { title: 'CPU µs/publish', cell: (r) => r.cpuPerPublishUs.toFixed(1) },
+  vsRaw<FanoutResult>((r) => r.cpuPerPublishUs),
+  { title: 'deliveries/s', cell: (r) => (r.subscribers === 0 ? '–' : n(r.deliveriesPerSec)) },
+  { title: 'lost/dup/reord', cell: (r) => (r.subscribers === 0 ? '–' : correctness(r)) },
+  { title: 'gen CPU', cell: (r) => `${r.generatorCpuPercent}%` },
+];
+
+const RECONNECT: readonly Column<FanoutResult>[] = [
+  TARGET,
+  TRANSPORT,
+  N,
+  { title: 'all live s', cell: (r) => (r.storm ? (r.storm.allLiveMs / 1000).toFixed(2) : '') },
+  vsRaw<FanoutResult>((r) => r.storm?.allLiveMs ?? 0),
+  { title: 'reconnects/s', cell: (r) => (r.storm ? n(r.storm.reconnectsPerSec) : '') },
+  { title: 'back/failed', cell: (r) => (r.storm ? `${n(r.storm.reconnected)}/${r.storm.failed}` : '') },
+  { title: 'msg/s', cell: (r) => n(r.rate) },
+  { title: 'lost/dup/reord', cell: correctness },
+  { title: 'p99 ms', cell: (r) => ms(r.latency.p99Ms) },
+  { title: 'max ms', cell: (r) => r.latency.maxMs.toFixed(0) },
+];
+
+const MAX_RATE: readonly Column<MaxRateResult>[] = [
+  TARGET,
+  TRANSPORT,
+  N,
+  { title: 'max msg/s', cell: (r) => n(r.lastGoodRate) },
+  { title: 'deliveries/s', cell: (r) => n(r.deliveriesPerSec) },
+  vsRaw<MaxRateResult>((r) => r.deliveriesPerSec),
+  { title: 'p99 ms', cell: (r) => ms(r.p99Ms) },
+  { title: 'CPU µs/delivery', cell: (r) => r.cpuPerDeliveryUs.toFixed(2) },
+  { title: 'stopped', cell: (r) => r.stoppedBy },
+];
+
+const IDLE: readonly Column<ConnectionsResult>[] = [
+  TARGET,
+  TRANSPORT,
+  N,
+  { title: 'KB/conn', cell: (r) => r.memoryPerConnectionKb.toFixed(1) },
+  vsRaw<ConnectionsResult>((r) => r.memoryPerConnectionKb),
+  { title: 'RSS idle MB', cell: (r) => (r.rssIdleKb / 1024).toFixed(1) },
+  { title: 'RSS connected MB', cell: (r) => (r.rssConnectedKb / 1024).toFixed(1) },
+  { title: 'settled after ms', cell: (r) => String(r.settleMs) },
+  { title: 'failed', cell: (r) => String(r.connectFailed) },
+];
+
+const CONNECT: readonly Column<ConnectionsResult>[] = [
+  TARGET,
+  TRANSPORT,
+  N,
+  { title: 'connections/s', cell: (r) => n(r.connectionsPerSec) },
+  vsRaw<ConnectionsResult>((r) => r.connectionsPerSec),
+  { title: 'all live s', cell: (r) => (r.connectMs / 1000).toFixed(2) },
+  { title: 'CPU µs/conn', cell: (r) => r.cpuPerConnectionUs.toFixed(1) },
+  vsRaw<ConnectionsResult>((r) => r.cpuPerConnectionUs),
+  { title: 'failed', cell: (r) => String(r.connectFailed) },
+];
+
+const TITLES: Readonly<Record<ScenarioName, string>> = {
+  fanout: 'Fan-out: N subscribers of one channel',
+  'max-rate': 'Max sustained rate (doubled until p99 > 1 s, a loss, or the publisher behind)',
+  idle: 'Idle memory per connection (RSS after settling)',
+  channels: 'N channels with one subscriber each',
+  publish: 'HTTP publish API throughput',
+  reconnect: 'Reconnect storm: every subscriber dropped at once, back with its cursor',
+  connect: 'Connection set-up rate (connected and subscribed)',
+};
+
+function columnsOf(scenario: ScenarioName): readonly Column<never>[] {
+  switch (scenario) {
+    case 'fanout':
+      return FANOUT;
+    case 'channels':
+      return CHANNELS;
+    case 'publish':
+      return PUBLISH;
+    case 'reconnect':
+      return RECONNECT;
+    case 'max-rate':
+      return MAX_RATE;
+    case 'idle':
+      return IDLE;
+    case 'connect':
+      return CONNECT;
   }
-  const widths = COLUMNS.map((title, i) =>
-    Math.max(title.length, ...rows.map((row) => (row[i] ?? '').length)),
-  );
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd();
-  const out = [line(COLUMNS), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
-  out.push(...failures);
+}
+
+/** Every scenario that ran, as a table with ratios to the raw ceiling. */
+export function scenarioTables(results: BenchResults): ScenarioTable[] {
+  const order = [...new Set(results.scenarios.map((s) => s.scenario))];
+  return order.map((scenario) => {
+    const columns = columnsOf(scenario) as readonly Column<AnyResult>[];
+    const rows: string[][] = [];
+    const bad: boolean[] = [];
+    const failures: string[] = [];
+    for (const record of results.scenarios.filter((s) => s.scenario === scenario)) {
+      const result = record.result;
+      if (!result) {
+        failures.push(
+          `${record.target} ${record.transport} N=${record.subscribers}: ${record.error ?? 'no result'}`,
+        );
+        continue;
+      }
+      const raw = baselineOf(results, record);
+      rows.push(columns.map((column) => column.cell(result, raw, record)));
+      bad.push(isBad(result));
+    }
+    return { scenario, title: TITLES[scenario], head: columns.map((c) => c.title), rows, bad, failures };
+  });
+}
+
+function isBad(result: AnyResult): boolean {
+  if ('lost' in result) return result.lost + result.duplicated + result.reordered + result.connectFailed > 0;
+  if ('connectFailed' in result) return result.connectFailed > 0;
+  return false;
+}
+
+/** The results as plain-text tables (stdout), one per scenario. */
+export function formatTable(results: BenchResults): string {
+  const out: string[] = [];
+  for (const table of scenarioTables(results)) {
+    const widths = table.head.map((title, i) =>
+      Math.max(title.length, ...table.rows.map((row) => (row[i] ?? '').length)),
+    );
+    const line = (cells: readonly string[]) =>
+      cells
+        .map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i] ?? 0)))
+        .join('  ')
+        .trimEnd();
+    out.push(`${table.title}`, '', line(table.head), line(widths.map((w) => '-'.repeat(w))));
+    out.push(...table.rows.map(line), ...table.failures, '');
+  }
   for (const skip of results.skipped) out.push(`${skip.target}: skipped (${skip.reason})`);
   return `${out.join('\n')}\n`;
 }
 
-/** The same table in Markdown (written as results.md), as docs/benchmarks.md quotes it. */
+/** The same tables in Markdown (written as results.md), as docs/benchmarks.md quotes them. */
 export function formatMarkdownTable(results: BenchResults): string {
-  const head =
-    '| target | transport | N | deliveries/s | p50 ms | p99 ms | max ms | lost/dup/reord | CPU µs/delivery | ×raw | KB/conn | ×raw | gen CPU |';
-  const rows = results.scenarios.map((record) => {
-    const r = record.result;
-    if (!r)
-      return `| ${record.target} | ${record.transport} | ${record.subscribers} | error: ${record.error} |`;
-    const base = baselineOf(results, record);
-    const isRaw = record.target === 'raw';
-    return `| ${[
-      record.target,
-      record.transport,
-      r.subscribers.toLocaleString('en-US'),
-      r.deliveriesPerSec.toLocaleString('en-US'),
-      r.latency.p50Ms.toFixed(1),
-      r.latency.p99Ms.toFixed(1),
-      r.latency.maxMs.toFixed(0),
-      `${r.lost}/${r.duplicated}/${r.reordered}`,
-      r.cpuPerDeliveryUs.toFixed(2),
-      isRaw ? '' : ratio(r.cpuPerDeliveryUs, base?.cpuPerDeliveryUs),
-      r.memoryPerConnectionKb.toFixed(1),
-      isRaw ? '' : ratio(r.memoryPerConnectionKb, base?.memoryPerConnectionKb),
-      `${r.generatorCpuPercent}%`,
-    ].join(' | ')} |`;
-  });
-  return `${[head, `|${'---|'.repeat(13)}`, ...rows].join('\n')}\n`;
+  const out: string[] = [];
+  for (const table of scenarioTables(results)) {
+    out.push(`### ${table.title}`, '');
+    out.push(`| ${table.head.join(' | ')} |`, `|${'---|'.repeat(table.head.length)}`);
+    out.push(...table.rows.map((row) => `| ${row.join(' | ')} |`));
+    out.push(...table.failures.map((failure) => `\nerror: ${failure}`), '');
+  }
+  return `${out.join('\n')}\n`;
 }

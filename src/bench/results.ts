@@ -1,23 +1,31 @@
-import { cpus, freemem, totalmem } from 'node:os';
+import { cpus, freemem, loadavg, totalmem } from 'node:os';
+import type { ConnectionsResult } from './connections.ts';
 import type { FanoutResult } from './fanout.ts';
-import type { BenchOptions } from './options.ts';
+import type { MaxRateResult } from './max-rate.ts';
+import type { BenchOptions, ScenarioName } from './options.ts';
 import type { TargetName } from './targets.ts';
 import type { TransportName } from './wire.ts';
 
-/** One scenario on one target and transport: every run, and the medians the report shows. */
-export interface ScenarioRecord {
-  readonly scenario: 'fanout';
+/** One scenario on one target, transport and N: every run, and the medians the report shows. */
+interface RecordOf<S extends ScenarioName, R> {
+  readonly scenario: S;
   readonly target: TargetName;
   readonly transport: TransportName;
   readonly subscribers: number;
-  readonly runs: FanoutResult[];
+  readonly runs: R[];
   /** Per-metric medians over the runs (lost, duplicated, reordered: the worst run). */
-  readonly result: FanoutResult | null;
+  readonly result: R | null;
   readonly error: string | null;
 }
 
+export type FanoutRecord = RecordOf<'fanout' | 'channels' | 'publish' | 'reconnect', FanoutResult>;
+export type MaxRateRecord = RecordOf<'max-rate', MaxRateResult>;
+export type ConnectionsRecord = RecordOf<'idle' | 'connect', ConnectionsResult>;
+export type ScenarioRecord = FanoutRecord | MaxRateRecord | ConnectionsRecord;
+export type AnyResult = FanoutResult | MaxRateResult | ConnectionsResult;
+
 export interface BenchResults {
-  readonly version: 1;
+  readonly version: 2;
   readonly startedAt: string;
   readonly finishedAt: string;
   readonly machine: MachineInfo;
@@ -33,6 +41,8 @@ export interface MachineInfo {
   readonly freeMemoryGb: number;
   readonly node: string;
   readonly platform: string;
+  /** 1-, 5- and 15-minute load averages when the run began: the machine's other work. */
+  readonly loadAverage: readonly number[];
 }
 
 export function machineInfo(): MachineInfo {
@@ -44,6 +54,7 @@ export function machineInfo(): MachineInfo {
     freeMemoryGb: Math.round(freemem() / 2 ** 30),
     node: process.version,
     platform: `${process.platform} ${process.arch}`,
+    loadAverage: loadavg().map((load) => Math.round(load * 100) / 100),
   };
 }
 
@@ -57,11 +68,11 @@ const WORST_OF = new Set([
 ]);
 
 /** Medians of each number over the runs; correctness counts take the worst run. */
-export function medianResult(runs: readonly FanoutResult[]): FanoutResult | null {
+export function medianResult<R extends AnyResult>(runs: readonly R[]): R | null {
   if (runs.length === 0) return null;
   if (runs.length === 1) return runs[0]!;
   const merged = combine(runs as unknown as Record<string, unknown>[]);
-  return merged as unknown as FanoutResult;
+  return merged as unknown as R;
 }
 
 function combine(values: readonly Record<string, unknown>[]): Record<string, unknown> {
@@ -73,7 +84,13 @@ function combine(values: readonly Record<string, unknown>[]): Record<string, unk
     if (typeof sample === 'number') {
       const numbers = column as number[];
       out[field] = WORST_OF.has(field) ? Math.max(...numbers) : median(numbers);
-    } else if (sample && typeof sample === 'object' && !Array.isArray(sample) && field !== 'closeReasons') {
+    } else if (
+      sample &&
+      typeof sample === 'object' &&
+      !Array.isArray(sample) &&
+      field !== 'closeReasons' &&
+      column.every((value) => value !== null)
+    ) {
       out[field] = combine(column as Record<string, unknown>[]);
     } else out[field] = sample;
   }
@@ -86,12 +103,16 @@ function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-/** The raw ceiling's result for the same transport and N, the baseline of every ratio. */
-export function baselineOf(results: BenchResults, record: ScenarioRecord): FanoutResult | null {
+/** The raw ceiling's result for the same scenario, transport and N: the baseline of ratios. */
+export function baselineOf<T extends ScenarioRecord>(results: BenchResults, record: T): T['result'] {
   const raw = results.scenarios.find(
-    (s) => s.target === 'raw' && s.transport === record.transport && s.subscribers === record.subscribers,
+    (s) =>
+      s.scenario === record.scenario &&
+      s.target === 'raw' &&
+      s.transport === record.transport &&
+      s.subscribers === record.subscribers,
   );
-  return raw?.result ?? null;
+  return (raw?.result ?? null) as T['result'];
 }
 
 export function ratio(value: number, base: number | undefined): string {
@@ -99,15 +120,31 @@ export function ratio(value: number, base: number | undefined): string {
   return `${(value / base).toFixed(2)}×`;
 }
 
-/** True when every scenario ran and lost, duplicated and reordered nothing. */
+/**
+ * True when every scenario ran, every subscriber connected, and nothing was lost, duplicated
+ * or reordered (max-rate: ran; a loss there ends the search and is the measurement).
+ */
 export function allCorrect(results: BenchResults): boolean {
-  return results.scenarios.every(
-    (s) =>
-      s.error === null &&
-      s.result !== null &&
-      s.result.lost === 0 &&
-      s.result.duplicated === 0 &&
-      s.result.reordered === 0 &&
-      s.result.connectFailed === 0,
-  );
+  return results.scenarios.every((s) => s.error === null && s.result !== null && correct(s));
+}
+
+function correct(record: ScenarioRecord): boolean {
+  switch (record.scenario) {
+    case 'max-rate':
+      return record.result !== null;
+    case 'idle':
+    case 'connect':
+      return record.result !== null && record.result.connectFailed === 0;
+    default: {
+      const r = record.result;
+      return (
+        r !== null &&
+        r.lost === 0 &&
+        r.duplicated === 0 &&
+        r.reordered === 0 &&
+        r.connectFailed === 0 &&
+        (r.storm === null || r.storm.failed === 0)
+      );
+    }
+  }
 }

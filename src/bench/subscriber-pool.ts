@@ -24,60 +24,120 @@ interface Worker {
   ready: number;
   warm: number;
   received: number;
+  reconnected: number;
   readonly inbox: ToParent[];
   waiter: (() => void) | null;
+}
+
+/** What to open: `count` subscribers of `target`, from source addresses of scenario `block`. */
+export interface PoolSpec {
+  readonly target: SubscribeTarget;
+  readonly count: number;
+  /** Messages each subscriber is expected to get (sizes its record). */
+  readonly expectedMessages: number;
+  readonly block: number;
+}
+
+/** The outcome of opening the subscribers, with the span the children took to do it. */
+export interface PoolOpened {
+  readonly pool: SubscriberPool;
+  readonly ready: number;
+  readonly failed: number;
+  /** `nowMicros()` when the first connection attempt began and when the last became live. */
+  readonly startedUs: number;
+  readonly lastReadyUs: number;
 }
 
 /** Subscribers spread over several child processes, so the generator uses every core. */
 export class SubscriberPool {
   private constructor(private readonly workers: Worker[]) {}
 
-  /** Starts the children and opens `count` subscribers; resolves when each is live or failed. */
+  /**
+   * Starts the children, waits until every one is up (so they start connecting together),
+   * then calls `beforeConnect` and opens the subscribers; resolves when each is live or failed.
+   */
   static async open(
-    target: SubscribeTarget,
-    count: number,
-    expectedMessages: number,
-    block: number,
+    spec: PoolSpec,
     onProgress: (ready: number) => void,
-  ): Promise<{ pool: SubscriberPool; ready: number; failed: number }> {
-    const workerCount = Math.max(2, Math.ceil(count / SOCKETS_PER_WORKER));
+    beforeConnect: () => void = () => {},
+  ): Promise<PoolOpened> {
+    const workerCount = Math.max(2, Math.ceil(spec.count / SOCKETS_PER_WORKER));
     const file = join(import.meta.dirname, `subscriber-worker${extname(import.meta.filename)}`);
     const loader = file.endsWith('.ts') ? ['--import', 'tsx'] : [];
     const workers: Worker[] = [];
     const pool = new SubscriberPool(workers);
-    let first = 0;
     for (let w = 0; w < workerCount; w++) {
-      const share = Math.floor(count / workerCount) + (w < count % workerCount ? 1 : 0);
       const child = spawnWithFileLimit(process.execPath, [...loader, file], 'ipc');
-      const worker: Worker = { child, ready: 0, warm: 0, received: 0, inbox: [], waiter: null };
+      const worker: Worker = {
+        child,
+        ready: 0,
+        warm: 0,
+        received: 0,
+        reconnected: 0,
+        inbox: [],
+        waiter: null,
+      };
       child.on('message', (message: ToParent) => {
         if (message.type === 'progress') {
           worker.ready = message.ready;
           worker.warm = message.warm;
           worker.received = message.received;
+          worker.reconnected = message.reconnected;
           onProgress(pool.ready);
         } else worker.inbox.push(message);
         worker.waiter?.();
       });
       child.on('exit', () => worker.waiter?.());
       workers.push(worker);
-      const localAddresses = Array.from({ length: share }, (_, i) => sourceAddress(block, first + i));
-      first += share;
-      send(worker, { type: 'start', target, count: share, localAddresses, expectedMessages });
     }
     try {
+      await Promise.all(workers.map((w) => next(w, 'hello', CONNECT_TIMEOUT_MS)));
+      beforeConnect();
+      let first = 0;
+      workers.forEach((worker, w) => {
+        const share = Math.floor(spec.count / workerCount) + (w < spec.count % workerCount ? 1 : 0);
+        const localAddresses = Array.from({ length: share }, (_, i) => sourceAddress(spec.block, first + i));
+        send(worker, {
+          type: 'start',
+          target: spec.target,
+          count: share,
+          firstIndex: first,
+          localAddresses,
+          expectedMessages: spec.expectedMessages,
+        });
+        first += share;
+      });
       const replies = await Promise.all(workers.map((w) => next(w, 'connected', CONNECT_TIMEOUT_MS)));
-      let ready = 0;
-      let failed = 0;
-      for (const reply of replies) {
-        ready += reply.ready;
-        failed += reply.failed;
-      }
-      return { pool, ready, failed };
+      return {
+        pool,
+        ready: sum(replies.map((r) => r.ready)),
+        failed: sum(replies.map((r) => r.failed)),
+        startedUs: Math.min(...replies.map((r) => r.startedUs)),
+        lastReadyUs: Math.max(...replies.map((r) => r.lastReadyUs)),
+      };
     } catch (error) {
       await pool.close();
       throw error;
     }
+  }
+
+  /**
+   * Drops every subscriber at once and has each reconnect with its cursor; resolves when all
+   * are live again or failed, with the time the last one became live (`nowMicros()`).
+   */
+  async drop(): Promise<{ ready: number; failed: number; lastReadyUs: number }> {
+    for (const worker of this.workers) send(worker, { type: 'drop' });
+    const replies = await Promise.all(this.workers.map((w) => next(w, 'reconnected', CONNECT_TIMEOUT_MS)));
+    return {
+      ready: sum(replies.map((r) => r.ready)),
+      failed: sum(replies.map((r) => r.failed)),
+      lastReadyUs: Math.max(...replies.map((r) => r.lastReadyUs)),
+    };
+  }
+
+  /** Subscribers live again after a drop (as last reported). */
+  get reconnected(): number {
+    return this.workers.reduce((total, w) => total + w.reconnected, 0);
   }
 
   get pids(): number[] {
@@ -85,21 +145,22 @@ export class SubscriberPool {
   }
 
   get ready(): number {
-    return this.workers.reduce((sum, w) => sum + w.ready, 0);
+    return this.workers.reduce((total, w) => total + w.ready, 0);
   }
 
   /** Subscribers that got a warm-up message (as last reported). */
   get warm(): number {
-    return this.workers.reduce((sum, w) => sum + w.warm, 0);
+    return this.workers.reduce((total, w) => total + w.warm, 0);
   }
 
   /** Deliveries so far, as last reported (every 250 ms). */
   get received(): number {
-    return this.workers.reduce((sum, w) => sum + w.received, 0);
+    return this.workers.reduce((total, w) => total + w.received, 0);
   }
 
-  async report(publishedSeqs: number, failedSeqs: number[]): Promise<WorkerReport[]> {
-    for (const worker of this.workers) send(worker, { type: 'report', publishedSeqs, failedSeqs });
+  /** Each child's report, once publishes 1..published were sent and `failed` (their k) refused. */
+  async report(published: number, failed: number[]): Promise<WorkerReport[]> {
+    for (const worker of this.workers) send(worker, { type: 'report', published, failed });
     return Promise.all(this.workers.map((w) => next(w, 'report', REPORT_TIMEOUT_MS)));
   }
 
@@ -121,6 +182,10 @@ export class SubscriberPool {
       ),
     );
   }
+}
+
+function sum(values: readonly number[]): number {
+  return values.reduce((total, value) => total + value, 0);
 }
 
 function send(worker: Worker, message: ToWorker): void {

@@ -4,83 +4,144 @@ import { Agent } from 'node:http';
 import { DeliveryTracker } from './delivery-tracker.ts';
 import { LatencyHistogram } from './histogram.ts';
 import { openSubscriber, type Subscriber } from './subscribers.ts';
-import { type Delivery, nowMicros, readDelivery } from './wire.ts';
+import { channelName, type Delivery, nowMicros, publishedOn, publishSlot, readDelivery } from './wire.ts';
 import type { ToParent, ToWorker, WorkerReport, WorkerStart } from './worker-protocol.ts';
 
 /** Connections being opened at once: enough to be quick, few enough not to overflow backlogs. */
 const CONNECT_CONCURRENCY = 200;
 const PROGRESS_INTERVAL_MS = 250;
 
-const subscribers: Subscriber[] = [];
-const trackers: DeliveryTracker[] = [];
+interface Slot {
+  subscriber: Subscriber;
+  readonly tracker: DeliveryTracker;
+  /** The channel's index among `target.channels`. */
+  readonly channel: number;
+  /** Live now (its subscription confirmed since the last (re)connect). */
+  live: boolean;
+}
+
+const NOT_OPEN: Subscriber = { close() {}, reconnect() {} };
+const slots: Slot[] = [];
 const histogram = new LatencyHistogram();
 const scratch: Delivery = { seq: 0, sentUs: 0, order: 0 };
+let job: WorkerStart | null = null;
 let lastDeliveryUs = 0;
 let received = 0;
 /** Subscribers that got a warm-up message (seq 0): proof that their subscription is live. */
 let warm = 0;
+let ready = 0;
+let reconnected = 0;
 let disconnected = 0;
+/** Counts a subscriber's `ready` towards the current (re)connect wave. */
+let onWaveReady: ((slot: Slot) => void) | null = null;
+let onWaveFailed: (() => void) | null = null;
 const closeReasons = new Map<string, number>();
-let progressTimer: NodeJS.Timeout | null = null;
+const progressTimer = setInterval(
+  () => send({ type: 'progress', ready, warm, received, reconnected }),
+  PROGRESS_INTERVAL_MS,
+);
 
 function send(message: ToParent): void {
   process.send?.(message);
 }
 
-async function start(job: WorkerStart): Promise<void> {
-  const agent = new Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY, maxFreeSockets: 100_000 });
-  let next = 0;
-  let ready = 0;
-  let failed = 0;
-  const connecting = setInterval(
-    () => send({ type: 'progress', ready, warm, received }),
-    PROGRESS_INTERVAL_MS,
-  );
-  await new Promise<void>((resolve) => {
+/**
+ * Runs `open(i)` for i in 0..count−1 with at most CONNECT_CONCURRENCY connections being set
+ * up at once; resolves when each has become live or failed, with how many of each.
+ */
+function wave(
+  count: number,
+  open: (index: number) => void,
+): Promise<{ ok: number; failed: number; lastReadyUs: number }> {
+  return new Promise((resolve) => {
+    let next = 0;
+    let ok = 0;
+    let failed = 0;
+    let lastReadyUs = 0;
     const settle = () => {
-      if (ready + failed === job.count) resolve();
+      if (ok + failed === count) {
+        onWaveReady = null;
+        onWaveFailed = null;
+        resolve({ ok, failed, lastReadyUs });
+      }
       // Not re-entered directly: a subscriber may report ready synchronously (Nchan long poll).
-      else if (next < job.count) setImmediate(openOne);
+      else if (next < count) setImmediate(openNext);
     };
-    const openOne = () => {
-      if (next >= job.count) return;
-      const index = next++;
-      const tracker = new DeliveryTracker(job.expectedMessages);
-      let settled = false;
-      const subscriber = openSubscriber(
-        job.target,
-        { localAddress: job.localAddresses[index]!, pollAgent: agent },
-        {
-          ready() {
-            if (settled) return;
-            settled = true;
-            trackers.push(tracker);
-            ready += 1;
-            settle();
-          },
-          messages(text) {
-            onMessages(text, tracker, job.target.orderBy);
-          },
-          closed(reason) {
-            closeReasons.set(reason, (closeReasons.get(reason) ?? 0) + 1);
-            if (settled) {
-              disconnected += 1;
-              return;
-            }
-            settled = true;
-            failed += 1;
-            settle();
-          },
-        },
-      );
-      subscribers.push(subscriber);
+    const openNext = () => {
+      if (next < count) open(next++);
     };
-    if (job.count === 0) resolve();
-    for (let i = 0; i < Math.min(CONNECT_CONCURRENCY, job.count); i++) openOne();
+    onWaveReady = () => {
+      ok += 1;
+      lastReadyUs = nowMicros();
+      settle();
+    };
+    onWaveFailed = () => {
+      failed += 1;
+      settle();
+    };
+    if (count === 0) resolve({ ok, failed, lastReadyUs });
+    for (let i = 0; i < Math.min(CONNECT_CONCURRENCY, count); i++) openNext();
   });
-  clearInterval(connecting);
-  progressTimer = setInterval(() => send({ type: 'progress', ready, warm, received }), PROGRESS_INTERVAL_MS);
-  send({ type: 'connected', ready, failed });
+}
+
+async function start(start: WorkerStart): Promise<void> {
+  job = start;
+  const agent = new Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY, maxFreeSockets: 100_000 });
+  const startedUs = nowMicros();
+  const result = await wave(start.count, (i) => {
+    const index = start.firstIndex + i;
+    const channel = index % Math.max(1, start.target.channels);
+    // In place before opening: a subscriber may report ready synchronously (Nchan long poll).
+    const slot: Slot = {
+      subscriber: NOT_OPEN,
+      tracker: new DeliveryTracker(start.expectedMessages),
+      channel,
+      live: false,
+    };
+    slots.push(slot);
+    slot.subscriber = openSubscriber(
+      { ...start.target, channel: channelName(start.target.channel, start.target.channels, index) },
+      { localAddress: start.localAddresses[i]!, pollAgent: agent },
+      {
+        ready() {
+          if (slot.live) return;
+          slot.live = true;
+          ready += 1;
+          onWaveReady?.(slot);
+        },
+        messages(text) {
+          onMessages(text, slot.tracker, start.target.orderBy);
+        },
+        closed(reason) {
+          closeReasons.set(reason, (closeReasons.get(reason) ?? 0) + 1);
+          if (slot.live) {
+            slot.live = false;
+            ready -= 1;
+            disconnected += 1;
+          } else onWaveFailed?.();
+        },
+      },
+    );
+  });
+  send({
+    type: 'connected',
+    ready: result.ok,
+    failed: result.failed,
+    startedUs,
+    lastReadyUs: result.lastReadyUs,
+  });
+}
+
+/** Drops every live subscriber at once, then reconnects them with their cursors. */
+async function drop(): Promise<void> {
+  const live = slots.filter((slot) => slot.live);
+  for (const slot of live) {
+    slot.live = false;
+    ready -= 1;
+  }
+  const result = await wave(live.length, (i) => live[i]!.subscriber.reconnect());
+  reconnected = result.ok;
+  send({ type: 'reconnected', ready: result.ok, failed: result.failed, lastReadyUs: result.lastReadyUs });
 }
 
 function onMessages(text: string, tracker: DeliveryTracker, orderBy: 'offset' | 'seq'): void {
@@ -101,12 +162,22 @@ function onMessages(text: string, tracker: DeliveryTracker, orderBy: 'offset' | 
   lastDeliveryUs = now;
 }
 
-function report(publishedSeqs: number, failedSeqs: readonly number[]): WorkerReport {
+function report(published: number, failed: readonly number[]): WorkerReport {
+  const channels = Math.max(1, job?.target.channels ?? 1);
+  // The refused publishes, as the seqs each channel expected and never got.
+  const failedByChannel = new Map<number, number[]>();
+  for (const k of failed) {
+    const { channel, seq } = publishSlot(k, channels);
+    failedByChannel.set(channel, [...(failedByChannel.get(channel) ?? []), seq]);
+  }
   let lost = 0;
   let duplicated = 0;
   let reordered = 0;
-  for (const tracker of trackers) {
-    lost += tracker.lost(publishedSeqs) - failedSeqs.filter((seq) => !tracker.has(seq)).length;
+  for (const { tracker, channel } of slots) {
+    const refused = failedByChannel.get(channel) ?? [];
+    lost +=
+      tracker.lost(publishedOn(channel, published, channels)) -
+      refused.filter((seq) => !tracker.has(seq)).length;
     duplicated += tracker.duplicated;
     reordered += tracker.reordered;
   }
@@ -124,15 +195,16 @@ function report(publishedSeqs: number, failedSeqs: readonly number[]): WorkerRep
 }
 
 process.on('message', (message: ToWorker) => {
-  if (message.type === 'start') {
-    start(message).catch((error: unknown) => send({ type: 'failed', message: String(error) }));
-  } else if (message.type === 'report') {
-    send(report(message.publishedSeqs, message.failedSeqs));
-  } else if (message.type === 'close') {
-    if (progressTimer) clearInterval(progressTimer);
-    for (const subscriber of subscribers) subscriber.close();
+  const fail = (error: unknown) => send({ type: 'failed', message: String(error) });
+  if (message.type === 'start') start(message).catch(fail);
+  else if (message.type === 'drop') drop().catch(fail);
+  else if (message.type === 'report') send(report(message.published, message.failed));
+  else if (message.type === 'close') {
+    clearInterval(progressTimer);
+    for (const slot of slots) slot.subscriber.close();
     process.disconnect?.();
     // Destroyed sockets close on the next turns; nothing else is left to wait for.
     setImmediate(() => process.exit(0));
   }
 });
+send({ type: 'hello' });

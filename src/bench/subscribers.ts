@@ -18,6 +18,11 @@ export interface SubscriberEvents {
 
 export interface Subscriber {
   close(): void;
+  /**
+   * Drops the connection at once and opens a new one that resumes from the cursor of the last
+   * message (`target.resume`); `ready` fires again when the new one is live.
+   */
+  reconnect(): void;
 }
 
 export interface SubscriberOptions {
@@ -26,23 +31,65 @@ export interface SubscriberOptions {
   readonly pollAgent: Agent;
 }
 
+/** One open connection of a subscriber. */
+interface Connection {
+  close(): void;
+}
+
 export function openSubscriber(
   target: SubscribeTarget,
   options: SubscriberOptions,
   events: SubscriberEvents,
 ): Subscriber {
+  let cursor: string | null = null;
+  const tracked: SubscriberEvents = target.resume
+    ? {
+        ready: () => events.ready(),
+        closed: (reason) => events.closed(reason),
+        messages(text) {
+          cursor = lastCursor(text, target.transport) ?? cursor;
+          events.messages(text);
+        },
+      }
+    : events;
+  let connection = connect(target, options, tracked, null);
+  return {
+    close: () => connection.close(),
+    reconnect() {
+      connection.close();
+      connection = connect(target, options, tracked, cursor);
+    },
+  };
+}
+
+function connect(
+  target: SubscribeTarget,
+  options: SubscriberOptions,
+  events: SubscriberEvents,
+  cursor: string | null,
+): Connection {
   switch (target.transport) {
     case 'ws':
-      return openWebSocket(target, options, events);
+      return openWebSocket(target, options, events, cursor);
     case 'sse':
-      return openEventStream(target, options, events, 'sse');
+      return openEventStream(target, options, events, 'sse', cursor);
     case 'stream':
-      return openEventStream(target, options, events, 'stream');
+      return openEventStream(target, options, events, 'stream', cursor);
     case 'poll':
       return target.dialect === 'nchan'
         ? openNchanPoll(target, options, events)
-        : openPushwirePoll(target, options, events);
+        : openPushwirePoll(target, options, events, cursor);
   }
+}
+
+/**
+ * The cursor a message text ends on: its SSE `id:`, else the last `"cursor":"..."` (on a
+ * long-poll body that is the top-level one, after the messages).
+ */
+function lastCursor(text: string, transport: SubscribeTarget['transport']): string | null {
+  if (transport === 'sse') return headerValue(text, 'id: ') ?? null;
+  const at = text.lastIndexOf('"cursor":"');
+  return at === -1 ? null : text.slice(at + 10, text.indexOf('"', at + 10));
 }
 
 function subscribeUrl(target: SubscribeTarget, path: string): string {
@@ -55,7 +102,8 @@ function openWebSocket(
   target: SubscribeTarget,
   options: SubscriberOptions,
   events: SubscriberEvents,
-): Subscriber {
+  cursor: string | null,
+): Connection {
   const base = target.baseUrl.replace(/^http/, 'ws');
   const url =
     target.dialect === 'socketio'
@@ -69,7 +117,8 @@ function openWebSocket(
   let closing = false;
   ws.on('open', () => {
     if (target.dialect === 'pushwire') {
-      ws.send(JSON.stringify({ id: 1, op: 'subscribe', channel: target.channel }));
+      const command = { id: 1, op: 'subscribe', channel: target.channel };
+      ws.send(JSON.stringify(cursor === null ? command : { ...command, cursor }));
     } else if (target.dialect === 'nchan') events.ready();
   });
   ws.on('message', (raw) => {
@@ -112,9 +161,11 @@ function openEventStream(
   options: SubscriberOptions,
   events: SubscriberEvents,
   kind: 'sse' | 'stream',
-): Subscriber {
+  cursor: string | null,
+): Connection {
   const headers = kind === 'sse' ? { Accept: 'text/event-stream' } : { Accept: 'application/x-ndjson' };
-  const req = request(subscribeUrl(target, kind === 'sse' ? '/sse' : '/stream'), {
+  const resume = cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`;
+  const req = request(subscribeUrl(target, kind === 'sse' ? '/sse' : '/stream') + resume, {
     headers,
     agent: false,
     localAddress: options.localAddress,
@@ -177,14 +228,19 @@ function onStreamLine(line: string, events: SubscriberEvents): void {
   else if (line.startsWith('{"op":"connected"')) events.ready();
 }
 
-/** Pushwire long poll: the first poll returns the cursor at once, then each one is held. */
+/**
+ * Pushwire long poll: the first poll returns the cursor at once, then each one is held. One
+ * resuming from `resumeFrom` is held from the start: it is live when its first answer comes.
+ */
 function openPushwirePoll(
   target: SubscribeTarget,
   options: SubscriberOptions,
   events: SubscriberEvents,
-): Subscriber {
+  resumeFrom: string | null,
+): Connection {
   let closing = false;
   let current: ClientRequest | null = null;
+  let first = true;
   const poll = (cursor: string | null) => {
     const url =
       subscribeUrl(target, '/poll') + (cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`);
@@ -196,12 +252,13 @@ function openPushwirePoll(
         return;
       }
       const next = readCursor(body);
-      if (cursor === null) events.ready();
-      else if (body.includes('"seq":')) events.messages(body);
+      if (first) events.ready();
+      first = false;
+      if (cursor !== null && body.includes('"seq":')) events.messages(body);
       poll(next);
     });
   };
-  poll(null);
+  poll(resumeFrom);
   return {
     close() {
       closing = true;
@@ -221,7 +278,7 @@ function openNchanPoll(
   target: SubscribeTarget,
   options: SubscriberOptions,
   events: SubscriberEvents,
-): Subscriber {
+): Connection {
   let closing = false;
   let current: ClientRequest | null = null;
   const poll = (lastModified: string | undefined, etag: string | undefined) => {

@@ -18,6 +18,8 @@ export interface TargetInfo {
   readonly transports: readonly TransportName[];
   /** Order by the target's offset, or by seq when it assigns none (then publishing is serial). */
   readonly orderBy: 'offset' | 'seq';
+  /** Resumes a subscriber from the cursor of its last message on every transport. */
+  readonly resumes: boolean;
   /** Why it can't run here, or null. */
   unavailable(): string | null;
   start(): Promise<RunningTarget>;
@@ -127,6 +129,7 @@ function nodeTarget(
     dialect: name === 'socketio' ? 'socketio' : 'pushwire',
     transports,
     orderBy: 'offset',
+    resumes: name !== 'socketio',
     unavailable: () => (existsSync(path) ? null : `${script} not found`),
     async start() {
       const port = await freePort();
@@ -160,6 +163,8 @@ function nchanTarget(): TargetInfo {
     transports: ['ws', 'sse', 'poll'],
     // Nchan's message ids, turned into offsets by the subscriber (see emitNchan).
     orderBy: 'offset',
+    // It resumes from a message id (Last-Event-ID), which the load generator does not keep.
+    resumes: false,
     unavailable() {
       if (!existsSync(NCHAN_MODULE)) return 'libnginx-mod-nchan is not installed';
       if (!existsSync(template)) return 'bench/targets/nchan.conf.template not found';
@@ -226,7 +231,19 @@ export const TARGETS: Readonly<Record<TargetName, TargetInfo>> = {
   pushwire: nodeTarget(
     'pushwire',
     'bin/pushwire.js',
-    ['serve', '--api-key', API_KEY, '--log-level', 'warn', '--heartbeat-interval', '15s'],
+    // History of 1,000 messages per channel, as the raw ceiling keeps: what a reconnect storm
+    // resumes from.
+    [
+      'serve',
+      '--api-key',
+      API_KEY,
+      '--log-level',
+      'warn',
+      '--heartbeat-interval',
+      '15s',
+      '--history-size',
+      '1000',
+    ],
     ['ws', 'sse', 'poll', 'stream'],
   ),
   raw: nodeTarget('raw', 'bench/targets/raw-server.ts', [], ['ws', 'sse', 'poll', 'stream']),

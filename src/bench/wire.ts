@@ -21,9 +21,38 @@ export interface SubscribeTarget {
   readonly transport: TransportName;
   /** `http://host:port` of the target. */
   readonly baseUrl: string;
+  /** The channel, or with `channels` > 1 the prefix of each subscriber's (see channelName). */
   readonly channel: string;
+  /** Subscriber i subscribes to channel `i mod channels` (1: every one to `channel`). */
+  readonly channels: number;
   /** Order by the target's `offset` field, or by `seq` (targets that assign none). */
   readonly orderBy: 'offset' | 'seq';
+  /** Keep the cursor of the last message, to reconnect with it (costs a scan per message). */
+  readonly resume: boolean;
+}
+
+/**
+ * The name of channel `index mod channels`: `prefix` itself for one channel, else
+ * `prefix_K` (word characters only, which Nchan's `/sub/(\w+)` location needs).
+ */
+export function channelName(prefix: string, channels: number, index: number): string {
+  return channels <= 1 ? prefix : `${prefix}_${index % channels}`;
+}
+
+/**
+ * Publishes are numbered k = 1, 2, 3, ... and go round-robin over the channels: k goes to
+ * channel (k − 1) mod channels, as that channel's `seq` ⌊(k − 1) / channels⌋ + 1. So every
+ * channel's seqs run 1, 2, 3, ... and a subscriber's record stays as small as its share.
+ */
+export function publishSlot(k: number, channels: number): { channel: number; seq: number } {
+  return { channel: (k - 1) % channels, seq: Math.floor((k - 1) / channels) + 1 };
+}
+
+/** How many of publishes 1..published went to channel `channel` (0-based). */
+export function publishedOn(channel: number, published: number, channels: number): number {
+  return channel < published % channels
+    ? Math.floor(published / channels) + 1
+    : Math.floor(published / channels);
 }
 
 export interface Delivery {

@@ -1,0 +1,112 @@
+import type { FanoutResult } from './fanout.ts';
+
+/** One step of the max-rate search: a fresh fan-out at `rate`. */
+export interface MaxRateStep {
+  readonly rate: number;
+  readonly deliveriesPerSec: number;
+  readonly p99Ms: number;
+  readonly lost: number;
+  readonly duplicated: number;
+  readonly reordered: number;
+  readonly disconnected: number;
+  readonly publishLagMs: number;
+  readonly cpuPerDeliveryUs: number;
+  /** Why this step is not sustained, or null when it is. */
+  readonly failure: string | null;
+}
+
+/** Max sustained rate at N: the last rate of the doubling that held (0 if even the first failed). */
+export interface MaxRateResult {
+  readonly subscribers: number;
+  readonly startRate: number;
+  readonly lastGoodRate: number;
+  /** Of the last good step (0 when none held). */
+  readonly deliveriesPerSec: number;
+  readonly p99Ms: number;
+  readonly cpuPerDeliveryUs: number;
+  /** What ended the search: the failure of the first step that did not hold. */
+  readonly stoppedBy: string;
+  readonly steps: MaxRateStep[];
+}
+
+/** p99 latency above this is not "sustained". */
+export const MAX_P99_MS = 1000;
+/** A publisher this far behind its schedule means the target could not take the rate. */
+export const MAX_PUBLISH_LAG_MS = 1000;
+/** Doublings at most: 100 msg/s × 2^11 = 204,800 msg/s is past any target on one machine. */
+export const MAX_STEPS = 12;
+
+/** Whether a step held, and if not why (the first rule broken). */
+export function stepFailure(result: FanoutResult): string | null {
+  if (result.connectFailed > 0) return `${result.connectFailed} subscribers failed to connect`;
+  if (result.lost + result.duplicated + result.reordered > 0) {
+    return `lost ${result.lost}, duplicated ${result.duplicated}, reordered ${result.reordered}`;
+  }
+  if (result.disconnected > 0) return `${result.disconnected} subscribers disconnected`;
+  if (result.latency.p99Ms > MAX_P99_MS) return `p99 ${result.latency.p99Ms} ms > ${MAX_P99_MS} ms`;
+  if (result.publishLagMs > MAX_PUBLISH_LAG_MS) {
+    return `publisher ${result.publishLagMs} ms behind schedule (> ${MAX_PUBLISH_LAG_MS} ms)`;
+  }
+  return null;
+}
+
+/**
+ * Doubles the rate from `startRate` and runs `step` (a fresh target each time) until a step
+ * does not hold or MAX_STEPS ran; `step` throwing ends the search as a failed step.
+ */
+export async function searchMaxRate(
+  subscribers: number,
+  startRate: number,
+  step: (rate: number) => Promise<FanoutResult>,
+): Promise<MaxRateResult> {
+  const steps: MaxRateStep[] = [];
+  let good: MaxRateStep | null = null;
+  let stoppedBy = `${MAX_STEPS} steps held`;
+  for (let i = 0, rate = startRate; i < MAX_STEPS; i++, rate *= 2) {
+    let current: MaxRateStep;
+    try {
+      const result = await step(rate);
+      current = {
+        rate,
+        deliveriesPerSec: result.deliveriesPerSec,
+        p99Ms: result.latency.p99Ms,
+        lost: result.lost,
+        duplicated: result.duplicated,
+        reordered: result.reordered,
+        disconnected: result.disconnected,
+        publishLagMs: result.publishLagMs,
+        cpuPerDeliveryUs: result.cpuPerDeliveryUs,
+        failure: stepFailure(result),
+      };
+    } catch (error) {
+      current = {
+        rate,
+        deliveriesPerSec: 0,
+        p99Ms: 0,
+        lost: 0,
+        duplicated: 0,
+        reordered: 0,
+        disconnected: 0,
+        publishLagMs: 0,
+        cpuPerDeliveryUs: 0,
+        failure: `error: ${(error as Error).message}`,
+      };
+    }
+    steps.push(current);
+    if (current.failure !== null) {
+      stoppedBy = `at ${rate} msg/s: ${current.failure}`;
+      break;
+    }
+    good = current;
+  }
+  return {
+    subscribers,
+    startRate,
+    lastGoodRate: good?.rate ?? 0,
+    deliveriesPerSec: good?.deliveriesPerSec ?? 0,
+    p99Ms: good?.p99Ms ?? 0,
+    cpuPerDeliveryUs: good?.cpuPerDeliveryUs ?? 0,
+    stoppedBy,
+    steps,
+  };
+}

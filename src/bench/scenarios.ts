@@ -1,0 +1,152 @@
+import { type ConnectionsResult, runConnections } from './connections.ts';
+import { type FanoutParams, type FanoutResult, fanoutParams, runFanout } from './fanout.ts';
+import { type MaxRateResult, searchMaxRate } from './max-rate.ts';
+import { type BenchOptions, type ScenarioName, settingsFor } from './options.ts';
+import { ProgressLine } from './progress.ts';
+import type { AnyResult } from './results.ts';
+import type { RunningTarget, TargetInfo } from './targets.ts';
+import type { TransportName } from './wire.ts';
+
+/** One scenario on one target, transport and N: the unit that is run (and repeated). */
+export interface ScenarioCase {
+  readonly scenario: ScenarioName;
+  readonly target: TargetInfo;
+  readonly transport: TransportName;
+  readonly subscribers: number;
+}
+
+/** Resumed subscribers wait this long for the server's drain after a storm or a flood. */
+const LONG_DRAIN_MS = 30_000;
+
+/**
+ * The cases of `scenario`, targets side by side for each N and transport so that they share
+ * the machine's state. What applies where:
+ * - publish runs once per target (on its first selected transport), with N = 0 first;
+ * - reconnect needs resume from a cursor: the targets that have it (Pushwire, raw);
+ * - connect leaves out Nchan's long poll, whose subscription can't be seen to be live
+ *   until a message comes (its idle memory is still measured).
+ */
+export function planCases(
+  scenario: ScenarioName,
+  targets: readonly TargetInfo[],
+  options: BenchOptions,
+): ScenarioCase[] {
+  const { subscribers } = settingsFor(scenario, options);
+  const cases: ScenarioCase[] = [];
+  if (scenario === 'publish') {
+    for (const n of [0, ...subscribers.filter((value) => value > 0)]) {
+      for (const target of targets) {
+        const transport = options.transports.find((t) => target.transports.includes(t));
+        if (transport) cases.push({ scenario, target, transport, subscribers: n });
+      }
+    }
+    return cases;
+  }
+  for (const n of subscribers) {
+    for (const transport of options.transports) {
+      for (const target of targets) {
+        if (!target.transports.includes(transport)) continue;
+        if (scenario === 'reconnect' && !target.resumes) continue;
+        if (scenario === 'connect' && target.dialect === 'nchan' && transport === 'poll') continue;
+        cases.push({ scenario, target, transport, subscribers: n });
+      }
+    }
+  }
+  return cases;
+}
+
+/** Runs one case: every target it needs started fresh and stopped by PID afterwards. */
+export async function runCase(
+  item: ScenarioCase,
+  options: BenchOptions,
+  nextBlock: () => number,
+  label: string,
+): Promise<AnyResult> {
+  const settings = settingsFor(item.scenario, options);
+  const { target, transport, subscribers } = item;
+  const base = (rate: number): FanoutParams =>
+    fanoutParams(subscribers, rate, settings.durationMs, options.payloadBytes, nextBlock());
+  switch (item.scenario) {
+    case 'fanout':
+      return fanoutCase(target, transport, base(settings.rate), label);
+    case 'channels':
+      return fanoutCase(target, transport, { ...base(settings.rate), channels: subscribers }, label);
+    case 'publish':
+      return fanoutCase(
+        target,
+        transport,
+        { ...base(0), rate: null, inFlight: options.inFlight, drainTimeoutMs: LONG_DRAIN_MS },
+        label,
+      );
+    case 'reconnect':
+      return fanoutCase(
+        target,
+        transport,
+        {
+          ...base(settings.rate),
+          stormAtMs: Math.round(settings.durationMs / 3),
+          drainTimeoutMs: LONG_DRAIN_MS,
+        },
+        label,
+      );
+    case 'max-rate': {
+      const result = await searchMaxRate(subscribers, settings.rate, (rate) =>
+        fanoutCase(target, transport, base(rate), `${label} ${rate} msg/s`),
+      );
+      process.stderr.write(`${label} max sustained ${maxRateSummary(result)}\n`);
+      return result;
+    }
+    case 'idle':
+    case 'connect':
+      return withTarget(target, label, (running, progress) =>
+        runConnections(target, running, transport, { subscribers, block: nextBlock() }, progress),
+      ).then(([result, progress]) => {
+        progress.done(connectionsSummary(result));
+        return result;
+      });
+  }
+}
+
+async function fanoutCase(
+  target: TargetInfo,
+  transport: TransportName,
+  params: FanoutParams,
+  label: string,
+): Promise<FanoutResult> {
+  const [result, progress] = await withTarget(target, label, (running, line) =>
+    runFanout(target, running, transport, params, line),
+  );
+  progress.done(fanoutSummary(result));
+  return result;
+}
+
+/** Starts the target fresh, runs `body` on it, and stops it by PID, whatever happens. */
+async function withTarget<R>(
+  target: TargetInfo,
+  label: string,
+  body: (running: RunningTarget, progress: ProgressLine) => Promise<R>,
+): Promise<[R, ProgressLine]> {
+  const progress = new ProgressLine(label);
+  progress.update('start', 0, '');
+  const running = await target.start();
+  try {
+    return [await body(running, progress), progress];
+  } finally {
+    await running.stop();
+  }
+}
+
+function fanoutSummary(r: FanoutResult): string {
+  const storm = r.storm
+    ? `, storm: ${r.storm.reconnected}/${r.storm.dropped} back in ${r.storm.allLiveMs} ms`
+    : '';
+  return `${r.publishesPerSec.toLocaleString('en-US')} publishes/s, ${r.deliveriesPerSec.toLocaleString('en-US')} deliveries/s, p50 ${r.latency.p50Ms} ms, p99 ${r.latency.p99Ms} ms, lost ${r.lost}, dup ${r.duplicated}, reordered ${r.reordered}${storm}`;
+}
+
+function maxRateSummary(r: MaxRateResult): string {
+  return `${r.lastGoodRate} msg/s (${r.deliveriesPerSec.toLocaleString('en-US')} deliveries/s, p99 ${r.p99Ms} ms); stopped ${r.stoppedBy}`;
+}
+
+function connectionsSummary(r: ConnectionsResult): string {
+  return `${r.subscribers} live in ${r.connectMs} ms (${r.connectionsPerSec.toLocaleString('en-US')}/s), ${r.memoryPerConnectionKb} KB/conn after ${r.settleMs} ms settling`;
+}
