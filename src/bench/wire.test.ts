@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { benchPayload, type Delivery, readDelivery } from './wire.ts';
+import { benchPayload, channelName, type Delivery, publishedOn, publishSlot, readDelivery } from './wire.ts';
 
 const out: Delivery = { seq: 0, sentUs: 0, order: 0 };
 
@@ -30,4 +30,28 @@ test('reads every message of a long-poll body, and nothing from a control frame'
 test('orders by seq for targets without offsets', () => {
   readDelivery(benchPayload(9, 1, 40), 0, 'seq', out);
   assert.equal(out.order, 9);
+});
+
+test('publishes go round-robin over the channels, each numbering its own seqs from 1', () => {
+  const channels = 3;
+  const seen = new Map<number, number[]>();
+  for (let k = 1; k <= 8; k++) {
+    const { channel, seq } = publishSlot(k, channels);
+    seen.set(channel, [...(seen.get(channel) ?? []), seq]);
+  }
+  assert.deepEqual(
+    [...seen],
+    [
+      [0, [1, 2, 3]],
+      [1, [1, 2, 3]],
+      [2, [1, 2]],
+    ],
+  );
+  assert.deepEqual(
+    [0, 1, 2].map((channel) => publishedOn(channel, 8, channels)),
+    [3, 3, 2],
+  );
+  assert.equal(publishSlot(5, 1).seq, 5);
+  assert.equal(channelName('bench', 1, 7), 'bench');
+  assert.equal(channelName('bench', 3, 7), 'bench_1');
 });

@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { FanoutResult } from './fanout.ts';
+import { searchMaxRate } from './max-rate.ts';
+
+/** A fan-out result that holds unless `change` says otherwise. */
+function result(change: Partial<FanoutResult>): FanoutResult {
+  const latency = { count: 1, p50Ms: 1, p90Ms: 2, p99Ms: 3, maxMs: 4 };
+  return {
+    subscribers: 10,
+    connectFailed: 0,
+    channels: 1,
+    rate: 100,
+    inFlight: 64,
+    durationMs: 1000,
+    published: 100,
+    publishFailed: 0,
+    publishesPerSec: 100,
+    cpuPerPublishUs: 1,
+    expected: 1000,
+    delivered: 1000,
+    lost: 0,
+    duplicated: 0,
+    reordered: 0,
+    disconnected: 0,
+    deliveriesPerSec: 1000,
+    latency,
+    publishRoundTrip: latency,
+    publishLagMs: 0,
+    serverCpuMs: 1,
+    cpuPerDeliveryUs: 1,
+    generatorCpuPercent: 1,
+    rssIdleKb: 1,
+    rssConnectedKb: 2,
+    memoryPerConnectionKb: 0.1,
+    closeReasons: {},
+    storm: null,
+    ...change,
+  };
+}
+
+test('doubles the rate until a step loses a message, and reports the last one that held', async () => {
+  const rates: number[] = [];
+  const found = await searchMaxRate(10, 100, async (rate) => {
+    rates.push(rate);
+    return result({ deliveriesPerSec: rate * 10, lost: rate >= 800 ? 1 : 0 });
+  });
+  assert.deepEqual(rates, [100, 200, 400, 800]);
+  assert.equal(found.lastGoodRate, 400);
+  assert.equal(found.deliveriesPerSec, 4000);
+  assert.match(found.stoppedBy, /^at 800 msg\/s: lost 1/);
+});
+
+test('a p99 over a second, a late publisher or a failed run each end the search', async () => {
+  const slow = await searchMaxRate(10, 100, async () =>
+    result({ latency: { count: 1, p50Ms: 1, p90Ms: 2, p99Ms: 1500, maxMs: 2000 } }),
+  );
+  assert.equal(slow.lastGoodRate, 0);
+  assert.match(slow.stoppedBy, /p99 1500 ms/);
+  const late = await searchMaxRate(10, 100, async (rate) => result({ publishLagMs: rate > 100 ? 5000 : 0 }));
+  assert.equal(late.lastGoodRate, 100);
+  const broken = await searchMaxRate(10, 100, async () => {
+    throw new Error('target did not start');
+  });
+  assert.match(broken.stoppedBy, /error: target did not start/);
+  assert.equal(broken.steps.length, 1);
+});
