@@ -61,28 +61,15 @@ function plan(
   replay: readonly Publication[];
 } {
   if (!since) return { subscription, position: top, gap: null, replay: [] };
-  if (since.epoch !== top.epoch) {
-    const position = { epoch: top.epoch, offset: earliest - 1 };
-    return {
-      subscription,
-      position,
-      gap: { reason: 'epoch', lastOffset: since.offset },
-      replay: publications,
-    };
-  }
-  if (since.offset > top.offset) {
+  const sameEpoch = since.epoch === top.epoch;
+  if (sameEpoch && since.offset > top.offset) {
     throw new PushwireError('invalid_cursor', `cursor is ahead of channel "${subscription.channel}"`);
   }
-  if (since.offset + 1 < earliest) {
-    const position = { epoch: top.epoch, offset: earliest - 1 };
-    return {
-      subscription,
-      position,
-      gap: { reason: 'window', lastOffset: since.offset },
-      replay: publications,
-    };
-  }
-  return { subscription, position: since, gap: null, replay: publications };
+  const reason: GapReason | null = !sameEpoch ? 'epoch' : since.offset + 1 < earliest ? 'window' : null;
+  if (!reason) return { subscription, position: since, gap: null, replay: publications };
+  // Delivery restarts at the oldest message still held, after a gap event says what is lost.
+  const position = { epoch: top.epoch, offset: earliest - 1 };
+  return { subscription, position, gap: { reason, lastOffset: since.offset }, replay: publications };
 }
 
 /**
@@ -110,10 +97,6 @@ export class Session {
 
   get closed(): boolean {
     return this.state === 'closed';
-  }
-
-  get channels(): IterableIterator<string> {
-    return this.subscriptions.keys();
   }
 
   isSubscribed(channel: string): boolean {
