@@ -7,13 +7,21 @@
 // the offset: a subscriber that comes back with `cursor` (a `subscribe` field on /ws, a query
 // parameter elsewhere) first gets what history holds after it, then live messages.
 //
-// usage: node --import tsx bench/targets/raw-server.ts [--port 0] [--host 127.0.0.1]
+// usage: node --import tsx bench/targets/raw-server.ts [--port 0] [--host 127.0.0.1] [--history 1000]
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { type WebSocket, WebSocketServer } from 'ws';
 
-const HISTORY_LENGTH = 1000;
+const { values } = parseArgs({
+  options: {
+    port: { type: 'string', default: '0' },
+    host: { type: 'string', default: '127.0.0.1' },
+    history: { type: 'string', default: '1000' },
+  },
+});
+/** Messages kept per channel at least, for subscribers that come back with a cursor. */
+const HISTORY_LENGTH = Number(values.history);
 const POLL_TIMEOUT_MS = 25_000;
 const MAX_BODY_BYTES = 64 * 1024;
 
@@ -63,7 +71,8 @@ function publish(name: string, dataJson: string): number {
   channel.offset += 1;
   const message = `"channel":${JSON.stringify(name)},"offset":${channel.offset},"epoch":"raw","data":${dataJson},"cursor":"${channel.offset}"}`;
   channel.history.push(message);
-  if (channel.history.length > HISTORY_LENGTH) channel.history.shift();
+  // Trimmed in batches: one shift per publish would move the whole array each time once full.
+  if (channel.history.length >= 2 * HISTORY_LENGTH) channel.history.splice(0, HISTORY_LENGTH);
   channel.pending.push(message);
   dirty.add(channel);
   if (!flushScheduled) {
@@ -304,9 +313,6 @@ function onWebSocket(ws: WebSocket, socket: Duplex): void {
   ws.on('error', () => ws.terminate());
 }
 
-const { values } = parseArgs({
-  options: { port: { type: 'string', default: '0' }, host: { type: 'string', default: '127.0.0.1' } },
-});
 server.listen(Number(values.port), values.host, () => {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : values.port;

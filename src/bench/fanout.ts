@@ -159,6 +159,7 @@ export async function runFanout(
     const generatorBefore = sampleProcesses(generatorPids);
     const startedUs = nowMicros();
     let phase = 'publish';
+    let stormOver = params.stormAtMs === null;
     const publishing = publishAtRate(running, {
       channel,
       channels,
@@ -166,6 +167,8 @@ export async function runFanout(
       durationMs: params.durationMs,
       payloadBytes: params.payloadBytes,
       inFlight: target.orderBy === 'seq' ? 1 : params.inFlight,
+      // Publishing goes on until everyone is back from a storm.
+      extendWhile: () => !stormOver,
       onAnswered: (answered) =>
         progress.update(
           phase,
@@ -180,7 +183,11 @@ export async function runFanout(
         ? null
         : runStorm(pool, ready, params.stormAtMs, () => {
             phase = 'storm';
+          }).finally(() => {
+            stormOver = true;
           });
+    // Its failure is thrown below, once publishing is over: not an unhandled rejection before.
+    storm?.catch(() => {});
     const outcome = await publishing;
     const stormResult = await storm;
     const accepted = outcome.published - outcome.failedSeqs.length;

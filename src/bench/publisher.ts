@@ -17,6 +17,12 @@ export interface PublishPlan {
    * assign no offsets); more overlap, as concurrent publishers do.
    */
   readonly inFlight: number;
+  /**
+   * Past the scheduled count, go on publishing at the same rate while this holds (a reconnect
+   * storm that is not over yet: a resumed long poll is only seen live when a message comes).
+   * Bounded by EXTEND_LIMIT_MS.
+   */
+  readonly extendWhile?: () => boolean;
   /** Called after each answered publish with the number answered so far. */
   readonly onAnswered?: (answered: number) => void;
 }
@@ -40,6 +46,8 @@ export interface PublishOutcome {
 export const MAX_IN_FLIGHT = 64;
 /** The most publishes one run sends when publishing as fast as it can (a bound, not a target). */
 const MAX_UNPACED = 2_000_000;
+/** The longest publishing goes on past `durationMs` for `extendWhile`. */
+const EXTEND_LIMIT_MS = 180_000;
 
 /**
  * Publishes `rate` messages per second for `durationMs`, each at its scheduled time (or, with
@@ -117,8 +125,14 @@ export async function publishAtRate(target: RunningTarget, plan: PublishPlan): P
 
   const startMs = performance.now();
   const endMs = startMs + plan.durationMs;
+  const more = (k: number) =>
+    k <= total ||
+    (k <= MAX_UNPACED &&
+      plan.extendWhile !== undefined &&
+      plan.extendWhile() &&
+      performance.now() < endMs + EXTEND_LIMIT_MS);
   let published = 0;
-  for (let k = 1; k <= total; k++) {
+  for (let k = 1; more(k); k++) {
     const dueMs = startMs + (k - 1) * intervalMs;
     if (performance.now() < dueMs) await waitFor(() => false, dueMs);
     if (inFlight >= limit) await waitFor(() => inFlight < limit, null);

@@ -4,7 +4,7 @@ import { type MaxRateResult, searchMaxRate } from './max-rate.ts';
 import { type BenchOptions, type ScenarioName, settingsFor } from './options.ts';
 import { ProgressLine } from './progress.ts';
 import type { AnyResult } from './results.ts';
-import type { RunningTarget, TargetInfo } from './targets.ts';
+import type { RunningTarget, StartOptions, TargetInfo } from './targets.ts';
 import type { TransportName } from './wire.ts';
 
 /** One scenario on one target, transport and N: the unit that is run (and repeated). */
@@ -17,6 +17,11 @@ export interface ScenarioCase {
 
 /** Resumed subscribers wait this long for the server's drain after a storm or a flood. */
 const LONG_DRAIN_MS = 30_000;
+/**
+ * History per channel in the reconnect storm: 100 s at 100 msg/s, so that a storm of 10,000
+ * clients that takes tens of seconds on a loaded machine still resumes without a gap.
+ */
+const STORM_HISTORY_SIZE = 10_000;
 
 /**
  * The cases of `scenario`, targets side by side for each N and transport so that they share
@@ -88,6 +93,7 @@ export async function runCase(
           drainTimeoutMs: LONG_DRAIN_MS,
         },
         label,
+        { historySize: STORM_HISTORY_SIZE },
       );
     case 'max-rate': {
       const result = await searchMaxRate(subscribers, settings.rate, (rate) =>
@@ -112,9 +118,13 @@ async function fanoutCase(
   transport: TransportName,
   params: FanoutParams,
   label: string,
+  start?: StartOptions,
 ): Promise<FanoutResult> {
-  const [result, progress] = await withTarget(target, label, (running, line) =>
-    runFanout(target, running, transport, params, line),
+  const [result, progress] = await withTarget(
+    target,
+    label,
+    (running, line) => runFanout(target, running, transport, params, line),
+    start,
   );
   progress.done(fanoutSummary(result));
   return result;
@@ -125,10 +135,11 @@ async function withTarget<R>(
   target: TargetInfo,
   label: string,
   body: (running: RunningTarget, progress: ProgressLine) => Promise<R>,
+  start?: StartOptions,
 ): Promise<[R, ProgressLine]> {
   const progress = new ProgressLine(label);
   progress.update('start', 0, '');
-  const running = await target.start();
+  const running = await target.start(start);
   try {
     return [await body(running, progress), progress];
   } finally {

@@ -22,8 +22,17 @@ export interface TargetInfo {
   readonly resumes: boolean;
   /** Why it can't run here, or null. */
   unavailable(): string | null;
-  start(): Promise<RunningTarget>;
+  start(options?: StartOptions): Promise<RunningTarget>;
 }
+
+/** How a target is configured for one run (where it has the setting). */
+export interface StartOptions {
+  /** Messages kept per channel for resume: Pushwire `--history-size`, raw `--history`. */
+  readonly historySize: number;
+}
+
+/** As many as the raw ceiling keeps by default; Pushwire's own default is 100. */
+export const DEFAULT_HISTORY_SIZE = 1000;
 
 export interface RunningTarget {
   readonly baseUrl: string;
@@ -120,7 +129,7 @@ function jsonPublish(channel: string, payload: string, auth: boolean) {
 function nodeTarget(
   name: 'pushwire' | 'raw' | 'socketio',
   script: string,
-  extraArgs: readonly string[],
+  extraArgs: (options: StartOptions) => readonly string[],
   transports: readonly TransportName[],
 ): TargetInfo {
   const path = join(PACKAGE_ROOT, script);
@@ -131,13 +140,13 @@ function nodeTarget(
     orderBy: 'offset',
     resumes: name !== 'socketio',
     unavailable: () => (existsSync(path) ? null : `${script} not found`),
-    async start() {
+    async start(options = { historySize: DEFAULT_HISTORY_SIZE }) {
       const port = await freePort();
       const loader = script.endsWith('.ts') ? ['--import', 'tsx'] : [];
       const { child, baseUrl } = await startNodeServer([
         ...loader,
         path,
-        ...extraArgs,
+        ...extraArgs(options),
         '--port',
         String(port),
         '--host',
@@ -231,9 +240,8 @@ export const TARGETS: Readonly<Record<TargetName, TargetInfo>> = {
   pushwire: nodeTarget(
     'pushwire',
     'bin/pushwire.js',
-    // History of 1,000 messages per channel, as the raw ceiling keeps: what a reconnect storm
-    // resumes from.
-    [
+    // History as long as the raw ceiling's: what a reconnect storm resumes from.
+    (options) => [
       'serve',
       '--api-key',
       API_KEY,
@@ -242,11 +250,17 @@ export const TARGETS: Readonly<Record<TargetName, TargetInfo>> = {
       '--heartbeat-interval',
       '15s',
       '--history-size',
-      '1000',
+      String(options.historySize),
     ],
     ['ws', 'sse', 'poll', 'stream'],
   ),
-  raw: nodeTarget('raw', 'bench/targets/raw-server.ts', [], ['ws', 'sse', 'poll', 'stream']),
-  socketio: nodeTarget('socketio', 'bench/targets/socketio-server.ts', [], ['ws']),
+  raw: nodeTarget(
+    'raw',
+    'bench/targets/raw-server.ts',
+    (options) =>
+      options.historySize === DEFAULT_HISTORY_SIZE ? [] : ['--history', String(options.historySize)],
+    ['ws', 'sse', 'poll', 'stream'],
+  ),
+  socketio: nodeTarget('socketio', 'bench/targets/socketio-server.ts', () => [], ['ws']),
   nchan: nchanTarget(),
 };

@@ -83,3 +83,46 @@ test('a small fan-out on Pushwire and the raw ceiling loses, duplicates and reor
   assert.match(run.stdout, /^target\s+transport\s+N\s+deliveries\/s/m);
   assert.ok(existsSync(join(out, 'results.json')));
 });
+
+test('subscribers dropped at once come back with their cursors and miss nothing', {
+  timeout: 180_000,
+}, async () => {
+  const stormOut = join(out, 'storm');
+  const run = await runBench([
+    '--scenarios',
+    'reconnect',
+    '--targets',
+    'pushwire,raw',
+    '--transports',
+    'ws,poll',
+    '--subs',
+    '20',
+    '--rate',
+    '40',
+    '--duration',
+    '1500ms',
+    '--out',
+    stormOut,
+  ]);
+  assert.equal(run.code, 0, `bench exited ${run.code}\n${run.stdout}\n${run.stderr.slice(-3000)}`);
+  const results = JSON.parse(readFileSync(join(stormOut, 'results.json'), 'utf8')) as BenchResults;
+  const ran = results.scenarios.map((s) => `${s.scenario} ${s.target}/${s.transport}`).sort();
+  assert.deepEqual(ran, [
+    'reconnect pushwire/poll',
+    'reconnect pushwire/ws',
+    'reconnect raw/poll',
+    'reconnect raw/ws',
+  ]);
+  for (const scenario of results.scenarios) {
+    const where = `${scenario.target}/${scenario.transport}`;
+    const result = scenario.scenario === 'reconnect' ? scenario.result : null;
+    assert.ok(result?.storm, `${where}: ${scenario.error}`);
+    assert.equal(result.storm.dropped, 20, `${where}: dropped`);
+    assert.equal(result.storm.reconnected, 20, `${where}: back`);
+    assert.equal(result.lost, 0, `${where}: lost`);
+    assert.equal(result.duplicated, 0, `${where}: duplicated`);
+    assert.equal(result.reordered, 0, `${where}: out of order`);
+    assert.equal(result.delivered, result.expected, `${where}: delivered`);
+  }
+  assert.match(run.stdout, /^Reconnect storm/m);
+});
