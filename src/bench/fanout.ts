@@ -22,6 +22,8 @@ export interface FanoutParams {
   readonly stormAtMs: number | null;
   /** The longest the last deliveries are waited for once publishing is over. */
   readonly drainTimeoutMs: number;
+  /** ... or until nothing arrived for this long. */
+  readonly drainIdleMs: number;
 }
 
 /** The parameters of the plain fan-out: one channel, paced, no storm. */
@@ -42,6 +44,7 @@ export function fanoutParams(
     inFlight: MAX_IN_FLIGHT,
     stormAtMs: null,
     drainTimeoutMs: DRAIN_TIMEOUT_MS,
+    drainIdleMs: DRAIN_IDLE_MS,
   };
 }
 
@@ -102,7 +105,7 @@ export interface FanoutResult {
 const SETTLE_MS = 500;
 /** The longest the last deliveries are waited for once publishing is over (by default). */
 const DRAIN_TIMEOUT_MS = 10_000;
-/** ... or until nothing arrived for this long. */
+/** ... or until nothing arrived for this long (by default). */
 const DRAIN_IDLE_MS = 2000;
 const WARM_UP_INTERVAL_MS = 1000;
 const WARM_UP_TIMEOUT_MS = 60_000;
@@ -193,7 +196,7 @@ export async function runFanout(
     const accepted = outcome.published - outcome.failedSeqs.length;
     // Each publish reaches the subscribers of its channel: ready ÷ channels of them.
     const expected = (accepted * ready) / channels;
-    await drain(pool, Math.round(expected), params.drainTimeoutMs, (received) =>
+    await drain(pool, Math.round(expected), params.drainTimeoutMs, params.drainIdleMs, (received) =>
       progress.update(
         'drain',
         received / Math.max(1, expected),
@@ -289,6 +292,7 @@ async function drain(
   pool: SubscriberPool,
   expected: number,
   timeoutMs: number,
+  idleMs: number,
   onProgress: (received: number) => void,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -301,7 +305,7 @@ async function drain(
     if (received !== last) {
       last = received;
       lastChange = Date.now();
-    } else if (Date.now() - lastChange > DRAIN_IDLE_MS) return;
+    } else if (Date.now() - lastChange > idleMs) return;
     await delay(50);
   }
 }

@@ -31,6 +31,8 @@ let received = 0;
 let warm = 0;
 let ready = 0;
 let reconnected = 0;
+/** A drop's reconnect wave is under way: `ready` counts as reconnected. */
+let dropping = false;
 let disconnected = 0;
 /** Counts a subscriber's `ready` towards the current (re)connect wave. */
 let onWaveReady: ((slot: Slot) => void) | null = null;
@@ -107,6 +109,7 @@ async function start(start: WorkerStart): Promise<void> {
           if (slot.live) return;
           slot.live = true;
           ready += 1;
+          if (dropping) reconnected += 1;
           onWaveReady?.(slot);
         },
         messages(text) {
@@ -132,14 +135,21 @@ async function start(start: WorkerStart): Promise<void> {
   });
 }
 
-/** Drops every live subscriber at once, then reconnects them with their cursors. */
+/**
+ * Drops every live subscriber at once (all sockets destroyed in this one turn), then
+ * reconnects them with their cursors, CONNECT_CONCURRENCY at a time.
+ */
 async function drop(): Promise<void> {
   const live = slots.filter((slot) => slot.live);
   for (const slot of live) {
+    slot.subscriber.close();
     slot.live = false;
     ready -= 1;
   }
+  reconnected = 0;
+  dropping = true;
   const result = await wave(live.length, (i) => live[i]!.subscriber.reconnect());
+  dropping = false;
   reconnected = result.ok;
   send({ type: 'reconnected', ready: result.ok, failed: result.failed, lastReadyUs: result.lastReadyUs });
 }

@@ -17,10 +17,11 @@ export interface SubscriberEvents {
 }
 
 export interface Subscriber {
+  /** Ends the connection at once (no `closed` event for it). */
   close(): void;
   /**
-   * Drops the connection at once and opens a new one that resumes from the cursor of the last
-   * message (`target.resume`); `ready` fires again when the new one is live.
+   * Opens a new connection (after `close()`) that resumes from the cursor of the last message
+   * (`target.resume`); `ready` fires again when it is live.
    */
   reconnect(): void;
 }
@@ -56,7 +57,6 @@ export function openSubscriber(
   return {
     close: () => connection.close(),
     reconnect() {
-      connection.close();
       connection = connect(target, options, tracked, cursor);
     },
   };
