@@ -77,6 +77,9 @@ export class Router {
     const url = new URL(req.url ?? '/', 'http://pushwire.invalid');
     const route = this.routes.get(url.pathname);
     if (!route) return false;
+    // While draining, answers end their connection: a client must not reuse it to a server
+    // that is about to close it under the next request.
+    if (!this.deps.hub.running) res.setHeader('Connection', 'close');
     const cors = this.corsHeaders(req);
     if (!STREAMING.has(url.pathname.slice(this.deps.prefix.length + 1)) || req.method === 'OPTIONS') {
       for (const [name, value] of Object.entries(cors)) res.setHeader(name, value);

@@ -4,6 +4,8 @@ import type { Logger } from 'pino';
 import type { Config } from './config/index.ts';
 import { createPushwire, type Pushwire } from './create-pushwire.ts';
 
+const IDLE_SWEEP_MS = 50;
+
 export interface RunningServer {
   readonly url: string;
   readonly port: number;
@@ -44,7 +46,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
 async function stop(server: Server, pushwire: Pushwire, timeoutMs: number): Promise<void> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   await pushwire.close();
+  // Keep-alive connections that finish a request while we drain become idle only then: close
+  // them as they do, instead of waiting out their keep-alive timeout.
   server.closeIdleConnections();
+  const sweeper = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS);
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<void>((resolve) => {
     timer = setTimeout(() => {
@@ -54,6 +59,7 @@ async function stop(server: Server, pushwire: Pushwire, timeoutMs: number): Prom
   });
   await Promise.race([closed, deadline]);
   clearTimeout(timer);
+  clearInterval(sweeper);
 }
 
 /** What to print for a listening address: a wildcard is reachable as localhost. */
