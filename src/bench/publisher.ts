@@ -54,7 +54,6 @@ const EXTEND_LIMIT_MS = 180_000;
  * `rate` null, back to back with `inFlight` outstanding until `durationMs` is over).
  */
 export async function publishAtRate(target: RunningTarget, plan: PublishPlan): Promise<PublishOutcome> {
-  const url = new URL(target.baseUrl);
   const agent = new Agent({ keepAlive: true, maxSockets: plan.inFlight });
   const total =
     plan.rate === null ? MAX_UNPACED : Math.max(1, Math.round((plan.rate * plan.durationMs) / 1000));
@@ -76,10 +75,6 @@ export async function publishAtRate(target: RunningTarget, plan: PublishPlan): P
     if (k === 1) firstSentUs = sentUs;
     lastSentUs = sentUs;
     const slot = publishSlot(k, channels);
-    const { path, headers, body } = target.publishRequest(
-      channelName(plan.channel, channels, slot.channel),
-      benchPayload(slot.seq, sentUs, plan.payloadBytes),
-    );
     inFlight += 1;
     const done = (ok: boolean) => {
       inFlight -= 1;
@@ -90,23 +85,8 @@ export async function publishAtRate(target: RunningTarget, plan: PublishPlan): P
       plan.onAnswered?.(answered);
       wakeSender?.();
     };
-    const req = request(
-      {
-        host: url.hostname,
-        port: url.port,
-        method: 'POST',
-        path,
-        agent,
-        headers: { ...headers, 'Content-Length': Buffer.byteLength(body) },
-      },
-      (res) => {
-        res.resume();
-        res.on('end', () => done(res.statusCode !== undefined && res.statusCode < 300));
-        res.on('error', () => done(false));
-      },
-    );
-    req.on('error', () => done(false));
-    req.end(body);
+    const channel = channelName(plan.channel, channels, slot.channel);
+    post(target, agent, channel, benchPayload(slot.seq, sentUs, plan.payloadBytes)).then(done);
   };
 
   const waitFor = (ready: () => boolean, untilMs: number | null) =>
