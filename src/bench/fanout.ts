@@ -104,9 +104,9 @@ export interface FanoutResult {
 /** Settling time before RSS is read: lets the server finish the last handshakes' work. */
 const SETTLE_MS = 500;
 /** The longest the last deliveries are waited for once publishing is over (by default). */
-const DRAIN_TIMEOUT_MS = 10_000;
+const DRAIN_TIMEOUT_MS = 30_000;
 /** ... or until nothing arrived for this long (by default). */
-const DRAIN_IDLE_MS = 2000;
+const DRAIN_IDLE_MS = 3000;
 const WARM_UP_INTERVAL_MS = 1000;
 const WARM_UP_TIMEOUT_MS = 60_000;
 

@@ -12,7 +12,7 @@ import {
   type ScenarioRecord,
 } from './results.ts';
 import { planCases, runCase } from './scenarios.ts';
-import { TARGETS, type TargetInfo, type TargetName } from './targets.ts';
+import { profileNodeTargets, TARGETS, type TargetInfo, type TargetName } from './targets.ts';
 
 export type { BenchOptions } from './options.ts';
 export type { BenchResults, ScenarioRecord } from './results.ts';
@@ -33,6 +33,10 @@ export async function runBench(argv: readonly string[]): Promise<number> {
   if (options.help) {
     process.stdout.write(USAGE);
     return 0;
+  }
+  if (options.profileDir) {
+    mkdirSync(resolve(options.profileDir), { recursive: true });
+    profileNodeTargets(resolve(options.profileDir));
   }
   const results = await runScenarios(options);
   const outDir = resolve(options.outDir ?? join('bench', 'results', results.startedAt.replace(/[:.]/g, '-')));

@@ -28,6 +28,8 @@ export interface BenchOptions {
   /** Runs of each scenario; the report takes the median. */
   readonly repeat: number;
   readonly outDir: string | null;
+  /** Where the Node targets write a CPU profile (`node --cpu-prof`) per run; null: none. */
+  readonly profileDir: string | null;
   readonly quick: boolean;
   readonly help: boolean;
 }
@@ -107,6 +109,8 @@ results.json and report.html.
   --payload BYTES          size of each message's data (default 100)
   --repeat N               runs per scenario, medians reported (default 1)
   --out DIR                where results go (default bench/results/<timestamp>)
+  --profile DIR            Node targets (pushwire, raw, socketio) write a CPU profile of
+                           each run there (node --cpu-prof); open it in Chrome DevTools
   -h, --help               this text
 `;
 
@@ -127,6 +131,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
       payload: { type: 'string' },
       repeat: { type: 'string' },
       out: { type: 'string' },
+      profile: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -152,6 +157,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     payloadBytes: values.payload ? positiveInt('--payload', values.payload) : DEFAULTS.payloadBytes,
     repeat: values.repeat ? positiveInt('--repeat', values.repeat) : DEFAULTS.repeat,
     outDir: values.out ?? null,
+    profileDir: values.profile ?? null,
   };
 }
 

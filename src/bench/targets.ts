@@ -75,9 +75,19 @@ export function freePort(): Promise<number> {
   });
 }
 
+let nodeProfileArgs: readonly string[] = [];
+
+/**
+ * Node targets started from now on write a CPU profile into `dir` when they stop (they exit
+ * on SIGTERM, which is when Node writes it).
+ */
+export function profileNodeTargets(dir: string): void {
+  nodeProfileArgs = ['--cpu-prof', '--cpu-prof-dir', dir];
+}
+
 /** Starts a Node server process and waits for its `... listening on http://host:port` line. */
 async function startNodeServer(args: readonly string[]): Promise<{ child: ChildProcess; baseUrl: string }> {
-  const child = spawnWithFileLimit(process.execPath, args, 'pipe');
+  const child = spawnWithFileLimit(process.execPath, [...nodeProfileArgs, ...args], 'pipe');
   let output = '';
   const baseUrl = await new Promise<string>((resolveUrl, reject) => {
     const timer = setTimeout(

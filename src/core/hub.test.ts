@@ -5,8 +5,8 @@ import type { BrokerHandler, HistoryQuery, HistoryResult } from '../brokers/type
 import type { GapEvent, Publication } from '../protocol/index.ts';
 import { PushwireError } from '../protocol/index.ts';
 import { Hub } from './hub.ts';
-import type { OutboundMessage } from './outbound.ts';
-import { ANONYMOUS, type CloseRequest, type SessionSink } from './types.ts';
+import type { OutboundBatch, OutboundMessage } from './outbound.ts';
+import { ANONYMOUS, type CloseRequest, type Identity, type PollWaiter, type SessionSink } from './types.ts';
 
 const OPTIONS = { historySize: 10, historyTtlMs: null, clientPublish: false, presence: false };
 
@@ -69,13 +69,14 @@ function recorder(): SessionSink & { seen: Seen[]; offsets(): number[] } {
   };
 }
 
-async function hubWith(broker = new ScriptedBroker()) {
+async function hubWith(broker = new ScriptedBroker(), pollLingerMs?: number) {
   const reports: string[] = [];
   const hub = new Hub({
     broker,
-    channelOptions: () => OPTIONS,
+    channelOptions: (channel) => (channel.startsWith('presence:') ? { ...OPTIONS, presence: true } : OPTIONS),
     maxChannelsPerSession: 4,
     report: (stage) => reports.push(stage),
+    ...(pollLingerMs === undefined ? {} : { pollLingerMs }),
   });
   await hub.start();
   return { hub, broker, reports };
@@ -257,6 +258,137 @@ test('the broker subscription lives exactly as long as a local session is on the
   a.close();
   assert.equal(hub.channelCount, 1);
   b.unsubscribe('c');
+  assert.equal(hub.channelCount, 0);
+  await hub.close();
+});
+
+/** A long poll waiting in the hub: records how it was answered. */
+function waiter(epoch: string, offset: number) {
+  const seen: { offsets: number[]; batch: OutboundBatch | null }[] = [];
+  const ended: (CloseRequest | null)[] = [];
+  const poll: PollWaiter & { seen: typeof seen; ended: typeof ended } = {
+    epoch,
+    offset,
+    seen,
+    ended,
+    answer: (messages, batch) => seen.push({ offsets: messages.map((m) => m.offset), batch }),
+    end: (request) => ended.push(request),
+  };
+  return poll;
+}
+
+/** The hub knows a channel's position once a session has seen a publication on it. */
+async function polledChannel(hub: Hub, channel: string, n: number) {
+  const session = hub.openSession({ transport: 'sse', identity: ANONYMOUS, sink: recorder() });
+  await session.subscribe([{ channel }]);
+  const published = await publishN(hub, channel, n);
+  return { session, epoch: published[0]!.epoch };
+}
+
+test('long polls: tail answers from memory what follows a cursor, or null when memory cannot tell', async () => {
+  const { hub } = await hubWith();
+  assert.equal(hub.tail(ANONYMOUS, 'c', { epoch: 'e', offset: 0 }), null, 'the node is not on the channel');
+  const { epoch } = await polledChannel(hub, 'c', 5);
+  assert.deepEqual(
+    hub.tail(ANONYMOUS, 'c', { epoch, offset: 2 })?.map((m) => m.offset),
+    [3, 4, 5],
+  );
+  assert.deepEqual(hub.tail(ANONYMOUS, 'c', { epoch, offset: 5 }), []);
+  assert.equal(hub.tail(ANONYMOUS, 'c', { epoch, offset: 6 }), null, 'ahead: a session says invalid_cursor');
+  assert.equal(
+    hub.tail(ANONYMOUS, 'c', { epoch: 'other', offset: 5 }),
+    null,
+    'epoch: a session reports the gap',
+  );
+  const nobody: Identity = { ...ANONYMOUS, canSubscribe: () => false };
+  assert.equal(hub.tail(nobody, 'c', { epoch, offset: 5 }), null, 'forbidden: a session says so');
+  await polledChannel(hub, 'presence:p', 1);
+  const presence = hub.tail(ANONYMOUS, 'presence:p', { epoch, offset: 1 });
+  assert.equal(presence, null, 'presence needs a session');
+  await hub.close();
+});
+
+test('long polls: tail serves at most the 128 most recent messages from memory (history 10)', async () => {
+  const { hub } = await hubWith();
+  const { epoch } = await polledChannel(hub, 'c', 130);
+  assert.equal(hub.tail(ANONYMOUS, 'c', { epoch, offset: 1 }), null);
+  assert.equal(hub.tail(ANONYMOUS, 'c', { epoch, offset: 2 })?.length, 128);
+  await hub.close();
+});
+
+test('long polls waiting at the position all get the next batch, and one body can serve them', async () => {
+  const { hub } = await hubWith();
+  const { session, epoch } = await polledChannel(hub, 'c', 2);
+  const polls = [waiter(epoch, 2), waiter(epoch, 2), waiter(epoch, 2)];
+  for (const poll of polls) assert.equal(hub.wait('c', poll), true);
+  assert.equal(hub.wait('c', waiter(epoch, 1)), false, 'only polls at the position wait');
+  assert.equal(hub.sessionsByTransport().get('longpoll'), 3);
+  const delivered = hub.stats.delivered;
+  await Promise.all([hub.publish('c', '"a"'), hub.publish('c', '"b"')]);
+  await turn();
+  for (const poll of polls)
+    assert.deepEqual(
+      poll.seen.map((s) => s.offsets),
+      [[3, 4]],
+    );
+  assert.ok(polls[0]!.seen[0]!.batch && polls.every((p) => p.seen[0]!.batch === polls[0]!.seen[0]!.batch));
+  assert.equal(hub.stats.delivered - delivered, 3 * 2 + 2);
+  assert.equal(hub.sessionsByTransport().get('longpoll'), undefined);
+  session.close();
+  await hub.close();
+});
+
+test('a poll that came in after part of a batch gets only what follows it', async () => {
+  const { hub } = await hubWith();
+  const { epoch } = await polledChannel(hub, 'c', 1);
+  // Published in this turn: the hub knows offset 2 before fanning it out.
+  await hub.publish('c', '"x"');
+  const late = waiter(epoch, 2);
+  assert.equal(hub.wait('c', late), true);
+  await turn();
+  assert.equal(late.seen.length, 0, 'nothing after 2 yet: still waiting');
+  await publishN(hub, 'c', 1);
+  assert.deepEqual(
+    late.seen.map((s) => s.offsets),
+    [[3]],
+  );
+  await hub.close();
+});
+
+test('a waiting poll stops waiting on unwait; drain ends waiting polls with a reconnect hint', async () => {
+  const { hub } = await hubWith();
+  const { epoch } = await polledChannel(hub, 'c', 1);
+  const gone = waiter(epoch, 1);
+  const held = waiter(epoch, 1);
+  hub.wait('c', gone);
+  hub.wait('c', held);
+  hub.unwait('c', gone);
+  await hub.drain({ code: 'shutting_down', reason: 'shutdown' }, 500);
+  assert.deepEqual(gone.ended, []);
+  assert.equal(held.ended.length, 1);
+  assert.equal(held.ended[0]?.code, 'shutting_down');
+  assert.equal(hub.sessionsByTransport().get('longpoll'), undefined);
+  await hub.close();
+});
+
+test('a channel long polls come back to lingers after its last poll, then is left', async () => {
+  const { hub } = await hubWith(undefined, 200);
+  const { session, epoch } = await polledChannel(hub, 'c', 1);
+  const poll = waiter(epoch, 1);
+  hub.wait('c', poll);
+  session.close();
+  await publishN(hub, 'c', 1);
+  assert.deepEqual(
+    poll.seen.map((s) => s.offsets),
+    [[2]],
+  );
+  assert.equal(hub.channelCount, 1, 'nobody is on it, but the next poll is on its way');
+  await publishN(hub, 'c', 1);
+  assert.deepEqual(
+    hub.tail(ANONYMOUS, 'c', { epoch, offset: 2 })?.map((m) => m.offset),
+    [3],
+  );
+  await new Promise((resolve) => setTimeout(resolve, 450));
   assert.equal(hub.channelCount, 0);
   await hub.close();
 });

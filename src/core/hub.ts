@@ -4,7 +4,7 @@ import { type Publication, PushwireError, type StreamPosition } from '../protoco
 import { OutboundBatch, OutboundMessage } from './outbound.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { Session, type SessionHost } from './session.ts';
-import type { ChannelOptions, CloseRequest, Identity, OpenSessionOptions } from './types.ts';
+import type { ChannelOptions, CloseRequest, Identity, OpenSessionOptions, PollWaiter } from './types.ts';
 
 export interface HubOptions {
   readonly broker: Broker;
@@ -17,6 +17,11 @@ export interface HubOptions {
   readonly clientPublishRate?: number | null;
   /** Where failures that must not reach a caller go (a flaky backplane, a broken sink). */
   readonly report?: (stage: string, error: unknown) => void;
+  /**
+   * A channel long polls come back to stays subscribed this long (ms) after its last member
+   * left: between two polls of a client nobody is on it, and its position must stay known.
+   */
+  readonly pollLingerMs?: number;
 }
 
 interface ChannelEntry {
@@ -30,8 +35,16 @@ interface ChannelEntry {
   pending: Publication[] | null;
   /** Recently fanned-out messages, reused (with their encodings) by replays. */
   readonly recent: Map<number, OutboundMessage>;
+  /** How many recent messages it keeps: its history size, within bounds. */
+  readonly recentLimit: number;
   /** Accepted this turn, fanned out together at the end of it. */
   outbox: OutboundMessage[];
+  /** Long polls waiting for the channel's next message, each at the channel's position. */
+  polls: Set<PollWaiter>;
+  /** Set once a long poll waited here: the entry then outlives its last member for a while. */
+  polled: boolean;
+  /** When a lingering entry (no members) is dropped; 0 while it has members. */
+  lingerUntil: number;
 }
 
 export interface HubStats {
@@ -43,8 +56,16 @@ export interface HubStats {
 
 type HubState = 'running' | 'draining' | 'closed';
 
-const RECENT_PER_CHANNEL = 128;
+/**
+ * Each channel keeps its last messages (as many as its history, within these bounds) for
+ * replays and for long polls that come back behind: under load a poll's client comes back
+ * seconds behind, and everything it missed should still be in memory.
+ */
+const RECENT_MIN = 128;
+const RECENT_MAX = 1000;
 const DEFAULT_PRESENCE_TTL_MS = 60_000;
+const DEFAULT_POLL_LINGER_MS = 10_000;
+const NOTHING_NEW: readonly OutboundMessage[] = Object.freeze([]);
 
 /**
  * The node's hub: the one place that knows which local sessions are on which channel. It
@@ -69,6 +90,12 @@ export class Hub implements SessionHost {
   private readonly dirty = new Set<ChannelEntry>();
   private flushScheduled = false;
   private presenceTimer: NodeJS.Timeout | null = null;
+  private readonly pollLingerMs: number;
+  /** Entries without members kept for long polls that come back. */
+  private readonly lingering = new Set<ChannelEntry>();
+  private lingerTimer: NodeJS.Timeout | null = null;
+  private waitingPolls = 0;
+  private readonly shortLived = new WeakSet<Session>();
   private nextSessionId = 0;
   private state: HubState = 'running';
 
@@ -80,6 +107,7 @@ export class Hub implements SessionHost {
     this.report = options.report ?? (() => {});
     const rate = options.clientPublishRate ?? null;
     this.clientPublishLimit = rate === null ? null : new RateLimiter(rate, rate * 2);
+    this.pollLingerMs = options.pollLingerMs ?? DEFAULT_POLL_LINGER_MS;
   }
 
   async start(): Promise<void> {
@@ -103,18 +131,20 @@ export class Hub implements SessionHost {
     return this.channels.size;
   }
 
-  /** Open sessions per transport name. */
+  /** Open sessions per transport name; long polls waiting without a session count as 'longpoll'. */
   sessionsByTransport(): Map<string, number> {
     const counts = new Map<string, number>();
     for (const session of this.sessions)
       counts.set(session.transport, (counts.get(session.transport) ?? 0) + 1);
+    if (this.waitingPolls > 0) counts.set('longpoll', (counts.get('longpoll') ?? 0) + this.waitingPolls);
     return counts;
   }
 
-  openSession({ transport, identity, sink }: OpenSessionOptions): Session {
+  openSession({ transport, identity, sink, shortLived }: OpenSessionOptions): Session {
     if (this.state !== 'running') throw new PushwireError('shutting_down');
     const session = new Session(`${this.nodeId}-${++this.nextSessionId}`, transport, identity, sink, this);
     this.sessions.add(session);
+    if (shortLived) this.shortLived.add(session);
     return session;
   }
 
@@ -180,6 +210,7 @@ export class Hub implements SessionHost {
     for (const session of [...this.sessions]) {
       session.end({ ...request, reconnectDelayMs: Math.round(Math.random() * spreadMs) });
     }
+    this.endPolls((poll) => poll.end({ ...request, reconnectDelayMs: Math.round(Math.random() * spreadMs) }));
     await Promise.allSettled([...this.inflight]);
   }
 
@@ -188,9 +219,61 @@ export class Hub implements SessionHost {
     if (this.state === 'closed') return;
     this.state = 'closed';
     if (this.presenceTimer) clearInterval(this.presenceTimer);
+    if (this.lingerTimer) clearInterval(this.lingerTimer);
     for (const session of [...this.sessions]) session.close();
+    this.endPolls((poll) => poll.end(null));
     await Promise.allSettled([...this.inflight]);
     await this.broker.close();
+  }
+
+  // Long polls: the fast path that needs neither a session nor the broker.
+
+  /**
+   * What follows `since` on `channel`, from this node's memory: the messages after it (none
+   * when `since` is the channel's latest position). Null when memory can't tell for sure: the
+   * node isn't on the channel or doesn't know its position yet, `since` is older than the
+   * recent messages, ahead of them or of another epoch, the channel is mending a hole, or
+   * the channel needs a session (presence, or a channel `identity` may not read). The caller
+   * then takes the full path, a session, which reads history and reports gaps and errors.
+   */
+  tail(identity: Identity, channel: string, since: StreamPosition): readonly OutboundMessage[] | null {
+    if (this.state !== 'running') return null;
+    const entry = this.channels.get(channel);
+    const position = entry?.position;
+    if (!entry || !position || entry.pending || position.epoch !== since.epoch) return null;
+    if (since.offset > position.offset || since.offset < 0) return null;
+    if (!identity.canSubscribe(channel) || this.channelOptions(channel).presence) return null;
+    if (since.offset === position.offset) return NOTHING_NEW;
+    const messages: OutboundMessage[] = [];
+    for (let offset = since.offset + 1; offset <= position.offset; offset++) {
+      const message = entry.recent.get(offset);
+      if (message?.epoch !== since.epoch) return null;
+      messages.push(message);
+    }
+    return messages;
+  }
+
+  /**
+   * Holds a long poll until the channel's next messages, which it gets with `answer`. Only
+   * for a poll at the channel's position (`tail` gave nothing new this turn); false otherwise.
+   */
+  wait(channel: string, poll: PollWaiter): boolean {
+    const entry = this.channels.get(channel);
+    const position = entry?.position;
+    if (!entry || !position || position.epoch !== poll.epoch || position.offset !== poll.offset) return false;
+    entry.polls.add(poll);
+    entry.polled = true;
+    this.waitingPolls += 1;
+    this.keep(entry);
+    return true;
+  }
+
+  /** The poll stops waiting (its timeout, or its client left). */
+  unwait(channel: string, poll: PollWaiter): void {
+    const entry = this.channels.get(channel);
+    if (!entry?.polls.delete(poll)) return;
+    this.waitingPolls -= 1;
+    this.leaveIfEmpty(entry);
   }
 
   // SessionHost: what sessions call.
@@ -206,7 +289,11 @@ export class Hub implements SessionHost {
         position: null,
         pending: null,
         recent: new Map(),
+        recentLimit: Math.min(RECENT_MAX, Math.max(RECENT_MIN, this.channelOptions(channel).historySize)),
         outbox: [],
+        polls: new Set(),
+        polled: false,
+        lingerUntil: 0,
       };
       this.channels.set(channel, entry);
       const created = entry;
@@ -215,6 +302,7 @@ export class Hub implements SessionHost {
       });
     }
     entry.sessions.add(session);
+    this.keep(entry);
     try {
       await entry.subscribed;
     } catch (error) {
@@ -227,13 +315,11 @@ export class Hub implements SessionHost {
   detach(channel: string, session: Session): void {
     const entry = this.channels.get(channel);
     if (!entry?.sessions.delete(session)) return;
+    if (this.shortLived.has(session)) entry.polled = true;
     if (this.channelOptions(channel).presence) {
       this.broker.presence.leave(channel, session.id).catch((error) => this.report('presence', error));
     }
-    if (entry.sessions.size === 0) {
-      this.channels.delete(channel);
-      this.broker.unsubscribe(channel).catch((error) => this.report('unsubscribe', error));
-    }
+    this.leaveIfEmpty(entry);
   }
 
   historyFor(channel: string, since: StreamPosition | undefined): Promise<HistoryResult> {
@@ -279,7 +365,7 @@ export class Hub implements SessionHost {
     const message = new OutboundMessage(publication);
     entry.position = { epoch: publication.epoch, offset: publication.offset };
     entry.recent.set(publication.offset, message);
-    if (entry.recent.size > RECENT_PER_CHANNEL) entry.recent.delete(entry.recent.keys().next().value!);
+    if (entry.recent.size > entry.recentLimit) entry.recent.delete(entry.recent.keys().next().value!);
     entry.outbox.push(message);
     this.dirty.add(entry);
     if (!this.flushScheduled) {
@@ -303,8 +389,88 @@ export class Hub implements SessionHost {
         }
       }
       this.stats.delivered += entry.sessions.size * batch.messages.length;
+      if (entry.polls.size > 0) this.answerPolls(entry, batch);
     }
     this.dirty.clear();
+  }
+
+  private answerPolls(entry: ChannelEntry, batch: OutboundBatch): void {
+    const polls = entry.polls;
+    entry.polls = new Set();
+    const first = batch.messages[0]!;
+    for (const poll of polls) {
+      this.waitingPolls -= 1;
+      try {
+        if (batch.contiguous && first.epoch === poll.epoch && first.offset === poll.offset + 1) {
+          poll.answer(batch.messages, batch);
+          this.stats.delivered += batch.messages.length;
+          continue;
+        }
+        // The poll came after part of this batch was accepted: it wants only what follows it.
+        const sameEpoch = batch.messages.every((message) => message.epoch === poll.epoch);
+        const after = batch.messages.filter((message) => message.offset > poll.offset);
+        if (sameEpoch && after.length === 0) {
+          entry.polls.add(poll); // all of it came before the poll: keep waiting
+          this.waitingPolls += 1;
+        } else if (sameEpoch && after.every((message, i) => message.offset === poll.offset + 1 + i)) {
+          poll.answer(after, null);
+          this.stats.delivered += after.length;
+        } else {
+          poll.end(null); // a new epoch or a hole: the poll comes back and a session reports it
+        }
+      } catch (error) {
+        this.report('deliver', error);
+      }
+    }
+    this.leaveIfEmpty(entry);
+  }
+
+  /** The entry has a member again: it no longer lingers. */
+  private keep(entry: ChannelEntry): void {
+    if (entry.lingerUntil === 0) return;
+    entry.lingerUntil = 0;
+    this.lingering.delete(entry);
+  }
+
+  /**
+   * Leaves the channel once nobody is on it; one long polls come back to lingers first,
+   * keeping its position and recent messages for the polls' next round.
+   */
+  private leaveIfEmpty(entry: ChannelEntry): void {
+    if (entry.sessions.size > 0 || entry.polls.size > 0 || this.channels.get(entry.channel) !== entry) return;
+    if (entry.polled && this.pollLingerMs > 0 && this.state === 'running') {
+      entry.lingerUntil = Date.now() + this.pollLingerMs;
+      this.lingering.add(entry);
+      this.lingerTimer ??= setInterval(() => this.dropLingering(), Math.max(100, this.pollLingerMs / 4));
+      this.lingerTimer.unref();
+      return;
+    }
+    this.channels.delete(entry.channel);
+    this.broker.unsubscribe(entry.channel).catch((error) => this.report('unsubscribe', error));
+  }
+
+  private dropLingering(): void {
+    const now = Date.now();
+    for (const entry of this.lingering) {
+      if (entry.lingerUntil > now) continue;
+      this.lingering.delete(entry);
+      entry.lingerUntil = 0;
+      entry.polled = false;
+      this.leaveIfEmpty(entry);
+    }
+    if (this.lingering.size === 0 && this.lingerTimer) {
+      clearInterval(this.lingerTimer);
+      this.lingerTimer = null;
+    }
+  }
+
+  private endPolls(end: (poll: PollWaiter) => void): void {
+    for (const entry of this.channels.values()) {
+      const polls = entry.polls;
+      entry.polls = new Set();
+      this.waitingPolls -= polls.size;
+      for (const poll of polls) end(poll);
+    }
   }
 
   /** Reads the hole after the channel's position from history, holding live publications. */

@@ -7,6 +7,7 @@ export {
   type CloseRequest,
   type Identity,
   type OpenSessionOptions,
+  type PollWaiter,
   type SessionSink,
   type SubscribeStart,
 } from './types.ts';

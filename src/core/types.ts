@@ -49,6 +49,22 @@ export interface SessionSink {
   close(request: CloseRequest): void;
 }
 
+/**
+ * A long poll waiting on one channel without a session (the hub's fast path), at a position
+ * that was the channel's latest when it came. Like a sink: MUST NOT throw or block.
+ */
+export interface PollWaiter {
+  readonly epoch: string;
+  readonly offset: number;
+  /**
+   * The messages right after the poll's position, oldest first. `batch` is given when they
+   * are a whole fan-out batch, the same for every poll waiting there: its bytes can be shared.
+   */
+  answer(messages: readonly OutboundMessage[], batch: OutboundBatch | null): void;
+  /** The hub ends the wait: with a close request (drain), or null (answer nothing new). */
+  end(request: CloseRequest | null): void;
+}
+
 export interface SubscribeStart {
   readonly channel: string;
   /** Where delivery starts: everything after this position follows. */
@@ -61,6 +77,11 @@ export interface OpenSessionOptions {
   readonly transport: string;
   readonly identity: Identity;
   readonly sink: SessionSink;
+  /**
+   * A session of one request whose client comes right back with another (a long poll): its
+   * channels stay followed for a while after it ends, so the next request finds them in memory.
+   */
+  readonly shortLived?: boolean;
 }
 
 export type { Cursor };

@@ -203,6 +203,7 @@ function openLongPoll(baseUrl: string, options: RawClientOptions): RawClient {
       const params = new URLSearchParams();
       for (const channel of options.channels) params.append('channel', channel);
       if (cursor) params.set('cursor', cursor);
+      if (options.token) params.set('token', options.token);
       // Once there is a cursor nothing can be missed: whatever is published after it comes
       // with the next poll, from history if need be.
       if (cursor) markReady();
