@@ -65,3 +65,21 @@ test('a p99 over a second, a late publisher or a failed run each end the search'
   assert.match(broken.stoppedBy, /error: target did not start/);
   assert.equal(broken.steps.length, 1);
 });
+
+test('a step that misses on latency alone is run again and holds when most of its runs hold', async () => {
+  const p99 = (ms: number) => result({ latency: { count: 1, p50Ms: 1, p90Ms: 2, p99Ms: ms, maxMs: ms } });
+  // 200 msg/s: slow once, then fine twice (holds); 400: slow, fine, slow (does not).
+  const script: Record<number, number[]> = { 100: [3], 200: [1500, 3, 3], 400: [1500, 3, 1500] };
+  const rates: number[] = [];
+  const found = await searchMaxRate(10, 100, async (rate) => {
+    rates.push(rate);
+    return p99(script[rate]!.shift()!);
+  });
+  assert.deepEqual(rates, [100, 200, 200, 200, 400, 400, 400]);
+  assert.equal(found.lastGoodRate, 200);
+  assert.equal(found.stoppedBy, 'at 400 msg/s: p99 1500 ms > 1000 ms (held in 1 of 3 runs)');
+  assert.equal(found.steps.length, 7);
+
+  const lossy = await searchMaxRate(10, 100, async () => result({ lost: 1 }));
+  assert.equal(lossy.steps.length, 1, 'a loss is never run again');
+});

@@ -89,6 +89,7 @@ results.json and report.html.
                              fanout     N subscribers of one channel, a fixed rate
                              max-rate   fan-out at N = 1000 with the rate doubled from --rate
                                         until p99 > 1 s, a loss or a publisher behind schedule
+                                        (a step missed on latency alone runs 3 times; 2 must hold)
                              idle       N connections, nothing published: RSS per connection
                              channels   N channels with one subscriber each, --rate in total
                              publish    POST /api/publish as fast as answered, --in-flight

@@ -6,9 +6,27 @@ import type { GapEvent, Publication } from '../protocol/index.ts';
 import { PushwireError } from '../protocol/index.ts';
 import { Hub } from './hub.ts';
 import type { OutboundBatch, OutboundMessage } from './outbound.ts';
-import { ANONYMOUS, type CloseRequest, type Identity, type PollWaiter, type SessionSink } from './types.ts';
+import {
+  ANONYMOUS,
+  type ChannelOptions,
+  type CloseRequest,
+  type Identity,
+  type PollWaiter,
+  type SessionSink,
+} from './types.ts';
 
-const OPTIONS = { historySize: 10, historyTtlMs: null, clientPublish: false, presence: false };
+const OPTIONS: ChannelOptions = {
+  historySize: 10,
+  historyTtlMs: null,
+  clientPublish: false,
+  presence: false,
+};
+/** Channels named `kind:…` have these options instead. */
+const CHANNEL_KINDS: Record<string, ChannelOptions | undefined> = {
+  presence: { ...OPTIONS, presence: true },
+  long: { ...OPTIONS, historySize: 5000 },
+  brief: { ...OPTIONS, historyTtlMs: 50 },
+};
 
 /** A memory broker whose deliveries and history reads a test can hold back or drop. */
 class ScriptedBroker extends MemoryBroker {
@@ -73,7 +91,7 @@ async function hubWith(broker = new ScriptedBroker(), pollLingerMs?: number) {
   const reports: string[] = [];
   const hub = new Hub({
     broker,
-    channelOptions: (channel) => (channel.startsWith('presence:') ? { ...OPTIONS, presence: true } : OPTIONS),
+    channelOptions: (channel) => CHANNEL_KINDS[channel.split(':')[0]!] ?? OPTIONS,
     maxChannelsPerSession: 4,
     report: (stage) => reports.push(stage),
     ...(pollLingerMs === undefined ? {} : { pollLingerMs }),
@@ -308,11 +326,24 @@ test('long polls: tail answers from memory what follows a cursor, or null when m
   await hub.close();
 });
 
-test('long polls: tail serves at most the 128 most recent messages from memory (history 10)', async () => {
+test('long polls: memory answers no further back than history, nor than 1,000 messages', async () => {
   const { hub } = await hubWith();
-  const { epoch } = await polledChannel(hub, 'c', 130);
-  assert.equal(hub.tail(ANONYMOUS, 'c', { epoch, offset: 1 }), null);
-  assert.equal(hub.tail(ANONYMOUS, 'c', { epoch, offset: 2 })?.length, 128);
+  const { epoch } = await polledChannel(hub, 'c', 30);
+  assert.equal(hub.tail(ANONYMOUS, 'c', { epoch, offset: 20 })?.length, 10);
+  assert.equal(hub.tail(ANONYMOUS, 'c', { epoch, offset: 19 }), null, 'history (10) no longer has 20');
+
+  const long = await polledChannel(hub, 'long:c', 1002);
+  assert.equal(hub.tail(ANONYMOUS, 'long:c', { epoch: long.epoch, offset: 2 })?.length, 1000);
+  assert.equal(hub.tail(ANONYMOUS, 'long:c', { epoch: long.epoch, offset: 1 }), null);
+
+  const brief = await polledChannel(hub, 'brief:c', 2);
+  assert.equal(hub.tail(ANONYMOUS, 'brief:c', { epoch: brief.epoch, offset: 0 })?.length, 2);
+  await new Promise((resolve) => setTimeout(resolve, 80));
+  assert.equal(
+    hub.tail(ANONYMOUS, 'brief:c', { epoch: brief.epoch, offset: 0 }),
+    null,
+    'expired from history',
+  );
   await hub.close();
 });
 

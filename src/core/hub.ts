@@ -232,7 +232,8 @@ export class Hub implements SessionHost {
    * What follows `since` on `channel`, from this node's memory: the messages after it (none
    * when `since` is the channel's latest position). Null when memory can't tell for sure: the
    * node isn't on the channel or doesn't know its position yet, `since` is older than the
-   * recent messages, ahead of them or of another epoch, the channel is mending a hole, or
+   * channel's history or the recent messages, ahead of them or of another epoch, the channel
+   * is mending a hole, or
    * the channel needs a session (presence, or a channel `identity` may not read). The caller
    * then takes the full path, a session, which reads history and reports gaps and errors.
    */
@@ -242,14 +243,19 @@ export class Hub implements SessionHost {
     const position = entry?.position;
     if (!entry || !position || entry.pending || position.epoch !== since.epoch) return null;
     if (since.offset > position.offset || since.offset < 0) return null;
-    if (!identity.canSubscribe(channel) || this.channelOptions(channel).presence) return null;
+    const options = this.channelOptions(channel);
+    if (!identity.canSubscribe(channel) || options.presence) return null;
     if (since.offset === position.offset) return NOTHING_NEW;
+    // Past the channel's history (by count or age) a session reports a gap, as every
+    // transport would: memory must not answer for longer than history does.
+    if (position.offset - since.offset > options.historySize) return null;
     const messages: OutboundMessage[] = [];
     for (let offset = since.offset + 1; offset <= position.offset; offset++) {
       const message = entry.recent.get(offset);
       if (message?.epoch !== since.epoch) return null;
       messages.push(message);
     }
+    if (options.historyTtlMs !== null && messages[0]!.time < Date.now() - options.historyTtlMs) return null;
     return messages;
   }
 

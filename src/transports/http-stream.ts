@@ -57,17 +57,26 @@ export async function serveStream(
   }
 }
 
+/** Ends a run of single-message writes (see StreamConnection.message). */
+function uncork(connection: StreamConnection): void {
+  connection.corked = false;
+  connection.res.uncork();
+  connection.checkBacklog();
+}
+
 class StreamConnection implements SessionSink, Beating {
   session: Session | null = null;
   lastWriteTick = 0;
   readonly lastSeenAt = null;
+  /** Writes are held back until the end of this tick (a run of single messages). */
+  corked = false;
   private open = false;
   private disposed = false;
 
   constructor(
     private readonly context: TransportContext,
     private readonly format: StreamFormat,
-    private readonly res: ServerResponse,
+    readonly res: ServerResponse,
     private readonly headers: Readonly<Record<string, string>>,
   ) {}
 
@@ -92,6 +101,12 @@ class StreamConnection implements SessionSink, Beating {
   }
 
   message(message: OutboundMessage, cursor: string): void {
+    // Messages one by one come in runs (a resume's replay): one syscall for the run.
+    if (!this.corked && this.open) {
+      this.corked = true;
+      this.res.cork();
+      process.nextTick(uncork, this);
+    }
     this.write(this.format.message(message, cursor));
   }
 
@@ -132,7 +147,12 @@ class StreamConnection implements SessionSink, Beating {
     if (!this.open || this.disposed) return;
     this.res.write(chunk);
     if (this.context.heartbeat) this.lastWriteTick = this.context.heartbeat.tick;
-    if (this.res.writableLength > this.context.maxBufferedBytes) {
+    if (!this.corked) this.checkBacklog();
+  }
+
+  /** Cuts a slow consumer; not while corked, when everything written so far waits by design. */
+  checkBacklog(): void {
+    if (this.res.writableLength > this.context.maxBufferedBytes && !this.disposed) {
       this.context.report('slow_consumer', new PushwireError('slow_consumer'));
       this.res.destroy();
       this.dispose();

@@ -57,16 +57,25 @@ export function serveWebSocket(
   connection.start(session);
 }
 
+/** Ends a run of single-message writes (see WebSocketConnection.message). */
+function uncork(connection: WebSocketConnection): void {
+  connection.corked = false;
+  connection.socket.uncork();
+  connection.checkBacklog();
+}
+
 class WebSocketConnection implements SessionSink, Beating {
   lastWriteTick = 0;
   lastSeenAt: number | null = Date.now();
+  /** Writes are held back until the end of this tick (a run of single messages). */
+  corked = false;
   private session: Session | null = null;
 
   constructor(
     private readonly context: TransportContext,
     private readonly ws: WebSocket,
     /** The upgraded TCP socket under `ws`: messages are written to it as prebuilt frames. */
-    private readonly socket: Duplex,
+    readonly socket: Duplex,
   ) {}
 
   start(session: Session): void {
@@ -102,6 +111,12 @@ class WebSocketConnection implements SessionSink, Beating {
       cursor === message.soloCursor()
         ? message.encoded(sharedFrame)
         : webSocketTextFrame(messageJson(message, cursor, true));
+    // Messages one by one come in runs (a resume's replay): one syscall for the run.
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(uncork, this);
+    }
     this.writeFrames(frame);
   }
 
@@ -214,7 +229,12 @@ class WebSocketConnection implements SessionSink, Beating {
 
   private wrote(context: TransportContext): void {
     if (context.heartbeat) this.lastWriteTick = context.heartbeat.tick;
-    if (this.socket.writableLength > context.maxBufferedBytes) {
+    if (!this.corked) this.checkBacklog();
+  }
+
+  /** Ends a slow consumer; not while corked, when everything written so far waits by design. */
+  checkBacklog(): void {
+    if (this.socket.writableLength > this.context.maxBufferedBytes) {
       this.session?.end({ code: 'slow_consumer', reason: 'send buffer overflow', reconnectDelayMs: 0 });
     }
   }
