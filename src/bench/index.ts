@@ -11,7 +11,7 @@ import {
   medianResult,
   type ScenarioRecord,
 } from './results.ts';
-import { planCases, runCase } from './scenarios.ts';
+import { planCases, runCase, stopRunningTargets } from './scenarios.ts';
 import { profileNodeTargets, TARGETS, type TargetInfo, type TargetName } from './targets.ts';
 
 export type { BenchOptions } from './options.ts';
@@ -34,6 +34,7 @@ export async function runBench(argv: readonly string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
+  stopTargetsOnSignal();
   if (options.profileDir) {
     mkdirSync(resolve(options.profileDir), { recursive: true });
     profileNodeTargets(resolve(options.profileDir));
@@ -95,4 +96,17 @@ async function runScenarios(options: BenchOptions): Promise<BenchResults> {
     skipped,
     scenarios,
   };
+}
+
+/**
+ * Stopped by a signal (a `kill` of the runner, which its targets don't get), the runner stops
+ * the target it started before it exits, so no server is left behind.
+ */
+function stopTargetsOnSignal(): void {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      process.stderr.write(`\nbench: ${signal}: stopping the running target\n`);
+      stopRunningTargets().then(() => process.exit(130));
+    });
+  }
 }

@@ -152,11 +152,21 @@ async function withTarget<R>(
   const progress = new ProgressLine(label);
   progress.update('start', 0, '');
   const running = await target.start(start);
+  runningTargets.add(running);
   try {
     return [await body(running, progress), progress];
   } finally {
+    runningTargets.delete(running);
     await running.stop();
   }
+}
+
+const runningTargets = new Set<RunningTarget>();
+
+/** Stops every target a scenario is running now (the runner is being stopped by a signal). */
+export function stopRunningTargets(): Promise<number> {
+  const running = [...runningTargets];
+  return Promise.allSettled(running.map((target) => target.stop())).then(() => running.length);
 }
 
 function fanoutSummary(r: FanoutResult): string {

@@ -44,8 +44,11 @@ const progressTimer = setInterval(
 );
 
 function send(message: ToParent): void {
-  process.send?.(message);
+  if (process.connected) process.send?.(message);
 }
+
+// The runner is gone (stopped, or it crashed): nobody is left to report to.
+process.once('disconnect', () => process.exit(0));
 
 /**
  * Runs `open(i)` for i in 0..count−1 with at most CONNECT_CONCURRENCY connections being set

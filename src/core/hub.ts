@@ -233,9 +233,9 @@ export class Hub implements SessionHost {
    * when `since` is the channel's latest position). Null when memory can't tell for sure: the
    * node isn't on the channel or doesn't know its position yet, `since` is older than the
    * channel's history or the recent messages, ahead of them or of another epoch, the channel
-   * is mending a hole, or
-   * the channel needs a session (presence, or a channel `identity` may not read). The caller
-   * then takes the full path, a session, which reads history and reports gaps and errors.
+   * is mending a hole, or it needs a session (presence, or a channel `identity` may not
+   * read). The caller then takes the full path, a session, which reads history and reports
+   * gaps and errors.
    */
   tail(identity: Identity, channel: string, since: StreamPosition): readonly OutboundMessage[] | null {
     if (this.state !== 'running') return null;
