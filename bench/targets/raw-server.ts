@@ -313,7 +313,8 @@ function onWebSocket(ws: WebSocket, socket: Duplex): void {
   ws.on('error', () => ws.terminate());
 }
 
-server.listen(Number(values.port), values.host, () => {
+// As large an accept queue as Pushwire's (see its LISTEN_BACKLOG): reconnect storms overflow 511.
+server.listen({ port: Number(values.port), host: values.host, backlog: 4096 }, () => {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : values.port;
   process.stdout.write(`raw listening on http://${values.host}:${port}\n`);

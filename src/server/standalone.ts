@@ -5,6 +5,13 @@ import type { Config } from './config/index.ts';
 import { createPushwire, type Pushwire } from './create-pushwire.ts';
 
 const IDLE_SWEEP_MS = 50;
+/**
+ * Connections the kernel may queue before they are accepted. Node's default (511) overflows
+ * in a reconnect storm while the event loop is busy with the drop: each SYN the kernel then
+ * drops comes back only after the client's 1, 3, 7, 15, 31 s retransmit backoff. The kernel
+ * caps it at net.core.somaxconn.
+ */
+const LISTEN_BACKLOG = 4096;
 
 export interface RunningServer {
   readonly url: string;
@@ -24,7 +31,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const pushwire = await createPushwire(server, { ...config, logger });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(config.port, config.host, () => {
+    server.listen({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', reject);
       resolve();
     });
