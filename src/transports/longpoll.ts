@@ -62,10 +62,10 @@ function reconnectJson(request: CloseRequest): string {
 }
 
 /**
- * Long polling: each request is a short session. Without a cursor it answers at once with the
- * channels' current positions; with one, it answers with whatever is past the cursor as soon
- * as there is something, or empty at the poll timeout (which must stay under every proxy's
- * idle timeout on the path).
+ * Long polling. Without a cursor it answers at once with the channels' current positions; with
+ * one, it answers with whatever is past the cursor as soon as there is something, or empty at
+ * the poll timeout (which must stay under every proxy's idle timeout on the path). A poll on
+ * one channel is answered from the hub's memory when it can be; the rest are short sessions.
  */
 export async function servePoll(
   context: TransportContext,
