@@ -34,10 +34,8 @@ const TARGET: Column<AnyResult> = { title: 'target', cell: (_r, _raw, s) => s.ta
 const TRANSPORT: Column<AnyResult> = { title: 'transport', cell: (_r, _raw, s) => s.transport };
 const N: Column<AnyResult> = { title: 'N', cell: (_r, _raw, s) => n(s.subscribers) };
 
-const FANOUT: readonly Column<FanoutResult>[] = [
-  TARGET,
-  TRANSPORT,
-  N,
+/** What every fan-out-shaped run reports: throughput, latency, correctness, CPU, memory. */
+const DELIVERY: readonly Column<FanoutResult>[] = [
   { title: 'deliveries/s', cell: (r) => n(r.deliveriesPerSec) },
   { title: 'p50 ms', cell: (r) => ms(r.latency.p50Ms) },
   { title: 'p99 ms', cell: (r) => ms(r.latency.p99Ms) },
@@ -46,6 +44,13 @@ const FANOUT: readonly Column<FanoutResult>[] = [
   { title: 'CPU µs/delivery', cell: (r) => r.cpuPerDeliveryUs.toFixed(2) },
   vsRaw<FanoutResult>((r) => r.cpuPerDeliveryUs),
   { title: 'KB/conn', cell: (r) => r.memoryPerConnectionKb.toFixed(1) },
+];
+
+const FANOUT: readonly Column<FanoutResult>[] = [
+  TARGET,
+  TRANSPORT,
+  N,
+  ...DELIVERY,
   vsRaw<FanoutResult>((r) => r.memoryPerConnectionKb),
   { title: 'gen CPU', cell: (r) => `${r.generatorCpuPercent}%` },
 ];
@@ -55,14 +60,7 @@ const CHANNELS: readonly Column<FanoutResult>[] = [
   TRANSPORT,
   { title: 'channels', cell: (r) => n(r.channels) },
   { title: 'msg/s', cell: (r) => n(r.rate) },
-  { title: 'deliveries/s', cell: (r) => n(r.deliveriesPerSec) },
-  { title: 'p50 ms', cell: (r) => ms(r.latency.p50Ms) },
-  { title: 'p99 ms', cell: (r) => ms(r.latency.p99Ms) },
-  { title: 'max ms', cell: (r) => r.latency.maxMs.toFixed(0) },
-  { title: 'lost/dup/reord', cell: correctness },
-  { title: 'CPU µs/delivery', cell: (r) => r.cpuPerDeliveryUs.toFixed(2) },
-  vsRaw<FanoutResult>((r) => r.cpuPerDeliveryUs),
-  { title: 'KB/conn', cell: (r) => r.memoryPerConnectionKb.toFixed(1) },
+  ...DELIVERY,
   { title: 'gen CPU', cell: (r) => `${r.generatorCpuPercent}%` },
 ];
 
