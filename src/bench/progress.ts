@@ -1,6 +1,10 @@
+/** Off a terminal (CI logs, pipes) a phase's line is printed again this often, not redrawn. */
+const LOG_INTERVAL_MS = 10_000;
+
 /**
  * One live progress line per scenario on stderr: redrawn in place on a terminal, and printed
- * once per phase otherwise (CI logs, pipes), so stdout carries only the results table.
+ * when a phase starts and every LOG_INTERVAL_MS during it otherwise, so stdout carries only
+ * the results table.
  */
 export class ProgressLine {
   private readonly tty = Boolean(process.stderr.isTTY);
@@ -13,9 +17,8 @@ export class ProgressLine {
   update(phase: string, fraction: number, detail: string): void {
     const now = Date.now();
     const newPhase = phase !== this.phase;
-    if (!newPhase && now - this.lastDraw < 100) return;
+    if (!newPhase && now - this.lastDraw < (this.tty ? 100 : LOG_INTERVAL_MS)) return;
     this.lastDraw = now;
-    if (!this.tty && !newPhase) return;
     this.phase = phase;
     const line = `${this.label} ${phase.padEnd(10)} ${bar(fraction)} ${detail}`;
     process.stderr.write(this.tty ? `\r\x1b[2K${line}` : `${line}\n`);
