@@ -105,8 +105,14 @@ export interface FanoutResult {
 const SETTLE_MS = 500;
 /** The longest the last deliveries are waited for once publishing is over (by default). */
 const DRAIN_TIMEOUT_MS = 30_000;
-/** ... or until nothing arrived for this long (by default). */
+/** ... or until nothing arrived for this long (by default) ... */
 const DRAIN_IDLE_MS = 3000;
+/**
+ * ... as every child of the load generator says, having reported within this long: a child
+ * reading a flood of long-poll answers can go seconds without a progress report, and its
+ * silence was taken for the end of the deliveries.
+ */
+const HEARD_WITHIN_MS = 1000;
 const WARM_UP_INTERVAL_MS = 1000;
 const WARM_UP_TIMEOUT_MS = 60_000;
 
@@ -305,7 +311,7 @@ async function drain(
     if (received !== last) {
       last = received;
       lastChange = Date.now();
-    } else if (Date.now() - lastChange > idleMs) return;
+    } else if (Date.now() - lastChange > idleMs && pool.silentMs < HEARD_WITHIN_MS) return;
     await delay(50);
   }
 }

@@ -61,7 +61,10 @@ async function runScenarios(options: BenchOptions): Promise<BenchResults> {
     else targets.push(TARGETS[name]);
   }
   const scenarios: ScenarioRecord[] = [];
-  let block = 0;
+  // Runs within a minute of each other would otherwise reuse the last one's source addresses,
+  // whose ports are still in TIME_WAIT (connects then fail with EADDRINUSE): start where the
+  // clock says, a new block every 10 s.
+  let block = Math.floor(Date.now() / 10_000);
   const nextBlock = () => block++;
   for (const scenario of options.scenarios) {
     for (const item of planCases(scenario, targets, options)) {

@@ -25,6 +25,8 @@ interface Worker {
   warm: number;
   received: number;
   reconnected: number;
+  /** Date.now() of its last progress message. */
+  heardAt: number;
   readonly inbox: ToParent[];
   waiter: (() => void) | null;
 }
@@ -74,6 +76,7 @@ export class SubscriberPool {
         warm: 0,
         received: 0,
         reconnected: 0,
+        heardAt: Date.now(),
         inbox: [],
         waiter: null,
       };
@@ -83,6 +86,7 @@ export class SubscriberPool {
           worker.warm = message.warm;
           worker.received = message.received;
           worker.reconnected = message.reconnected;
+          worker.heardAt = Date.now();
           onProgress(pool.ready);
         } else worker.inbox.push(message);
         worker.waiter?.();
@@ -151,6 +155,15 @@ export class SubscriberPool {
   /** Subscribers that got a warm-up message (as last reported). */
   get warm(): number {
     return this.workers.reduce((total, w) => total + w.warm, 0);
+  }
+
+  /**
+   * How long the least recently heard child has been silent. A child reports every 250 ms
+   * between event-loop turns, so a long silence means it is busy reading, not idle.
+   */
+  get silentMs(): number {
+    const now = Date.now();
+    return this.workers.reduce((longest, w) => Math.max(longest, now - w.heardAt), 0);
   }
 
   /** Deliveries so far, as last reported (every 250 ms). */
