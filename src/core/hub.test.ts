@@ -100,8 +100,11 @@ async function hubWith(broker = new ScriptedBroker(), pollLingerMs?: number) {
   return { hub, broker, reports };
 }
 
-/** The hub fans out at the end of the event-loop turn. */
-const turn = () => new Promise((resolve) => setImmediate(resolve));
+/**
+ * The hub fans out at the end of the event-loop turn, or after a rest as long as a slow
+ * fan-out before it took (a few ms at most here, on a machine that stalled).
+ */
+const turn = () => new Promise((resolve) => setImmediate(() => setTimeout(resolve, 10)));
 
 const publishN = async (hub: Hub, channel: string, n: number) => {
   const out: Publication[] = [];
@@ -421,5 +424,66 @@ test('a channel long polls come back to lingers after its last poll, then is lef
   );
   await new Promise((resolve) => setTimeout(resolve, 450));
   assert.equal(hub.channelCount, 0);
+  await hub.close();
+});
+
+test('a lingering channel whose polls are always answered from memory is not left under them', async () => {
+  const { hub } = await hubWith(undefined, 200);
+  const { session, epoch } = await polledChannel(hub, 'c', 1);
+  const poll = waiter(epoch, 1);
+  hub.wait('c', poll);
+  session.close();
+  await publishN(hub, 'c', 1); // answers the waiting poll: nobody is on the channel now
+  // Pollers that come back behind every time, for twice the linger time: none ever waits.
+  let offset = 2;
+  for (let round = 0; round < 8; round++) {
+    await publishN(hub, 'c', 1);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const tail = hub.tail(ANONYMOUS, 'c', { epoch, offset });
+    assert.deepEqual(
+      tail?.map((m) => m.offset),
+      [offset + 1],
+      `round ${round}`,
+    );
+    offset += 1;
+  }
+  assert.equal(hub.channelCount, 1);
+  await new Promise((resolve) => setTimeout(resolve, 450));
+  assert.equal(hub.channelCount, 0, 'left once the polls stopped');
+  await hub.close();
+});
+
+test('a slow fan-out is followed by a rest as long as it took, and the next batch holds what came meanwhile', async () => {
+  const { hub } = await hubWith();
+  const SLOW_MS = 40;
+  const deliveredAt: number[][] = [];
+  const slow = recorder();
+  const sink: SessionSink = {
+    ...slow,
+    batch: (batch) => {
+      deliveredAt.push(batch.messages.map((m) => m.offset));
+      const until = performance.now() + SLOW_MS;
+      while (performance.now() < until) {} // a fan-out to many connections, in one session
+      slow.batch(batch);
+    },
+  };
+  await hub.openSession({ transport: 'websocket', identity: ANONYMOUS, sink }).subscribe([{ channel: 'c' }]);
+  await hub.publish('c', '1');
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(deliveredAt, [[1]], 'the first fan-out goes out at the end of its turn');
+
+  // Published right after the slow fan-out: the loop turns over several times (a new
+  // connection would be accepted in each) before the next fan-out, which takes both.
+  await hub.publish('c', '2');
+  await hub.publish('c', '3');
+  let turnsBefore = 0;
+  const deadline = performance.now() + 2000;
+  while (deliveredAt.length === 1 && performance.now() < deadline) {
+    await new Promise((resolve) => setImmediate(resolve));
+    turnsBefore += 1;
+  }
+  assert.deepEqual(deliveredAt, [[1], [2, 3]]);
+  assert.ok(turnsBefore > 1, `the second fan-out came ${turnsBefore} turn(s) after the first`);
+  assert.deepEqual(slow.offsets(), [1, 2, 3]);
   await hub.close();
 });

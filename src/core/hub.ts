@@ -66,6 +66,15 @@ const RECENT_MAX = 1000;
 const DEFAULT_PRESENCE_TTL_MS = 60_000;
 const DEFAULT_POLL_LINGER_MS = 10_000;
 const NOTHING_NEW: readonly OutboundMessage[] = Object.freeze([]);
+/**
+ * A fan-out that took longer than this is followed by a rest as long as it took before the
+ * next one. Writing to every connection is one long synchronous run, and Node's listener
+ * accepts one connection per event-loop turn: with a fan-out in every turn, a server with
+ * thousands of connections accepted a few dozen a second, and a reconnect storm took minutes.
+ * Resting keeps at least half of the time for accepting, reading and answering; the messages
+ * of the rest go out together in the next fan-out, in one write per connection.
+ */
+const FLUSH_PACING_MIN_MS = 2;
 
 /**
  * The node's hub: the one place that knows which local sessions are on which channel. It
@@ -86,9 +95,11 @@ export class Hub implements SessionHost {
   private readonly channels = new Map<string, ChannelEntry>();
   private readonly sessions = new Set<Session>();
   private readonly inflight = new Set<Promise<unknown>>();
-  /** Channels with messages in their outbox, fanned out once per event-loop turn. */
+  /** Channels with messages in their outbox, fanned out together (see scheduleFlush). */
   private readonly dirty = new Set<ChannelEntry>();
   private flushScheduled = false;
+  /** performance.now() before which the next fan-out waits (see FLUSH_PACING_MIN_MS). */
+  private restUntil = 0;
   private presenceTimer: NodeJS.Timeout | null = null;
   private readonly pollLingerMs: number;
   /** Entries without members kept for long polls that come back. */
@@ -245,6 +256,9 @@ export class Hub implements SessionHost {
     if (since.offset > position.offset || since.offset < 0) return null;
     const options = this.channelOptions(channel);
     if (!identity.canSubscribe(channel) || options.presence) return null;
+    // A poll answered from memory is as much a sign of life as one that waits: pollers that
+    // are always behind never wait, and the channel must not be left under them.
+    if (entry.lingerUntil !== 0) entry.lingerUntil = Date.now() + this.pollLingerMs;
     if (since.offset === position.offset) return NOTHING_NEW;
     // Past the channel's history (by count or age) a session reports a gap, as every
     // transport would: memory must not answer for longer than history does.
@@ -363,9 +377,9 @@ export class Hub implements SessionHost {
 
   /**
    * Takes the publication as the channel's next and queues it. Publications of one turn go
-   * out together after it (as the raw-socket servers do): under load each connection then
-   * gets one write per turn however many messages arrived, and the publisher's answer is not
-   * held up by the fan-out.
+   * out together after it (as the raw-socket servers do), or after the rest that follows a
+   * slow fan-out: under load each connection then gets one write per fan-out however many
+   * messages arrived, and the publisher's answer is not held up by the fan-out.
    */
   private fanOut(entry: ChannelEntry, publication: Publication): void {
     const message = new OutboundMessage(publication);
@@ -374,14 +388,20 @@ export class Hub implements SessionHost {
     if (entry.recent.size > entry.recentLimit) entry.recent.delete(entry.recent.keys().next().value!);
     entry.outbox.push(message);
     this.dirty.add(entry);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flush());
-    }
+    this.scheduleFlush();
   }
 
-  private flush(): void {
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    const rest = this.restUntil - performance.now();
+    if (rest >= 1) setTimeout(this.flush, rest);
+    else setImmediate(this.flush);
+  }
+
+  private readonly flush = (): void => {
     this.flushScheduled = false;
+    const started = performance.now();
     for (const entry of this.dirty) {
       const batch = new OutboundBatch(entry.outbox);
       entry.outbox = [];
@@ -398,7 +418,15 @@ export class Hub implements SessionHost {
       if (entry.polls.size > 0) this.answerPolls(entry, batch);
     }
     this.dirty.clear();
-  }
+    // Transports that cork write on the next tick: this one comes after theirs.
+    process.nextTick(this.rest, started);
+  };
+
+  private readonly rest = (flushStarted: number): void => {
+    const ended = performance.now();
+    const took = ended - flushStarted;
+    this.restUntil = took >= FLUSH_PACING_MIN_MS ? ended + took : 0;
+  };
 
   private answerPolls(entry: ChannelEntry, batch: OutboundBatch): void {
     const polls = entry.polls;
