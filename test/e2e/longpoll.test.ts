@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { Agent, get } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { SignJWT } from 'jose';
 import { openRawClient, type RawClient, takeMessages } from '../helpers/clients.ts';
@@ -62,5 +63,24 @@ describe('long polling from memory', () => {
     const refused = await fetch(`${server.url}/poll?channel=busy&token=${limited}&cursor=${cursor}`);
     assert.equal(refused.status, 403);
     assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'forbidden');
+  });
+
+  test('a poll client that comes back after a 6 s pause finds its keep-alive connection open', async () => {
+    const token = await signed({ sub: 'pauser' });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const poll = () =>
+      new Promise<number>((resolve, reject) => {
+        get(`${server.url}/poll?channel=pause&token=${token}`, { agent }, (res) => {
+          const port = res.socket.localPort!;
+          res.resume();
+          res.on('end', () => resolve(port));
+        }).on('error', reject);
+      });
+    const firstPort = await poll();
+    // Longer than Node's default keep-alive timeout (5 s), which closed such sockets under
+    // slow clients: a poll sent as the server closed failed with "socket hang up".
+    await new Promise((resolve) => setTimeout(resolve, 6000));
+    assert.equal(await poll(), firstPort, 'the second poll went over the same connection');
+    agent.destroy();
   });
 });
