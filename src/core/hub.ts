@@ -432,6 +432,18 @@ export class Hub implements SessionHost {
     const polls = entry.polls;
     entry.polls = new Set();
     const first = batch.messages[0]!;
+    const oneEpoch = batch.messages.every((message) => message.epoch === first.epoch);
+    // What follows an offset within the batch (null: a hole), once per offset polls wait at.
+    const following = new Map<number, readonly OutboundMessage[] | null>();
+    const follow = (offset: number): readonly OutboundMessage[] | null => {
+      let after = following.get(offset);
+      if (after === undefined) {
+        const list = batch.messages.filter((message) => message.offset > offset);
+        after = list.every((message, i) => message.offset === offset + 1 + i) ? list : null;
+        following.set(offset, after);
+      }
+      return after;
+    };
     for (const poll of polls) {
       this.waitingPolls -= 1;
       try {
@@ -441,16 +453,15 @@ export class Hub implements SessionHost {
           continue;
         }
         // The poll came after part of this batch was accepted: it wants only what follows it.
-        const sameEpoch = batch.messages.every((message) => message.epoch === poll.epoch);
-        const after = batch.messages.filter((message) => message.offset > poll.offset);
-        if (sameEpoch && after.length === 0) {
+        const after = oneEpoch && first.epoch === poll.epoch ? follow(poll.offset) : null;
+        if (after === null) {
+          poll.end(null); // a new epoch or a hole: the poll comes back and a session reports it
+        } else if (after.length === 0) {
           entry.polls.add(poll); // all of it came before the poll: keep waiting
           this.waitingPolls += 1;
-        } else if (sameEpoch && after.every((message, i) => message.offset === poll.offset + 1 + i)) {
+        } else {
           poll.answer(after, null);
           this.stats.delivered += after.length;
-        } else {
-          poll.end(null); // a new epoch or a hole: the poll comes back and a session reports it
         }
       } catch (error) {
         this.report('deliver', error);
