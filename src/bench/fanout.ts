@@ -1,7 +1,13 @@
 import { LatencyHistogram, type LatencySummary } from './histogram.ts';
 import { processTree, sampleProcesses } from './process-stats.ts';
 import type { ProgressLine } from './progress.ts';
-import { MAX_IN_FLIGHT, publishAtRate, publishOnce, publishToEach } from './publisher.ts';
+import {
+  MAX_IN_FLIGHT,
+  openPublishConnections,
+  publishAtRate,
+  publishOnce,
+  publishToEach,
+} from './publisher.ts';
 import { SubscriberPool } from './subscriber-pool.ts';
 import type { RunningTarget, TargetInfo } from './targets.ts';
 import { benchPayload, nowMicros, type TransportName } from './wire.ts';
@@ -160,6 +166,12 @@ export async function runFanout(
   connecting = false;
   try {
     await warmUp(running, pool, channel, channels, ready, params.payloadBytes, progress);
+    const inFlight = target.orderBy === 'seq' ? 1 : params.inFlight;
+    const connections = await openPublishConnections(running, {
+      channel,
+      inFlight,
+      payloadBytes: params.payloadBytes,
+    });
     await delay(SETTLE_MS);
     const serverPids = processTree([running.pid]);
     const connected = sampleProcesses(serverPids);
@@ -169,24 +181,28 @@ export async function runFanout(
     const startedUs = nowMicros();
     let phase = 'publish';
     let stormOver = params.stormAtMs === null;
-    const publishing = publishAtRate(running, {
-      channel,
-      channels,
-      rate: params.rate,
-      durationMs: params.durationMs,
-      payloadBytes: params.payloadBytes,
-      inFlight: target.orderBy === 'seq' ? 1 : params.inFlight,
-      // Publishing goes on until everyone is back from a storm.
-      extendWhile: () => !stormOver,
-      onAnswered: (answered) =>
-        progress.update(
-          phase,
-          params.rate === null
-            ? (nowMicros() - startedUs) / 1000 / params.durationMs
-            : answered / expectedMessages,
-          `${answered}${params.rate === null ? '' : `/${expectedMessages}`} msgs, ${pool.received} deliveries${phase === 'storm' ? `, ${pool.reconnected}/${ready} back` : ''}`,
-        ),
-    });
+    const publishing = publishAtRate(
+      running,
+      {
+        channel,
+        channels,
+        rate: params.rate,
+        durationMs: params.durationMs,
+        payloadBytes: params.payloadBytes,
+        inFlight,
+        // Publishing goes on until everyone is back from a storm.
+        extendWhile: () => !stormOver,
+        onAnswered: (answered) =>
+          progress.update(
+            phase,
+            params.rate === null
+              ? (nowMicros() - startedUs) / 1000 / params.durationMs
+              : answered / expectedMessages,
+            `${answered}${params.rate === null ? '' : `/${expectedMessages}`} msgs, ${pool.received} deliveries${phase === 'storm' ? `, ${pool.reconnected}/${ready} back` : ''}`,
+          ),
+      },
+      connections,
+    );
     const storm =
       params.stormAtMs === null
         ? null
@@ -240,7 +256,7 @@ export async function runFanout(
       connectFailed: failed,
       channels,
       rate: params.rate ?? 0,
-      inFlight: target.orderBy === 'seq' ? 1 : params.inFlight,
+      inFlight,
       durationMs: params.durationMs,
       published: outcome.published,
       publishFailed: outcome.failedSeqs.length,
