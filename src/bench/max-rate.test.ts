@@ -39,16 +39,28 @@ function result(change: Partial<FanoutResult>): FanoutResult {
   };
 }
 
-test('doubles the rate until a step loses a message, and reports the last one that held', async () => {
+test('doubles the rate until a step loses a message, then bisects below it', async () => {
   const rates: number[] = [];
   const found = await searchMaxRate(10, 100, async (rate) => {
     rates.push(rate);
-    return result({ deliveriesPerSec: rate * 10, lost: rate >= 800 ? 1 : 0 });
+    return result({ deliveriesPerSec: rate * 10, lost: rate >= 650 ? 1 : 0 });
   });
-  assert.deepEqual(rates, [100, 200, 400, 800]);
-  assert.equal(found.lastGoodRate, 400);
-  assert.equal(found.deliveriesPerSec, 4000);
-  assert.match(found.stoppedBy, /^at 800 msg\/s: lost 1/);
+  // 400 holds and 800 does not: 600 holds, 700 does not.
+  assert.deepEqual(rates, [100, 200, 400, 800, 600, 700]);
+  assert.equal(found.lastGoodRate, 600);
+  assert.equal(found.deliveriesPerSec, 6000);
+  assert.match(found.stoppedBy, /^at 700 msg\/s: lost 1/);
+});
+
+test('the bisection goes up from a step that held and down from one that did not', async () => {
+  const rates: number[] = [];
+  const found = await searchMaxRate(10, 100, async (rate) => {
+    rates.push(rate);
+    return result({ lost: rate > 750 ? 1 : 0 });
+  });
+  assert.deepEqual(rates, [100, 200, 400, 800, 600, 700]);
+  assert.equal(found.lastGoodRate, 700);
+  assert.match(found.stoppedBy, /^at 800 msg\/s/);
 });
 
 test('a p99 over a second, a late publisher or a failed run each end the search', async () => {
@@ -69,16 +81,23 @@ test('a p99 over a second, a late publisher or a failed run each end the search'
 test('a step that misses on latency alone is run again and holds when most of its runs hold', async () => {
   const p99 = (ms: number) => result({ latency: { count: 1, p50Ms: 1, p90Ms: 2, p99Ms: ms, maxMs: ms } });
   // 200 msg/s: slow once, then fine twice (holds); 400: slow, fine, slow (does not).
-  const script: Record<number, number[]> = { 100: [3], 200: [1500, 3, 3], 400: [1500, 3, 1500] };
+  // The bisection: 300 holds, 350 is slow twice (a third run could not make a majority).
+  const script: Record<number, number[]> = {
+    100: [3],
+    200: [1500, 3, 3],
+    400: [1500, 3, 1500],
+    300: [3],
+    350: [1500, 1500],
+  };
   const rates: number[] = [];
   const found = await searchMaxRate(10, 100, async (rate) => {
     rates.push(rate);
     return p99(script[rate]!.shift()!);
   });
-  assert.deepEqual(rates, [100, 200, 200, 200, 400, 400, 400]);
-  assert.equal(found.lastGoodRate, 200);
-  assert.equal(found.stoppedBy, 'at 400 msg/s: p99 1500 ms > 1000 ms (held in 1 of 3 runs)');
-  assert.equal(found.steps.length, 7);
+  assert.deepEqual(rates, [100, 200, 200, 200, 400, 400, 400, 300, 350, 350]);
+  assert.equal(found.lastGoodRate, 300);
+  assert.equal(found.stoppedBy, 'at 350 msg/s: p99 1500 ms > 1000 ms (held in 0 of 2 runs)');
+  assert.equal(found.steps.length, 10);
 
   const lossy = await searchMaxRate(10, 100, async () => result({ lost: 1 }));
   assert.equal(lossy.steps.length, 1, 'a loss is never run again');

@@ -90,7 +90,8 @@ results.json and report.html.
                            (default fanout):
                              fanout     N subscribers of one channel, a fixed rate
                              max-rate   fan-out at N = 1000 with the rate doubled from --rate
-                                        until p99 > 1 s, a loss or a publisher behind schedule
+                                        until p99 > 1 s, a loss or a publisher behind schedule,
+                                        then bisected twice below the rate that failed
                                         (a step missed on latency alone runs 3 times; 2 must hold)
                              idle       N connections, nothing published: RSS per connection
                              channels   N channels with one subscriber each, --rate in total

@@ -132,7 +132,7 @@ const CONNECT: readonly Column<ConnectionsResult>[] = [
 
 const TITLES: Readonly<Record<ScenarioName, string>> = {
   fanout: 'Fan-out: N subscribers of one channel',
-  'max-rate': 'Max sustained rate (doubled until p99 > 1 s, a loss, or the publisher behind)',
+  'max-rate': 'Max sustained rate (doubled, then bisected, until p99 > 1 s, a loss, or the publisher behind)',
   idle: 'Idle memory per connection (RSS after settling)',
   channels: 'N channels with one subscriber each',
   publish: 'HTTP publish API throughput',
