@@ -56,9 +56,8 @@ const EXTEND_LIMIT_MS = 180_000;
 export async function publishAtRate(
   target: RunningTarget,
   plan: PublishPlan,
-  connections: PublishConnections,
+  agent: Agent,
 ): Promise<PublishOutcome> {
-  const { agent } = connections;
   const total =
     plan.rate === null ? MAX_UNPACED : Math.max(1, Math.round((plan.rate * plan.durationMs) / 1000));
   const intervalMs = plan.rate === null ? 0 : 1000 / plan.rate;
@@ -138,14 +137,9 @@ export async function publishAtRate(
   };
 }
 
-/** The keep-alive connections a publishAtRate run publishes over; it closes them when done. */
-export interface PublishConnections {
-  readonly agent: Agent;
-}
-
 /**
  * Opens the publisher's `inFlight` keep-alive connections before its first timed publish (one
- * publish each, to a channel nobody follows). A busy Node server accepts one connection per
+ * publish each, to a channel nobody follows), for publishAtRate, which closes them when done. A busy Node server accepts one connection per
  * event-loop turn: opened on demand, they queued behind the fan-out, and the first ~100
  * messages of a run at 400 msg/s to 1,000 long polls were 1.2–1.4 s late on every target,
  * which made a 5 s run's p99 that of its first quarter second. A publisher is an application
@@ -154,12 +148,12 @@ export interface PublishConnections {
 export async function openPublishConnections(
   target: RunningTarget,
   plan: Pick<PublishPlan, 'channel' | 'inFlight' | 'payloadBytes'>,
-): Promise<PublishConnections> {
+): Promise<Agent> {
   const agent = new Agent({ keepAlive: true, maxSockets: plan.inFlight });
   const channel = `${plan.channel}connect`; // word characters only, as channelName's
   const payload = benchPayload(0, nowMicros(), plan.payloadBytes);
   await Promise.all(Array.from({ length: plan.inFlight }, () => post(target, agent, channel, payload)));
-  return { agent };
+  return agent;
 }
 
 /** One publish on its own connection; resolves to whether the target accepted it. */

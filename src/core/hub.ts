@@ -76,10 +76,12 @@ const NOTHING_NEW: readonly OutboundMessage[] = Object.freeze([]);
  */
 const FLUSH_PACING_MIN_MS = 2;
 /**
- * A third of the time for everything else is enough for storms (10,000 clients were back as
- * fast with a rest half as long as the fan-out as with one as long), and a shorter rest is
- * less latency: p99 at 5,000 subscribers went from 1.4-1.5x the raw ceiling's to 0.8-1.05x, at
- * 0.65-0.7x its CPU per delivery instead of 0.5x.
+ * A third of the time for everything else was enough for WebSocket, SSE and stream storms
+ * (10,000 clients were back as fast with a rest half as long as the fan-out as with one as
+ * long), and a shorter rest is less latency: p99 at 5,000 subscribers went from 1.4-1.5x the
+ * raw ceiling's to 0.8-1.05x, at 0.65-0.7x its CPU per delivery instead of 0.5x. Long-poll
+ * storms may want the longer rest (each answered poll brings a request back); too few runs
+ * to tell yet.
  */
 const FLUSH_REST_SHARE = 0.5;
 
