@@ -35,3 +35,10 @@ export type {
   ReconnectEvent,
   StreamPosition,
 } from './message.ts';
+export {
+  parseTransportName,
+  TRANSPORT_ALIASES,
+  TRANSPORT_NAMES,
+  type TransportName,
+  transportNamesHint,
+} from './transport-names.ts';
