@@ -1,6 +1,6 @@
 import { assertChannel } from './channel.ts';
 import { type Cursor, decodeCursor } from './cursor.ts';
-import { type ErrorCode, PushwireError } from './errors.ts';
+import { asPushwireError, type ErrorCode, PushwireError } from './errors.ts';
 
 /** A request id chosen by the client and echoed in the reply. */
 export type CommandId = number | string;
@@ -101,10 +101,6 @@ function channelOf(frame: Record<string, unknown>): string {
 function cursorOf(value: unknown): Cursor {
   if (typeof value !== 'string') throw new PushwireError('invalid_cursor', 'cursor must be a string');
   return decodeCursor(value);
-}
-
-export function asPushwireError(error: unknown): PushwireError {
-  return error instanceof PushwireError ? error : new PushwireError('internal');
 }
 
 /** `{"id":..,"op":"error",...}`: the WebSocket form of an error. */

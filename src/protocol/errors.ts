@@ -1,11 +1,13 @@
 /**
- * Every error Pushwire reports, one row per code: its HTTP status and, where it ends a
- * WebSocket connection, its close code. Codes are part of the contract (docs/protocol.md):
- * never rename or reuse one. Close codes 4000-4499 mean "reconnect"; 4500-4999 mean "don't".
+ * Every error Pushwire reports, one row per code: its HTTP status (null where it never ends an
+ * HTTP request) and, where it can end a WebSocket connection, its close code. Codes are part
+ * of the contract (docs/protocol.md, whose table a test holds equal to this one): never rename
+ * or reuse one. Close codes 4000-4499 mean "reconnect, with backoff"; 4500-4999 mean "don't
+ * reconnect without new credentials or a changed request".
  */
 export const ERROR_CODES = {
   invalid_json: { status: 400, closeCode: null, message: 'the body or frame is not valid JSON' },
-  invalid_request: { status: 400, closeCode: null, message: 'the request is malformed' },
+  invalid_request: { status: 400, closeCode: 4505, message: 'the request is malformed' },
   invalid_channel: { status: 400, closeCode: null, message: 'the channel name is invalid' },
   invalid_cursor: { status: 400, closeCode: null, message: 'the cursor is malformed' },
   unknown_op: { status: 400, closeCode: null, message: 'the op is not known' },
@@ -13,18 +15,35 @@ export const ERROR_CODES = {
   not_subscribed: { status: 400, closeCode: null, message: 'not subscribed to this channel' },
   too_many_channels: { status: 400, closeCode: null, message: 'too many channels on one connection' },
   unauthorized: { status: 401, closeCode: 4501, message: 'missing or invalid credentials' },
-  forbidden: { status: 403, closeCode: null, message: 'not allowed' },
+  token_expired: {
+    status: 401,
+    closeCode: 4502,
+    message: 'the token has expired: reconnect with a new token',
+  },
+  disconnected: {
+    status: 401,
+    closeCode: 4503,
+    message: 'disconnected by the server: reconnect with new credentials',
+  },
+  forbidden: { status: 403, closeCode: 4504, message: 'not allowed' },
   not_found: { status: 404, closeCode: null, message: 'no such endpoint' },
   method_not_allowed: { status: 405, closeCode: null, message: 'method not allowed on this endpoint' },
+  request_timeout: { status: 408, closeCode: null, message: 'the request did not arrive in time' },
   payload_too_large: { status: 413, closeCode: 1009, message: 'the message is too large' },
   unsupported_media_type: { status: 415, closeCode: null, message: 'send application/json' },
-  rate_limited: { status: 429, closeCode: null, message: 'too many requests' },
+  rate_limited: { status: 429, closeCode: 4004, message: 'too many requests: slow down' },
   internal: { status: 500, closeCode: 4003, message: 'internal server error' },
-  broker_unavailable: { status: 503, closeCode: null, message: 'the broker is unavailable' },
+  broker_unavailable: { status: 503, closeCode: 4006, message: 'the broker is unavailable' },
+  unavailable: { status: 503, closeCode: 4007, message: 'a service the server depends on is unavailable' },
+  too_many_connections: {
+    status: 503,
+    closeCode: 4005,
+    message: 'the server holds as many connections as it may: retry later',
+  },
   shutting_down: { status: 503, closeCode: 4000, message: 'the server is shutting down' },
-  heartbeat_timeout: { status: 408, closeCode: 4001, message: 'no pong within the heartbeat timeout' },
-  slow_consumer: { status: 503, closeCode: 4002, message: 'the client reads too slowly' },
-} as const satisfies Record<string, { status: number; closeCode: number | null; message: string }>;
+  heartbeat_timeout: { status: null, closeCode: 4001, message: 'no pong within the heartbeat timeout' },
+  slow_consumer: { status: null, closeCode: 4002, message: 'the client reads too slowly' },
+} as const satisfies Record<string, { status: number | null; closeCode: number | null; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
@@ -42,8 +61,19 @@ export class PushwireError extends Error {
     this.code = code;
   }
 
+  /** The HTTP status of this error; codes that never answer a request map to 500. */
   get status(): number {
-    return ERROR_CODES[this.code].status;
+    return ERROR_CODES[this.code].status ?? 500;
+  }
+
+  /**
+   * The close code that ends a WebSocket connection for this error. Codes without one of
+   * their own close as a refused request (4505) when the client caused them, else 1011.
+   */
+  get closeCode(): number {
+    const row = ERROR_CODES[this.code];
+    if (row.closeCode !== null) return row.closeCode;
+    return row.status !== null && row.status < 500 ? 4505 : 1011;
   }
 
   toBody(): ErrorBody {
@@ -55,7 +85,23 @@ export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && Object.hasOwn(ERROR_CODES, value);
 }
 
+/**
+ * Any thrown value as a PushwireError: itself when it is one, else `internal` (a bug, whose
+ * own message must not reach a client).
+ */
+export function asPushwireError(error: unknown): PushwireError {
+  return error instanceof PushwireError ? error : new PushwireError('internal');
+}
+
 /** Close codes a client should reconnect after (RFC 6455 1001/1006 too: going away, abnormal). */
 export function closeCodeMeansReconnect(code: number): boolean {
   return code < 4500 || code >= 5000;
+}
+
+/** The error code a close code stands for, for clients that see only the close. */
+export function errorCodeOfClose(code: number): ErrorCode | null {
+  for (const [name, row] of Object.entries(ERROR_CODES)) {
+    if (row.closeCode === code) return name as ErrorCode;
+  }
+  return null;
 }

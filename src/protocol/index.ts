@@ -1,6 +1,5 @@
 export { assertChannel, MAX_CHANNEL_LENGTH, namespaceOf } from './channel.ts';
 export {
-  asPushwireError,
   type ClientCommand,
   type CommandId,
   encodeErrorFrame,
@@ -19,10 +18,12 @@ export {
   MAX_CURSOR_LENGTH,
 } from './cursor.ts';
 export {
+  asPushwireError,
   closeCodeMeansReconnect,
   ERROR_CODES,
   type ErrorBody,
   type ErrorCode,
+  errorCodeOfClose,
   isErrorCode,
   PushwireError,
 } from './errors.ts';
