@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocketServer } from 'ws';
 import type { Hub } from '../core/index.ts';
-import { ERROR_CODES, type ErrorCode, PushwireError } from '../protocol/index.ts';
+import { asPushwireError, type ErrorCode, encodeErrorFrame, PushwireError } from '../protocol/index.ts';
 import {
   type SubscribeParams,
   sendError,
@@ -114,7 +114,9 @@ export class Router {
     const url = new URL(req.url ?? '/', 'http://pushwire.invalid');
     if (url.pathname !== `${this.deps.prefix}/ws`) return false;
     socket.on('error', () => socket.destroy());
-    this.upgrade(req, socket, head, url).catch((error: unknown) => abortHandshake(socket, error));
+    this.upgrade(req, socket, head, url).catch((error: unknown) =>
+      this.refuseUpgrade(req, socket, head, error),
+    );
     return true;
   }
 
@@ -125,6 +127,23 @@ export class Router {
     const identity = await deps.auth.identify(bearerToken(req, url.searchParams));
     if (socket.destroyed) return;
     deps.wss.handleUpgrade(req, socket, head, (ws) => serveWebSocket(deps.transports, ws, socket, identity));
+  }
+
+  /**
+   * Browsers never show a script the status of a refused upgrade, so a refusal completes the
+   * handshake, says why in an error frame and closes with the error's close code. A request
+   * that is no valid handshake gets the HTTP status from ws instead.
+   */
+  private refuseUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, error: unknown): void {
+    if (socket.destroyed) return;
+    const failure = asPushwireError(error);
+    if (failure.code === 'internal') this.deps.transports.report('upgrade', error);
+    this.deps.metrics.httpErrors.inc({ code: failure.code });
+    this.deps.wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.send(encodeErrorFrame(undefined, failure.code, failure.message));
+      ws.close(failure.closeCode, failure.code);
+      setTimeout(() => ws.terminate(), 1000).unref();
+    });
   }
 
   private async subscribe(
@@ -222,16 +241,4 @@ export class Router {
 
 function fail(code: ErrorCode, message: string): never {
   throw new PushwireError(code, message);
-}
-
-/** Refuses an upgrade with a real HTTP status and the error shape. */
-function abortHandshake(socket: Duplex, error: unknown): void {
-  if (socket.destroyed) return;
-  const failure = error instanceof PushwireError ? error : new PushwireError('internal');
-  const body = JSON.stringify(failure.toBody());
-  const status = ERROR_CODES[failure.code].status;
-  socket.end(
-    `HTTP/1.1 ${status} ${failure.code}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
 }

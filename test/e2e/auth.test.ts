@@ -53,13 +53,21 @@ describe('connection tokens', () => {
     assert.equal((await fetch(`${server.url}/sse?channel=a&token=${noExp}`)).status, 401);
   });
 
-  test('a WebSocket upgrade without a valid token is refused with HTTP 401', async () => {
+  test('a WebSocket without a valid token is told why: an error frame, then close 4501', async () => {
     const ws = new WebSocket(`${server.url.replace('http', 'ws')}/ws`);
-    const status = await new Promise<number>((resolve) => {
-      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+    const frames: string[] = [];
+    ws.on('message', (data) => frames.push(String(data)));
+    const [code, reason] = await new Promise<[number, string]>((resolve) => {
+      ws.on('close', (closeCode, closeReason) => resolve([closeCode, String(closeReason)]));
       ws.on('error', () => {});
     });
-    assert.equal(status, 401);
+    assert.equal(code, 4501);
+    assert.equal(reason, 'unauthorized');
+    assert.equal(frames.length, 1);
+    const frame = JSON.parse(frames[0]!);
+    assert.equal(frame.op, 'error');
+    assert.equal(frame.code, 'unauthorized');
+    assert.match(frame.message, /token is required/);
   });
 
   test('the channels claim limits subscribing; the publish claim allows publishing', async () => {
