@@ -1,5 +1,6 @@
 export { MemoryBroker } from './memory.ts';
 export { RedisBroker, type RedisBrokerOptions } from './redis/broker.ts';
+export { redactRedisUrl } from './redis/connection.ts';
 export type {
   Broker,
   BrokerHandler,

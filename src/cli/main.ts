@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
+import { closest } from '../server/index.ts';
+import { UsageError } from './args.ts';
 import { runBenchCommand } from './bench.ts';
 import { runPublish } from './publish.ts';
 import { runServe } from './serve.ts';
@@ -14,8 +16,15 @@ Commands:
   bench                     run the benchmarks (pushwire bench --help)
 
 Options:
-  -h, --help     show this help
-  -v, --version  print the version`;
+  -h, --help     show this help (pushwire <command> --help: the command's)
+  -v, --version  print the version
+
+Examples:
+  pushwire serve                                   # port 8080; prints the API key
+  pushwire subscribe chat:lobby                    # in a second terminal
+  pushwire publish chat:lobby '{"text":"hi"}' --api-key KEY`;
+
+const COMMANDS = ['serve', 'publish', 'subscribe', 'bench', 'help'] as const;
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -24,6 +33,7 @@ function version(): string {
   return pkg.version;
 }
 
+/** The exit code, or -1 while the command runs on (serve) and ends the process itself. */
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -43,21 +53,38 @@ async function main(argv: string[]): Promise<number> {
     case '-h':
     case '--help':
     case 'help':
-      console.log(USAGE);
+      (command === undefined ? console.error : console.log)(USAGE);
       return command === undefined ? 2 : 0;
-    default:
-      console.error(`pushwire: unknown command "${command}"\n\n${USAGE}`);
+    default: {
+      const near = closest(
+        command,
+        COMMANDS.map((name) => [name, name] as const),
+      );
+      const guess = near === undefined ? '' : ` (did you mean ${near}?)`;
+      console.error(`pushwire: unknown command "${command}"${guess}\n\n${USAGE}`);
       return 2;
+    }
   }
 }
 
+const [command] = process.argv.slice(2);
 main(process.argv.slice(2)).then(
   (code) => {
-    // serve and subscribe keep running; the others end here.
-    if (code !== -1) process.exitCode = code;
+    if (code === -1) return;
+    process.exitCode = code;
+    // A finished subscribe's SDK, or the Redis client of a serve that could not start, may
+    // still hold sockets and timers for seconds: nothing of theirs is worth waiting for.
+    if (command === 'subscribe' || command === 'serve') process.exit(code);
   },
   (error: unknown) => {
-    console.error(`pushwire: ${error instanceof Error ? error.message : String(error)}`);
+    const where =
+      command && (COMMANDS as readonly string[]).includes(command) ? `pushwire ${command}` : 'pushwire';
+    if (error instanceof UsageError) {
+      console.error(`${where}: ${error.message}\n(${where} --help shows how to call it)`);
+      process.exitCode = 2;
+      return;
+    }
+    console.error(`${where}: ${error instanceof Error ? error.message : String(error)}`);
     process.exitCode = 1;
   },
 );

@@ -1,19 +1,54 @@
-import { pino } from 'pino';
-import { ConfigError, configHelp, displayHost, loadConfig, startServer } from '../server/index.ts';
+import {
+  type Config,
+  ConfigError,
+  configHelp,
+  createLogger,
+  displayHost,
+  loadConfig,
+  type RunningServer,
+  redactRedisUrl,
+  startServer,
+} from '../server/index.ts';
 
-function brokerLine(config: ReturnType<typeof loadConfig>): string {
+const EXAMPLES = `Examples:
+  pushwire serve                                   # port 8080, memory broker, the demo at /
+  pushwire serve --port 3000 --api-key "$KEY" --no-demo
+  pushwire serve --broker redis --redis-url redis://127.0.0.1:6379   # on every node
+  pushwire serve --config pushwire.yaml --log-format json`;
+
+function brokerLine(config: Config): string {
   if (config.broker === 'memory') return 'memory (history is lost on restart; --broker redis to scale out)';
-  const where = config.redisShards.length > 0 ? `shards ${config.redisShards.join(', ')}` : config.redisUrl;
+  const where =
+    config.redisShards.length > 0
+      ? `shards ${config.redisShards.map(redactRedisUrl).join(', ')}`
+      : redactRedisUrl(config.redisUrl);
   return `redis ${where}${config.redisCluster ? ' (cluster)' : ''}, key prefix "${config.redisPrefix}"`;
+}
+
+/** Why the server could not start, and what to do about it. */
+function startFailure(config: Config, error: unknown): string {
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  const text = typeof message === 'string' ? message : String(error);
+  if (code === 'EADDRINUSE') {
+    return `port ${config.port} on ${config.host} is in use (EADDRINUSE): stop what listens there, or pick another with --port`;
+  }
+  if (code === 'EACCES') {
+    return `may not listen on port ${config.port} (EACCES): ports below 1024 need privileges; pick another with --port`;
+  }
+  if (code === 'EADDRNOTAVAIL') {
+    return `${config.host} is not an address of this machine (EADDRNOTAVAIL): check --host`;
+  }
+  if (code === 'broker_unavailable') return `${text}: start Redis, or check --redis-url`;
+  return text;
 }
 
 /** `pushwire serve`: runs until SIGTERM/SIGINT, then drains and exits 0. Returns -1 while running. */
 export async function runServe(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(`Usage: pushwire serve [options]\n\n${configHelp()}`);
+    console.log(`Usage: pushwire serve [options]\n\n${configHelp()}\n\n${EXAMPLES}`);
     return 0;
   }
-  let config: ReturnType<typeof loadConfig>;
+  let config: Config;
   try {
     config = loadConfig({ argv, env: process.env, cwd: process.cwd() });
   } catch (error) {
@@ -23,8 +58,14 @@ export async function runServe(argv: string[]): Promise<number> {
     }
     throw error;
   }
-  const logger = pino({ level: config.logLevel }, pino.destination(2));
-  const running = await startServer(config, logger);
+  const logger = createLogger(config);
+  let running: RunningServer;
+  try {
+    running = await startServer(config, logger);
+  } catch (error) {
+    console.error(`pushwire serve: ${startFailure(config, error)}`);
+    return 1;
+  }
   const { url, pushwire } = running;
   const ws = url.replace(/^http/, 'ws');
   const generated = config.apiKey === null;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { type Logger, pino } from 'pino';
+import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { type Broker, hasHealth, MemoryBroker, RedisBroker } from '../brokers/index.ts';
 import { Hub } from '../core/index.ts';
@@ -9,6 +9,7 @@ import { assertChannel, PushwireError } from '../protocol/index.ts';
 import { HeartbeatWheel, type TransportContext } from '../transports/index.ts';
 import { ConnectionAuth } from './auth.ts';
 import { type Config, DEFAULTS, resolveChannelOptions } from './config/index.ts';
+import { createLogger } from './logger.ts';
 import { Metrics } from './metrics.ts';
 import { Router } from './routes.ts';
 import { StaticFiles } from './static-files.ts';
@@ -56,7 +57,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
   const { brokerInstance, logger: givenLogger, prefix = '', ...overrides } = options;
   // Embedded, the demo is off unless asked for: the host's own `/` stays the host's.
   const config = withDemoNamespace(Object.freeze({ ...DEFAULTS, demo: false, ...overrides }));
-  const logger = givenLogger ?? pino({ level: config.logLevel }, pino.destination(2));
+  const logger = givenLogger ?? createLogger(config);
   if (config.demo && !Object.hasOwn(overrides.namespaces ?? {}, DEMO_NAMESPACE)) {
     logger.info(
       { namespace: DEMO_NAMESPACE },

@@ -1,6 +1,8 @@
+export { redactRedisUrl } from '../brokers/index.ts';
 export {
   type Config,
   ConfigError,
+  closest,
   configHelp,
   DEFAULTS,
   loadConfig,
@@ -12,4 +14,5 @@ export {
   type Pushwire,
   type PushwireOptions,
 } from './create-pushwire.ts';
+export { createLogger } from './logger.ts';
 export { displayHost, type RunningServer, startServer } from './standalone.ts';

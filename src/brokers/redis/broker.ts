@@ -223,7 +223,10 @@ export class RedisBroker implements Broker, BrokerHealth {
     try {
       return await withDeadline(work(), this.commandTimeoutMs);
     } catch (error) {
-      this.log('warn', `redis ${operation} failed`, error);
+      // While Redis is out of reach its shard says so once (outage.ts): one line per failed
+      // call would bury that line under every publish made during the outage.
+      const level = this.shards.every((shard) => shard.healthy()) ? 'warn' : 'debug';
+      this.log(level, `redis ${operation} failed`, error);
       throw unavailable(`redis ${operation} failed`, error);
     }
   }

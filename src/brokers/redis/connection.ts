@@ -57,7 +57,11 @@ const URL_PATTERN = /^(redis|rediss|redis-sentinel):\/\/(?:([^@/]*)@)?([^/?#]+)(
 /** Parses URLs that `new URL` can't: several comma-separated hosts for sentinels and clusters. */
 export function parseRedisUrl(url: string): ParsedUrl {
   const match = URL_PATTERN.exec(url);
-  if (!match) throw new Error(`invalid Redis URL "${url}": use redis://, rediss:// or redis-sentinel://`);
+  if (!match) {
+    throw new Error(
+      `invalid Redis URL "${redactRedisUrl(url)}": use redis://, rediss:// or redis-sentinel://`,
+    );
+  }
   const [, scheme, auth, hostList, path] = match;
   let username: string | undefined;
   let password: string | undefined;
@@ -73,6 +77,25 @@ export function parseRedisUrl(url: string): ParsedUrl {
     return { host: found[1]!.replace(/^\[|\]$/g, ''), port: found[2] ? Number(found[2]) : defaultPort };
   });
   return { scheme: scheme as ParsedUrl['scheme'], username, password, hosts, path: path ?? '' };
+}
+
+/** The URL as it may be shown in logs and errors: its password, if any, becomes `***`. */
+export function redactRedisUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^@/]*)@/i, (_, scheme: string, auth: string) => {
+    const colon = auth.indexOf(':');
+    // Without a colon the whole userinfo is the password (`redis://secret@host`).
+    return `${scheme}${colon === -1 ? '***' : `${auth.slice(0, colon)}:***`}@`;
+  });
+}
+
+/** `host:port` of a Redis URL (several, comma-separated, for sentinels and cluster seeds). */
+export function redisAddress(url: string): string {
+  try {
+    const hosts = parseRedisUrl(url).hosts;
+    return hosts.map(({ host, port }) => `${host.includes(':') ? `[${host}]` : host}:${port}`).join(',');
+  } catch {
+    return redactRedisUrl(url);
+  }
 }
 
 /**

@@ -1,4 +1,5 @@
-import { type ConnectionOptions, createClient, type RedisClient } from './connection.ts';
+import { type ConnectionOptions, createClient, type RedisClient, redisAddress } from './connection.ts';
+import { OutageLog } from './outage.ts';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type Logger = (level: LogLevel, msg: string, err?: unknown) => void;
@@ -20,7 +21,10 @@ type ShardOptions = Omit<ConnectionOptions, 'subscriber'>;
  */
 export class Shard {
   readonly command: RedisClient;
+  /** Where it is, as logs may show it: `host:port`, never the password of the URL. */
+  readonly address: string;
   private readonly subscriber: RedisClient;
+  private readonly outage: OutageLog;
   /** The pub/sub names this node wants, whatever the state of the link. */
   private readonly wanted = new Set<string>();
   private everReady = false;
@@ -32,23 +36,27 @@ export class Shard {
     private readonly options: ShardOptions,
     private readonly events: ShardEvents,
   ) {
+    this.address = redisAddress(url);
+    this.outage = new OutageLog(this.address, events.log);
     this.command = createClient({ ...options, subscriber: false });
     this.subscriber = createClient({ ...options, subscriber: true });
     // Without an 'error' listener ioredis reports every failed reconnect as an unhandled error.
-    this.command.on('error', (error: unknown) => this.report('command connection', error));
-    this.subscriber.on('error', (error: unknown) => this.report('subscriber connection', error));
+    this.command.on('error', (error: unknown) => this.report(error));
+    this.subscriber.on('error', (error: unknown) => this.report(error));
     this.subscriber.on(options.cluster ? 'smessage' : 'message', (name: string, payload: string) => {
       if (!this.closed) events.message(name, payload);
     });
     this.subscriber.on('close', () => {
       if (this.everReady && !this.closed && !this.linkLost) {
         this.linkLost = true;
-        events.log('warn', `redis subscriber link to ${this.url} lost; publications may be missed`);
+        this.report(new Error('connection lost'));
       }
     });
+    this.command.on('ready', () => this.checkRecovered());
     this.subscriber.on('ready', () => {
       this.everReady = true;
       if (this.linkLost) void this.resubscribe();
+      else this.checkRecovered();
     });
   }
 
@@ -101,14 +109,14 @@ export class Shard {
     try {
       if (names.length > 0 && !this.options.cluster) await this.subscriber.subscribe(...names);
     } catch (error) {
-      this.report('resubscribe', error);
+      this.report(error);
       // Reconnect to try again from a clean connection; linkLost stays set until it works.
       if (!this.closed) this.subscriber.disconnect(true);
       return;
     }
     if (this.closed) return;
     this.linkLost = false;
-    this.events.log('info', `redis subscriber link to ${this.url} recovered (${names.length} channels)`);
+    this.checkRecovered(names.length > 0 ? `${names.length} channels subscribed again` : undefined);
     this.events.recovered();
   }
 
@@ -117,7 +125,10 @@ export class Shard {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         client.off('ready', onReady);
-        reject(new Error(`redis at ${this.url} not ready within ${this.options.connectTimeoutMs} ms`));
+        const cause = this.outage.cause === null ? '' : ` (${this.outage.cause})`;
+        reject(
+          new Error(`redis at ${this.address} not ready within ${this.options.connectTimeoutMs} ms${cause}`),
+        );
       }, this.options.connectTimeoutMs);
       const onReady = (): void => {
         clearTimeout(timer);
@@ -129,7 +140,11 @@ export class Shard {
     });
   }
 
-  private report(stage: string, error: unknown): void {
-    if (!this.closed) this.events.log('warn', `redis ${stage} (${this.url})`, error);
+  private report(error: unknown): void {
+    if (!this.closed) this.outage.failed(error);
+  }
+
+  private checkRecovered(detail?: string): void {
+    if (this.healthy() && !this.linkLost) this.outage.recovered(detail);
   }
 }

@@ -27,6 +27,7 @@ export const DEFAULTS: Config = Object.freeze({
   corsOrigins: Object.freeze(['*']),
   shutdownTimeoutMs: 10_000, // 10 seconds
   logLevel: 'info',
+  logFormat: 'auto', // pretty when stderr is a terminal, JSON lines otherwise
   demo: true,
   namespaces: Object.freeze({}),
 });

@@ -268,6 +268,14 @@ describe('loadConfig: scale-out options', () => {
     assert.equal(DEFAULTS.redisCluster, false);
   });
 
+  it('never shows the password of a Redis URL it refuses', () => {
+    assert.equal(
+      problem(['--redis-url', 'redis://u:s3cret@host:port']),
+      '--redis-url: "redis://u:***@host:port" is not a Redis URL (use redis://host:port, rediss://host:port or redis-sentinel://host:26379/master)',
+    );
+    assert.doesNotMatch(problem(['--redis-shards', 'redis://a:1,redis://:s3cret@b:x']), /s3cret/);
+  });
+
   it('refuses seed hosts without --redis-cluster, and a Sentinel with it', () => {
     assert.equal(
       problem(['--broker', 'redis', '--redis-url', 'redis://n1:7000,n2:7001']),
@@ -275,7 +283,8 @@ describe('loadConfig: scale-out options', () => {
     );
     assert.equal(
       problem(['--broker', 'redis', '--redis-cluster', '--redis-shards', `redis://a:1,${sentinel}`], {}),
-      `--redis-shards: ${JSON.stringify(sentinel)} is a Sentinel URL (a cluster takes redis:// seed hosts)`,
+      // Its password is not shown.
+      `--redis-shards: ${JSON.stringify(sentinel.replace(':pw@', ':***@'))} is a Sentinel URL (a cluster takes redis:// seed hosts)`,
     );
     assert.equal(
       problem([], { PUSHWIRE_BROKER: 'redis', PUSHWIRE_REDIS_URL: 'rediss://n1,n2' }),

@@ -1,3 +1,4 @@
+import { redactRedisUrl } from '../../brokers/index.ts';
 import { DEFAULTS } from './defaults.ts';
 import { parseNamespaces, topLevelOf } from './namespaces.ts';
 import {
@@ -99,7 +100,7 @@ function redisProblems(config: Config, labels: ReadonlyMap<keyof Config, string>
   const label = labels.get(field) ?? field;
   const problems: string[] = [];
   for (const url of urls) {
-    const shown = JSON.stringify(url);
+    const shown = JSON.stringify(redactRedisUrl(url));
     if (config.redisCluster && url.startsWith('redis-sentinel://')) {
       problems.push(`${label}: ${shown} is a Sentinel URL (a cluster takes redis:// seed hosts)`);
     } else if (!config.redisCluster && !url.startsWith('redis-sentinel://') && redisUrlHosts(url) > 1) {

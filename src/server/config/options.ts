@@ -167,6 +167,12 @@ export const OPTIONS: readonly OptionSpec[] = [
     { type: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
     'least severe log level written',
   ),
+  option(
+    'logFormat',
+    'logFormat',
+    { type: 'enum', values: ['auto', 'json', 'pretty'] },
+    'log lines as JSON, or pretty (one coloured line each); auto: pretty when stderr is a terminal',
+  ),
   option('demo', 'demo', boolean, 'serve a demo page at /'),
   {
     ...option(

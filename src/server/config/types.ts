@@ -49,6 +49,8 @@ export interface Config {
   /** How long a drain may take on shutdown before the remaining connections are cut. */
   readonly shutdownTimeoutMs: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** `pretty`: one coloured line per entry, for people; `json`: pino's JSON lines; `auto`: pretty on a terminal. */
+  readonly logFormat: 'auto' | 'json' | 'pretty';
   /** Serve a demo page at `/`. */
   readonly demo: boolean;
   /** Options of channels `ns:name`, by namespace `ns`, each fully resolved. */

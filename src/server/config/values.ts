@@ -1,5 +1,6 @@
 // Parses one option value, from a flag or env var (always text) or a config file (any data),
 // into its typed value, or into a problem that says what the option accepts.
+import { redactRedisUrl } from '../../brokers/index.ts';
 import type { ListItem, OptionKind, OptionSpec, StringFormat } from './options.ts';
 import { closest } from './suggest.ts';
 import { formatByteSize, formatDuration, parseByteSize, parseDuration } from './units.ts';
@@ -16,7 +17,10 @@ const fail = (problem: string): Parsed => ({ ok: false, problem });
 
 export function parseValue(spec: OptionSpec, raw: unknown): Parsed {
   const kind = spec.kind;
-  const shown = kind.type === 'string' && kind.secret ? 'the value' : show(raw);
+  const redisUrls =
+    (kind.type === 'string' && kind.format === 'redis-url') ||
+    (kind.type === 'list' && kind.item === 'redis-url');
+  const shown = kind.type === 'string' && kind.secret ? 'the value' : show(redisUrls ? redacted(raw) : raw);
   switch (kind.type) {
     case 'integer':
       return parseInteger(kind, raw, shown);
@@ -63,6 +67,12 @@ function listHint(item: ListItem): string {
   return item === 'origin'
     ? 'use * or origins scheme://host[:port], comma-separated'
     : 'use Redis URLs, comma-separated, or nothing for none';
+}
+
+/** Redis URLs as an error may show them: without their passwords. */
+function redacted(raw: unknown): unknown {
+  if (typeof raw === 'string') return redactRedisUrl(raw);
+  return Array.isArray(raw) ? raw.map(redacted) : raw;
 }
 
 /** How a value reads in an error: text quoted, data as JSON, long values cut. */
@@ -172,7 +182,8 @@ function parseRedisUrlList(raw: unknown, shown: string): Parsed {
   }
   const urls: string[] = [];
   for (const item of items) {
-    if (!isRedisUrl(item)) return fail(`${show(item)} is not a Redis URL (${REDIS_URL_HINT})`);
+    if (!isRedisUrl(item))
+      return fail(`${show(redactRedisUrl(item))} is not a Redis URL (${REDIS_URL_HINT})`);
     if (!urls.includes(item)) urls.push(item);
   }
   return ok(urls);
