@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -17,6 +19,56 @@ const cli = (args: string[], env: Record<string, string> = {}) =>
     env: { ...process.env, ...env },
     timeout: 20_000,
   });
+
+type Failure = Error & { code?: number; stdout?: string; stderr?: string };
+
+/** A loopback port with nothing listening on it. */
+async function closedPort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/** Runs the CLI to its end; resolves with its exit code and output, whatever the code. */
+async function cliResult(args: string[], env: Record<string, string> = {}) {
+  try {
+    const { stdout, stderr } = await cli(args, env);
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failure = error as Failure;
+    if (typeof failure.code !== 'number') throw error;
+    return { code: failure.code, stdout: failure.stdout ?? '', stderr: failure.stderr ?? '' };
+  }
+}
+
+/** Starts `pushwire subscribe` and collects what it says; `exited` resolves with its exit code. */
+function spawnSubscribe(args: string[]) {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'subscribe', ...args], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    exited,
+    stderr: () => stderr,
+    /** Resolves once stderr matches `pattern`; rejects after `timeoutMs`. */
+    async says(pattern: RegExp, timeoutMs = 15_000): Promise<void> {
+      const deadline = Date.now() + timeoutMs;
+      while (!pattern.test(stderr)) {
+        if (Date.now() > deadline) assert.fail(`subscribe never said ${pattern}:\n${stderr}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    },
+  };
+}
 
 /** The heartbeat interval a server announces to its clients: observable proof of its config. */
 async function announcedHeartbeat(args: string[], env: Record<string, string> = {}): Promise<number | null> {
@@ -153,6 +205,136 @@ describe('client commands', () => {
     } finally {
       curl.kill();
       await server.stop();
+    }
+  });
+});
+
+describe('failures say what to do, and exit non-zero', () => {
+  test('publish to a port where nothing listens names the URL and the cause', async () => {
+    const port = await closedPort();
+    const { code, stderr } = await cliResult([
+      'publish',
+      'c',
+      '1',
+      '--url',
+      `http://127.0.0.1:${port}`,
+      '--api-key',
+      'k',
+    ]);
+    assert.equal(code, 1);
+    assert.equal(
+      stderr.trim(),
+      `pushwire publish: cannot reach http://127.0.0.1:${port}: connection refused (ECONNREFUSED): nothing listens on that port; is pushwire serve running there?`,
+    );
+  });
+
+  test('a URL without a scheme gets http://, and says so', async () => {
+    const server = await startPushwire();
+    try {
+      const bare = `127.0.0.1:${server.port}`;
+      const { code, stdout, stderr } = await cliResult([
+        'publish',
+        'c',
+        '{"a":1}',
+        '--url',
+        bare,
+        '--api-key',
+        server.apiKey,
+      ]);
+      assert.equal(code, 0, stderr);
+      assert.equal(stderr.trim(), `pushwire publish: --url ${bare} has no scheme: using http://${bare}`);
+      assert.equal(JSON.parse(stdout).offset, 1);
+      const refused = await cliResult(['publish', 'c', '1', '--url', `ftp://${bare}`, '--api-key', 'k']);
+      assert.equal(refused.code, 2);
+      assert.match(refused.stderr, /--url: ftp:\/\/\S+ is not an http:\/\/ or https:\/\/ URL/);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('an unknown flag, command or transport gets the nearest known one', async () => {
+    const results = [];
+    for (const args of [
+      ['publish', 'c', '1', '--ulr', 'http://localhost:8080'],
+      ['subscribe', 'c', '--transprt', 'sse'],
+      ['subscribe', 'c', '--transport', 'websockt'],
+      ['subscibe', 'c'],
+    ]) {
+      results.push(await cliResult(args));
+    }
+    for (const { code } of results) assert.equal(code, 2);
+    assert.match(results[0]!.stderr, /^pushwire publish: unknown flag --ulr \(did you mean --url\?\)$/m);
+    assert.match(results[0]!.stderr, /pushwire publish --help/);
+    assert.match(results[1]!.stderr, /unknown flag --transprt \(did you mean --transport\?\)/);
+    assert.match(
+      results[2]!.stderr,
+      /unknown transport "websockt" \(did you mean websocket\?\); use websocket, sse, longpoll, stream, or ws \(= websocket\), poll \(= longpoll\)/,
+    );
+    assert.match(results[3]!.stderr, /unknown command "subscibe" \(did you mean subscribe\?\)/);
+  });
+
+  test('subscribe with nothing listening says where and why while it retries', async () => {
+    const port = await closedPort();
+    const subscriber = spawnSubscribe(['c', '--url', `localhost:${port}`]);
+    try {
+      await subscriber.says(/reconnecting to http:\/\/localhost:\d+ over websocket in \d+ ms/);
+      const lines = subscriber.stderr();
+      assert.match(lines, new RegExp(`has no scheme: using http://localhost:${port}`));
+      assert.match(
+        lines,
+        new RegExp(`# cannot reach http://localhost:${port}: connection refused \\(ECONNREFUSED\\)`),
+      );
+    } finally {
+      subscriber.child.kill('SIGINT');
+    }
+    assert.equal(await subscriber.exited, 0, 'Ctrl-C ends it normally');
+  });
+
+  test("subscribe exits 1 with the server's code when it refuses for good", async () => {
+    const server = await startPushwire({ args: ['--token-secret', 'a-secret-of-32-characters-or-more!'] });
+    try {
+      // The default (WebSocket) and SSE, whose EventSource never shows the 401 to the SDK.
+      for (const transport of [[], ['--transport', 'sse']]) {
+        const subscriber = spawnSubscribe(['c', '--url', server.url, ...transport]);
+        const code = await subscriber.exited;
+        assert.equal(code, 1, subscriber.stderr());
+        assert.match(subscriber.stderr(), /# error: unauthorized: /);
+      }
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('every command has a --help with examples', async () => {
+    const results = [];
+    for (const args of [['--help'], ['serve', '--help'], ['publish', '--help'], ['subscribe', '-h']]) {
+      results.push(await cliResult(args));
+    }
+    for (const { code, stdout } of results) {
+      assert.equal(code, 0);
+      assert.match(stdout, /^Usage: pushwire/);
+      assert.match(stdout, /\nExamples:\n {2}pushwire /);
+    }
+    assert.match(results[1]!.stdout, /--log-format <auto\|json\|pretty>/);
+  });
+
+  test('logs are pretty lines with --log-format pretty, JSON lines when piped', async () => {
+    const pretty = await startPushwire({ args: ['--demo', '--log-level', 'info', '--log-format', 'pretty'] });
+    const piped = await startPushwire({ args: ['--demo', '--log-level', 'info'] }).catch(async (error) => {
+      await pretty.stop();
+      throw error;
+    });
+    try {
+      const line = pretty.output().stderr.split('\n')[0]!;
+      assert.match(
+        line,
+        /^\d\d:\d\d:\d\d\.\d{3} INFO {2}demo on: clients may publish on game:\* channels .* namespace=game$/,
+      );
+      const json = JSON.parse(piped.output().stderr.split('\n')[0]!);
+      assert.equal(json.level, 30);
+      assert.match(json.msg, /^demo on/);
+    } finally {
+      await Promise.all([pretty.stop(), piped.stop()]);
     }
   });
 });
