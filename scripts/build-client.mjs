@@ -1,5 +1,6 @@
 // Bundles the browser client: dist/pushwire.js (ESM) and dist/pushwire.global.js (a classic
-// script that defines a global `Pushwire`), both minified, and prints their gzipped sizes.
+// script that defines a global `Pushwire`), both minified, and prints their gzipped sizes;
+// and dist/transport-names.js, the transport names for the demo.
 // `pushwire serve` serves dist/pushwire.js at /pushwire.js. The ESM bundle must stay within
 // the size budget below: the build fails past it.
 import { readFileSync } from 'node:fs';
@@ -31,6 +32,15 @@ const outputs = [
     outfile: join(root, 'dist/pushwire.global.js'),
   },
 ];
+
+// The transport names and aliases, for the demo page (plain JavaScript, no build step), so
+// that it accepts exactly what the server and the SDK accept.
+outputs.push({
+  ...common,
+  entryPoints: [join(root, 'src/protocol/transport-names.ts')],
+  format: 'esm',
+  outfile: join(root, 'dist/transport-names.js'),
+});
 
 let overBudget = false;
 for (const options of outputs) {
