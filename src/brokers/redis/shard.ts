@@ -29,6 +29,8 @@ export class Shard {
   private readonly wanted = new Set<string>();
   private everReady = false;
   private linkLost = false;
+  /** What the end of an outage restored, said with it. */
+  private restored: string | undefined;
   private closed = false;
 
   constructor(
@@ -116,7 +118,10 @@ export class Shard {
     }
     if (this.closed) return;
     this.linkLost = false;
-    this.checkRecovered(names.length > 0 ? `${names.length} channels subscribed again` : undefined);
+    if (names.length > 0) {
+      this.restored = `${names.length} channel${names.length === 1 ? '' : 's'} subscribed again`;
+    }
+    this.checkRecovered();
     this.events.recovered();
   }
 
@@ -144,7 +149,10 @@ export class Shard {
     if (!this.closed) this.outage.failed(error);
   }
 
-  private checkRecovered(detail?: string): void {
-    if (this.healthy() && !this.linkLost) this.outage.recovered(detail);
+  /** Says the outage is over once both connections are back (in whichever order). */
+  private checkRecovered(): void {
+    if (!this.healthy() || this.linkLost) return;
+    this.outage.recovered(this.restored);
+    this.restored = undefined;
   }
 }
