@@ -28,9 +28,11 @@ interface DemoState {
   name: string;
   transport: string | null;
   state: string;
+  error: string | null;
   latencyMs: number | null;
   heartbeats: number;
-  players: Record<string, { name: string; x: number; y: number; score: number }>;
+  heartbeatIntervalMs: number | null | undefined;
+  players: Record<string, { name: string; x: number; y: number; score: number; hue: number | null }>;
   item: { k: number; x: number; y: number };
   chat: { name: string; text: string }[];
   log: string[];
@@ -120,7 +122,7 @@ describe('the demo game in Chromium: three players on three transports', { skip 
     const base = proxy?.url ?? server.url;
     for (const { name, transport } of players) {
       const page = await browser.context.newPage();
-      await page.setViewportSize({ width: 1180, height: 700 });
+      await page.setViewportSize({ width: 1280, height: 800 });
       // announce=30: no re-announcements during the test, so silence is real silence.
       await page.goto(`${base}/?name=${name}&transport=${transport}&announce=30`);
       pages.push(page);
@@ -269,3 +271,142 @@ async function shoot(page: Page): Promise<void> {
   const png = await page.screenshot({ path: screenshot, fullPage: true });
   assert.equal(png.subarray(1, 4).toString(), 'PNG');
 }
+
+describe('the demo in Chromium at default settings: names, errors, history, colours, layout', {
+  skip,
+}, () => {
+  let browser: Browser;
+  let server: RunningPushwire;
+  const errors: string[] = [];
+
+  before(async () => {
+    await buildClientBundle();
+    [browser, server] = await Promise.all([launchBrowser(), startPushwire({ args: ['--demo'] })]);
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  async function open(query: string): Promise<Page> {
+    const page = await browser.context.newPage();
+    page.on('pageerror', (error) => errors.push(`${query}: ${error.message}`));
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.goto(`${server.url}/?${query}`);
+    return page;
+  }
+
+  test('?transport= takes every transport name and alias, and connects over it', async () => {
+    const names = {
+      websocket: 'websocket',
+      ws: 'websocket',
+      sse: 'sse',
+      longpoll: 'longpoll',
+      poll: 'longpoll',
+      stream: 'stream',
+    };
+    for (const [asked, transport] of Object.entries(names)) {
+      const page = await open(`transport=${asked}&room=names`);
+      try {
+        await until(page, (s, t) => s.transport === t && s.state === 'connected', transport, 15_000);
+        assert.equal(await page.inputValue('#transport'), transport, `${asked}: the selector shows it`);
+        // At the default 15 s, a busy connection never needs a ping: the page says what keeps it open.
+        await until(page, (s) => s.heartbeatIntervalMs === 15_000, null, 10_000);
+        assert.equal(await page.textContent('#interval'), '15 s');
+        assert.match(String(await page.textContent('#keepalive')), /traffic \d+ s ago/);
+      } finally {
+        await page.close();
+      }
+    }
+    assert.deepEqual(errors, []);
+  });
+
+  test('an unknown transport shows an error, never a blank selector or "connecting" forever', async () => {
+    const page = await open('transport=carrier-pigeon');
+    try {
+      await until(page, (s) => s.state === 'error', null, 10_000);
+      const state = await demoState(page);
+      assert.match(
+        state.error!,
+        /unknown transport "carrier-pigeon": use websocket, sse, longpoll, stream, or ws/,
+      );
+      assert.equal(state.transport, null);
+      assert.equal(await page.getAttribute('#state', 'class'), 'error');
+      assert.equal(await page.locator('#transport option:checked').textContent(), 'unknown: carrier-pigeon');
+      // Picking a transport from there works.
+      await page.selectOption('#transport', 'sse');
+      await until(page, (s) => s.transport === 'sse' && s.state === 'connected', null, 15_000);
+    } finally {
+      await page.close();
+    }
+    assert.deepEqual(errors, []);
+  });
+
+  test('a late joiner sees the chat sent before it came, and a colour far from the others', async () => {
+    const first = await open('name=early&room=history&transport=sse');
+    const pages = [first];
+    try {
+      await until(first, (s) => s.state === 'connected', null, 15_000);
+      for (const text of ['anyone here?', 'the star is mine']) {
+        await first.fill('#chat input', text);
+        await first.press('#chat input', 'Enter');
+        await until(first, (s, line) => s.chat.some((c) => c.text === line), text, ARRIVES_WITHIN_MS);
+      }
+      for (const [name, transport] of [
+        ['late', 'longpoll'],
+        ['later', 'websocket'],
+      ] as const) {
+        const page = await open(`name=${name}&room=history&transport=${transport}`);
+        pages.push(page);
+        await until(page, (s) => s.chat.length === 2, null, 15_000);
+        assert.deepEqual(
+          (await demoState(page)).chat,
+          [
+            { name: 'early', text: 'anyone here?' },
+            { name: 'early', text: 'the star is mine' },
+          ],
+          `${name} sees the lines sent before it came, once each`,
+        );
+        assert.equal(await page.locator('#chat-log li').count(), 2);
+      }
+      // Live lines still arrive after the history, once.
+      await first.fill('#chat input', 'welcome');
+      await first.press('#chat input', 'Enter');
+      for (const page of pages)
+        await until(page, (s) => s.chat.at(-1)?.text === 'welcome', null, ARRIVES_WITHIN_MS);
+      assert.equal((await demoState(pages[2]!)).chat.length, 3);
+
+      // Every page agrees on three hues, each at least 60 degrees from the others.
+      await until(
+        first,
+        (s) =>
+          Object.values(s.players).length === 3 &&
+          Object.values(s.players).every((p) => Number.isFinite(p.hue)),
+        null,
+        15_000,
+      );
+      const hues = Object.values((await demoState(first)).players).map((p) => p.hue!);
+      for (const [i, a] of hues.entries()) {
+        for (const b of hues.slice(i + 1)) {
+          const gap = Math.min(Math.abs(a - b), 360 - Math.abs(a - b));
+          assert.ok(gap >= 60, `hues ${hues.join(', ')}: ${a} and ${b} are ${gap} degrees apart`);
+        }
+      }
+
+      // At 1280x800 everything, the events panel included, fits without scrolling.
+      const layout = await first.evaluate(() => ({
+        scrollHeight: document.documentElement.scrollHeight,
+        scrollWidth: document.documentElement.scrollWidth,
+        logBottom: document.querySelector('#log')!.parentElement!.getBoundingClientRect().bottom,
+        explainBottom: document.querySelector('#explain')!.getBoundingClientRect().bottom,
+      }));
+      assert.ok(layout.scrollHeight <= 800, `the page is ${layout.scrollHeight} px high`);
+      assert.ok(layout.scrollWidth <= 1280, `the page is ${layout.scrollWidth} px wide`);
+      assert.ok(layout.logBottom <= 800, `the events panel ends at ${layout.logBottom} px`);
+      assert.ok(layout.explainBottom <= 800, `the explanation ends at ${layout.explainBottom} px`);
+    } finally {
+      for (const page of pages) await page.close();
+    }
+    assert.deepEqual(errors, []);
+  });
+});
