@@ -165,7 +165,8 @@ describe('redis broker: faults', () => {
       prefix: uniquePrefix(),
       commandTimeoutMs: 500,
       logger: (level, msg) => {
-        if (msg.includes('link') && msg.includes('lost')) linkLost();
+        // The outage's one line (outage.ts): `redis at host:port unreachable (...); retrying`.
+        if (msg.includes('unreachable')) linkLost();
         if (process.env.PUSHWIRE_TEST_LOG) console.error(level, msg);
       },
     });

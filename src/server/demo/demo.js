@@ -429,11 +429,16 @@ function render() {
   $('#chat-log').replaceChildren(...demo.chat.slice(-8).map((c) => line(c.name, null, c.text)));
   $('#chat-log').scrollTop = $('#chat-log').scrollHeight;
   $('#in-use').textContent = demo.transport ?? '–';
-  $('#state').textContent = demo.state;
+  $('#state').replaceChildren(
+    demo.state,
+    ...(demo.error ? [document.createElement('br'), small(demo.error)] : []),
+  );
   $('#state').className = demo.state.startsWith('cannot') ? 'error' : demo.state.split(' ')[0];
   $('#latency').textContent = demo.latencyMs === null ? '–' : `${demo.latencyMs} ms`;
   renderKeepAlive();
-  $('#log').replaceChildren(...demo.log.slice(-8).map((text) => line(null, null, text)));
+  $('#log').replaceChildren(
+    ...demo.log.slice(-8).map((text) => Object.assign(line(null, null, text), { title: text })),
+  );
 }
 
 const ago = (time) =>
@@ -453,6 +458,11 @@ function renderKeepAlive() {
         : interval === null
           ? 'heartbeats are off'
           : '';
+  if (demo.transport === null) {
+    $('#keepalive').textContent = '–';
+    $('#beats').replaceChildren(String(demo.heartbeats));
+    return;
+  }
   const last = demo.lastTrafficAt === null ? 'no traffic yet' : `traffic ${ago(demo.lastTrafficAt)}`;
   $('#keepalive').replaceChildren(last, document.createElement('br'), small(rule));
   const beats =
