@@ -58,7 +58,14 @@ function serveWithRedis(port: number) {
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
     output.stderr += chunk;
   });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // A bound on every run: a server that never ends fails its test instead of hanging the run.
+  const limit = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      clearTimeout(limit);
+      resolve(code);
+    }),
+  );
   return { child, output, exited };
 }
 

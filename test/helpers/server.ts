@@ -69,10 +69,12 @@ export async function startPushwire(options: StartOptions = {}): Promise<Running
     }),
   );
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`server did not start in 20 s:\n${stdout}\n${stderr}`)),
-      20_000,
-    );
+    const timer = setTimeout(() => {
+      // Nobody will stop a server whose start failed: left running, it would keep the test
+      // file's process (and so the whole run) alive.
+      child.kill('SIGKILL');
+      reject(new Error(`server did not start in 20 s:\n${stdout}\n${stderr}`));
+    }, 20_000);
     const check = () => {
       const match = /Pushwire listening on (http:\/\/\S+)/.exec(stdout);
       if (match) {
