@@ -1,13 +1,17 @@
-export { Hub, type HubOptions, type HubStats } from './hub.ts';
+export { Access } from './access.ts';
+export { REAL_SCHEDULER, type Scheduler } from './fan-out.ts';
+export { type Hold, Hub, type HubOptions, type HubStats } from './hub.ts';
 export { concatEncoded, OutboundBatch, OutboundMessage } from './outbound.ts';
 export { Session } from './session.ts';
 export {
   ANONYMOUS,
   type ChannelOptions,
+  type ChannelWatcher,
   type CloseRequest,
+  type CommandResult,
   type Identity,
   type OpenSessionOptions,
-  type PollWaiter,
+  type SessionCommand,
   type SessionSink,
   type SubscribeStart,
 } from './types.ts';

@@ -1,3 +1,4 @@
+import type { PresenceInfo } from '../brokers/types.ts';
 import {
   composeCursor,
   cursorSegment,
@@ -6,19 +7,36 @@ import {
   type Publication,
   PushwireError,
   type StreamPosition,
+  type TransportName,
 } from '../protocol/index.ts';
+import type { Access } from './access.ts';
 import type { OutboundBatch, OutboundMessage } from './outbound.ts';
-import type { CloseRequest, Identity, SessionSink, SubscribeStart } from './types.ts';
+import { type History, type PlannedGap, plan } from './resume-plan.ts';
+import type {
+  CloseRequest,
+  CommandResult,
+  Identity,
+  SessionCommand,
+  SessionSink,
+  SubscribeStart,
+} from './types.ts';
 
 /** The part of the hub a session talks to. */
 export interface SessionHost {
+  readonly access: Access;
+  readonly maxChannelsPerSession: number;
   attach(channel: string, session: Session): Promise<void>;
   detach(channel: string, session: Session): void;
   historyFor(channel: string, since: StreamPosition | undefined): Promise<History>;
+  history(channel: string, query: { since?: StreamPosition; limit?: number }): Promise<History>;
+  presenceOf(channel: string): Promise<PresenceInfo[]>;
+  publishAs(identity: Identity, limitKey: string, channel: string, data: string): Promise<Publication>;
   recent(publication: Publication): OutboundMessage;
   forget(session: Session): void;
-  readonly maxChannelsPerSession: number;
 }
+
+/** The most messages one history command returns. */
+const MAX_HISTORY_LIMIT = 1000;
 
 interface Subscription {
   readonly channel: string;
@@ -38,40 +56,6 @@ export interface SubscribeRequest {
   readonly since?: StreamPosition | undefined;
 }
 
-interface PlannedGap {
-  readonly reason: GapReason;
-  readonly lastOffset: number | null;
-}
-
-interface History {
-  readonly publications: readonly Publication[];
-  readonly top: StreamPosition;
-  readonly earliest: number;
-}
-
-/** Where a subscription starts, what it replays and whether it must report a gap first. */
-function plan(
-  subscription: Subscription,
-  since: StreamPosition | undefined,
-  { top, earliest, publications }: History,
-): {
-  subscription: Subscription;
-  position: StreamPosition;
-  gap: PlannedGap | null;
-  replay: readonly Publication[];
-} {
-  if (!since) return { subscription, position: top, gap: null, replay: [] };
-  const sameEpoch = since.epoch === top.epoch;
-  if (sameEpoch && since.offset > top.offset) {
-    throw new PushwireError('invalid_cursor', `cursor is ahead of channel "${subscription.channel}"`);
-  }
-  const reason: GapReason | null = !sameEpoch ? 'epoch' : since.offset + 1 < earliest ? 'window' : null;
-  if (!reason) return { subscription, position: since, gap: null, replay: publications };
-  // Delivery restarts at the oldest message still held, after a gap event says what is lost.
-  const position = { epoch: top.epoch, offset: earliest - 1 };
-  return { subscription, position, gap: { reason, lastOffset: since.offset }, replay: publications };
-}
-
 /**
  * One client connection's place in the hub: its channels, its position on each (which makes
  * its cursor) and the sink its transport gave. Every message reaches the sink once, in offset
@@ -79,7 +63,7 @@ function plan(
  */
 export class Session {
   readonly id: string;
-  readonly transport: string;
+  readonly transport: TransportName;
   readonly identity: Identity;
   readonly connectedAt = Date.now();
   private readonly sink: SessionSink;
@@ -87,12 +71,22 @@ export class Session {
   private readonly subscriptions = new Map<string, Subscription>();
   private state: SessionState = 'open';
 
-  constructor(id: string, transport: string, identity: Identity, sink: SessionSink, host: SessionHost) {
+  constructor(
+    id: string,
+    transport: TransportName,
+    identity: Identity,
+    sink: SessionSink,
+    host: SessionHost,
+  ) {
     this.id = id;
     this.transport = transport;
     this.identity = identity;
     this.sink = sink;
     this.host = host;
+  }
+
+  get userId(): string | null {
+    return this.identity.userId;
   }
 
   get closed(): boolean {
@@ -150,6 +144,52 @@ export class Session {
     }
   }
 
+  /**
+   * Carries out a client's command, with the client's rights. `reply` gets the outcome: for a
+   * subscribe, before the first replayed message, so the transport can send it ahead of them.
+   * Rejects with a PushwireError the transport reports to the client.
+   */
+  async execute(command: SessionCommand, reply: (result: CommandResult) => void): Promise<void> {
+    this.assertOpen();
+    const { channel } = command;
+    switch (command.op) {
+      case 'subscribe': {
+        await this.subscribe([{ channel, since: command.cursor?.get(channel) }], ([start]) => {
+          const { epoch, offset } = start!.position;
+          reply({ op: 'subscribe', channel, epoch, offset, cursor: start!.cursor });
+        });
+        return;
+      }
+      case 'unsubscribe':
+        this.unsubscribe(channel);
+        reply({ op: 'unsubscribe', channel });
+        return;
+      case 'publish': {
+        const { epoch, offset } = await this.host.publishAs(this.identity, this.id, channel, command.data);
+        reply({ op: 'publish', channel, offset, epoch });
+        return;
+      }
+      case 'history': {
+        this.host.access.assertRead(this.identity, channel);
+        const limit = Math.min(command.limit ?? MAX_HISTORY_LIMIT, MAX_HISTORY_LIMIT);
+        const since = command.cursor?.get(channel);
+        const { publications, top } = await this.host.history(channel, since ? { since, limit } : { limit });
+        reply({ op: 'history', channel, publications, epoch: top.epoch, offset: top.offset });
+        return;
+      }
+      case 'presence': {
+        this.host.access.assertPresence(this.identity, channel);
+        reply({ op: 'presence', channel, clients: await this.host.presenceOf(channel) });
+        return;
+      }
+    }
+  }
+
+  /** The channels the session is on, in subscription order. */
+  channels(): IterableIterator<string> {
+    return this.subscriptions.keys();
+  }
+
   unsubscribe(channel: string): void {
     const subscription = this.subscriptions.get(channel);
     if (!subscription) throw new PushwireError('not_subscribed');
@@ -197,9 +237,7 @@ export class Session {
   }
 
   private add(channel: string): Subscription {
-    if (!this.identity.canSubscribe(channel)) {
-      throw new PushwireError('forbidden', `not allowed to subscribe to "${channel}"`);
-    }
+    this.host.access.assertRead(this.identity, channel);
     if (this.subscriptions.has(channel))
       throw new PushwireError('already_subscribed', `already subscribed to "${channel}"`);
     if (this.subscriptions.size >= this.host.maxChannelsPerSession) {

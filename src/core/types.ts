@@ -1,4 +1,13 @@
-import type { Cursor, GapEvent, StreamPosition } from '../protocol/index.ts';
+import type { PresenceInfo } from '../brokers/types.ts';
+import type {
+  ClientCommand,
+  Cursor,
+  ErrorCode,
+  GapEvent,
+  Publication,
+  StreamPosition,
+  TransportName,
+} from '../protocol/index.ts';
 import type { OutboundBatch, OutboundMessage } from './outbound.ts';
 
 /** Per-channel behaviour, resolved from the channel's namespace by the server's config. */
@@ -26,7 +35,8 @@ export const ANONYMOUS: Identity = Object.freeze({
 
 /** Why a session is being ended by the server. */
 export interface CloseRequest {
-  readonly code: 'shutting_down' | 'heartbeat_timeout' | 'slow_consumer' | 'internal';
+  /** The error code the connection ends with (the transport's close code, event or status). */
+  readonly code: ErrorCode;
   readonly reason: string;
   /** A hint for the client: wait about this long before reconnecting. */
   readonly reconnectDelayMs: number;
@@ -50,20 +60,36 @@ export interface SessionSink {
 }
 
 /**
- * A long poll waiting on one channel without a session (the hub's fast path), at a position
- * that was the channel's latest when it came. Like a sink: MUST NOT throw or block.
+ * Wants a channel's next messages without a session (a long poll at the latest position):
+ * "tell me when there is something after P". Like a sink: MUST NOT block.
  */
-export interface PollWaiter {
-  readonly epoch: string;
-  readonly offset: number;
+export interface ChannelWatcher {
   /**
-   * The messages right after the poll's position, oldest first. `batch` is given when they
-   * are a whole fan-out batch, the same for every poll waiting there: its bytes can be shared.
+   * The channel's next batch, oldest first. Returns how many of its messages the watcher
+   * took (it then stops watching), or null to keep watching: every message of the batch came
+   * before its position.
    */
-  answer(messages: readonly OutboundMessage[], batch: OutboundBatch | null): void;
-  /** The hub ends the wait: with a close request (drain), or null (answer nothing new). */
+  next(batch: OutboundBatch): number | null;
+  /** The hub stops the watch: with a close request (drain), or null (closed without a word). */
   end(request: CloseRequest | null): void;
 }
+
+/** What a client asks of its session, as parsed at the edge (the WebSocket ops, POST /subscribe …). */
+export type SessionCommand = Exclude<ClientCommand, { op: 'pong' }>;
+
+/** A command's outcome, for the transport to put into its reply. */
+export type CommandResult =
+  | { op: 'subscribe'; channel: string; epoch: string; offset: number; cursor: string }
+  | { op: 'unsubscribe'; channel: string }
+  | { op: 'publish'; channel: string; offset: number; epoch: string }
+  | {
+      op: 'history';
+      channel: string;
+      publications: readonly Publication[];
+      epoch: string;
+      offset: number;
+    }
+  | { op: 'presence'; channel: string; clients: readonly PresenceInfo[] };
 
 export interface SubscribeStart {
   readonly channel: string;
@@ -74,14 +100,10 @@ export interface SubscribeStart {
 }
 
 export interface OpenSessionOptions {
-  readonly transport: string;
+  /** The transport's name, as a label for metrics and operators; core never acts on it. */
+  readonly transport: TransportName;
   readonly identity: Identity;
   readonly sink: SessionSink;
-  /**
-   * A session of one request whose client comes right back with another (a long poll): its
-   * channels stay followed for a while after it ends, so the next request finds them in memory.
-   */
-  readonly shortLived?: boolean;
 }
 
 export type { Cursor };

@@ -20,6 +20,7 @@ export {
 export {
   asPushwireError,
   closeCodeMeansReconnect,
+  closeCodeOf,
   ERROR_CODES,
   type ErrorBody,
   type ErrorCode,

@@ -2,11 +2,10 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type Logger, pino } from 'pino';
-import { WebSocketServer } from 'ws';
 import { type Broker, hasHealth, MemoryBroker, RedisBroker } from '../brokers/index.ts';
 import { Hub } from '../core/index.ts';
 import { assertChannel, PushwireError } from '../protocol/index.ts';
-import { HeartbeatWheel, type TransportContext } from '../transports/index.ts';
+import { createTransports, HeartbeatWheel } from '../transports/index.ts';
 import { ConnectionAuth } from './auth.ts';
 import { type Config, DEFAULTS, resolveChannelOptions } from './config/index.ts';
 import { Metrics } from './metrics.ts';
@@ -47,6 +46,11 @@ export interface Pushwire {
 const RECONNECT_SPREAD_MS = 3000;
 /** A connection with this many unsent bytes is a slow consumer and is cut. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+/**
+ * A channel long polls come back to stays followed this long after its last poll: between
+ * two polls of a client nobody is on it, and its position must stay known.
+ */
+const POLL_LINGER_MS = 10_000;
 
 /**
  * Attaches Pushwire to a `node:http` server: its paths (and WebSocket upgrades at /ws) are
@@ -82,20 +86,17 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     config.heartbeatIntervalMs === null
       ? null
       : new HeartbeatWheel({ intervalMs: config.heartbeatIntervalMs, timeoutMs: config.heartbeatTimeoutMs });
-  const transports: TransportContext = {
+  const transports = createTransports({
     hub,
     heartbeat,
     maxBufferedBytes: MAX_BUFFERED_BYTES,
+    // The frame limit leaves room for the command envelope around the data.
+    maxFrameBytes: config.maxMessageBytes + 1024,
     pollTimeoutMs: config.pollTimeoutMs,
+    pollLingerMs: POLL_LINGER_MS,
     report,
-  };
-  // The frame limit leaves room for the command envelope around the data.
-  const wss = new WebSocketServer({
-    noServer: true,
-    perMessageDeflate: false,
-    maxPayload: config.maxMessageBytes + 1024,
   });
-  const metrics = new Metrics(hub);
+  const metrics = new Metrics(hub, transports);
   const ready = () => hub.running && (!hasHealth(broker) || broker.healthy());
   const router = new Router({
     config,
@@ -103,11 +104,11 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     hub,
     auth: new ConnectionAuth(config.tokenSecret),
     transports,
-    wss,
     metrics,
     staticFiles: new StaticFiles({ demo: config.demo }),
     prefix,
     ready,
+    report,
   });
   const detach = attachListeners(server, router);
 
@@ -123,14 +124,14 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
       return { channel, offset, epoch };
     },
     handleRequest: (req, res) => router.handle(req, res),
-    connectionCount: () => hub.sessionCount,
+    connectionCount: () => transports.reduce((sum, transport) => sum + transport.connectionCount(), 0),
     drain,
     close() {
       closing ??= (async () => {
         await drain();
         detach();
         heartbeat?.stop();
-        wss.close();
+        for (const transport of transports) transport.close();
         await hub.close();
       })();
       return closing;

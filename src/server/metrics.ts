@@ -1,7 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Hub } from '../core/index.ts';
-
-const TRANSPORTS = ['websocket', 'sse', 'longpoll', 'stream'] as const;
+import type { Transport } from '../transports/index.ts';
 
 /**
  * Prometheus metrics of one Pushwire instance, in a registry of its own (several instances
@@ -13,17 +12,17 @@ export class Metrics {
   readonly publishDuration: Histogram;
   readonly httpErrors: Counter<'code'>;
 
-  constructor(hub: Hub) {
+  constructor(hub: Hub, transports: readonly Transport[]) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     new Gauge({
       name: 'pushwire_connections_open',
-      help: 'Open client connections (sessions) by transport',
+      help: 'Open client connections by transport (long polls: polls held open)',
       labelNames: ['transport'],
       registers,
       collect() {
-        const counts = hub.sessionsByTransport();
-        for (const transport of TRANSPORTS) this.set({ transport }, counts.get(transport) ?? 0);
+        for (const transport of transports)
+          this.set({ transport: transport.name }, transport.connectionCount());
       },
     });
     new Gauge({
