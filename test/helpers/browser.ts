@@ -20,7 +20,9 @@ export const CHROMIUM: Component = component('Chromium', 'apt-get install -y chr
     await access(CHROMIUM_PATH, constants.X_OK);
     return null;
   } catch {
-    return `no executable at ${CHROMIUM_PATH} (PUSHWIRE_TEST_CHROMIUM names another)`;
+    return process.env.PUSHWIRE_TEST_CHROMIUM
+      ? `no executable at PUSHWIRE_TEST_CHROMIUM=${CHROMIUM_PATH}`
+      : `no executable at ${CHROMIUM_PATH} (or set PUSHWIRE_TEST_CHROMIUM)`;
   }
 });
 const ARGS = [
