@@ -1,4 +1,4 @@
-export { MemoryBroker } from './memory.ts';
+export { MemoryBroker, type MemoryBrokerOptions } from './memory.ts';
 export { RedisBroker, type RedisBrokerOptions } from './redis/broker.ts';
 export type {
   Broker,

@@ -27,11 +27,17 @@ export interface HistoryResult {
   readonly earliest: number;
 }
 
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+/** Where a broker reports what it handles itself (a lost link, a failing handler). */
+export type Logger = (level: LogLevel, msg: string, err?: unknown) => void;
+
 /** Events a broker reports to its node. */
 export interface BrokerHandler {
   /**
    * A publication on a channel this node subscribes to. The broker MUST call it once per
-   * publication, in offset order per channel, including this node's own publishes.
+   * publication, in offset order per channel, including this node's own publishes. If it
+   * throws, the broker MUST report that and go on: neither the publish nor later deliveries
+   * fail because of it.
    */
   publication(publication: Publication): void;
   /**
@@ -58,6 +64,11 @@ export interface PresenceStore {
 /**
  * The one seam between a node and whatever carries messages between nodes. A broker sees
  * channels, positions and JSON text, never sockets, sessions or transports.
+ *
+ * Whatever a broker can't do (its server is unreachable or too slow, or it was closed) it
+ * MUST report by rejecting with a PushwireError `broker_unavailable` whose message never
+ * holds a credential of its connection settings: callers pass it on as it is. After
+ * `close()` every member but `close` and `unsubscribe` rejects that way.
  */
 export interface Broker {
   /** Starts delivering events to `handler`; called once, before any other member. */

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
   type Browser,
   buildClientBundle,
-  CHROMIUM_PATH,
+  CHROMIUM,
   launchBrowser,
   openClientPage,
   openConnections,
@@ -17,11 +16,13 @@ import {
   waitForPage,
 } from '../helpers/browser.ts';
 import { type ClientProxy, startClientProxy } from '../helpers/client-proxy.ts';
+import { skipUnlessAvailable } from '../helpers/requirements.ts';
 import { type RunningPushwire, startPushwire } from '../helpers/server.ts';
-import { startTtlProxy, ttlProxyAvailable } from '../helpers/ttl-proxy.ts';
+import { startTtlProxy, TTL_PROXY } from '../helpers/ttl-proxy.ts';
 
 const shots = fileURLToPath(new URL('../../.tmp/', import.meta.url));
-const skip = existsSync(CHROMIUM_PATH) ? false : `no Chromium at ${CHROMIUM_PATH}`;
+const skip = await skipUnlessAvailable(CHROMIUM);
+const skipProxy = await skipUnlessAvailable(CHROMIUM, TTL_PROXY);
 
 describe('the browser bundle in Chromium', { skip }, () => {
   let browser: Browser;
@@ -153,7 +154,7 @@ describe('the browser bundle in Chromium', { skip }, () => {
   });
 });
 
-describe('through the TTL proxy with server heartbeats off', { skip: skip || !ttlProxyAvailable() }, () => {
+describe('through the TTL proxy with server heartbeats off', { skip: skipProxy }, () => {
   let browser: Browser;
   let server: RunningPushwire;
   let pages: PageServer;

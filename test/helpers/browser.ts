@@ -1,16 +1,30 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { type Component, component } from './requirements.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const run = promisify(execFile);
 
 export const CHROMIUM_PATH = process.env.PUSHWIRE_TEST_CHROMIUM ?? '/usr/bin/chromium';
+
+/** Debian's Chromium (or the one PUSHWIRE_TEST_CHROMIUM names): playwright-core downloads none. */
+export const CHROMIUM: Component = component('Chromium', 'apt-get install -y chromium', async () => {
+  try {
+    await access(CHROMIUM_PATH, constants.X_OK);
+    return null;
+  } catch {
+    return process.env.PUSHWIRE_TEST_CHROMIUM
+      ? `no executable at PUSHWIRE_TEST_CHROMIUM=${CHROMIUM_PATH}`
+      : `no executable at ${CHROMIUM_PATH} (or set PUSHWIRE_TEST_CHROMIUM)`;
+  }
+});
 const ARGS = [
   '--headless',
   '--no-sandbox',

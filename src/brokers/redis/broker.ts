@@ -6,6 +6,7 @@ import type {
   BrokerHealth,
   HistoryQuery,
   HistoryResult,
+  Logger,
   PresenceStore,
   PublishOptions,
 } from '../types.ts';
@@ -14,7 +15,7 @@ import { HashRing } from './hash-ring.ts';
 import { type ChannelKeys, channelKeys, channelOfPubsub, decodePayload } from './keys.ts';
 import { RedisPresence } from './presence.ts';
 import { SCRIPTS } from './scripts.ts';
-import { type Logger, Shard } from './shard.ts';
+import { Shard } from './shard.ts';
 
 export interface RedisBrokerOptions {
   /** `redis://`, `rediss://` (TLS) or `redis-sentinel://host:26379[,host:26379]/masterName`. */
@@ -111,7 +112,7 @@ export class RedisBroker implements Broker, BrokerHealth {
       await Promise.all(this.shards.map((shard) => shard.connect()));
     } catch (error) {
       await this.close();
-      throw unavailable('redis is unreachable', error);
+      throw unavailable('redis connect failed', error);
     }
   }
 
@@ -145,7 +146,7 @@ export class RedisBroker implements Broker, BrokerHealth {
       await this.ring.get(channel).subscribe(this.keys(channel).pubsub);
     } catch (error) {
       this.subscribed.delete(channel);
-      throw unavailable(`subscribe to ${channel} failed`, error);
+      throw unavailable(`redis subscribe to ${channel} failed`, error);
     }
   }
 
@@ -229,9 +230,22 @@ export class RedisBroker implements Broker, BrokerHealth {
   }
 }
 
+/**
+ * Every failure of Redis as the one error callers expect. The message says what failed and
+ * why in words an operator can act on; it never holds a URL with its password (shards are
+ * named by their redacted URL).
+ */
 function unavailable(message: string, cause: unknown): PushwireError {
-  const reason = cause instanceof Error ? `: ${cause.message}` : '';
-  return new PushwireError('broker_unavailable', `${message}${reason}`);
+  return new PushwireError('broker_unavailable', `${message}: ${reasonOf(cause)}`);
+}
+
+function reasonOf(cause: unknown): string {
+  if (!(cause instanceof Error)) return 'unknown failure';
+  // How ioredis, its offline queue off, refuses a command while it isn't connected.
+  if (/enableOfflineQueue options is false|^Connection is closed/.test(cause.message)) {
+    return 'not connected to Redis (reconnecting)';
+  }
+  return cause.message;
 }
 
 type StreamEntry = [id: string, fields: string[]];

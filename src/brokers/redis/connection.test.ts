@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseRedisUrl } from './connection.ts';
+import { parseRedisUrl, redactRedisUrl } from './connection.ts';
 
 test('a plain URL: one host, default port, credentials decoded', () => {
   assert.deepEqual(parseRedisUrl('redis://user:p%40ss@cache.internal/2'), {
@@ -36,4 +36,24 @@ test('anything else is refused with the schemes it accepts', () => {
     /redis:\/\/, rediss:\/\/ or redis-sentinel:\/\//,
   );
   assert.throws(() => parseRedisUrl('redis://host:port'), /invalid host/);
+});
+
+test('a URL shown in a message masks its password, and only that', () => {
+  assert.equal(redactRedisUrl('redis://user:p%40ss@cache.internal/2'), 'redis://user:***@cache.internal/2');
+  assert.equal(redactRedisUrl('rediss://:secret@127.0.0.1:6380'), 'rediss://:***@127.0.0.1:6380');
+  assert.equal(redactRedisUrl('redis://secret@host'), 'redis://***@host');
+  assert.equal(redactRedisUrl('redis://127.0.0.1:6379/0'), 'redis://127.0.0.1:6379/0');
+  // Unencoded "@" and "/" in a password: nothing of it is left.
+  assert.equal(redactRedisUrl('redis://u:a/b@c@host:1'), 'redis://u:***@host:1');
+  assert.equal(
+    redactRedisUrl('redis-sentinel://:pw@10.0.0.1,10.0.0.2:26380/mymaster'),
+    'redis-sentinel://:***@10.0.0.1,10.0.0.2:26380/mymaster',
+  );
+});
+
+test('an unparsable URL is refused without repeating its password', () => {
+  assert.throws(
+    () => parseRedisUrl('http://admin:hunter2@127.0.0.1:6379'),
+    (error: Error) => !error.message.includes('hunter2') && error.message.includes('admin:***@'),
+  );
 });

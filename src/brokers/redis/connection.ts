@@ -54,10 +54,29 @@ interface ParsedUrl {
 
 const URL_PATTERN = /^(redis|rediss|redis-sentinel):\/\/(?:([^@/]*)@)?([^/?#]+)(\/[^?#]*)?(?:\?.*)?$/;
 
+/**
+ * The URL as a message or log line may show it: whatever stands between `//` and the last `@`
+ * (a password, or a user and a password) is masked, so an unencoded `@` or `/` in a password
+ * doesn't leak the rest of it. Works on URLs that don't parse, too.
+ */
+export function redactRedisUrl(url: string): string {
+  const start = url.indexOf('//');
+  const at = url.lastIndexOf('@');
+  if (start === -1 || at < start) return url;
+  const auth = url.slice(start + 2, at);
+  const colon = auth.indexOf(':');
+  const shown = colon === -1 ? '***' : `${auth.slice(0, colon)}:***`;
+  return `${url.slice(0, start + 2)}${shown}${url.slice(at)}`;
+}
+
 /** Parses URLs that `new URL` can't: several comma-separated hosts for sentinels and clusters. */
 export function parseRedisUrl(url: string): ParsedUrl {
   const match = URL_PATTERN.exec(url);
-  if (!match) throw new Error(`invalid Redis URL "${url}": use redis://, rediss:// or redis-sentinel://`);
+  if (!match) {
+    throw new Error(
+      `invalid Redis URL "${redactRedisUrl(url)}": use redis://, rediss:// or redis-sentinel://`,
+    );
+  }
   const [, scheme, auth, hostList, path] = match;
   let username: string | undefined;
   let password: string | undefined;

@@ -1,7 +1,5 @@
-import { type ConnectionOptions, createClient, type RedisClient } from './connection.ts';
-
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
-export type Logger = (level: LogLevel, msg: string, err?: unknown) => void;
+import type { Logger } from '../types.ts';
+import { type ConnectionOptions, createClient, type RedisClient, redactRedisUrl } from './connection.ts';
 
 export interface ShardEvents {
   /** A message on one of this shard's pub/sub channels. */
@@ -20,7 +18,11 @@ type ShardOptions = Omit<ConnectionOptions, 'subscriber'>;
  */
 export class Shard {
   readonly command: RedisClient;
+  /** The URL as messages and logs show it: without its password. */
+  readonly label: string;
   private readonly subscriber: RedisClient;
+  /** Why the last connection attempt failed, for the error of a start that times out. */
+  private lastError: Error | null = null;
   /** The pub/sub names this node wants, whatever the state of the link. */
   private readonly wanted = new Set<string>();
   private everReady = false;
@@ -32,6 +34,7 @@ export class Shard {
     private readonly options: ShardOptions,
     private readonly events: ShardEvents,
   ) {
+    this.label = redactRedisUrl(url);
     this.command = createClient({ ...options, subscriber: false });
     this.subscriber = createClient({ ...options, subscriber: true });
     // Without an 'error' listener ioredis reports every failed reconnect as an unhandled error.
@@ -43,7 +46,7 @@ export class Shard {
     this.subscriber.on('close', () => {
       if (this.everReady && !this.closed && !this.linkLost) {
         this.linkLost = true;
-        events.log('warn', `redis subscriber link to ${this.url} lost; publications may be missed`);
+        events.log('warn', `redis subscriber link to ${this.label} lost; publications may be missed`);
       }
     });
     this.subscriber.on('ready', () => {
@@ -108,7 +111,7 @@ export class Shard {
     }
     if (this.closed) return;
     this.linkLost = false;
-    this.events.log('info', `redis subscriber link to ${this.url} recovered (${names.length} channels)`);
+    this.events.log('info', `redis subscriber link to ${this.label} recovered (${names.length} channels)`);
     this.events.recovered();
   }
 
@@ -117,7 +120,10 @@ export class Shard {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         client.off('ready', onReady);
-        reject(new Error(`redis at ${this.url} not ready within ${this.options.connectTimeoutMs} ms`));
+        const why = this.lastError ? `: ${this.lastError.message}` : '';
+        reject(
+          new Error(`redis at ${this.label} not ready within ${this.options.connectTimeoutMs} ms${why}`),
+        );
       }, this.options.connectTimeoutMs);
       const onReady = (): void => {
         clearTimeout(timer);
@@ -130,6 +136,7 @@ export class Shard {
   }
 
   private report(stage: string, error: unknown): void {
-    if (!this.closed) this.events.log('warn', `redis ${stage} (${this.url})`, error);
+    if (error instanceof Error) this.lastError = error;
+    if (!this.closed) this.events.log('warn', `redis ${stage} (${this.label})`, error);
   }
 }
