@@ -101,7 +101,10 @@ function manualScheduler() {
     later: (task) => tasks.push(task),
     afterCurrent: (task) => task(),
   };
-  return { scheduler, run: () => tasks.splice(0).forEach((task) => task()) };
+  const run = () => {
+    for (const task of tasks.splice(0)) task();
+  };
+  return { scheduler, run };
 }
 
 async function hubWith(broker = new ScriptedBroker()) {
