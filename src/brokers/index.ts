@@ -6,6 +6,7 @@ export type {
   BrokerHealth,
   HistoryQuery,
   HistoryResult,
+  Logger,
   PresenceInfo,
   PresenceStore,
   PublishOptions,

@@ -2,7 +2,13 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type Logger, pino } from 'pino';
-import { type Broker, hasHealth, MemoryBroker, RedisBroker } from '../brokers/index.ts';
+import {
+  type Broker,
+  type Logger as BrokerLogger,
+  hasHealth,
+  MemoryBroker,
+  RedisBroker,
+} from '../brokers/index.ts';
 import { Hub } from '../core/index.ts';
 import { assertChannel, PushwireError } from '../protocol/index.ts';
 import { createTransports, HeartbeatWheel } from '../transports/index.ts';
@@ -157,14 +163,15 @@ function withDemoNamespace(config: Config): Config {
 }
 
 function makeBroker(config: Config, logger: Logger): Broker {
-  if (config.broker === 'memory') return new MemoryBroker();
+  const log: BrokerLogger = (level, msg, err) => logger[level]({ err }, msg);
+  if (config.broker === 'memory') return new MemoryBroker({ logger: log });
   return new RedisBroker({
     url: config.redisUrl,
     prefix: config.redisPrefix,
     // Empty: redisUrl alone. Every node must list the same shards to agree on channel owners.
     shards: config.redisShards,
     cluster: config.redisCluster,
-    logger: (level, msg, err) => logger[level]({ err }, msg),
+    logger: log,
   });
 }
 
