@@ -14,8 +14,10 @@ import { assertChannel, PushwireError } from '../protocol/index.ts';
 import { createTransports, HeartbeatWheel } from '../transports/index.ts';
 import { ConnectionAuth } from './auth.ts';
 import { type Config, DEFAULTS, resolveChannelOptions } from './config/index.ts';
+import { healthRoutes } from './health.ts';
 import { Metrics } from './metrics.ts';
-import { Router } from './routes.ts';
+import { publishRoutes } from './publish-api.ts';
+import { type RouteEntry, Router } from './routes.ts';
 import { StaticFiles } from './static-files.ts';
 
 export interface PushwireOptions extends Partial<Config> {
@@ -104,16 +106,20 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
   });
   const metrics = new Metrics(hub, transports);
   const ready = () => hub.running && (!hasHealth(broker) || broker.healthy());
+  const auth = new ConnectionAuth(config.tokenSecret);
+  const staticFiles = new StaticFiles({ demo: config.demo });
   const router = new Router({
     config,
-    apiKey,
     hub,
-    auth: new ConnectionAuth(config.tokenSecret),
+    auth,
     transports,
+    routes: [
+      ...publishRoutes({ config, apiKey, hub, auth, metrics }),
+      ...healthRoutes({ hub, metrics, ready }),
+      ...staticRoutes(staticFiles),
+    ],
     metrics,
-    staticFiles: new StaticFiles({ demo: config.demo }),
     prefix,
-    ready,
     report,
   });
   const detach = attachListeners(server, router);
@@ -143,6 +149,20 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
       return closing;
     },
   };
+}
+
+/** The client bundles (and the demo) as routes. */
+function staticRoutes(files: StaticFiles): RouteEntry[] {
+  return files.routes('').map(([path, file]) => [
+    path,
+    {
+      method: 'GET',
+      handler: (x) => {
+        for (const [name, value] of Object.entries(x.headers)) x.res.setHeader(name, value);
+        return file.handler(x.req, x.res, new URL('http://pushwire.invalid'));
+      },
+    },
+  ]);
 }
 
 /** The namespace the demo game at `/` publishes on. */

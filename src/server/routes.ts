@@ -2,27 +2,24 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Hub } from '../core/index.ts';
 import { asPushwireError, PushwireError } from '../protocol/index.ts';
-import { sendError, sendJson, type Transport, type Wire } from '../transports/index.ts';
-import { apiKeyMatches, bearerToken, type ConnectionAuth } from './auth.ts';
+import { sendError, type Transport, type Wire } from '../transports/index.ts';
+import { bearerToken, type ConnectionAuth } from './auth.ts';
 import type { Config } from './config/index.ts';
 import type { Metrics } from './metrics.ts';
-import { readJsonBody, readPublishBody, readSubscribeQuery } from './request-input.ts';
+import { readSubscribeQuery } from './request-input.ts';
 import { type RequestTarget, readTarget } from './request-target.ts';
-import type { StaticFiles } from './static-files.ts';
 
 export interface RouterDeps {
   readonly config: Config;
-  readonly apiKey: string;
   readonly hub: Hub;
   readonly auth: ConnectionAuth;
   /** Every transport, each served at its path. */
   readonly transports: readonly Transport[];
+  /** Every other endpoint (publish API, health, static files …), by path. */
+  readonly routes: readonly RouteEntry[];
   readonly metrics: Metrics;
-  readonly staticFiles: StaticFiles;
   /** Paths are served under this prefix ('' or '/push'). */
   readonly prefix: string;
-  /** False while draining or while the broker is down. */
-  readonly ready: () => boolean;
   readonly report: (stage: string, error: unknown) => void;
 }
 
@@ -42,11 +39,11 @@ export interface Route {
   readonly handler: Handler;
 }
 
+/** A route at its path under the prefix. */
+export type RouteEntry = readonly [path: string, route: Route];
+
 const ANY_ORIGIN: Readonly<Record<string, string>> = Object.freeze({ 'Access-Control-Allow-Origin': '*' });
 const VARY_ORIGIN: Readonly<Record<string, string>> = Object.freeze({ Vary: 'Origin' });
-
-/** Envelope for the body a publish request may have beyond its data: channel name, braces. */
-const PUBLISH_ENVELOPE_BYTES = 1024;
 
 /**
  * Maps Pushwire's paths to handlers: each transport at its path, the publish API, health,
@@ -64,24 +61,7 @@ export class Router {
       if (transport.opens === 'upgrade') this.upgrades.set(`${p}${transport.path}`, transport);
       this.routes.set(`${p}${transport.path}`, { method: 'GET', handler: (x) => this.connect(x, transport) });
     }
-    const own: [string, Route][] = [
-      ['/api/publish', { method: 'POST', handler: (x) => this.publish(x) }],
-      ['/publish', { method: 'POST', handler: (x) => this.clientPublish(x) }],
-      ['/healthz', { method: 'GET', handler: (x) => sendJson(x.res, 200, '{"status":"ok"}', x.headers) }],
-      ['/readyz', { method: 'GET', handler: (x) => this.readyz(x) }],
-      ['/metrics', { method: 'GET', handler: (x) => this.metricsText(x) }],
-      ...deps.staticFiles.routes('').map(([path, file]): [string, Route] => [
-        path,
-        {
-          method: 'GET',
-          handler: (x) => {
-            for (const [name, value] of Object.entries(x.headers)) x.res.setHeader(name, value);
-            return file.handler(x.req, x.res, new URL('http://pushwire.invalid'));
-          },
-        },
-      ]),
-    ];
-    for (const [path, route] of own) this.routes.set(`${p}${path}`, route);
+    for (const [path, route] of deps.routes) this.routes.set(`${p}${path}`, route);
   }
 
   /** True if the request was Pushwire's (answered or being answered). */
@@ -101,6 +81,10 @@ export class Router {
         'Access-Control-Max-Age': '600',
       });
       res.end();
+      return true;
+    }
+    if (!this.originAllowed(req.headers.origin)) {
+      this.error(exchange, new PushwireError('forbidden', 'origin not allowed'));
       return true;
     }
     const method = req.method === 'HEAD' ? 'GET' : req.method;
@@ -185,59 +169,6 @@ export class Router {
     }
   }
 
-  private async publish({ req, res, headers }: Exchange): Promise<void> {
-    const { deps } = this;
-    const given = bearerToken(req, null);
-    if (given === null) {
-      throw new PushwireError('unauthorized', 'publishing needs the API key: Authorization: Bearer <key>');
-    }
-    if (!apiKeyMatches(given, deps.apiKey)) {
-      throw new PushwireError(
-        'unauthorized',
-        'the API key is wrong: use the key the server was started with',
-      );
-    }
-    if (!deps.hub.running) throw new PushwireError('shutting_down');
-    const limit = deps.config.maxMessageBytes + PUBLISH_ENVELOPE_BYTES;
-    const { channel, data } = readPublishBody(await readJsonBody(req, limit), deps.config.maxMessageBytes);
-    const timer = deps.metrics.publishDuration.startTimer();
-    const { offset, epoch } = await deps.hub.publish(channel, data);
-    timer();
-    sendJson(res, 200, JSON.stringify({ channel, offset, epoch }), headers);
-  }
-
-  /**
-   * A client's publish over HTTP, for clients on SSE, long poll or streaming, with the
-   * client's rights. The client is named by `X-Pushwire-Client` (the SDK sends its
-   * connection's clientId) within its address, for the client publish rate.
-   */
-  private async clientPublish({ req, res, target, headers }: Exchange): Promise<void> {
-    const { deps } = this;
-    if (!deps.hub.running) throw new PushwireError('shutting_down');
-    if (!this.originAllowed(req.headers.origin)) throw new PushwireError('forbidden', 'origin not allowed');
-    const identity = await deps.auth.identify(bearerToken(req, target.query));
-    const limit = deps.config.maxMessageBytes + PUBLISH_ENVELOPE_BYTES;
-    const { channel, data } = readPublishBody(await readJsonBody(req, limit), deps.config.maxMessageBytes);
-    const named = req.headers['x-pushwire-client'];
-    const client = typeof named === 'string' ? named.slice(0, 64) : '';
-    const key = `${req.socket.remoteAddress ?? ''}|${client}`;
-    const { offset, epoch } = await deps.hub.publishAs(identity, key, channel, data);
-    sendJson(res, 200, JSON.stringify({ channel, offset, epoch }), headers);
-  }
-
-  private readyz(exchange: Exchange): void {
-    if (this.deps.ready()) sendJson(exchange.res, 200, '{"status":"ready"}', exchange.headers);
-    else if (!this.deps.hub.running) this.error(exchange, new PushwireError('shutting_down'));
-    else this.error(exchange, new PushwireError('broker_unavailable'));
-  }
-
-  private async metricsText({ res, headers }: Exchange): Promise<void> {
-    const { registry } = this.deps.metrics;
-    const text = await registry.metrics();
-    res.writeHead(200, { ...headers, 'Content-Type': registry.contentType, 'Cache-Control': 'no-store' });
-    res.end(text);
-  }
-
   private error({ res, headers }: Exchange, error: unknown): void {
     const failure = asPushwireError(error);
     this.count(failure, error);
@@ -259,7 +190,8 @@ export class Router {
     return VARY_ORIGIN;
   }
 
-  private originAllowed(origin: string | undefined): boolean {
+  /** Whether a browser request from `origin` may reach Pushwire (no Origin: not a browser). */
+  originAllowed(origin: string | undefined): boolean {
     const origins = this.deps.config.corsOrigins;
     return origin === undefined || origins.includes('*') || origins.includes(origin);
   }
