@@ -1,14 +1,28 @@
+export { LocalCluster } from './local-cluster.ts';
 export { MemoryBroker, type MemoryBrokerOptions } from './memory.ts';
 export { RedisBroker, type RedisBrokerOptions } from './redis/broker.ts';
 export type {
   Broker,
+  BrokerCluster,
   BrokerHandler,
   BrokerHealth,
+  ChannelCount,
+  ChannelPage,
+  ChannelQuery,
+  ClusterHandler,
+  ClusterRequest,
+  ClusterView,
   HistoryQuery,
   HistoryResult,
   Logger,
+  LostNode,
+  NodeInfo,
+  NodeLease,
+  NodeReply,
+  OccupancyChange,
   PresenceInfo,
   PresenceStore,
   PublishOptions,
+  RevocationStore,
 } from './types.ts';
-export { hasHealth } from './types.ts';
+export { hasCluster, hasHealth } from './types.ts';

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { type Publication, PushwireError } from '../protocol/index.ts';
+import { LocalCluster } from './local-cluster.ts';
 import type {
   Broker,
+  BrokerCluster,
   BrokerHandler,
   HistoryQuery,
   HistoryResult,
@@ -35,8 +37,10 @@ const SWEEP_INTERVAL_MS = 60_000;
  * The embedded single-node broker. History lives in this process, so a restart starts every
  * channel in a new epoch: clients that resume across it are told of the gap.
  */
-export class MemoryBroker implements Broker {
+export class MemoryBroker implements Broker, BrokerCluster {
   readonly presence: PresenceStore;
+  /** One node: its own cluster. */
+  readonly cluster = new LocalCluster();
   private readonly streams = new Map<string, ChannelStream>();
   private readonly subscribed = new Set<string>();
   private readonly log: Logger;
@@ -110,6 +114,7 @@ export class MemoryBroker implements Broker {
   async close(): Promise<void> {
     this.closed = true;
     this.handler = null;
+    await this.cluster.leave();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
   }

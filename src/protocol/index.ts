@@ -1,4 +1,4 @@
-export { assertChannel, MAX_CHANNEL_LENGTH, namespaceOf } from './channel.ts';
+export { assertChannel, isSystemChannel, MAX_CHANNEL_LENGTH, namespaceOf } from './channel.ts';
 export {
   type ClientCommand,
   type CommandId,

@@ -132,3 +132,49 @@ export async function startPrivateRedis(
     },
   };
 }
+
+/**
+ * A one-node Redis Cluster of the test's own (all 16384 slots on one node): enough to run
+ * every script and sharded pub/sub through ioredis's cluster client, and Redis refuses a
+ * command whose keys span slots even on one node. Stop it with `stop()`.
+ */
+export async function startOneNodeCluster(): Promise<PrivateRedis & { cleanup(): Promise<void> }> {
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = await mkdtemp(join(tmpdir(), 'pushwire-cluster-'));
+  const server = await startPrivateRedis([
+    '--cluster-enabled',
+    'yes',
+    '--cluster-config-file',
+    join(dir, 'nodes.conf'),
+    '--dir',
+    dir,
+    // Alone, a node doesn't know its own address and reports its slots as served by "".
+    '--cluster-announce-ip',
+    '127.0.0.1',
+  ]);
+  const admin = new Redis(server.url);
+  try {
+    await admin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
+    const deadline = Date.now() + 5000;
+    while (!String(await admin.call('CLUSTER', 'INFO')).includes('cluster_state:ok')) {
+      if (Date.now() > deadline) throw new Error('the one-node cluster did not reach cluster_state:ok');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  } finally {
+    admin.disconnect();
+  }
+  return {
+    ...server,
+    url: server.url,
+    port: server.port,
+    get pid() {
+      return server.pid;
+    },
+    async cleanup() {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

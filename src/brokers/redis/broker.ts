@@ -2,6 +2,7 @@ import { type Publication, PushwireError, type StreamPosition } from '../../prot
 import { newEpoch } from '../memory.ts';
 import type {
   Broker,
+  BrokerCluster,
   BrokerHandler,
   BrokerHealth,
   HistoryQuery,
@@ -10,6 +11,7 @@ import type {
   PresenceStore,
   PublishOptions,
 } from '../types.ts';
+import { RedisCluster } from './cluster.ts';
 import { withDeadline } from './deadline.ts';
 import { HashRing } from './hash-ring.ts';
 import { type ChannelKeys, channelKeys, channelOfPubsub, decodePayload } from './keys.ts';
@@ -41,11 +43,17 @@ export interface RedisBrokerOptions {
    * both honest. Longer keeps the finer answer at the cost of one small HASH per channel.
    */
   readonly metaTtlMs?: number;
+  /**
+   * A node's cluster lease (see ClusterView): renewed every third of it; a node silent for
+   * longer is reported lost. Default 15000 ms.
+   */
+  readonly nodeLeaseMs?: number;
 }
 
 const DEFAULTS = {
   commandTimeoutMs: 1000,
   connectTimeoutMs: 5000,
+  nodeLeaseMs: 15_000,
   metaTtlMs: 30 * 24 * 60 * 60 * 1000,
 } as const;
 
@@ -63,8 +71,9 @@ type State = 'new' | 'running' | 'closed';
  * once with `broker_unavailable`; ioredis reconnects by itself, and once the subscriber link is
  * back the broker subscribes again and calls `handler.recovered()`.
  */
-export class RedisBroker implements Broker, BrokerHealth {
+export class RedisBroker implements Broker, BrokerHealth, BrokerCluster {
   readonly presence: PresenceStore;
+  readonly cluster: RedisCluster;
   private readonly prefix: string;
   private readonly metaTtlMs: number;
   private readonly commandTimeoutMs: number;
@@ -101,6 +110,20 @@ export class RedisBroker implements Broker, BrokerHealth {
     this.presence = new RedisPresence({
       locate: (channel) => ({ client: this.ring.get(channel).command, keys: this.keys(channel) }),
       guard: (operation, work) => this.guard(operation, work),
+    });
+    // Every node lists the same shards, so every node finds the control plane on the same one.
+    const control = this.ring.get('#cluster');
+    this.cluster = new RedisCluster({
+      prefix: this.prefix,
+      control: control.command,
+      commandFor: (channel) => this.ring.get(channel).command,
+      listen: (name) => control.subscribe(name),
+      unlisten: (name) => control.unsubscribe(name),
+      publish: (name, payload) =>
+        options.cluster ? control.command.spublish(name, payload) : control.command.publish(name, payload),
+      guard: (operation, work) => this.guard(operation, work),
+      log: this.log,
+      leaseMs: options.nodeLeaseMs ?? DEFAULTS.nodeLeaseMs,
     });
   }
 
@@ -176,6 +199,7 @@ export class RedisBroker implements Broker, BrokerHealth {
 
   async close(): Promise<void> {
     if (this.state === 'closed') return;
+    if (this.state === 'running') await this.cluster.leave();
     this.state = 'closed';
     this.handler = null;
     this.subscribed.clear();
@@ -187,6 +211,10 @@ export class RedisBroker implements Broker, BrokerHealth {
   }
 
   private deliver(name: string, payload: string): void {
+    if (name === this.cluster.busName) {
+      this.cluster.busMessage(payload);
+      return;
+    }
     const channel = channelOfPubsub(this.prefix, name);
     if (channel === null || !this.subscribed.has(channel) || !this.handler) return;
     const publication = decodePayload(channel, payload);
