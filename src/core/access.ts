@@ -1,4 +1,4 @@
-import { PushwireError } from '../protocol/index.ts';
+import { isSystemChannel, PushwireError } from '../protocol/index.ts';
 import type { ChannelOptions, Identity } from './types.ts';
 
 /**
@@ -10,6 +10,8 @@ export class Access {
   constructor(private readonly channelOptions: (channel: string) => ChannelOptions) {}
 
   mayRead(identity: Identity, channel: string): boolean {
+    // The server's own channels ($admin:stats) take credentials the server issued for them.
+    if (isSystemChannel(channel) && identity.system !== true) return false;
     return identity.canSubscribe(channel);
   }
 
@@ -21,6 +23,9 @@ export class Access {
   }
 
   assertPublish(identity: Identity, channel: string): void {
+    if (isSystemChannel(channel)) {
+      throw new PushwireError('forbidden', `"${channel}" is the server's own: only the server publishes there`);
+    }
     if (this.channelOptions(channel).clientPublish || identity.canPublish(channel)) return;
     throw new PushwireError(
       'forbidden',

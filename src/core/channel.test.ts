@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Publication, StreamPosition } from '../protocol/index.ts';
 import { Channel, type ChannelHost, type ChannelMember } from './channel.ts';
+import { LatencyHistogram } from './latency.ts';
 import type { OutboundBatch } from './outbound.ts';
 import type { ChannelOptions, ChannelWatcher } from './types.ts';
 
@@ -33,6 +34,7 @@ function host(stored: Publication[] = []) {
     },
     queued: (channel) => queued.push(channel),
     report: (stage) => reports.push(stage),
+    latency: new LatencyHistogram(),
   };
   return { value, queued, reports, reads };
 }

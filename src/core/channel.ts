@@ -1,4 +1,5 @@
 import type { Publication, StreamPosition } from '../protocol/index.ts';
+import type { LatencyHistogram } from './latency.ts';
 import { OutboundBatch, OutboundMessage } from './outbound.ts';
 import type { PresenceMember } from './presence.ts';
 import type { ChannelOptions, ChannelWatcher } from './types.ts';
@@ -10,6 +11,8 @@ export interface ChannelHost {
   /** The channel has messages in its outbox: fan them out soon. */
   queued(channel: Channel): void;
   report(stage: string, error: unknown): void;
+  /** Where the publish-to-deliver time of what reached someone is counted. */
+  readonly latency: LatencyHistogram;
 }
 
 /** A local subscriber: gets each fanned-out batch. MUST NOT block; MAY throw (it is then dropped). */
@@ -64,6 +67,11 @@ export class Channel {
 
   get watcherCount(): number {
     return this.watchers.size;
+  }
+
+  /** Who receives the channel's messages here now: members, and polls waiting in memory. */
+  get subscriberCount(): number {
+    return this.members.size + this.watchers.size;
   }
 
   /** The channel's latest position as this node knows it; null before its first publication. */
@@ -159,11 +167,14 @@ export class Channel {
     return this.watchers.delete(watcher);
   }
 
-  /** Hands every watcher to `end` and forgets them (drain, close). */
-  endWatchers(end: (watcher: ChannelWatcher) => void): void {
+  /** Hands every watcher (or those `which` picks) to `end` and forgets them (drain, close, disconnect). */
+  endWatchers(end: (watcher: ChannelWatcher) => void, which?: (watcher: ChannelWatcher) => boolean): void {
     const watchers = this.watchers;
     this.watchers = new Set();
-    for (const watcher of watchers) end(watcher);
+    for (const watcher of watchers) {
+      if (!which || which(watcher)) end(watcher);
+      else this.watchers.add(watcher);
+    }
   }
 
   /**
@@ -185,6 +196,7 @@ export class Channel {
       }
     }
     if (this.watchers.size > 0) delivered += this.notifyWatchers(batch);
+    if (delivered > 0) this.host.latency.observeBatch(batch);
     return delivered;
   }
 

@@ -1,9 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import type { Broker, HistoryQuery, HistoryResult, PresenceInfo } from '../brokers/types.ts';
-import { asPushwireError, type Publication, PushwireError, type StreamPosition } from '../protocol/index.ts';
+import {
+  asPushwireError,
+  type ErrorCode,
+  type Publication,
+  PushwireError,
+  type StreamPosition,
+} from '../protocol/index.ts';
 import { Access } from './access.ts';
 import { Channel, type ChannelHost, type ChannelMember } from './channel.ts';
 import { FanOut, type Scheduler } from './fan-out.ts';
+import { LatencyHistogram } from './latency.ts';
 import { OutboundMessage } from './outbound.ts';
 import { Presence } from './presence.ts';
 import { RateLimiter } from './rate-limit.ts';
@@ -30,6 +37,19 @@ export interface HubStats {
   /** Messages handed out (one per subscriber or watcher per message). */
   delivered: number;
   gapsRecovered: number;
+  /** Client publishes refused by the client publish rate. */
+  publishesRateLimited: number;
+  /** Connections the server ended, by the code they ended with (slow_consumer, …). */
+  readonly ended: Partial<Record<ErrorCode, number>>;
+  /** Publish-to-deliver time of what was fanned out to someone. */
+  readonly latency: LatencyHistogram;
+}
+
+/** Which connections an operator means: every given field must match. */
+export interface SessionFilter {
+  readonly userId?: string;
+  readonly clientId?: string;
+  readonly channel?: string;
 }
 
 /** A lease that keeps a channel followed by this node without a member (see Hub.hold). */
@@ -49,7 +69,14 @@ export class Hub implements SessionHost {
   readonly nodeId = randomBytes(4).toString('hex');
   readonly maxChannelsPerSession: number;
   readonly access: Access;
-  readonly stats: HubStats = { published: 0, delivered: 0, gapsRecovered: 0 };
+  readonly stats: HubStats = {
+    published: 0,
+    delivered: 0,
+    gapsRecovered: 0,
+    publishesRateLimited: 0,
+    ended: {},
+    latency: new LatencyHistogram(),
+  };
   private readonly broker: Broker;
   private readonly channelOptions: (channel: string) => ChannelOptions;
   private readonly report: (stage: string, error: unknown) => void;
@@ -60,6 +87,8 @@ export class Hub implements SessionHost {
   private readonly channels = new Map<string, Channel>();
   private readonly sessions = new Set<Session>();
   private readonly inflight = new Set<Promise<unknown>>();
+  /** Channels whose subscriber count may have changed since `takeCounts`. */
+  private readonly countsChanged = new Set<string>();
   private nextSessionId = 0;
   private state: HubState = 'running';
 
@@ -72,6 +101,8 @@ export class Hub implements SessionHost {
     this.presence = new Presence(options.broker.presence, this.report, options.presenceTtlMs);
     this.fanOut = new FanOut((channel, delivered) => {
       this.stats.delivered += delivered;
+      // Watchers that took their batch stopped watching.
+      if (channel.watcherCount > 0 || delivered > 0) this.countsChanged.add(channel.name);
       // Watchers that took their messages are gone: the channel may be needed no more.
       this.leaveIfIdle(channel);
     }, options.scheduler);
@@ -85,6 +116,7 @@ export class Hub implements SessionHost {
       },
       queued: (channel) => this.fanOut.queue(channel),
       report: this.report,
+      latency: this.stats.latency,
     };
   }
 
@@ -110,9 +142,10 @@ export class Hub implements SessionHost {
     return this.channels.size;
   }
 
-  openSession({ transport, identity, sink }: OpenSessionOptions): Session {
+  openSession({ transport, identity, sink, address }: OpenSessionOptions): Session {
     if (this.state !== 'running') throw new PushwireError('shutting_down');
-    const session = new Session(`${this.nodeId}-${++this.nextSessionId}`, transport, identity, sink, this);
+    const id = `${this.nodeId}-${++this.nextSessionId}`;
+    const session = new Session(id, transport, identity, sink, this, address ?? null);
     this.sessions.add(session);
     return session;
   }
@@ -149,6 +182,7 @@ export class Hub implements SessionHost {
       return Promise.reject(error);
     }
     if (this.clientPublishLimit && !this.clientPublishLimit.take(limitKey)) {
+      this.stats.publishesRateLimited += 1;
       return Promise.reject(new PushwireError('rate_limited', 'too many publishes: slow down'));
     }
     return this.publish(channel, data);
@@ -198,13 +232,17 @@ export class Hub implements SessionHost {
    */
   watch(channel: string, position: StreamPosition, watcher: ChannelWatcher): boolean {
     if (this.state !== 'running') return false;
-    return this.channels.get(channel)?.watch(watcher, position) ?? false;
+    const watching = this.channels.get(channel)?.watch(watcher, position) ?? false;
+    if (watching) this.countsChanged.add(channel);
+    return watching;
   }
 
   /** The watcher stops watching (it gave up, or its client left). */
   unwatch(channel: string, watcher: ChannelWatcher): void {
     const entry = this.channels.get(channel);
-    if (entry?.unwatch(watcher)) this.leaveIfIdle(entry);
+    if (!entry?.unwatch(watcher)) return;
+    this.countsChanged.add(channel);
+    this.leaveIfIdle(entry);
   }
 
   /**
@@ -223,6 +261,54 @@ export class Hub implements SessionHost {
         this.leaveIfIdle(entry);
       },
     };
+  }
+
+  /** The open sessions that match `filter`, in the order they opened. */
+  sessionsMatching(filter: SessionFilter): Session[] {
+    const found: Session[] = [];
+    for (const session of this.sessions) if (matches(session, filter)) found.push(session);
+    return found;
+  }
+
+  /**
+   * Ends the sessions that match `filter` with `request` (an operator's disconnect), and the
+   * polls of `filter.userId` waiting in memory. Returns how many connections it ended.
+   */
+  disconnect(filter: SessionFilter, request: CloseRequest): number {
+    let ended = 0;
+    for (const session of this.sessionsMatching(filter)) {
+      session.end(request);
+      ended++;
+    }
+    const userId = filter.userId;
+    if (userId !== undefined && filter.clientId === undefined) {
+      for (const entry of [...this.channels.values()]) {
+        if (filter.channel !== undefined && entry.name !== filter.channel) continue;
+        entry.endWatchers(
+          (watcher) => {
+            this.ended(request.code);
+            watcher.end(request);
+            ended++;
+          },
+          (watcher) => watcher.userId === userId,
+        );
+        this.countsChanged.add(entry.name);
+        this.leaveIfIdle(entry);
+      }
+    }
+    return ended;
+  }
+
+  /**
+   * The local subscriber count of every channel whose count may have changed since the last
+   * call (0 for channels no longer followed); with `all`, of every followed channel instead.
+   */
+  takeCounts(all = false): Map<string, number> {
+    const counts = new Map<string, number>();
+    const names = all ? new Set([...this.channels.keys(), ...this.countsChanged]) : this.countsChanged;
+    for (const name of names) counts.set(name, this.channels.get(name)?.subscriberCount ?? 0);
+    this.countsChanged.clear();
+    return counts;
   }
 
   /**
@@ -255,6 +341,7 @@ export class Hub implements SessionHost {
   async attach(channel: string, session: Session): Promise<void> {
     const entry = this.follow(channel);
     entry.members.add(session);
+    this.countsChanged.add(channel);
     try {
       await entry.subscribed;
     } catch (error) {
@@ -267,12 +354,17 @@ export class Hub implements SessionHost {
   detach(channel: string, session: Session): void {
     const entry = this.channels.get(channel);
     if (!entry?.members.delete(session)) return;
+    this.countsChanged.add(channel);
     if (entry.options.presence) this.presence.leave(channel, session);
     this.leaveIfIdle(entry);
   }
 
   historyFor(channel: string, since: StreamPosition | undefined): Promise<HistoryResult> {
     return this.history(channel, since ? { since } : { limit: 0 });
+  }
+
+  ended(code: ErrorCode): void {
+    this.stats.ended[code] = (this.stats.ended[code] ?? 0) + 1;
   }
 
   recent(publication: Publication): OutboundMessage {
@@ -321,6 +413,12 @@ export class Hub implements SessionHost {
       if (entry.options.presence) yield [entry.name, entry.members];
     }
   }
+}
+
+function matches(session: Session, { userId, clientId, channel }: SessionFilter): boolean {
+  if (clientId !== undefined && session.id !== clientId) return false;
+  if (userId !== undefined && session.userId !== userId) return false;
+  return channel === undefined || session.isSubscribed(channel);
 }
 
 function brokerError(error: unknown): PushwireError {

@@ -1,6 +1,7 @@
 export { Access } from './access.ts';
 export { REAL_SCHEDULER, type Scheduler } from './fan-out.ts';
-export { type Hold, Hub, type HubOptions, type HubStats } from './hub.ts';
+export { type Hold, Hub, type HubOptions, type HubStats, type SessionFilter } from './hub.ts';
+export { LATENCY_BUCKETS_SECONDS, LatencyHistogram } from './latency.ts';
 export { concatEncoded, OutboundBatch, OutboundMessage } from './outbound.ts';
 export { Session } from './session.ts';
 export {

@@ -2,6 +2,7 @@ import type { PresenceInfo } from '../brokers/types.ts';
 import {
   composeCursor,
   cursorSegment,
+  type ErrorCode,
   type GapEvent,
   type GapReason,
   type Publication,
@@ -32,6 +33,8 @@ export interface SessionHost {
   presenceOf(channel: string): Promise<PresenceInfo[]>;
   publishAs(identity: Identity, limitKey: string, channel: string, data: string): Promise<Publication>;
   recent(publication: Publication): OutboundMessage;
+  /** The server ended a session with `code` (counted for operators). */
+  ended(code: ErrorCode): void;
   forget(session: Session): void;
 }
 
@@ -66,6 +69,8 @@ export class Session {
   readonly transport: TransportName;
   readonly identity: Identity;
   readonly connectedAt = Date.now();
+  /** The client's address as its transport saw it; null when unknown. */
+  readonly address: string | null;
   private readonly sink: SessionSink;
   private readonly host: SessionHost;
   private readonly subscriptions = new Map<string, Subscription>();
@@ -77,8 +82,10 @@ export class Session {
     identity: Identity,
     sink: SessionSink,
     host: SessionHost,
+    address: string | null = null,
   ) {
     this.id = id;
+    this.address = address;
     this.transport = transport;
     this.identity = identity;
     this.sink = sink;
@@ -91,6 +98,11 @@ export class Session {
 
   get closed(): boolean {
     return this.state === 'closed';
+  }
+
+  /** Bytes written to the connection and not yet sent; 0 where the transport can't tell. */
+  get bufferedBytes(): number {
+    return this.sink.bufferedBytes?.() ?? 0;
   }
 
   isSubscribed(channel: string): boolean {
@@ -224,6 +236,7 @@ export class Session {
   /** The server ends the session (drain, dead peer): the transport tells the client. */
   end(request: CloseRequest): void {
     if (this.state === 'closed') return;
+    this.host.ended(request.code);
     this.sink.close(request);
     this.close();
   }

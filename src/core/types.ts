@@ -25,6 +25,13 @@ export interface Identity {
   canSubscribe(channel: string): boolean;
   /** May this identity publish on `channel`, beyond what the namespace allows? */
   canPublish(channel: string): boolean;
+  /**
+   * Issued by the server for its own channels (`$admin:…`, see isSystemChannel): without it
+   * no identity reads them, whatever `canSubscribe` says.
+   */
+  readonly system?: boolean;
+  /** When the credentials were issued (JWT `iat`, seconds), for revocations; absent if unknown. */
+  readonly issuedAt?: number;
 }
 
 export const ANONYMOUS: Identity = Object.freeze({
@@ -57,6 +64,8 @@ export interface SessionSink {
   gap(event: GapEvent): void;
   /** The server ends this connection: tell the client why (and to reconnect), then close. */
   close(request: CloseRequest): void;
+  /** Bytes written to the connection but not yet sent, for operators; absent where unknown. */
+  bufferedBytes?(): number;
 }
 
 /**
@@ -72,6 +81,8 @@ export interface ChannelWatcher {
   next(batch: OutboundBatch): number | null;
   /** The hub stops the watch: with a close request (drain), or null (closed without a word). */
   end(request: CloseRequest | null): void;
+  /** Whose poll it is, so that disconnecting a user ends its waiting polls too. */
+  readonly userId?: string | null;
 }
 
 /** What a client asks of its session, as parsed at the edge (the WebSocket ops, POST /subscribe …). */
@@ -104,6 +115,8 @@ export interface OpenSessionOptions {
   readonly transport: TransportName;
   readonly identity: Identity;
   readonly sink: SessionSink;
+  /** The client's address as the transport saw it, for operators; core never acts on it. */
+  readonly address?: string | null;
 }
 
 export type { Cursor };

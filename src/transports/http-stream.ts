@@ -49,6 +49,7 @@ async function serve(
       transport: format.transport,
       identity: params.identity,
       sink: connection,
+      address: res.socket?.remoteAddress ?? null,
     });
   } catch (error) {
     sendError(res, error, params.headers);
@@ -110,6 +111,10 @@ class StreamConnection implements SessionSink {
 
   gap(event: GapEvent): void {
     this.writer.gap(event);
+  }
+
+  bufferedBytes(): number {
+    return this.res.writableLength;
   }
 
   close(request: CloseRequest): void {

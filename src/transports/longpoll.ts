@@ -13,6 +13,7 @@ import {
   composeCursor,
   cursorSegment,
   encodeCursor,
+  PushwireError,
   type GapEvent,
   type StreamPosition,
 } from '../protocol/index.ts';
@@ -85,6 +86,11 @@ function following(batch: OutboundBatch, offset: number): readonly OutboundMessa
   return after;
 }
 
+/** A poll the server ends for another reason than a drain is answered with that error (401 disconnected). */
+function ended(request: CloseRequest): PushwireError {
+  return new PushwireError(request.code, request.reason);
+}
+
 function reconnectJson(request: CloseRequest): string {
   return JSON.stringify({ reason: request.reason, delayMs: request.reconnectDelayMs });
 }
@@ -141,7 +147,12 @@ async function servePoll(
   const poll = new HeldPoll(context, res, params.headers, pending, lingering);
   let session: Session;
   try {
-    session = hub.openSession({ transport: 'longpoll', identity: params.identity, sink: poll });
+    session = hub.openSession({
+      transport: 'longpoll',
+      identity: params.identity,
+      sink: poll,
+      address: res.socket?.remoteAddress ?? null,
+    });
   } catch (error) {
     sendError(res, error, params.headers);
     return;
@@ -183,11 +194,14 @@ function answerFromMemory(
     sendJson(res, 200, answerFor(tail, null), params.headers);
     return true;
   }
-  return new WaitingPoll(context, res, params.headers, channel, since, pending, lingering).start();
+  const poll = new WaitingPoll(context, res, params.headers, channel, since, pending, lingering);
+  poll.userId = params.identity.userId;
+  return poll.start();
 }
 
 /** A one-channel poll watching the channel in the hub for its next messages. */
 class WaitingPoll implements ChannelWatcher {
+  userId: string | null = null;
   private timer: NodeJS.Timeout | null = null;
   private done = false;
 
@@ -228,6 +242,12 @@ class WaitingPoll implements ChannelWatcher {
   }
 
   end(request: CloseRequest | null): void {
+    if (request && request.code !== 'shutting_down') {
+      if (this.done) return;
+      this.finish();
+      sendError(this.res, ended(request), this.headers);
+      return;
+    }
     const reconnect = request ? `,"reconnect":${reconnectJson(request)}` : '';
     const { epoch, offset } = this.position;
     const cursor = composeCursor([cursorSegment(this.channel, epoch, offset)]);
@@ -303,7 +323,13 @@ class HeldPoll implements SessionSink {
   }
 
   close(request: CloseRequest): void {
-    this.answer(request);
+    if (request.code === 'shutting_down') {
+      this.answer(request);
+      return;
+    }
+    if (this.done) return;
+    this.dispose();
+    sendError(this.res, ended(request), this.headers);
   }
 
   readonly dispose = (): void => {

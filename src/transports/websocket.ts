@@ -104,6 +104,7 @@ function serve(
       transport: 'websocket',
       identity: params.identity,
       sink: connection,
+      address: (socket as { remoteAddress?: string }).remoteAddress ?? null,
     });
   } catch (error) {
     const failure = asPushwireError(error);
@@ -164,6 +165,10 @@ class WebSocketConnection implements SessionSink {
 
   gap(event: GapEvent): void {
     this.writer.gap(event);
+  }
+
+  bufferedBytes(): number {
+    return this.writer.target.writableLength;
   }
 
   close(request: CloseRequest): void {
