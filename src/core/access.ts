@@ -24,7 +24,10 @@ export class Access {
 
   assertPublish(identity: Identity, channel: string): void {
     if (isSystemChannel(channel)) {
-      throw new PushwireError('forbidden', `"${channel}" is the server's own: only the server publishes there`);
+      throw new PushwireError(
+        'forbidden',
+        `"${channel}" is the server's own: only the server publishes there`,
+      );
     }
     if (this.channelOptions(channel).clientPublish || identity.canPublish(channel)) return;
     throw new PushwireError(

@@ -142,6 +142,11 @@ export class Hub implements SessionHost {
     return this.channels.size;
   }
 
+  /** Who receives `channel` on this node now (sessions, and polls waiting in memory). */
+  subscriberCount(channel: string): number {
+    return this.channels.get(channel)?.subscriberCount ?? 0;
+  }
+
   openSession({ transport, identity, sink, address }: OpenSessionOptions): Session {
     if (this.state !== 'running') throw new PushwireError('shutting_down');
     const id = `${this.nodeId}-${++this.nextSessionId}`;

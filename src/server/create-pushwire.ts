@@ -1,22 +1,37 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { type Logger, pino } from 'pino';
 import {
   type Broker,
   type Logger as BrokerLogger,
+  hasCluster,
   hasHealth,
+  LocalCluster,
   MemoryBroker,
+  type NodeInfo,
   RedisBroker,
 } from '../brokers/index.ts';
 import { Hub } from '../core/index.ts';
-import { assertChannel, PushwireError } from '../protocol/index.ts';
-import { createTransports, HeartbeatWheel } from '../transports/index.ts';
+import { assertChannel, isSystemChannel, PushwireError } from '../protocol/index.ts';
+import { createTransports, HeartbeatWheel, type Transport } from '../transports/index.ts';
+import { adminRoutes } from './admin/admin-api.ts';
+import { dashboardRoutes } from './admin/dashboard.ts';
+import { NodeStats } from './admin/node-stats.ts';
+import { OperatorTokens } from './admin/operator-tokens.ts';
+import { StatsFeed, SYSTEM_CHANNEL_OPTIONS } from './admin/stats-feed.ts';
+import { ApiKeys } from './api-keys.ts';
 import { ConnectionAuth } from './auth.ts';
+import { ClusterNode } from './cluster-node.ts';
 import { type Config, DEFAULTS, resolveChannelOptions } from './config/index.ts';
-import { healthRoutes } from './health.ts';
+import { disconnectRoutes } from './disconnect-api.ts';
+import { healthRoutes, metricsRoutes } from './health.ts';
+import { type InternalListener, listenInternal } from './internal-listener.ts';
 import { Metrics } from './metrics.ts';
 import { publishRoutes } from './publish-api.ts';
+import { Revocations } from './revocations.ts';
 import { type RouteEntry, Router } from './routes.ts';
 import { StaticFiles } from './static-files.ts';
 
@@ -38,6 +53,8 @@ export interface Pushwire {
   /** The key that POST /api/publish requires (generated when none was configured). */
   readonly apiKey: string;
   readonly config: Config;
+  /** Where the internal listener (`internalPort`) serves /metrics, /api/* and /admin; null without one. */
+  readonly internalUrl: string | null;
   /** Publishes from server-side code; `data` is any JSON value. */
   publish(channel: string, data: unknown): Promise<PublishResult>;
   /** For frameworks: answers Pushwire's paths and returns true, else returns false. */
@@ -76,19 +93,27 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     );
   }
   const apiKey = config.apiKey ?? randomBytes(18).toString('base64url');
+  const keys = new ApiKeys(apiKey, config.adminKey);
   const report = (stage: string, error: unknown) =>
     logger.warn({ err: error, stage }, `pushwire: ${stage} failed`);
 
   const broker = brokerInstance ?? makeBroker(config, logger);
   const hub = new Hub({
     broker,
-    channelOptions: (channel) => resolveChannelOptions(config, channel),
+    channelOptions: (channel) =>
+      isSystemChannel(channel) ? SYSTEM_CHANNEL_OPTIONS : resolveChannelOptions(config, channel),
     maxChannelsPerSession: config.maxChannelsPerConnection,
     presenceTtlMs: config.presenceTtlMs,
     clientPublishRate: config.clientPublishRate === 0 ? null : config.clientPublishRate,
     report,
   });
   await hub.start();
+  const cluster = hasCluster(broker) ? broker.cluster : new LocalCluster();
+  const info: NodeInfo = { id: hub.nodeId, version: VERSION, startedAt: Date.now(), host: hostname() };
+  const node = new ClusterNode(cluster, info, hub, report);
+  await node.start();
+  const revocations = new Revocations(cluster, config.revocationTtlMs, report);
+  await revocations.start();
 
   const heartbeat =
     config.heartbeatIntervalMs === null
@@ -104,51 +129,106 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     pollLingerMs: POLL_LINGER_MS,
     report,
   });
-  const metrics = new Metrics(hub, transports);
-  const ready = () => hub.running && (!hasHealth(broker) || broker.healthy());
-  const auth = new ConnectionAuth(config.tokenSecret);
-  const staticFiles = new StaticFiles({ demo: config.demo });
-  const router = new Router({
-    config,
+  const brokerUp = () => !hasHealth(broker) || broker.healthy();
+  const metrics = new Metrics({
     hub,
-    auth,
     transports,
-    routes: [
-      ...publishRoutes({ config, apiKey, hub, auth, metrics }),
-      ...healthRoutes({ hub, metrics, ready }),
-      ...staticRoutes(staticFiles),
-    ],
-    metrics,
-    prefix,
-    report,
+    heartbeat,
+    brokerUp,
+    clusterNodes: async () => (await cluster.nodes()).length,
   });
+  const ready = () => hub.running && brokerUp();
+  const operatorTokens = config.adminKey === null ? null : new OperatorTokens(config.adminKey);
+  const auth = new ConnectionAuth(config.tokenSecret, { revocations, operatorTokens });
+  const stats = new NodeStats({
+    info,
+    hub,
+    transports,
+    heartbeat,
+    broker: { kind: brokerInstance ? 'custom' : config.broker, healthy: brokerUp },
+    httpErrors: async () => countsByCode(await metrics.httpErrors.get()),
+  });
+  stats.start();
+  const feed = operatorTokens ? new StatsFeed(hub, stats, node, report) : null;
+  feed?.start();
+
+  const staticFiles = new StaticFiles({ demo: config.demo });
+  const publicRoutes: RouteEntry[] = [
+    ...publishRoutes({ config, keys, hub, auth, metrics }),
+    ...disconnectRoutes({ hub, node, keys, revocations }),
+    ...healthRoutes({ hub, ready }),
+    ...staticRoutes(staticFiles),
+  ];
+  const internal = config.internalPort !== null;
+  // Without an internal port they share the public one, and /metrics then takes the admin key.
+  const privateRoutes: RouteEntry[] = [
+    ...metricsRoutes(metrics, !internal && config.adminKey !== null ? keys : null),
+    ...adminRoutes({ hub, node, stats, keys, operatorTokens }),
+    ...dashboardRoutes(operatorTokens !== null),
+  ];
+  const routerOf = (routes: readonly RouteEntry[], routePrefix: string) =>
+    new Router({ config, hub, auth, transports, routes, metrics, prefix: routePrefix, report });
+  const router = routerOf(internal ? publicRoutes : [...publicRoutes, ...privateRoutes], prefix);
   const detach = attachListeners(server, router);
+  let internalListener: InternalListener | null = null;
+  if (config.internalPort !== null) {
+    const internalRouter = routerOf([...publicRoutes, ...privateRoutes], '');
+    internalListener = await listenInternal(internalRouter, config.internalHost, config.internalPort);
+  }
 
   let closing: Promise<void> | null = null;
   const drain = () => hub.drain({ code: 'shutting_down', reason: 'shutdown' }, RECONNECT_SPREAD_MS);
   return {
     apiKey,
     config,
+    internalUrl: internalListener?.url ?? null,
     async publish(channel, data) {
       assertChannel(channel);
+      if (isSystemChannel(channel)) {
+        throw new PushwireError(
+          'forbidden',
+          `"${channel}" is the server's own: only the server publishes there`,
+        );
+      }
       if (data === undefined) throw new PushwireError('invalid_request', 'data must be a JSON value');
       const { offset, epoch } = await hub.publish(channel, JSON.stringify(data));
       return { channel, offset, epoch };
     },
     handleRequest: (req, res) => router.handle(req, res),
-    connectionCount: () => transports.reduce((sum, transport) => sum + transport.connectionCount(), 0),
+    connectionCount: () => countConnections(transports),
     drain,
     close() {
       closing ??= (async () => {
         await drain();
         detach();
+        feed?.stop();
+        stats.stop();
+        revocations.stop();
+        await node.stop();
         heartbeat?.stop();
         for (const transport of transports) transport.close();
+        await internalListener?.close();
         await hub.close();
       })();
       return closing;
     },
   };
+}
+
+/** The version of this package, as nodes announce it to the cluster. */
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+function countConnections(transports: readonly Transport[]): number {
+  return transports.reduce((sum, transport) => sum + transport.connectionCount(), 0);
+}
+
+/** A labelled counter's values by their `code` label. */
+function countsByCode(metric: { values: ReadonlyArray<{ value: number; labels: Record<string, unknown> }> }) {
+  const counts: Record<string, number> = {};
+  for (const { value, labels } of metric.values) counts[String(labels.code)] = value;
+  return counts;
 }
 
 /** The client bundles (and the demo) as routes. */

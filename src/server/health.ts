@@ -1,18 +1,18 @@
 import type { Hub } from '../core/index.ts';
 import { PushwireError } from '../protocol/index.ts';
 import { sendJson } from '../transports/index.ts';
+import type { ApiKeys } from './api-keys.ts';
 import type { Metrics } from './metrics.ts';
 import type { RouteEntry } from './routes.ts';
 
 export interface HealthDeps {
   readonly hub: Hub;
-  readonly metrics: Metrics;
   /** False while draining or while the broker is down. */
   readonly ready: () => boolean;
 }
 
-/** `/healthz` (the process serves), `/readyz` (it should get traffic) and `/metrics`. */
-export function healthRoutes({ hub, metrics, ready }: HealthDeps): RouteEntry[] {
+/** `/healthz` (the process serves) and `/readyz` (it should get traffic). */
+export function healthRoutes({ hub, ready }: HealthDeps): RouteEntry[] {
   return [
     ['/healthz', { method: 'GET', handler: (x) => sendJson(x.res, 200, '{"status":"ok"}', x.headers) }],
     [
@@ -25,11 +25,21 @@ export function healthRoutes({ hub, metrics, ready }: HealthDeps): RouteEntry[] 
         },
       },
     ],
+  ];
+}
+
+/**
+ * `/metrics`. With `keys`, a scrape needs the admin key (Prometheus: `authorization:
+ * credentials`); without, it is open (no admin key set, or served on the internal port).
+ */
+export function metricsRoutes(metrics: Metrics, keys: ApiKeys | null): RouteEntry[] {
+  return [
     [
       '/metrics',
       {
         method: 'GET',
-        handler: async ({ res, headers }) => {
+        handler: async ({ req, res, headers }) => {
+          keys?.require(req, 'admin');
           const text = await metrics.registry.metrics();
           res.writeHead(200, {
             ...headers,

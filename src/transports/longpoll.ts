@@ -13,8 +13,8 @@ import {
   composeCursor,
   cursorSegment,
   encodeCursor,
-  PushwireError,
   type GapEvent,
+  PushwireError,
   type StreamPosition,
 } from '../protocol/index.ts';
 import { messageJson } from './encodings.ts';

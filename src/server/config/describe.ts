@@ -28,7 +28,7 @@ export function valuePlaceholder(kind: OptionKind): string {
 /** The default as a user would write it: `15s`, `64kb`, `*`, `unset`. */
 export function defaultText(spec: OptionSpec): string {
   const value: unknown = DEFAULTS[spec.field];
-  if (value === null) return spec.kind.type === 'duration' ? 'off' : 'unset';
+  if (value === null) return spec.kind.type === 'duration' || spec.kind.type === 'integer' ? 'off' : 'unset';
   switch (spec.kind.type) {
     case 'duration':
       return formatDuration(value as number);
@@ -56,7 +56,7 @@ export function flagUsage(spec: OptionSpec): string {
 export function acceptsText(kind: OptionKind): string {
   switch (kind.type) {
     case 'integer':
-      return `${kind.min}-${kind.max}`;
+      return `${kind.min}-${kind.max}${kind.nullable ? ', or off' : ''}`;
     case 'duration':
       if (kind.nullable) return 'duration, or 0/off';
       if (kind.minMs > 1) return `duration, at least ${formatDuration(kind.minMs)}`;

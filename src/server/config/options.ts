@@ -5,7 +5,8 @@ export const MAX_TIMER_MS = 2_147_483_647;
 
 /** What values an option takes; `values.ts` parses and checks each kind. */
 export type OptionKind =
-  | { readonly type: 'integer'; readonly min: number; readonly max: number }
+  /** `nullable`: absent, null or `off` means null (the feature is off). */
+  | { readonly type: 'integer'; readonly min: number; readonly max: number; readonly nullable?: boolean }
   /** `nullable`: 0 or `off` turns the feature off (null). */
   | { readonly type: 'duration'; readonly nullable: boolean; readonly minMs: number; readonly maxMs: number }
   | { readonly type: 'bytes'; readonly min: number }
@@ -71,6 +72,30 @@ export const OPTIONS: readonly OptionSpec[] = [
   option('port', 'port', integer(0, 65_535), 'TCP port to listen on; 0 picks a free port'),
   option('host', 'host', text(), 'address to listen on'),
   option('apiKey', 'apiKey', secret, 'key for POST /api/publish; unset: serve generates one and prints it'),
+  option(
+    'adminKey',
+    'adminKey',
+    secret,
+    'key for the admin API (/api/*) and the dashboard (/admin), at least 16 characters; unset: both are off',
+  ),
+  option(
+    'internalPort',
+    'internalPort',
+    { type: 'integer', min: 0, max: 65_535, nullable: true },
+    'serve /metrics, the admin API and /admin on this second port only, never on the public one; 0 picks a free port',
+  ),
+  option(
+    'internalHost',
+    'internalHost',
+    text(),
+    'address of the internal port: keep it private (loopback, or a private network)',
+  ),
+  option(
+    'revocationTtlMs',
+    'revocationTtl',
+    duration(false, 1000, Number.MAX_SAFE_INTEGER),
+    "how long POST /api/disconnect of a user refuses that user's older tokens: at least your tokens' lifetime",
+  ),
   option(
     'heartbeatIntervalMs',
     'heartbeatInterval',

@@ -17,6 +17,13 @@ export interface Config {
   readonly host: string;
   /** Bearer key for `POST /api/publish`; null: `serve` generates one and prints it. */
   readonly apiKey: string | null;
+  /** Bearer key for the admin API and the dashboard; null turns both off. */
+  readonly adminKey: string | null;
+  /** A second port for /metrics, the admin API and the dashboard; null serves them on `port`. */
+  readonly internalPort: number | null;
+  readonly internalHost: string;
+  /** After a disconnect of a user, tokens of that user issued before it are refused this long. */
+  readonly revocationTtlMs: number;
   /** Heartbeat after this much silence on a connection; null turns heartbeats off. */
   readonly heartbeatIntervalMs: number | null;
   /** A peer silent for heartbeat interval + this is dead. */

@@ -41,7 +41,7 @@ export function parseValue(spec: OptionSpec, raw: unknown): Parsed {
 export function kindHint(kind: OptionKind): string {
   switch (kind.type) {
     case 'integer':
-      return `use a whole number from ${kind.min} to ${kind.max}`;
+      return `use a whole number from ${kind.min} to ${kind.max}${kind.nullable ? ', or off' : ''}`;
     case 'duration':
       return `use milliseconds or a unit: 500ms, 15s, 2m${kind.nullable ? ', or 0/off to disable' : ''}`;
     case 'bytes':
@@ -82,7 +82,14 @@ function wholeNumber(raw: unknown, parse: (text: string) => number | undefined):
   return typeof raw === 'string' ? parse(raw) : undefined;
 }
 
-function parseInteger(kind: { min: number; max: number }, raw: unknown, shown: string): Parsed {
+function parseInteger(
+  kind: { min: number; max: number; nullable?: boolean },
+  raw: unknown,
+  shown: string,
+): Parsed {
+  if (kind.nullable && (raw === null || (typeof raw === 'string' && raw.trim().toLowerCase() === 'off'))) {
+    return ok(null);
+  }
   const value =
     typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : NaN;
   if (!Number.isSafeInteger(value))
