@@ -1,4 +1,4 @@
-import type { Publication, StreamPosition } from '../protocol/index.ts';
+import { isSystemChannel, type Publication, type StreamPosition } from '../protocol/index.ts';
 import type { LatencyHistogram } from './latency.ts';
 import { OutboundBatch, OutboundMessage } from './outbound.ts';
 import type { PresenceMember } from './presence.ts';
@@ -42,6 +42,8 @@ export class Channel {
   subscribed: Promise<void> = Promise.resolve();
   /** Leases that keep the channel followed without a member (see Hub.hold). */
   holds = 0;
+  /** The server's own ($admin:stats): its traffic is left out of the application's numbers. */
+  readonly system: boolean;
   private watchers = new Set<ChannelWatcher>();
   /** The last publication taken: the next one must follow it. */
   private position: StreamPosition | null = null;
@@ -58,6 +60,7 @@ export class Channel {
     private readonly host: ChannelHost,
   ) {
     this.recentLimit = Math.min(RECENT_MAX, Math.max(RECENT_MIN, options.historySize));
+    this.system = isSystemChannel(name);
   }
 
   /** Nobody needs the channel any more: no member, no watcher, no hold. */
@@ -196,7 +199,7 @@ export class Channel {
       }
     }
     if (this.watchers.size > 0) delivered += this.notifyWatchers(batch);
-    if (delivered > 0) this.host.latency.observeBatch(batch);
+    if (delivered > 0 && !this.system) this.host.latency.observeBatch(batch);
     return delivered;
   }
 

@@ -3,6 +3,7 @@ import type { Broker, HistoryQuery, HistoryResult, PresenceInfo } from '../broke
 import {
   asPushwireError,
   type ErrorCode,
+  isSystemChannel,
   type Publication,
   PushwireError,
   type StreamPosition,
@@ -32,6 +33,7 @@ export interface HubOptions {
   readonly scheduler?: Scheduler;
 }
 
+/** The numbers of the application's traffic: the server's own channels ($admin:stats) are left out. */
 export interface HubStats {
   published: number;
   /** Messages handed out (one per subscriber or watcher per message). */
@@ -100,7 +102,7 @@ export class Hub implements SessionHost {
     this.report = options.report ?? (() => {});
     this.presence = new Presence(options.broker.presence, this.report, options.presenceTtlMs);
     this.fanOut = new FanOut((channel, delivered) => {
-      this.stats.delivered += delivered;
+      if (!channel.system) this.stats.delivered += delivered;
       // Watchers that took their batch stopped watching.
       if (channel.watcherCount > 0 || delivered > 0) this.countsChanged.add(channel.name);
       // Watchers that took their messages are gone: the channel may be needed no more.
@@ -163,7 +165,7 @@ export class Hub implements SessionHost {
       .publish(channel, data, { historySize: options.historySize, historyTtlMs: options.historyTtlMs })
       .then(
         (publication) => {
-          this.stats.published += 1;
+          if (!isSystemChannel(channel)) this.stats.published += 1;
           return publication;
         },
         (error: unknown) => {

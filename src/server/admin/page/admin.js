@@ -216,7 +216,7 @@ const TRANSPORTS = ['websocket', 'sse', 'longpoll', 'stream'];
 function chartOptions(names, width) {
   return {
     width,
-    height: 140,
+    height: 120,
     legend: { show: true, live: false },
     cursor: { drag: { x: false, y: false } },
     scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },
@@ -255,7 +255,7 @@ function createCharts() {
   makeChart('chart-lag', ['max over nodes']);
   addEventListener('resize', () => {
     for (const chart of Object.values(charts))
-      chart.setSize({ width: chart.root.parentElement.clientWidth, height: 140 });
+      chart.setSize({ width: chart.root.parentElement.clientWidth, height: 120 });
   });
 }
 
@@ -336,10 +336,10 @@ function renderNow(columns) {
   );
   const recent = mergeLatency(columns.slice(-30).flat());
   $('stat-latency').textContent = recent
-    ? `${format(quantile(0.5, recent.counts, recent.bounds), 1)} / ${format(quantile(0.99, recent.counts, recent.bounds), 1)} ms`
+    ? `${format(quantile(0.5, recent.counts, recent.bounds), 1)} / ${format(quantile(0.99, recent.counts, recent.bounds), 1)}`
     : '–';
   const lags = live.map(({ last }) => last.eventLoopDelayMs.p99);
-  $('stat-lag').textContent = lags.length ? `${format(Math.max(...lags), 1)} ms` : '–';
+  $('stat-lag').textContent = lags.length ? format(Math.max(...lags), 1) : '–';
   renderNodes(now);
   // The tables follow the feed: reloaded when what they show has changed.
   const shown = `${connections}|${live.map(({ last }) => `${last.node}:${last.channels}:${last.subscriptions}`).join()}`;
