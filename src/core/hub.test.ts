@@ -436,3 +436,74 @@ test('rights are checked for every command, and each refusal says what would all
   assert.ok(history.op === 'history' && history.publications[0]?.data === '{"n":1}');
   await hub.close();
 });
+
+const user = (userId: string): Identity => ({ ...ANONYMOUS, userId });
+
+test('subscriber counts are reported as they change, 0 once a channel is left', async () => {
+  const { hub } = await hubWith();
+  hub.takeCounts();
+  const a = hub.openSession({ transport: 'sse', identity: ANONYMOUS, sink: recorder() });
+  const b = hub.openSession({ transport: 'websocket', identity: ANONYMOUS, sink: recorder() });
+  await a.subscribe([{ channel: 'x' }, { channel: 'y' }]);
+  await b.subscribe([{ channel: 'x' }]);
+  assert.deepEqual(
+    hub.takeCounts(),
+    new Map([
+      ['x', 2],
+      ['y', 1],
+    ]),
+  );
+  assert.deepEqual(hub.takeCounts(), new Map(), 'nothing changed since');
+  a.close();
+  assert.deepEqual(
+    hub.takeCounts(),
+    new Map([
+      ['x', 1],
+      ['y', 0],
+    ]),
+  );
+  assert.deepEqual(hub.takeCounts(true), new Map([['x', 1]]), 'all of them on demand');
+  assert.equal(hub.subscriberCount('x'), 1);
+});
+
+test('disconnect ends the sessions of a user or a client with the request, and counts them', async () => {
+  const { hub } = await hubWith();
+  const request: CloseRequest = { code: 'disconnected', reason: 'bye', reconnectDelayMs: 0 };
+  const sinks = [recorder(), recorder(), recorder()];
+  const [alice1, alice2, bob] = [
+    hub.openSession({ transport: 'sse', identity: user('alice'), sink: sinks[0]! }),
+    hub.openSession({ transport: 'websocket', identity: user('alice'), sink: sinks[1]! }),
+    hub.openSession({ transport: 'stream', identity: user('bob'), sink: sinks[2]! }),
+  ];
+  await alice1!.subscribe([{ channel: 'c' }]);
+  await bob!.subscribe([{ channel: 'c' }]);
+  assert.deepEqual(
+    hub.sessionsMatching({ channel: 'c' }).map((s) => s.userId),
+    ['alice', 'bob'],
+  );
+  assert.equal(hub.disconnect({ userId: 'alice' }, request), 2);
+  assert.deepEqual(sinks[0]!.seen, [{ kind: 'close', request }]);
+  assert.equal(alice1!.closed && alice2!.closed, true);
+  assert.equal(bob!.closed, false);
+  assert.equal(hub.disconnect({ clientId: bob!.id }, request), 1);
+  assert.equal(hub.disconnect({ clientId: 'nobody' }, request), 0);
+  assert.equal(hub.stats.ended.disconnected, 3);
+});
+
+test("the server's own channels are left out of the published and delivered counts", async () => {
+  const t = await hubWith();
+  const session = t.hub.openSession({
+    transport: 'sse',
+    identity: { ...ANONYMOUS, system: true },
+    sink: recorder(),
+  });
+  await session.subscribe([{ channel: '$admin:stats' }]);
+  await publishN(t, '$admin:stats', 2);
+  assert.equal(t.hub.stats.published, 0);
+  assert.equal(t.hub.stats.delivered, 0);
+  const outsider = t.hub.openSession({ transport: 'sse', identity: ANONYMOUS, sink: recorder() });
+  await assert.rejects(
+    outsider.execute({ op: 'subscribe', channel: '$admin:stats' }, () => {}),
+    (error: unknown) => error instanceof PushwireError && error.code === 'forbidden',
+  );
+});
