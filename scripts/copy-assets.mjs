@@ -8,4 +8,6 @@ cpSync(new URL('src/brokers/redis/lua/', root), new URL('dist/brokers/redis/lua/
   recursive: true,
 });
 cpSync(new URL('src/server/demo/', root), new URL('dist/server/demo/', root), { recursive: true });
-cpSync(new URL('src/server/admin/page/', root), new URL('dist/server/admin/page/', root), { recursive: true });
+cpSync(new URL('src/server/admin/page/', root), new URL('dist/server/admin/page/', root), {
+  recursive: true,
+});
