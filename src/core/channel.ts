@@ -44,6 +44,8 @@ export class Channel {
   holds = 0;
   /** The server's own ($admin:stats): its traffic is left out of the application's numbers. */
   readonly system: boolean;
+  /** Set when a flush ended watches (their polls got their answer); the hub resets it. */
+  watchersLeft = false;
   private watchers = new Set<ChannelWatcher>();
   /** The last publication taken: the next one must follow it. */
   private position: StreamPosition | null = null;
@@ -216,7 +218,10 @@ export class Channel {
       try {
         const taken = watcher.next(batch);
         if (taken === null) this.watchers.add(watcher);
-        else delivered += taken;
+        else {
+          delivered += taken;
+          this.watchersLeft = true;
+        }
       } catch (error) {
         this.host.report('deliver', error);
       }

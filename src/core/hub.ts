@@ -104,7 +104,10 @@ export class Hub implements SessionHost {
     this.fanOut = new FanOut((channel, delivered) => {
       if (!channel.system) this.stats.delivered += delivered;
       // Watchers that took their batch stopped watching.
-      if (channel.watcherCount > 0 || delivered > 0) this.countsChanged.add(channel.name);
+      if (channel.watchersLeft) {
+        channel.watchersLeft = false;
+        this.countsChanged.add(channel.name);
+      }
       // Watchers that took their messages are gone: the channel may be needed no more.
       this.leaveIfIdle(channel);
     }, options.scheduler);

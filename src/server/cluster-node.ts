@@ -27,6 +27,8 @@ export class ClusterNode {
   private reporting: Promise<void> = Promise.resolve();
   private reports = 0;
   private fullReportDue = true;
+  /** What the cluster was last told, so that a count that came back to it isn't sent again. */
+  private readonly reported = new Map<string, number>();
   private state: 'new' | 'joined' | 'left' = 'new';
 
   constructor(
@@ -98,9 +100,17 @@ export class ClusterNode {
     const full = this.fullReportDue || ++this.reports % FULL_REPORT_EVERY === 0;
     this.fullReportDue = false;
     const counts = this.hub.takeCounts(full);
+    if (!full) {
+      for (const [channel, count] of counts)
+        if ((this.reported.get(channel) ?? 0) === count) counts.delete(channel);
+    }
     if (counts.size === 0) return;
     try {
       await this.cluster.report(counts);
+      for (const [channel, count] of counts) {
+        if (count > 0) this.reported.set(channel, count);
+        else this.reported.delete(channel);
+      }
     } catch (error) {
       this.fullReportDue = true;
       this.report('cluster report', error);
