@@ -197,6 +197,11 @@ export class Session {
     }
   }
 
+  /** How many channels the session is on. */
+  get channelCount(): number {
+    return this.subscriptions.size;
+  }
+
   /** The channels the session is on, in subscription order. */
   channels(): IterableIterator<string> {
     return this.subscriptions.keys();

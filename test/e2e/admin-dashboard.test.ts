@@ -12,7 +12,7 @@ const shots = fileURLToPath(new URL('../../.tmp/', import.meta.url));
 const skip = await skipUnlessAvailable(CHROMIUM);
 
 /** Waits until the element's text is `expected`; fails naming what it showed last. */
-async function shows(page: Page, selector: string, expected: string, timeoutMs = 15_000): Promise<void> {
+async function shows(page: Page, selector: string, expected: string, timeoutMs = 30_000): Promise<void> {
   try {
     await page.waitForFunction(
       ([sel, text]) => document.querySelector(sel!)?.textContent?.trim() === text,

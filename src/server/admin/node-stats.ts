@@ -90,7 +90,7 @@ export class NodeStats {
     }
     connections.total = total;
     let subscriptions = 0;
-    for (const session of hub.sessionsMatching({})) subscriptions += [...session.channels()].length;
+    for (const session of hub.sessionsMatching({})) subscriptions += session.channelCount;
     const { published, delivered, publishesRateLimited, ended, latency } = hub.stats;
     const lag = {
       p50: round(this.lag.percentile(50) / 1e6),
