@@ -17,7 +17,7 @@ const PRESENCE_NAMESPACE = JSON.stringify({ pres: { presence: true } });
 
 type ChannelPage = { channels: Array<{ channel: string; subscribers: number }>; next: string | null };
 
-describe('admin API on one node', () => {
+describe('admin API on one node', { timeout: 180_000 }, () => {
   let server: RunningPushwire;
   const streams: TextStream[] = [];
   const sse = async (channel: string, user: string) => {
@@ -305,7 +305,7 @@ describe('admin API on one node', () => {
   });
 });
 
-describe('internal port', () => {
+describe('internal port', { timeout: 180_000 }, () => {
   let server: RunningPushwire;
   let internal: string;
   before(async () => {
@@ -340,7 +340,7 @@ describe('internal port', () => {
   });
 });
 
-describe('without an admin key', () => {
+describe('without an admin key', { timeout: 180_000 }, () => {
   let server: RunningPushwire;
   before(async () => {
     server = await startPushwire();

@@ -25,11 +25,12 @@ async function shows(page: Page, selector: string, expected: string, timeoutMs =
   }
 }
 
-describe('the dashboard in Chromium', { skip }, () => {
+describe('the dashboard in Chromium', { skip, timeout: 240_000 }, () => {
   let browser: Browser;
   let server: RunningPushwire;
   let page: Page;
   const streams: TextStream[] = [];
+  const sockets: Array<{ close(): void }> = [];
 
   before(async () => {
     await buildClientBundle();
@@ -42,6 +43,7 @@ describe('the dashboard in Chromium', { skip }, () => {
   });
   after(async () => {
     for (const stream of streams) stream.close();
+    for (const socket of sockets) socket.close();
     await browser?.close();
     await server?.stop();
   });
@@ -93,8 +95,7 @@ describe('the dashboard in Chromium', { skip }, () => {
   test('a screenshot with live traffic, for the README', async () => {
     // A few seconds of paced, bounded traffic so that every chart has something to show.
     for (let i = 0; i < 8; i++) {
-      const socket = await openSocket(server.url, `dash:lobby-${i % 3}`, undefined);
-      void socket.closed;
+      sockets.push(await openSocket(server.url, `dash:lobby-${i % 3}`, undefined));
     }
     for (let round = 0; round < 24; round++) {
       await Promise.all(

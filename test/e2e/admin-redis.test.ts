@@ -15,7 +15,7 @@ import { type RunningPushwire, startPushwire } from '../helpers/server.ts';
 
 type ChannelPage = { channels: Array<{ channel: string; subscribers: number }>; next: string | null };
 
-describe('admin API across two nodes on Redis', () => {
+describe('admin API across two nodes on Redis', { timeout: 180_000 }, () => {
   const prefix = uniquePrefix();
   let a: RunningPushwire;
   let b: RunningPushwire;

@@ -12,7 +12,7 @@ function metricOf(series: string, known: ReadonlySet<string>): string {
   return series.replace(/_(bucket|sum|count)$/, '');
 }
 
-describe('metrics the docs name', () => {
+describe('metrics the docs name', { timeout: 180_000 }, () => {
   let server: RunningPushwire;
   let exported: Set<string>;
   before(async () => {

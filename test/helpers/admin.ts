@@ -102,6 +102,15 @@ export async function openTextStream(url: string): Promise<TextStream> {
   };
 }
 
+/** Settles like `work`, or fails naming `what` after `ms`: a test fails rather than hangs. */
+export function within<T>(work: Promise<T>, what: string, ms = 15_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
 /** A WebSocket subscribed to `channel`: its clientId, and its close code when it ends. */
 export async function openSocket(
   base: string,
@@ -113,7 +122,7 @@ export async function openSocket(
   const frames: string[] = [];
   const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
   ws.on('error', () => {});
-  const clientId = await new Promise<string>((resolve, reject) => {
+  const subscribed = new Promise<string>((resolve, reject) => {
     ws.on('message', (data) => {
       const text = String(data);
       frames.push(text);
@@ -125,5 +134,20 @@ export async function openSocket(
     });
     closed.then((code) => reject(new Error(`closed ${code}`)));
   });
-  return { clientId, closed, frames, close: () => ws.terminate() };
+  let clientId: string;
+  try {
+    clientId = await within(subscribed, `a subscribed WebSocket on ${channel}`);
+  } catch (error) {
+    ws.terminate();
+    throw error;
+  }
+  return {
+    clientId,
+    // Timed only when awaited, so that a socket a test leaves open is no failure.
+    get closed() {
+      return within(closed, 'the WebSocket to close', 30_000);
+    },
+    frames,
+    close: () => ws.terminate(),
+  };
 }
