@@ -15,19 +15,30 @@ export const LATENCY_BUCKETS_SECONDS: readonly number[] = [
 export class LatencyHistogram {
   /** counts[i]: observations in bucket i (not cumulative); the last is past every bound. */
   readonly counts: number[] = new Array(LATENCY_BUCKETS_SECONDS.length + 1).fill(0);
-  sumSeconds = 0;
   count = 0;
+  private sumMs = 0;
 
-  /** Every message of `batch`, fanned out now. */
+  get sumSeconds(): number {
+    return this.sumMs / 1000;
+  }
+
+  /** Every message of `batch`, fanned out now: one clock read, integer milliseconds. */
   observeBatch(batch: OutboundBatch, now: number = Date.now()): void {
-    for (const message of batch.messages) this.observe(Math.max(0, now - message.time) / 1000);
+    for (const message of batch.messages) this.observeMs(now - message.time);
   }
 
   observe(seconds: number): void {
+    this.observeMs(seconds * 1000);
+  }
+
+  private observeMs(ms: number): void {
+    const value = ms > 0 ? ms : 0;
     let bucket = 0;
-    while (bucket < LATENCY_BUCKETS_SECONDS.length && seconds > LATENCY_BUCKETS_SECONDS[bucket]!) bucket++;
+    while (bucket < BOUNDS_MS.length && value > BOUNDS_MS[bucket]!) bucket++;
     this.counts[bucket]! += 1;
-    this.sumSeconds += seconds;
+    this.sumMs += value;
     this.count += 1;
   }
 }
+
+const BOUNDS_MS: readonly number[] = LATENCY_BUCKETS_SECONDS.map((seconds) => seconds * 1000);
