@@ -13,7 +13,7 @@ import { Hub } from '../core/index.ts';
 import { assertChannel, PushwireError } from '../protocol/index.ts';
 import { createTransports, HeartbeatWheel } from '../transports/index.ts';
 import { ConnectionAuth } from './auth.ts';
-import { type Config, DEFAULTS, resolveChannelOptions } from './config/index.ts';
+import { type Config, DEFAULTS, resolveChannelOptions, topLevelOf } from './config/index.ts';
 import { healthRoutes } from './health.ts';
 import { Metrics } from './metrics.ts';
 import { publishRoutes } from './publish-api.ts';
@@ -174,8 +174,7 @@ const DEMO_NAMESPACE = 'game';
  */
 function withDemoNamespace(config: Config): Config {
   if (!config.demo || Object.hasOwn(config.namespaces, DEMO_NAMESPACE)) return config;
-  const { historySize, historyTtlMs, presence } = config;
-  const game = Object.freeze({ historySize, historyTtlMs, presence, clientPublish: true });
+  const game = Object.freeze({ ...topLevelOf(config), clientPublish: true });
   return Object.freeze({
     ...config,
     namespaces: Object.freeze({ ...config.namespaces, [DEMO_NAMESPACE]: game }),
