@@ -35,7 +35,8 @@ export interface NodeLoss {
  * count change, rising by one per turn, so that a receiver can order a channel's events from
  * several nodes. A channel's numbers MUST keep rising after it was vacated and forgotten (and
  * across restarts): start a new run above any number given before (see LocalOccupancy).
- * Failures reject; the hub then sends the event without a sequence number.
+ * Calls come in the order things happened on this node, and MUST be applied in that order
+ * (one Redis connection does). Failures reject; the hub then sends the event unnumbered.
  */
 export interface Occupancy {
   /** False when counts cover this node only: the hub then sends no occupied/vacated events. */
@@ -97,7 +98,7 @@ export class LocalOccupancy implements Occupancy {
 
   async clientClosed(): Promise<void> {}
 
-  async join(channel: string): Promise<ChannelTurn> {
+  async join(channel: string, _clientId?: string): Promise<ChannelTurn> {
     let count = this.counts.get(channel);
     let edgeSeq: number | null = null;
     if (!count) {
@@ -111,7 +112,7 @@ export class LocalOccupancy implements Occupancy {
     return { seq: count.seq, edgeSeq };
   }
 
-  async leave(channel: string): Promise<ChannelTurn> {
+  async leave(channel: string, _clientId?: string): Promise<ChannelTurn> {
     const count = this.counts.get(channel);
     // A leave without its join (the join's count was lost): number it, cross nothing.
     if (!count) return { seq: this.clock.next(), edgeSeq: null };
@@ -128,5 +129,6 @@ export class LocalOccupancy implements Occupancy {
     return { seq, edgeSeq };
   }
 
-  watch(): void {}
+  /** One node is the whole cluster: no other node to lose. */
+  watch(_lost: (loss: NodeLoss) => void): void {}
 }
