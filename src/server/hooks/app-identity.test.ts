@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PushwireError } from '../../protocol/index.ts';
-import { identityFromAnswer, InvalidAnswer } from './app-identity.ts';
+import { InvalidAnswer, identityFromAnswer } from './app-identity.ts';
 
 test('an answer gives the rights a token would: channels exact or by prefix, publish, expiry', () => {
   const now = 1_700_000_000_000;

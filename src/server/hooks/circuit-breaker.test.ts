@@ -5,7 +5,12 @@ import { CircuitBreaker } from './circuit-breaker.ts';
 test('opens after the threshold of failures in a row, lets one trial through after the pause', () => {
   let now = 0;
   const changes: boolean[] = [];
-  const breaker = new CircuitBreaker(3, 1000, (open) => changes.push(open), () => now);
+  const breaker = new CircuitBreaker(
+    3,
+    1000,
+    (open) => changes.push(open),
+    () => now,
+  );
   breaker.failure();
   breaker.failure();
   breaker.success(); // a success in between: the count starts again
