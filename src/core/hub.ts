@@ -138,31 +138,6 @@ export class Hub implements SessionHost {
     return this.send(channel, data, null);
   }
 
-  private send(
-    channel: string,
-    data: string,
-    by: { clientId: string | null; user: string | null } | null,
-  ): Promise<Publication> {
-    if (this.state === 'closed') return Promise.reject(new PushwireError('shutting_down'));
-    const options = this.channelOptions(channel);
-    const publishing = this.broker
-      .publish(channel, data, { historySize: options.historySize, historyTtlMs: options.historyTtlMs })
-      .then(
-        (publication) => {
-          this.stats.published += 1;
-          this.lifecycle?.published(publication, by);
-          return publication;
-        },
-        (error: unknown) => {
-          throw brokerError(error);
-        },
-      );
-    this.inflight.add(publishing);
-    const settle = () => this.inflight.delete(publishing);
-    publishing.then(settle, settle);
-    return publishing;
-  }
-
   /**
    * Publishes for a client: only where its rights allow, at most at the client publish rate
    * for `limitKey` (a connection, or whatever an HTTP request is limited by), and with the
@@ -337,6 +312,32 @@ export class Hub implements SessionHost {
     );
     timer.unref();
     this.expiries.set(session, timer);
+  }
+
+  /** Every publish ends here; `by` is the publishing client, for lifecycle events. */
+  private send(
+    channel: string,
+    data: string,
+    by: { clientId: string | null; user: string | null } | null,
+  ): Promise<Publication> {
+    if (this.state === 'closed') return Promise.reject(new PushwireError('shutting_down'));
+    const options = this.channelOptions(channel);
+    const publishing = this.broker
+      .publish(channel, data, { historySize: options.historySize, historyTtlMs: options.historyTtlMs })
+      .then(
+        (publication) => {
+          this.stats.published += 1;
+          this.lifecycle?.published(publication, by);
+          return publication;
+        },
+        (error: unknown) => {
+          throw brokerError(error);
+        },
+      );
+    this.inflight.add(publishing);
+    const settle = () => this.inflight.delete(publishing);
+    publishing.then(settle, settle);
+    return publishing;
   }
 
   /** The channel's entry, following it at the broker first if this node doesn't yet. */

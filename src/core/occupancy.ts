@@ -36,7 +36,8 @@ export interface NodeLoss {
  * several nodes. A channel's numbers MUST keep rising after it was vacated and forgotten (and
  * across restarts): start a new run above any number given before (see LocalOccupancy).
  * Calls come in the order things happened on this node, and MUST be applied in that order
- * (one Redis connection does). Failures reject; the hub then sends the event unnumbered.
+ * (one Redis connection does). Every call MUST settle, rejecting after a timeout rather than
+ * hanging: the events after it wait for it. On failure the hub sends the event unnumbered.
  */
 export interface Occupancy {
   /** False when counts cover this node only: the hub then sends no occupied/vacated events. */

@@ -12,7 +12,8 @@ export interface QueuedEvent {
  * leaves its events to the others.
  */
 export interface EventLog extends EventQueueStats {
-  start(): Promise<void>;
+  /** Starts as node `node` (the hub's id). */
+  start(node: string): Promise<void>;
   /**
    * Accepts one event (its JSON). MUST NOT throw or block. When the log is full the event is
    * dropped: counted in `dropped` and logged once per run of drops, never silently.
@@ -45,7 +46,7 @@ export class Overflow {
 
   constructor(private readonly log: (level: 'warn' | 'info', msg: string) => void) {}
 
-  drop(count = 1, capacity: number): void {
+  drop(count: number, capacity: number): void {
     this.dropped += count;
     if (this.inRun === 0) {
       this.log(
@@ -85,7 +86,7 @@ export class MemoryEventLog implements EventLog {
     return this.overflow.dropped;
   }
 
-  async start(): Promise<void> {}
+  async start(_node: string): Promise<void> {}
 
   append(json: string): void {
     if (this.queue.length >= this.capacity) {
@@ -100,15 +101,14 @@ export class MemoryEventLog implements EventLog {
   async next(max: number, waitMs: number, signal: AbortSignal): Promise<readonly QueuedEvent[]> {
     if (this.queue.length === 0 && !this.closed && !signal.aborted) {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, waitMs);
-        signal.addEventListener('abort', done, { once: true });
-        const self = this;
-        function done() {
+        const done = () => {
           clearTimeout(timer);
           signal.removeEventListener('abort', done);
-          self.wake = null;
+          this.wake = null;
           resolve();
-        }
+        };
+        const timer = setTimeout(done, waitMs);
+        signal.addEventListener('abort', done, { once: true });
         this.wake = done;
       });
     }

@@ -44,8 +44,6 @@ export interface RedisEventLogOptions {
   readonly prefix: string;
   /** Events the stream may hold (and this node, while Redis is away). */
   readonly capacity: number;
-  /** This node's id: the lease holder's name. */
-  readonly node: string;
   readonly log: (level: 'warn' | 'info', msg: string) => void;
 }
 
@@ -75,6 +73,8 @@ export class RedisEventLog implements EventLog {
   private linkDown = false;
   private lastLength = 0;
   private closed = false;
+  /** This node's id: the lease holder's name. */
+  private node = '';
 
   constructor(private readonly options: RedisEventLogOptions) {
     const connection = {
@@ -97,7 +97,8 @@ export class RedisEventLog implements EventLog {
     return this.overflow.dropped;
   }
 
-  async start(): Promise<void> {
+  async start(node: string): Promise<void> {
+    this.node = node;
     try {
       await Promise.all([this.command.connect(), this.reader.connect()]);
     } catch (error) {
@@ -176,7 +177,7 @@ export class RedisEventLog implements EventLog {
     if (this.holding) {
       this.holding = false;
       // The next node takes over at once instead of after the lease.
-      await this.command.eval(RELEASE_LEASE, 1, this.lease, this.options.node).catch(() => {});
+      await this.command.eval(RELEASE_LEASE, 1, this.lease, this.node).catch(() => {});
     }
     if (this.outbox.length > 0) {
       this.options.log('warn', `${this.outbox.length} lifecycle events never reached Redis and are lost`);
@@ -214,7 +215,7 @@ export class RedisEventLog implements EventLog {
   private async renew(): Promise<void> {
     if (this.closed) return;
     try {
-      const held = await this.command.eval(HOLD_LEASE, 1, this.lease, this.options.node, SENDER_LEASE_MS);
+      const held = await this.command.eval(HOLD_LEASE, 1, this.lease, this.node, SENDER_LEASE_MS);
       this.holding = Number(held) === 1;
       this.linkUp();
     } catch (error) {

@@ -52,9 +52,7 @@ export function createHooks({ config, broker, tokens, logger }: HooksDeps): Hook
   const log = (level: 'warn' | 'info' | 'debug', msg: string, err?: unknown) =>
     logger[level](err === undefined ? {} : { err }, msg);
   const secret = config.hookSecret ?? '';
-  // The hub names the node, and the hub is built with these hooks: the name comes at start.
-  let node = '';
-  const eventLog = config.hookUrl === null ? null : makeEventLog(config, () => node, log);
+  const eventLog = config.hookUrl === null ? null : makeEventLog(config, log);
   const metrics = new HookMetrics(eventLog);
   const appHook = (name: 'connect' | 'subscribe' | 'publish', url: string | null) =>
     url === null
@@ -95,8 +93,7 @@ export function createHooks({ config, broker, tokens, logger }: HooksDeps): Hook
     lifecycle,
     accessHook,
     connectAuth,
-    async start(nodeId, registry) {
-      node = nodeId;
+    async start(node, registry) {
       metrics.registerIn(registry);
       if (!eventLog || config.hookUrl === null) return;
       if (!occupancy.clusterWide) {
@@ -104,7 +101,7 @@ export function createHooks({ config, broker, tokens, logger }: HooksDeps): Hook
           'hook events: channel_occupied and channel_vacated need subscriber counts of the whole cluster, which this broker does not keep: they are not sent',
         );
       }
-      await eventLog.start();
+      await eventLog.start(node);
       sender = new EventSender(eventLog, {
         url: config.hookUrl,
         secret,
@@ -129,11 +126,7 @@ function appendTo(log: EventLog): (event: LifecycleEvent) => void {
   return (event) => log.append(JSON.stringify(event));
 }
 
-function makeEventLog(
-  config: Config,
-  node: () => string,
-  log: (level: 'warn' | 'info', msg: string) => void,
-): EventLog {
+function makeEventLog(config: Config, log: (level: 'warn' | 'info', msg: string) => void): EventLog {
   if (config.broker !== 'redis') return new MemoryEventLog(config.hookQueueSize, log);
   // Every node must use the same stream: the first of the shards in sorted order.
   const url = [...config.redisShards].sort()[0] ?? config.redisUrl;
@@ -142,9 +135,6 @@ function makeEventLog(
     cluster: config.redisCluster,
     prefix: config.redisPrefix,
     capacity: config.hookQueueSize,
-    get node() {
-      return node();
-    },
     log,
   });
 }
