@@ -23,12 +23,12 @@ function application(call: HookCall): HookAnswer {
         body: { user: 'alice', channels: ['sec:*', 'pub:*', 'open'], publish: ['pub:*'] },
       };
     }
-    if (cookie === 'session=late') return { status: 200, body: {}, delayMs: 1500 };
+    if (cookie === 'session=late') return { status: 200, body: {}, delayMs: 3000 };
     return { status: 403, body: { message: 'no session: sign in first' } };
   }
   if (call.path === '/subscribe') {
     if (body.channel === 'sec:no') return { status: 403, body: { message: 'not your room' } };
-    if (body.channel === 'sec:slow') return { status: 200, body: {}, delayMs: 1500 };
+    if (body.channel === 'sec:slow') return { status: 200, body: {}, delayMs: 3000 };
     if (body.channel === 'sec:down') return { status: 500 };
     return { status: 200, body: {} };
   }
@@ -65,7 +65,7 @@ describe('authorization by the application', () => {
         '--publish-hook-url',
         `${receiver.url}/publish`,
         '--hook-timeout',
-        '400ms',
+        '1s',
       ],
       env: { PUSHWIRE_NAMESPACES: '{"sec":{"subscribeHook":true},"pub":{"publishHook":true}}' },
     });
