@@ -14,6 +14,7 @@ export {
   type LostClient,
   type NodeLoss,
   type Occupancy,
+  type OccupancyEvents,
   SequenceClock,
 } from './occupancy.ts';
 export { concatEncoded, OutboundBatch, OutboundMessage } from './outbound.ts';

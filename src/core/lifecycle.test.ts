@@ -5,7 +5,13 @@ import { PushwireError } from '../protocol/index.ts';
 import type { AccessHook } from './access.ts';
 import { Hub } from './hub.ts';
 import type { LifecycleEvent } from './lifecycle.ts';
-import { type ChannelTurn, LocalOccupancy, type NodeLoss, type Occupancy } from './occupancy.ts';
+import {
+  type ChannelTurn,
+  LocalOccupancy,
+  type NodeLoss,
+  type Occupancy,
+  type OccupancyEvents,
+} from './occupancy.ts';
 import {
   ANONYMOUS,
   type ChannelOptions,
@@ -205,13 +211,13 @@ test('without cluster-wide counts there are no occupied/vacated events and no ch
 
 test('a lost node’s clients disconnect with node_lost, and the channels it held alone are vacated', async () => {
   class Watched extends LocalOccupancy {
-    tell: (loss: NodeLoss) => void = () => {};
-    override watch(lost: (loss: NodeLoss) => void): void {
-      this.tell = lost;
+    events: OccupancyEvents | null = null;
+    override watch(events: OccupancyEvents): void {
+      this.events = events;
     }
   }
   const occupancy = new Watched(true);
-  const tell = (loss: NodeLoss) => occupancy.tell(loss);
+  const tell = (loss: NodeLoss) => occupancy.events?.lost(loss);
   const { hub, events } = await hubWith({ occupancy });
   const loss: NodeLoss = {
     node: 'dead1',
@@ -307,5 +313,37 @@ test('the access hook is asked where the namespace says so: it refuses reads and
     0,
     'a refused subscribe tells nothing',
   );
+  await hub.close();
+});
+
+test('a store that finds zero crossings after the fact tells them with its own numbers and fixed ids', async () => {
+  class Reporting extends LocalOccupancy {
+    events: OccupancyEvents | null = null;
+    override async join(channel: string): Promise<ChannelTurn> {
+      return { seq: (await super.join(channel)).seq, edgeSeq: null };
+    }
+    override async leave(channel: string): Promise<ChannelTurn> {
+      return { seq: (await super.leave(channel)).seq, edgeSeq: null };
+    }
+    override watch(events: OccupancyEvents): void {
+      this.events = events;
+    }
+  }
+  const occupancy = new Reporting(true);
+  const { hub, events, open, settle } = await hubWith({ occupancy });
+  const { session } = open();
+  await session.subscribe([{ channel: 'a' }]);
+  await settle();
+  occupancy.events?.crossed('a', true, 7);
+  occupancy.events?.crossed('quiet:b', true, 1);
+  assert.deepEqual(
+    events.map((event) => [event.type, event.channel, event.channelSeq === null ? null : 'n']),
+    [
+      ['connect', null, null],
+      ['subscribe', 'a', 'n'],
+      ['channel_occupied', 'a', 'n'],
+    ],
+  );
+  assert.equal(events[2]?.id, 'channel_occupied:a:7');
   await hub.close();
 });

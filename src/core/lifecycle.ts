@@ -118,7 +118,10 @@ export class Lifecycle {
   ) {}
 
   start(): void {
-    this.options.occupancy.watch((loss) => this.lost(loss));
+    this.options.occupancy.watch({
+      lost: (loss) => this.lost(loss),
+      crossed: (channel, occupied, seq) => this.crossed(channel, occupied, seq),
+    });
   }
 
   connected(client: LifecycleClient): void {
@@ -180,7 +183,7 @@ export class Lifecycle {
   }
 
   /** Another node died: its clients' disconnects and the channels it held alone. */
-  lost(loss: NodeLoss): void {
+  private lost(loss: NodeLoss): void {
     const time = Date.now();
     const events: LifecycleEvent[] = loss.clients.map((client) => ({
       // Fixed ids: a loss told on two nodes is deduplicated by the receiver.
@@ -211,6 +214,16 @@ export class Lifecycle {
       });
     }
     this.emit(events);
+  }
+
+  /** A zero crossing the occupancy store found after the fact (e.g. from periodic reports). */
+  crossed(channel: string, occupied: boolean, seq: number): void {
+    if (!this.options.occupancy.clusterWide || !this.options.listener.wants(channel)) return;
+    const type = occupied ? 'channel_occupied' : 'channel_vacated';
+    // A fixed id: a crossing told on two nodes is deduplicated by the receiver.
+    this.emit([
+      { ...this.base(type, null, channel, Date.now()), id: `${type}:${channel}:${seq}`, channelSeq: seq },
+    ]);
   }
 
   private turn(client: LifecycleClient, channel: string, type: 'subscribe' | 'unsubscribe'): void {

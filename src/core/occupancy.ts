@@ -26,6 +26,18 @@ export interface NodeLoss {
   readonly vacated: readonly { readonly channel: string; readonly seq: number }[];
 }
 
+/** What an occupancy store tells the hub of on its own, found after the fact. */
+export interface OccupancyEvents {
+  /** A node died: its clients are gone (see NodeLoss). */
+  lost(loss: NodeLoss): void;
+  /**
+   * A channel's count over the whole cluster crossed zero (went 0 -> n when `occupied`, n -> 0
+   * when not), found by a store that learns of counts after the fact (periodic reports), not
+   * in `join` / `leave`. `seq` numbers it among the channel's events.
+   */
+  crossed(channel: string, occupied: boolean, seq: number): void;
+}
+
 /**
  * Who is subscribed where, counted over every node of the deployment, for lifecycle events:
  * `channel_occupied` / `channel_vacated` and the per-channel sequence numbers that order them.
@@ -50,11 +62,13 @@ export interface Occupancy {
   /** One subscriber less. */
   leave(channel: string, clientId: string): Promise<ChannelTurn>;
   /**
-   * Tells `lost` of each node found dead (its lease expired), once per loss and on one
-   * surviving node (twice is harmless: events of a loss have fixed ids). Never called for
-   * this node itself.
+   * Starts telling `events` of what the store finds on its own: each node found dead (its
+   * lease expired), and zero crossings it did not report from `join` / `leave`. Each once
+   * and on one surviving node (twice is harmless: their events have fixed ids); never this
+   * node's own loss. A store reports each crossing one way only: from `join` / `leave` (an
+   * `edgeSeq`), or through `crossed`.
    */
-  watch(lost: (loss: NodeLoss) => void): void;
+  watch(events: OccupancyEvents): void;
 }
 
 /**
@@ -130,6 +144,6 @@ export class LocalOccupancy implements Occupancy {
     return { seq, edgeSeq };
   }
 
-  /** One node is the whole cluster: no other node to lose. */
-  watch(_lost: (loss: NodeLoss) => void): void {}
+  /** One node is the whole cluster: no other node to lose, and every crossing is known at once. */
+  watch(_events: OccupancyEvents): void {}
 }
