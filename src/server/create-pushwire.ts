@@ -13,8 +13,9 @@ import { Hub } from '../core/index.ts';
 import { assertChannel, PushwireError } from '../protocol/index.ts';
 import { createTransports, HeartbeatWheel } from '../transports/index.ts';
 import { ConnectionAuth } from './auth.ts';
-import { type Config, DEFAULTS, resolveChannelOptions } from './config/index.ts';
+import { type Config, DEFAULTS, resolveChannelOptions, topLevelOf } from './config/index.ts';
 import { healthRoutes } from './health.ts';
+import { createHooks } from './hooks/setup.ts';
 import { Metrics } from './metrics.ts';
 import { publishRoutes } from './publish-api.ts';
 import { type RouteEntry, Router } from './routes.ts';
@@ -80,6 +81,8 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     logger.warn({ err: error, stage }, `pushwire: ${stage} failed`);
 
   const broker = brokerInstance ?? makeBroker(config, logger);
+  const auth = new ConnectionAuth(config.tokenSecret);
+  const hooks = createHooks({ config, broker, tokens: auth, logger });
   const hub = new Hub({
     broker,
     channelOptions: (channel) => resolveChannelOptions(config, channel),
@@ -87,6 +90,8 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     presenceTtlMs: config.presenceTtlMs,
     clientPublishRate: config.clientPublishRate === 0 ? null : config.clientPublishRate,
     report,
+    ...(hooks.lifecycle && { lifecycle: hooks.lifecycle }),
+    ...(hooks.accessHook && { accessHook: hooks.accessHook }),
   });
   await hub.start();
 
@@ -105,16 +110,21 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     report,
   });
   const metrics = new Metrics(hub, transports);
+  try {
+    await hooks.start(hub.nodeId, metrics.registry);
+  } catch (error) {
+    await hub.close();
+    throw error;
+  }
   const ready = () => hub.running && (!hasHealth(broker) || broker.healthy());
-  const auth = new ConnectionAuth(config.tokenSecret);
   const staticFiles = new StaticFiles({ demo: config.demo });
   const router = new Router({
     config,
     hub,
-    auth,
+    auth: hooks.connectAuth,
     transports,
     routes: [
-      ...publishRoutes({ config, apiKey, hub, auth, metrics }),
+      ...publishRoutes({ config, apiKey, hub, auth: hooks.connectAuth, metrics }),
       ...healthRoutes({ hub, metrics, ready }),
       ...staticRoutes(staticFiles),
     ],
@@ -145,6 +155,8 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
         heartbeat?.stop();
         for (const transport of transports) transport.close();
         await hub.close();
+        // The drain told of every disconnect: those events go out before the node does.
+        await hooks.stop(config.shutdownTimeoutMs);
       })();
       return closing;
     },
@@ -174,8 +186,7 @@ const DEMO_NAMESPACE = 'game';
  */
 function withDemoNamespace(config: Config): Config {
   if (!config.demo || Object.hasOwn(config.namespaces, DEMO_NAMESPACE)) return config;
-  const { historySize, historyTtlMs, presence } = config;
-  const game = Object.freeze({ historySize, historyTtlMs, presence, clientPublish: true });
+  const game = Object.freeze({ ...topLevelOf(config), clientPublish: true });
   return Object.freeze({
     ...config,
     namespaces: Object.freeze({ ...config.namespaces, [DEMO_NAMESPACE]: game }),
