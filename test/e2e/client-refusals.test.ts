@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
 import { Pushwire, ServerError, type TransportName } from '../../src/client/node.ts';
