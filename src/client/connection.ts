@@ -74,7 +74,9 @@ export class Connection {
   /** The transport the app was last told it is connected over; null while disconnected. */
   #announced: TransportName | null = null;
   #probe: { id: number; link: Link; transport: ClientTransport; channels: readonly string[] } | null = null;
+  /** Reconnect attempts since the last connection, and how many of them waited a backoff. */
   #attempt = 0;
+  #backoffs = 0;
   #hintMs: number | null = null;
   #publishes = 0;
   /**
@@ -128,7 +130,7 @@ export class Connection {
     if (this.#state === 'closed') return;
     if (this.#refusal) {
       this.#refusal = null;
-      this.#attempt = 0;
+      this.#attempt = this.#backoffs = 0;
       this.#sync();
     } else if (this.#link) {
       this.#closeProbe();
@@ -176,7 +178,7 @@ export class Connection {
       // The server refused this set: only a different one is a new request to try.
       if (sameChannels(this.#channels, this.#refusal.channels)) return;
       this.#refusal = null;
-      this.#attempt = 0;
+      this.#attempt = this.#backoffs = 0;
     }
     if (this.#channels.length === 0 && this.#publishes === 0) {
       this.#state = 'idle';
@@ -280,7 +282,7 @@ export class Connection {
     clearTimeout(this.#connectTimer);
     this.#opened = true;
     this.#plan.opened(transport);
-    this.#attempt = 0;
+    this.#attempt = this.#backoffs = 0;
     this.#hintMs = null;
     this.#state = 'connected';
     this.#heartbeatMs = heartbeatIntervalMs;
@@ -345,12 +347,12 @@ export class Connection {
     this.#onClosed(id, { reason, error: null });
   }
 
+  /** `delayMs` 0 moves to the next transport at once, and doesn't lengthen the next backoff. */
   #scheduleReconnect(delayMs: number | null): void {
+    const { backoff } = this.#settings;
     const delay =
       delayMs ??
-      (this.#hintMs !== null
-        ? hintedDelay(this.#hintMs)
-        : backoffDelay(this.#attempt, this.#settings.backoff));
+      (this.#hintMs !== null ? hintedDelay(this.#hintMs) : backoffDelay(this.#backoffs++, backoff));
     this.#hintMs = null;
     this.#attempt++;
     this.#state = 'reconnecting';
