@@ -1,6 +1,11 @@
 export { LocalCluster } from './local-cluster.ts';
 export { MemoryBroker, type MemoryBrokerOptions } from './memory.ts';
 export { RedisBroker, type RedisBrokerOptions } from './redis/broker.ts';
+export {
+  createClient as createRedisClient,
+  type RedisClient,
+  redactRedisUrl,
+} from './redis/connection.ts';
 export type {
   Broker,
   BrokerCluster,

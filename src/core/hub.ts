@@ -8,10 +8,11 @@ import {
   PushwireError,
   type StreamPosition,
 } from '../protocol/index.ts';
-import { Access } from './access.ts';
+import { Access, type AccessHook } from './access.ts';
 import { Channel, type ChannelHost, type ChannelMember } from './channel.ts';
 import { FanOut, type Scheduler } from './fan-out.ts';
 import { LatencyHistogram } from './latency.ts';
+import { Lifecycle, type LifecycleOptions } from './lifecycle.ts';
 import { OutboundMessage } from './outbound.ts';
 import { Presence } from './presence.ts';
 import { RateLimiter } from './rate-limit.ts';
@@ -31,7 +32,14 @@ export interface HubOptions {
   readonly report?: (stage: string, error: unknown) => void;
   /** The fan-out's clock and timers; real ones by default. */
   readonly scheduler?: Scheduler;
+  /** Where lifecycle events go (connect, subscribe, …); none when absent. */
+  readonly lifecycle?: LifecycleOptions;
+  /** Asks the application on channels whose options say so (subscribeHook, publishHook). */
+  readonly accessHook?: AccessHook;
 }
+
+/** Node's timers fire at once past this many milliseconds (a signed 32-bit delay). */
+const MAX_TIMER_MS = 2_147_483_647;
 
 /** The numbers of the application's traffic: the server's own channels ($admin:stats) are left out. */
 export interface HubStats {
@@ -91,6 +99,9 @@ export class Hub implements SessionHost {
   private readonly inflight = new Set<Promise<unknown>>();
   /** Channels whose subscriber count may have changed since `takeCounts`. */
   private readonly countsChanged = new Set<string>();
+  private readonly lifecycle: Lifecycle | null;
+  /** Sessions whose credentials expire, with the timer that ends them then. */
+  private readonly expiries = new Map<Session, NodeJS.Timeout>();
   private nextSessionId = 0;
   private state: HubState = 'running';
 
@@ -98,8 +109,9 @@ export class Hub implements SessionHost {
     this.broker = options.broker;
     this.channelOptions = options.channelOptions;
     this.maxChannelsPerSession = options.maxChannelsPerSession;
-    this.access = new Access(options.channelOptions);
+    this.access = new Access(options.channelOptions, options.accessHook ?? null);
     this.report = options.report ?? (() => {});
+    this.lifecycle = options.lifecycle ? new Lifecycle(this.nodeId, options.lifecycle, this.report) : null;
     this.presence = new Presence(options.broker.presence, this.report, options.presenceTtlMs);
     this.fanOut = new FanOut((channel, delivered) => {
       if (!channel.system) this.stats.delivered += delivered;
@@ -133,6 +145,7 @@ export class Hub implements SessionHost {
       },
     });
     this.presence.start(() => this.presenceEntries());
+    this.lifecycle?.start();
   }
 
   get running(): boolean {
@@ -152,50 +165,42 @@ export class Hub implements SessionHost {
     return this.channels.get(channel)?.subscriberCount ?? 0;
   }
 
-  openSession({ transport, identity, sink, address }: OpenSessionOptions): Session {
+  openSession({ transport, identity, sink, address, transient = false }: OpenSessionOptions): Session {
     if (this.state !== 'running') throw new PushwireError('shutting_down');
     const id = `${this.nodeId}-${++this.nextSessionId}`;
     const session = new Session(id, transport, identity, sink, this, address ?? null);
     this.sessions.add(session);
+    if (!transient) this.lifecycle?.connected(session);
+    if (identity.expiresAt !== undefined && identity.expiresAt !== null)
+      this.expire(session, identity.expiresAt);
     return session;
   }
 
   /** Publishes as the server (API key holders, server-side code): no rights to check. */
   publish(channel: string, data: string): Promise<Publication> {
-    if (this.state === 'closed') return Promise.reject(new PushwireError('shutting_down'));
-    const options = this.channelOptions(channel);
-    const publishing = this.broker
-      .publish(channel, data, { historySize: options.historySize, historyTtlMs: options.historyTtlMs })
-      .then(
-        (publication) => {
-          if (!isSystemChannel(channel)) this.stats.published += 1;
-          return publication;
-        },
-        (error: unknown) => {
-          throw brokerError(error);
-        },
-      );
-    this.inflight.add(publishing);
-    const settle = () => this.inflight.delete(publishing);
-    publishing.then(settle, settle);
-    return publishing;
+    return this.send(channel, data, null);
   }
 
   /**
-   * Publishes for a client: only where its rights allow, and at most at the client publish
-   * rate for `limitKey` (a connection, or whatever an HTTP request is limited by).
+   * Publishes for a client: only where its rights allow, at most at the client publish rate
+   * for `limitKey` (a connection, or whatever an HTTP request is limited by), and with the
+   * application's word where the channel's namespace asks for it (it may replace the data).
+   * `clientId` names the client to the application and in lifecycle events.
    */
-  publishAs(identity: Identity, limitKey: string, channel: string, data: string): Promise<Publication> {
-    try {
-      this.access.assertPublish(identity, channel);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+  async publishAs(
+    identity: Identity,
+    limitKey: string,
+    channel: string,
+    data: string,
+    clientId: string | null = null,
+  ): Promise<Publication> {
+    this.access.assertPublish(identity, channel);
     if (this.clientPublishLimit && !this.clientPublishLimit.take(limitKey)) {
       this.stats.publishesRateLimited += 1;
-      return Promise.reject(new PushwireError('rate_limited', 'too many publishes: slow down'));
+      throw new PushwireError('rate_limited', 'too many publishes: slow down');
     }
-    return this.publish(channel, data);
+    const final = await this.access.askPublish(identity, channel, data, clientId);
+    return this.send(channel, final, { clientId, user: identity.userId });
   }
 
   /** The server's own read of history (operators, library code): no rights to check. */
@@ -227,12 +232,13 @@ export class Hub implements SessionHost {
    * session: the messages after it, none when `since` is the latest position, or null when
    * memory can't tell (the node doesn't follow the channel, the reader may not read it, the
    * channel needs a session for presence, or see Channel.after). The caller then opens a
-   * session, which reads history and reports gaps and errors.
+   * session, which reads history and reports gaps and errors (and asks the application where
+   * the channel's namespace says so).
    */
   read(identity: Identity, channel: string, since: StreamPosition): readonly OutboundMessage[] | null {
     if (this.state !== 'running') return null;
     const entry = this.channels.get(channel);
-    if (!entry || entry.options.presence || !this.access.mayRead(identity, channel)) return null;
+    if (!entry || entry.options.presence || !this.access.mayReadUnasked(identity, channel)) return null;
     return entry.after(since, Date.now());
   }
 
@@ -296,7 +302,7 @@ export class Hub implements SessionHost {
         if (filter.channel !== undefined && entry.name !== filter.channel) continue;
         entry.endWatchers(
           (watcher) => {
-            this.ended(request.code);
+            this.countEnded(request.code);
             watcher.end(request);
             ended++;
           },
@@ -352,10 +358,12 @@ export class Hub implements SessionHost {
     const entry = this.follow(channel);
     entry.members.add(session);
     this.countsChanged.add(channel);
+    // Told now, not once the broker follows the channel: a close meanwhile tells the unsubscribe after it.
+    this.lifecycle?.subscribed(session, channel);
     try {
       await entry.subscribed;
     } catch (error) {
-      entry.members.delete(session);
+      if (entry.members.delete(session)) this.lifecycle?.unsubscribed(session, channel);
       throw brokerError(error);
     }
     if (entry.options.presence) this.presence.join(channel, session);
@@ -365,6 +373,7 @@ export class Hub implements SessionHost {
     const entry = this.channels.get(channel);
     if (!entry?.members.delete(session)) return;
     this.countsChanged.add(channel);
+    this.lifecycle?.unsubscribed(session, channel);
     if (entry.options.presence) this.presence.leave(channel, session);
     this.leaveIfIdle(entry);
   }
@@ -373,16 +382,66 @@ export class Hub implements SessionHost {
     return this.history(channel, since ? { since } : { limit: 0 });
   }
 
-  ended(code: ErrorCode): void {
-    this.stats.ended[code] = (this.stats.ended[code] ?? 0) + 1;
-  }
-
   recent(publication: Publication): OutboundMessage {
     return this.channels.get(publication.channel)?.recentOf(publication) ?? new OutboundMessage(publication);
   }
 
-  forget(session: Session): void {
+  forget(session: Session, ending: CloseRequest | null): void {
     this.sessions.delete(session);
+    if (ending) this.countEnded(ending.code);
+    const timer = this.expiries.get(session);
+    if (timer) {
+      clearTimeout(timer);
+      this.expiries.delete(session);
+    }
+    this.lifecycle?.disconnected(session, ending, this.state === 'closed');
+  }
+
+  /** A connection the server ended with `code`, for operators. */
+  private countEnded(code: ErrorCode): void {
+    this.stats.ended[code] = (this.stats.ended[code] ?? 0) + 1;
+  }
+
+  /** Ends `session` with token_expired at `expiresAt` (ms since the epoch). */
+  private expire(session: Session, expiresAt: number): void {
+    const wait = expiresAt - Date.now();
+    const timer = setTimeout(
+      () => {
+        this.expiries.delete(session);
+        if (wait > MAX_TIMER_MS) this.expire(session, expiresAt);
+        else
+          session.end({ code: 'token_expired', reason: 'the credentials have expired', reconnectDelayMs: 0 });
+      },
+      Math.min(Math.max(wait, 0), MAX_TIMER_MS),
+    );
+    timer.unref();
+    this.expiries.set(session, timer);
+  }
+
+  /** Every publish ends here; `by` is the publishing client, for lifecycle events. */
+  private send(
+    channel: string,
+    data: string,
+    by: { clientId: string | null; user: string | null } | null,
+  ): Promise<Publication> {
+    if (this.state === 'closed') return Promise.reject(new PushwireError('shutting_down'));
+    const options = this.channelOptions(channel);
+    const publishing = this.broker
+      .publish(channel, data, { historySize: options.historySize, historyTtlMs: options.historyTtlMs })
+      .then(
+        (publication) => {
+          if (!isSystemChannel(channel)) this.stats.published += 1;
+          this.lifecycle?.published(publication, by);
+          return publication;
+        },
+        (error: unknown) => {
+          throw brokerError(error);
+        },
+      );
+    this.inflight.add(publishing);
+    const settle = () => this.inflight.delete(publishing);
+    publishing.then(settle, settle);
+    return publishing;
   }
 
   /** The channel's entry, following it at the broker first if this node doesn't yet. */

@@ -32,7 +32,7 @@ export class LatencyHistogram {
   }
 
   private observeMs(ms: number): void {
-    const value = ms > 0 ? ms : 0;
+    const value = Math.max(ms, 0);
     let bucket = 0;
     while (bucket < BOUNDS_MS.length && value > BOUNDS_MS[bucket]!) bucket++;
     this.counts[bucket]! += 1;

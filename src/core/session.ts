@@ -2,7 +2,6 @@ import type { PresenceInfo } from '../brokers/types.ts';
 import {
   composeCursor,
   cursorSegment,
-  type ErrorCode,
   type GapEvent,
   type GapReason,
   type Publication,
@@ -31,11 +30,16 @@ export interface SessionHost {
   historyFor(channel: string, since: StreamPosition | undefined): Promise<History>;
   history(channel: string, query: { since?: StreamPosition; limit?: number }): Promise<History>;
   presenceOf(channel: string): Promise<PresenceInfo[]>;
-  publishAs(identity: Identity, limitKey: string, channel: string, data: string): Promise<Publication>;
+  publishAs(
+    identity: Identity,
+    limitKey: string,
+    channel: string,
+    data: string,
+    clientId: string | null,
+  ): Promise<Publication>;
   recent(publication: Publication): OutboundMessage;
-  /** The server ended a session with `code` (counted for operators). */
-  ended(code: ErrorCode): void;
-  forget(session: Session): void;
+  /** The session is closed; `ending` says why when the server ended it. */
+  forget(session: Session, ending: CloseRequest | null): void;
 }
 
 /** The most messages one history command returns. */
@@ -75,6 +79,7 @@ export class Session {
   private readonly host: SessionHost;
   private readonly subscriptions = new Map<string, Subscription>();
   private state: SessionState = 'open';
+  private ending: CloseRequest | null = null;
 
   constructor(
     id: string,
@@ -128,14 +133,16 @@ export class Session {
     const added: Subscription[] = [];
     try {
       for (const { channel } of requests) added.push(this.add(channel));
+      await Promise.all(
+        added.map(({ channel }) => this.host.access.askRead(this.identity, channel, this.id, 'subscribe')),
+      );
+      // The application was asked: the client may have left or unsubscribed meanwhile.
+      this.assertStillSubscribed(added);
       await Promise.all(added.map((subscription) => this.host.attach(subscription.channel, this)));
       const histories = await Promise.all(
         requests.map(({ channel, since }) => this.host.historyFor(channel, since)),
       );
-      for (const subscription of added) {
-        if (this.subscriptions.get(subscription.channel) !== subscription)
-          throw new PushwireError('not_subscribed');
-      }
+      this.assertStillSubscribed(added);
       const plans = added.map((subscription, i) => plan(subscription, requests[i]!.since, histories[i]!));
       for (const { subscription, position } of plans)
         this.moveTo(subscription, position.epoch, position.offset);
@@ -177,12 +184,19 @@ export class Session {
         reply({ op: 'unsubscribe', channel });
         return;
       case 'publish': {
-        const { epoch, offset } = await this.host.publishAs(this.identity, this.id, channel, command.data);
+        const { epoch, offset } = await this.host.publishAs(
+          this.identity,
+          this.id,
+          channel,
+          command.data,
+          this.id,
+        );
         reply({ op: 'publish', channel, offset, epoch });
         return;
       }
       case 'history': {
         this.host.access.assertRead(this.identity, channel);
+        await this.host.access.askRead(this.identity, channel, this.id, 'history');
         const limit = Math.min(command.limit ?? MAX_HISTORY_LIMIT, MAX_HISTORY_LIMIT);
         const since = command.cursor?.get(channel);
         const { publications, top } = await this.host.history(channel, since ? { since, limit } : { limit });
@@ -191,6 +205,7 @@ export class Session {
       }
       case 'presence': {
         this.host.access.assertPresence(this.identity, channel);
+        await this.host.access.askRead(this.identity, channel, this.id, 'presence');
         reply({ op: 'presence', channel, clients: await this.host.presenceOf(channel) });
         return;
       }
@@ -241,7 +256,7 @@ export class Session {
   /** The server ends the session (drain, dead peer): the transport tells the client. */
   end(request: CloseRequest): void {
     if (this.state === 'closed') return;
-    this.host.ended(request.code);
+    this.ending = request;
     this.sink.close(request);
     this.close();
   }
@@ -251,7 +266,14 @@ export class Session {
     if (this.state === 'closed') return;
     this.state = 'closed';
     for (const subscription of [...this.subscriptions.values()]) this.drop(subscription);
-    this.host.forget(this);
+    this.host.forget(this, this.ending);
+  }
+
+  private assertStillSubscribed(added: readonly Subscription[]): void {
+    for (const subscription of added) {
+      if (this.subscriptions.get(subscription.channel) !== subscription)
+        throw new PushwireError('not_subscribed');
+    }
   }
 
   private add(channel: string): Subscription {

@@ -16,6 +16,10 @@ export interface ChannelOptions {
   readonly historyTtlMs: number | null;
   readonly clientPublish: boolean;
   readonly presence: boolean;
+  /** Ask the application (the hub's AccessHook) before each read: subscribe, history, presence. */
+  readonly subscribeHook?: boolean;
+  /** Ask the application before each client publish; it may refuse or replace the data. */
+  readonly publishHook?: boolean;
 }
 
 /** Who is connected, as established by the server's auth at the edge. */
@@ -32,6 +36,8 @@ export interface Identity {
   readonly system?: boolean;
   /** When the credentials were issued (JWT `iat`, seconds), for revocations; absent if unknown. */
   readonly issuedAt?: number;
+  /** When the credentials expire (ms since the epoch): the hub ends the session then with `token_expired`. */
+  readonly expiresAt?: number | null;
 }
 
 export const ANONYMOUS: Identity = Object.freeze({
@@ -117,6 +123,11 @@ export interface OpenSessionOptions {
   readonly sink: SessionSink;
   /** The client's address as the transport saw it, for operators; core never acts on it. */
   readonly address?: string | null;
+  /**
+   * A session that lives for one request (a long poll): not a client connection, so it makes
+   * no lifecycle events and counts as no subscriber.
+   */
+  readonly transient?: boolean;
 }
 
 export type { Cursor };

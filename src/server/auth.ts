@@ -53,6 +53,11 @@ export class ConnectionAuth {
     return this.key !== null;
   }
 
+  /** Whether `token` is a dashboard token this server issued (and still valid). */
+  isOperatorToken(token: string): boolean {
+    return this.operatorTokens?.identify(token) != null;
+  }
+
   async identify(token: string | null): Promise<Identity> {
     const operator = token && this.operatorTokens?.identify(token);
     if (operator) return operator;

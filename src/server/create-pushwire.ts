@@ -25,9 +25,10 @@ import { StatsFeed, SYSTEM_CHANNEL_OPTIONS } from './admin/stats-feed.ts';
 import { ApiKeys } from './api-keys.ts';
 import { ConnectionAuth } from './auth.ts';
 import { ClusterNode } from './cluster-node.ts';
-import { type Config, DEFAULTS, resolveChannelOptions } from './config/index.ts';
+import { type Config, DEFAULTS, resolveChannelOptions, topLevelOf } from './config/index.ts';
 import { disconnectRoutes } from './disconnect-api.ts';
 import { healthRoutes, metricsRoutes } from './health.ts';
+import { createHooks } from './hooks/setup.ts';
 import { type InternalListener, listenInternal } from './internal-listener.ts';
 import { Metrics } from './metrics.ts';
 import { publishRoutes } from './publish-api.ts';
@@ -98,6 +99,11 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     logger.warn({ err: error, stage }, `pushwire: ${stage} failed`);
 
   const broker = brokerInstance ?? makeBroker(config, logger);
+  const cluster = hasCluster(broker) ? broker.cluster : new LocalCluster();
+  const revocations = new Revocations(cluster, config.revocationTtlMs, report);
+  const operatorTokens = config.adminKey === null ? null : new OperatorTokens(config.adminKey);
+  const auth = new ConnectionAuth(config.tokenSecret, { revocations, operatorTokens });
+  const hooks = createHooks({ config, broker, tokens: auth, logger });
   const hub = new Hub({
     broker,
     channelOptions: (channel) =>
@@ -106,13 +112,13 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     presenceTtlMs: config.presenceTtlMs,
     clientPublishRate: config.clientPublishRate === 0 ? null : config.clientPublishRate,
     report,
+    ...(hooks.lifecycle && { lifecycle: hooks.lifecycle }),
+    ...(hooks.accessHook && { accessHook: hooks.accessHook }),
   });
   await hub.start();
-  const cluster = hasCluster(broker) ? broker.cluster : new LocalCluster();
   const info: NodeInfo = { id: hub.nodeId, version: VERSION, startedAt: Date.now(), host: hostname() };
   const node = new ClusterNode(cluster, info, hub, report);
   await node.start();
-  const revocations = new Revocations(cluster, config.revocationTtlMs, report);
   await revocations.start();
 
   const heartbeat =
@@ -137,9 +143,14 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     brokerUp,
     clusterNodes: async () => (await cluster.nodes()).length,
   });
+  try {
+    await hooks.start(hub.nodeId, metrics.registry);
+  } catch (error) {
+    await node.stop();
+    await hub.close();
+    throw error;
+  }
   const ready = () => hub.running && brokerUp();
-  const operatorTokens = config.adminKey === null ? null : new OperatorTokens(config.adminKey);
-  const auth = new ConnectionAuth(config.tokenSecret, { revocations, operatorTokens });
   const stats = new NodeStats({
     info,
     hub,
@@ -154,7 +165,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
 
   const staticFiles = new StaticFiles({ demo: config.demo });
   const publicRoutes: RouteEntry[] = [
-    ...publishRoutes({ config, keys, hub, auth, metrics }),
+    ...publishRoutes({ config, keys, hub, auth: hooks.connectAuth, metrics }),
     ...disconnectRoutes({ hub, node, keys, revocations }),
     ...healthRoutes({ hub, ready }),
     ...staticRoutes(staticFiles),
@@ -167,7 +178,16 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     ...dashboardRoutes(operatorTokens !== null),
   ];
   const routerOf = (routes: readonly RouteEntry[], routePrefix: string) =>
-    new Router({ config, hub, auth, transports, routes, metrics, prefix: routePrefix, report });
+    new Router({
+      config,
+      hub,
+      auth: hooks.connectAuth,
+      transports,
+      routes,
+      metrics,
+      prefix: routePrefix,
+      report,
+    });
   const router = routerOf(internal ? publicRoutes : [...publicRoutes, ...privateRoutes], prefix);
   const detach = attachListeners(server, router);
   let internalListener: InternalListener | null = null;
@@ -209,6 +229,8 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
         for (const transport of transports) transport.close();
         await internalListener?.close();
         await hub.close();
+        // The drain told of every disconnect: those events go out before the node does.
+        await hooks.stop(config.shutdownTimeoutMs);
       })();
       return closing;
     },
@@ -254,8 +276,7 @@ const DEMO_NAMESPACE = 'game';
  */
 function withDemoNamespace(config: Config): Config {
   if (!config.demo || Object.hasOwn(config.namespaces, DEMO_NAMESPACE)) return config;
-  const { historySize, historyTtlMs, presence } = config;
-  const game = Object.freeze({ historySize, historyTtlMs, presence, clientPublish: true });
+  const game = Object.freeze({ ...topLevelOf(config), clientPublish: true });
   return Object.freeze({
     ...config,
     namespaces: Object.freeze({ ...config.namespaces, [DEMO_NAMESPACE]: game }),

@@ -2,8 +2,8 @@ import type { Hub } from '../core/index.ts';
 import { asPushwireError, isSystemChannel, PushwireError } from '../protocol/index.ts';
 import { sendJson } from '../transports/index.ts';
 import type { ApiKeys } from './api-keys.ts';
-import { bearerToken, type ConnectionAuth } from './auth.ts';
 import type { Config } from './config/index.ts';
+import type { ConnectAuth } from './hooks/connect-auth.ts';
 import type { Metrics } from './metrics.ts';
 import { readJsonBody, readPublishBody } from './request-input.ts';
 import type { Exchange, RouteEntry } from './routes.ts';
@@ -12,7 +12,7 @@ export interface PublishApiDeps {
   readonly config: Config;
   readonly keys: ApiKeys;
   readonly hub: Hub;
-  readonly auth: ConnectionAuth;
+  readonly auth: ConnectAuth;
   readonly metrics: Metrics;
 }
 
@@ -108,11 +108,17 @@ function readServerPublication(body: unknown, maxMessageBytes: number): { channe
 async function clientPublish(deps: PublishApiDeps, exchange: Exchange): Promise<void> {
   const { req, target } = exchange;
   if (!deps.hub.running) throw new PushwireError('shutting_down');
-  const identity = await deps.auth.identify(bearerToken(req, target.query));
+  const identity = await deps.auth.identify(req, target.query, null);
   const { channel, data } = await readPublication(deps, exchange);
   const named = req.headers['x-pushwire-client'];
   const client = typeof named === 'string' ? named.slice(0, 64) : '';
   const key = `${req.socket.remoteAddress ?? ''}|${client}`;
-  const { offset, epoch } = await deps.hub.publishAs(identity, key, channel, data);
+  const { offset, epoch } = await deps.hub.publishAs(
+    identity,
+    key,
+    channel,
+    data,
+    client === '' ? null : client,
+  );
   sendJson(exchange.res, 200, JSON.stringify({ channel, offset, epoch }), exchange.headers);
 }

@@ -3,8 +3,8 @@ import type { Duplex } from 'node:stream';
 import type { Hub } from '../core/index.ts';
 import { asPushwireError, PushwireError } from '../protocol/index.ts';
 import { sendError, type Transport, type Wire } from '../transports/index.ts';
-import { bearerToken, type ConnectionAuth } from './auth.ts';
 import type { Config } from './config/index.ts';
+import type { ConnectAuth } from './hooks/connect-auth.ts';
 import type { Metrics } from './metrics.ts';
 import { readSubscribeQuery } from './request-input.ts';
 import { type RequestTarget, readTarget } from './request-target.ts';
@@ -12,7 +12,7 @@ import { type RequestTarget, readTarget } from './request-target.ts';
 export interface RouterDeps {
   readonly config: Config;
   readonly hub: Hub;
-  readonly auth: ConnectionAuth;
+  readonly auth: ConnectAuth;
   /** Every transport, each served at its path. */
   readonly transports: readonly Transport[];
   /** Every other endpoint (publish API, health, static files …), by path. */
@@ -146,7 +146,7 @@ export class Router {
       transport.opens === 'upgrade'
         ? { channels: [], cursor: null }
         : readSubscribeQuery(req, target.query, deps.config.maxChannelsPerConnection, transport.cursorHeader);
-    const identity = await deps.auth.identify(bearerToken(req, target.query));
+    const identity = await deps.auth.identify(req, target.query, transport.name);
     if (wire.kind === 'upgrade' && wire.socket.destroyed) return;
     transport.open(wire, { ...query, identity, headers });
   }

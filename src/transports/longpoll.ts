@@ -147,11 +147,13 @@ async function servePoll(
   const poll = new HeldPoll(context, res, params.headers, pending, lingering);
   let session: Session;
   try {
+    // A poll is one request, not a connection: no lifecycle events for it.
     session = hub.openSession({
       transport: 'longpoll',
       identity: params.identity,
       sink: poll,
       address: res.socket?.remoteAddress ?? null,
+      transient: true,
     });
   } catch (error) {
     sendError(res, error, params.headers);

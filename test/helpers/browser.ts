@@ -73,7 +73,8 @@ export interface PageState {
 /**
  * The page a test opens: it loads the bundle from the Pushwire server named by `server` (the
  * server must allow the page's origin: `--cors-origins`) and subscribes with the options of
- * its query string (`channel`, `transports`, `shared`).
+ * its query string (`channel`, `transports`, `shared`, `token`). Events are recorded by name,
+ * `connected:<transport>` and `error:<code>` with what they carry.
  */
 const PAGE = `<!doctype html>
 <html><head><meta charset="utf-8"><title>Pushwire test page</title>
@@ -95,6 +96,7 @@ const PAGE = `<!doctype html>
   const client = new Pushwire(server, {
     transports: params.get('transports')?.split(','),
     shared: params.has('shared'),
+    token: params.get('token') ?? undefined,
     baseDelayMs: 100,
   });
   window.pushwireClient = client;
@@ -102,7 +104,9 @@ const PAGE = `<!doctype html>
     client.on(type, (event) => {
       if (type === 'connected') state.transport = event.transport;
       if (type === 'disconnected') state.transport = null;
-      state.events.push(type === 'connected' ? 'connected:' + event.transport : type);
+      state.events.push(
+        type === 'connected' ? 'connected:' + event.transport : type === 'error' ? 'error:' + event.code : type,
+      );
       render();
     });
   }

@@ -70,10 +70,10 @@ export async function startPushwire(options: StartOptions = {}): Promise<Running
   );
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
-      // A server that starts after all would keep the test process alive: it goes now.
+      // A server that never said it listens must not outlive the test that waited for it.
       child.kill('SIGKILL');
-      reject(new Error(`server did not start in 20 s:\n${stdout}\n${stderr}`));
-    }, 20_000);
+      reject(new Error(`server did not start in 30 s:\n${stdout}\n${stderr}`));
+    }, 30_000);
     const check = () => {
       const match = /Pushwire listening on (http:\/\/\S+)/.exec(stdout);
       if (match) {

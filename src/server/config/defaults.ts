@@ -28,6 +28,19 @@ export const DEFAULTS: Config = Object.freeze({
   redisShards: Object.freeze([]),
   redisCluster: false,
   tokenSecret: null,
+  hookUrl: null,
+  hookSecret: null,
+  hooks: true,
+  hookPublishEvents: false,
+  // About 30 MB of events: minutes of connects and disconnects of a busy node.
+  hookQueueSize: 100_000,
+  connectHookUrl: null,
+  subscribeHookUrl: null,
+  subscribeHook: false,
+  publishHookUrl: null,
+  publishHook: false,
+  hookTimeoutMs: 3_000, // 3 seconds: a connect waits for it
+  hookConcurrency: 100,
   corsOrigins: Object.freeze(['*']),
   shutdownTimeoutMs: 10_000, // 10 seconds
   logLevel: 'info',

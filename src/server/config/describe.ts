@@ -13,7 +13,7 @@ export function valuePlaceholder(kind: OptionKind): string {
     case 'bytes':
       return '<size>';
     case 'string':
-      return kind.format === 'redis-url' ? '<url>' : '<string>';
+      return kind.format === 'text' ? '<string>' : '<url>';
     case 'enum':
       return `<${kind.values.join('|')}>`;
     case 'boolean':
@@ -64,6 +64,7 @@ export function acceptsText(kind: OptionKind): string {
     case 'bytes':
       return 'size';
     case 'string':
+      if (kind.format === 'http-url') return 'http:// or https:// URL';
       return kind.format === 'redis-url' ? 'redis://, rediss:// or redis-sentinel:// URL' : 'string';
     case 'enum':
       return kind.values.join(', ');

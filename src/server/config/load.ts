@@ -1,4 +1,5 @@
 import { DEFAULTS } from './defaults.ts';
+import { hookProblems } from './hooks.ts';
 import { parseNamespaces, topLevelOf } from './namespaces.ts';
 import {
   type ConfigFileRef,
@@ -84,9 +85,11 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
 
   problems.push(...redisProblems(config, labels));
   problems.push(...adminProblems(config, labels));
+  const resolved = { ...config, namespaces: namespaces[0] ?? DEFAULTS.namespaces };
+  problems.push(...hookProblems(resolved, labels));
 
   if (problems.length > 0) throw new ConfigError(problems);
-  return deepFreeze({ ...config, namespaces: namespaces[0] ?? DEFAULTS.namespaces });
+  return deepFreeze(resolved);
 }
 
 /**

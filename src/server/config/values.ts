@@ -47,6 +47,7 @@ export function kindHint(kind: OptionKind): string {
     case 'bytes':
       return 'use bytes or a unit: 65536, 64kb, 1mb';
     case 'string':
+      if (kind.format === 'http-url') return 'use an http:// or https:// URL';
       return kind.format === 'redis-url' ? REDIS_URL_HINT : 'give a non-empty string';
     case 'enum':
       return `use one of ${kind.values.join(', ')}`;
@@ -136,8 +137,18 @@ function parseString(format: StringFormat, nullable: boolean, raw: unknown, show
   if (raw === null && nullable) return ok(null);
   if (typeof raw !== 'string') return fail(`${shown} is not a string (quote it)`);
   if (raw.trim() === '') return fail(`${shown} is empty (give a non-empty string)`);
+  if (format === 'http-url') {
+    return isHttpUrl(raw) ? ok(raw.trim()) : fail(`${shown} is not an http:// or https:// URL`);
+  }
   if (format !== 'redis-url') return ok(raw);
   return isRedisUrl(raw) ? ok(raw.trim()) : fail(`${shown} is not a Redis URL (${REDIS_URL_HINT})`);
+}
+
+function isHttpUrl(text: string): boolean {
+  const trimmed = text.trim();
+  if (!URL.canParse(trimmed)) return false;
+  const { protocol } = new URL(trimmed);
+  return protocol === 'http:' || protocol === 'https:';
 }
 
 // `new URL` can't read these: Sentinel and Cluster URLs list several comma-separated hosts.

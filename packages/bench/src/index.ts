@@ -12,7 +12,7 @@ import {
   type ScenarioRecord,
 } from './results.ts';
 import { planCases, runCase, stopRunningTargets } from './scenarios.ts';
-import { profileNodeTargets, TARGETS, type TargetInfo, type TargetName } from './targets.ts';
+import { PACKAGE_ROOT, profileNodeTargets, TARGETS, type TargetInfo, type TargetName } from './targets.ts';
 
 export type { BenchOptions } from './options.ts';
 export type { BenchResults, ScenarioRecord } from './results.ts';
@@ -40,7 +40,9 @@ export async function runBench(argv: readonly string[]): Promise<number> {
     profileNodeTargets(resolve(options.profileDir));
   }
   const results = await runScenarios(options);
-  const outDir = resolve(options.outDir ?? join('bench', 'results', results.startedAt.replace(/[:.]/g, '-')));
+  const outDir = resolve(
+    options.outDir ?? join(PACKAGE_ROOT, 'results', results.startedAt.replace(/[:.]/g, '-')),
+  );
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(join(outDir, 'report.html'), renderHtml(results));

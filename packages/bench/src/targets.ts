@@ -2,11 +2,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Dialect, TransportName } from './wire.ts';
 
-/** The package root: src/bench/ (or dist/bench/ once built) is two levels down. */
-export const PACKAGE_ROOT = resolve(import.meta.dirname, '..', '..');
+/** The bench package's root, where the raw and Socket.IO targets and the Nchan template live. */
+export const PACKAGE_ROOT = resolve(import.meta.dirname, '..');
 
 export const TARGET_NAMES = ['pushwire', 'raw', 'socketio', 'nchan'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
@@ -136,23 +137,32 @@ function jsonPublish(channel: string, payload: string, auth: boolean) {
   return { path: '/api/publish', headers, body: `{"channel":${JSON.stringify(channel)},"data":${payload}}` };
 }
 
+/**
+ * The `pushwire` command as the installed package declares it: the same bin a user runs, found
+ * through the package's exports rather than a path into its tree.
+ */
+export function pushwireBin(): string {
+  const manifest = fileURLToPath(import.meta.resolve('pushwire/package.json'));
+  const { bin } = JSON.parse(readFileSync(manifest, 'utf8')) as { bin: Record<string, string> };
+  return join(dirname(manifest), bin.pushwire!);
+}
+
 function nodeTarget(
   name: 'pushwire' | 'raw' | 'socketio',
-  script: string,
+  path: string,
   extraArgs: (options: StartOptions) => readonly string[],
   transports: readonly TransportName[],
 ): TargetInfo {
-  const path = join(PACKAGE_ROOT, script);
   return {
     name,
     dialect: name === 'socketio' ? 'socketio' : 'pushwire',
     transports,
     orderBy: 'offset',
     resumes: name !== 'socketio',
-    unavailable: () => (existsSync(path) ? null : `${script} not found`),
+    unavailable: () => (existsSync(path) ? null : `${path} not found`),
     async start(options = { historySize: DEFAULT_HISTORY_SIZE }) {
       const port = await freePort();
-      const loader = script.endsWith('.ts') ? ['--import', 'tsx'] : [];
+      const loader = path.endsWith('.ts') ? ['--import', 'tsx'] : [];
       const { child, baseUrl } = await startNodeServer([
         ...loader,
         path,
@@ -175,7 +185,7 @@ function nodeTarget(
 const NCHAN_MODULE = '/usr/lib/nginx/modules/ngx_nchan_module.so';
 
 function nchanTarget(): TargetInfo {
-  const template = join(PACKAGE_ROOT, 'bench', 'targets', 'nchan.conf.template');
+  const template = join(PACKAGE_ROOT, 'targets', 'nchan.conf.template');
   return {
     name: 'nchan',
     dialect: 'nchan',
@@ -186,7 +196,7 @@ function nchanTarget(): TargetInfo {
     resumes: false,
     unavailable() {
       if (!existsSync(NCHAN_MODULE)) return 'libnginx-mod-nchan is not installed';
-      if (!existsSync(template)) return 'bench/targets/nchan.conf.template not found';
+      if (!existsSync(template)) return `${template} not found`;
       return null;
     },
     async start() {
@@ -249,7 +259,7 @@ async function waitForPort(port: number, child: ChildProcess): Promise<void> {
 export const TARGETS: Readonly<Record<TargetName, TargetInfo>> = {
   pushwire: nodeTarget(
     'pushwire',
-    'bin/pushwire.js',
+    pushwireBin(),
     // History as long as the raw ceiling's: what a reconnect storm resumes from.
     (options) => [
       'serve',
@@ -266,11 +276,11 @@ export const TARGETS: Readonly<Record<TargetName, TargetInfo>> = {
   ),
   raw: nodeTarget(
     'raw',
-    'bench/targets/raw-server.ts',
+    join(PACKAGE_ROOT, 'targets', 'raw-server.ts'),
     (options) =>
       options.historySize === DEFAULT_HISTORY_SIZE ? [] : ['--history', String(options.historySize)],
     ['ws', 'sse', 'poll', 'stream'],
   ),
-  socketio: nodeTarget('socketio', 'bench/targets/socketio-server.ts', () => [], ['ws']),
+  socketio: nodeTarget('socketio', join(PACKAGE_ROOT, 'targets', 'socketio-server.ts'), () => [], ['ws']),
   nchan: nchanTarget(),
 };

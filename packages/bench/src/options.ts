@@ -112,7 +112,7 @@ results.json and report.html.
   --in-flight K            publishes in flight in the publish scenario (default 64)
   --payload BYTES          size of each message's data (default 100)
   --repeat N               runs per scenario, medians reported (default 1)
-  --out DIR                where results go (default bench/results/<timestamp>)
+  --out DIR                where results go (default packages/bench/results/<timestamp>)
   --profile DIR            Node targets (pushwire, raw, socketio) write a CPU profile of
                            each run there (node --cpu-prof); open it in Chrome DevTools
   -h, --help               this text

@@ -3,7 +3,7 @@
 // no offsets, so this server numbers each channel's messages (1, 2, 3, ...) in the emitted
 // object, the way the raw server and Pushwire do, and order is judged the same way.
 //
-// usage: node --import tsx bench/targets/socketio-server.ts [--port 0] [--host 127.0.0.1]
+// usage: node --import tsx packages/bench/targets/socketio-server.ts [--port 0] [--host 127.0.0.1]
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
 import { Server } from 'socket.io';

@@ -1,7 +1,7 @@
 // Fan-out and publish throughput of the Redis broker path, with 1 and 2 Pushwire nodes.
 //
-//   node --import tsx bench/redis-fanout.ts [--subscribers 1000] [--rate 100] [--seconds 10]
-//                                           [--publishes 20000] [--in-flight 64]
+//   npm run redis-fanout -w @pushwire/bench -- [--subscribers 1000] [--rate 100] [--seconds 10]
+//                                              [--publishes 20000] [--in-flight 64]
 //
 // Starts its own redis-server (no persistence) on a free port and `pushwire serve` nodes on
 // ephemeral loopback ports; stops every process it started, by PID, when done or after
@@ -17,10 +17,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { RedisBroker } from 'pushwire';
 import WebSocket from 'ws';
-import { RedisBroker } from '../src/brokers/index.ts';
+import { PACKAGE_ROOT, pushwireBin } from './src/targets.ts';
 
 const HARD_LIMIT_MS = 5 * 60_000;
 const WORKERS = 2;
@@ -32,7 +32,6 @@ const KEEPALIVE_MS = 5_000;
 // then loads this file, which runs subscriberWorker() off the main thread.
 const WORKER_BOOT = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
   .then(({ register }) => { register(); return import(${JSON.stringify(import.meta.url)}); })`;
-const root = fileURLToPath(new URL('..', import.meta.url));
 
 interface Settings {
   readonly subscribers: number;
@@ -157,7 +156,7 @@ async function spawnUntil(
   args: string[],
   ready: RegExp,
 ): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
-  const child = spawn(command, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, { cwd: PACKAGE_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   child.once('exit', () => children.delete(child));
   let output = '';
@@ -203,7 +202,7 @@ interface Node {
 
 async function startNode(redisUrl: string, prefix: string, apiKey: string): Promise<Node> {
   const args = [
-    ...['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', '0', '--host', '127.0.0.1'],
+    ...[pushwireBin(), 'serve', '--port', '0', '--host', '127.0.0.1'],
     ...['--api-key', apiKey, '--log-level', 'warn', '--no-demo'],
     ...['--broker', 'redis', '--redis-url', redisUrl, '--redis-prefix', prefix],
   ];

@@ -7,7 +7,8 @@
 // the offset: a subscriber that comes back with `cursor` (a `subscribe` field on /ws, a query
 // parameter elsewhere) first gets what history holds after it, then live messages.
 //
-// usage: node --import tsx bench/targets/raw-server.ts [--port 0] [--host 127.0.0.1] [--history 1000]
+// usage: node --import tsx packages/bench/targets/raw-server.ts [--port 0] [--host 127.0.0.1]
+//                                                               [--history 1000]
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { parseArgs } from 'node:util';
