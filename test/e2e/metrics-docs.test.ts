@@ -16,7 +16,16 @@ describe('metrics the docs name', { timeout: 180_000 }, () => {
   let server: RunningPushwire;
   let exported: Set<string>;
   before(async () => {
-    server = await startPushwire();
+    // With a lifecycle webhook configured, so that its metrics are exported too (nothing is sent:
+    // no client connects).
+    server = await startPushwire({
+      args: [
+        '--hook-url',
+        'http://127.0.0.1:9/hooks',
+        '--hook-secret',
+        'a-hook-secret-of-at-least-32-bytes!',
+      ],
+    });
     const text = await (await fetch(`${server.url}/metrics`)).text();
     exported = new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map((match) => match[1]!));
   });
