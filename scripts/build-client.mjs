@@ -2,7 +2,9 @@
 // script that defines a global `Pushwire`), both minified, and prints their gzipped sizes;
 // and dist/transport-names.js, the transport names for the demo.
 // `pushwire serve` serves dist/pushwire.js at /pushwire.js. The ESM bundle must stay within
-// the size budget below: the build fails past it.
+// the size budget below: the build fails past it. The entry is src/client/index.ts, never the
+// Node entry (src/client/node.ts, which brings ws and eventsource): with platform 'browser' a
+// Node built-in reached from index.ts fails this build.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';

@@ -6,8 +6,9 @@ export type {
   HistoryResult,
   PresenceInfo,
   PublishOptions,
+  RedisBrokerOptions,
 } from './brokers/index.ts';
-export { MemoryBroker } from './brokers/index.ts';
+export { MemoryBroker, RedisBroker } from './brokers/index.ts';
 export {
   type Cursor,
   ERROR_CODES,

@@ -1,14 +1,33 @@
-export { MemoryBroker } from './memory.ts';
+export { LocalCluster } from './local-cluster.ts';
+export { MemoryBroker, type MemoryBrokerOptions } from './memory.ts';
 export { RedisBroker, type RedisBrokerOptions } from './redis/broker.ts';
-export { redactRedisUrl } from './redis/connection.ts';
+export {
+  createClient as createRedisClient,
+  type RedisClient,
+  redactRedisUrl,
+} from './redis/connection.ts';
 export type {
   Broker,
+  BrokerCluster,
   BrokerHandler,
   BrokerHealth,
+  ChannelCount,
+  ChannelPage,
+  ChannelQuery,
+  ClusterHandler,
+  ClusterRequest,
+  ClusterView,
   HistoryQuery,
   HistoryResult,
+  Logger,
+  LostNode,
+  NodeInfo,
+  NodeLease,
+  NodeReply,
+  OccupancyChange,
   PresenceInfo,
   PresenceStore,
   PublishOptions,
+  RevocationStore,
 } from './types.ts';
-export { hasHealth } from './types.ts';
+export { hasCluster, hasHealth } from './types.ts';

@@ -1,14 +1,22 @@
 import { randomBytes } from 'node:crypto';
 import { type Publication, PushwireError } from '../protocol/index.ts';
+import { LocalCluster } from './local-cluster.ts';
 import type {
   Broker,
+  BrokerCluster,
   BrokerHandler,
   HistoryQuery,
   HistoryResult,
+  Logger,
   PresenceInfo,
   PresenceStore,
   PublishOptions,
 } from './types.ts';
+
+export interface MemoryBrokerOptions {
+  /** Told of what the broker handles itself: a handler that threw. */
+  readonly logger?: Logger;
+}
 
 interface ChannelStream {
   readonly epoch: string;
@@ -29,13 +37,21 @@ const SWEEP_INTERVAL_MS = 60_000;
  * The embedded single-node broker. History lives in this process, so a restart starts every
  * channel in a new epoch: clients that resume across it are told of the gap.
  */
-export class MemoryBroker implements Broker {
-  readonly presence = new MemoryPresence();
+export class MemoryBroker implements Broker, BrokerCluster {
+  readonly presence: PresenceStore;
+  /** One node: its own cluster. */
+  readonly cluster = new LocalCluster();
   private readonly streams = new Map<string, ChannelStream>();
   private readonly subscribed = new Set<string>();
+  private readonly log: Logger;
   private handler: BrokerHandler | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
   private closed = false;
+
+  constructor(options: MemoryBrokerOptions = {}) {
+    this.log = options.logger ?? (() => {});
+    this.presence = new MemoryPresence(() => this.assertOpen());
+  }
 
   async start(handler: BrokerHandler): Promise<void> {
     this.handler = handler;
@@ -46,7 +62,7 @@ export class MemoryBroker implements Broker {
   }
 
   async publish(channel: string, data: string, options: PublishOptions): Promise<Publication> {
-    if (this.closed) throw new PushwireError('broker_unavailable', 'the broker is closed');
+    this.assertOpen();
     const now = Date.now();
     const stream = this.stream(channel, now);
     stream.offset += 1;
@@ -60,11 +76,12 @@ export class MemoryBroker implements Broker {
     } else if (stream.history.length > 0) {
       stream.history = [];
     }
-    if (this.subscribed.has(channel)) this.handler?.publication(publication);
+    if (this.subscribed.has(channel)) this.deliver(publication);
     return publication;
   }
 
   async subscribe(channel: string): Promise<void> {
+    this.assertOpen();
     this.subscribed.add(channel);
   }
 
@@ -73,6 +90,7 @@ export class MemoryBroker implements Broker {
   }
 
   async history(channel: string, query: HistoryQuery): Promise<HistoryResult> {
+    this.assertOpen();
     const now = Date.now();
     const stream = this.stream(channel, now);
     expire(stream, now);
@@ -96,8 +114,25 @@ export class MemoryBroker implements Broker {
   async close(): Promise<void> {
     this.closed = true;
     this.handler = null;
+    await this.cluster.leave();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new PushwireError('broker_unavailable', 'the broker is closed');
+  }
+
+  /**
+   * The publication is stored whatever the handler does: a throwing handler is the node's
+   * failure, reported here, and must not make the publisher believe its publish failed.
+   */
+  private deliver(publication: Publication): void {
+    try {
+      this.handler?.publication(publication);
+    } catch (error) {
+      this.log('error', `publication handler failed on ${publication.channel}`, error);
+    }
   }
 
   private stream(channel: string, now: number): ChannelStream {
@@ -130,10 +165,14 @@ function expire(stream: ChannelStream, now: number): void {
   if (drop > 0) stream.history.splice(0, drop);
 }
 
-export class MemoryPresence implements PresenceStore {
+class MemoryPresence implements PresenceStore {
   private readonly channels = new Map<string, Map<string, PresenceInfo>>();
 
+  /** `assertOpen` throws once the broker is closed. */
+  constructor(private readonly assertOpen: () => void) {}
+
   async join(channel: string, info: PresenceInfo): Promise<void> {
+    this.assertOpen();
     let entries = this.channels.get(channel);
     if (!entries) {
       entries = new Map();
@@ -143,6 +182,7 @@ export class MemoryPresence implements PresenceStore {
   }
 
   async leave(channel: string, clientId: string): Promise<void> {
+    this.assertOpen();
     const entries = this.channels.get(channel);
     if (!entries) return;
     entries.delete(clientId);
@@ -150,6 +190,7 @@ export class MemoryPresence implements PresenceStore {
   }
 
   async list(channel: string): Promise<PresenceInfo[]> {
+    this.assertOpen();
     return [...(this.channels.get(channel)?.values() ?? [])];
   }
 }

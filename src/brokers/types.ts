@@ -27,11 +27,17 @@ export interface HistoryResult {
   readonly earliest: number;
 }
 
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+/** Where a broker reports what it handles itself (a lost link, a failing handler). */
+export type Logger = (level: LogLevel, msg: string, err?: unknown) => void;
+
 /** Events a broker reports to its node. */
 export interface BrokerHandler {
   /**
    * A publication on a channel this node subscribes to. The broker MUST call it once per
-   * publication, in offset order per channel, including this node's own publishes.
+   * publication, in offset order per channel, including this node's own publishes. If it
+   * throws, the broker MUST report that and go on: neither the publish nor later deliveries
+   * fail because of it.
    */
   publication(publication: Publication): void;
   /**
@@ -58,6 +64,11 @@ export interface PresenceStore {
 /**
  * The one seam between a node and whatever carries messages between nodes. A broker sees
  * channels, positions and JSON text, never sockets, sessions or transports.
+ *
+ * Whatever a broker can't do (its server is unreachable or too slow, or it was closed) it
+ * MUST report by rejecting with a PushwireError `broker_unavailable` whose message never
+ * holds a credential of its connection settings: callers pass it on as it is. After
+ * `close()` every member but `close` and `unsubscribe` rejects that way.
  */
 export interface Broker {
   /** Starts delivering events to `handler`; called once, before any other member. */
@@ -84,4 +95,141 @@ export interface BrokerHealth {
 
 export function hasHealth(broker: Broker): broker is Broker & BrokerHealth {
   return typeof (broker as Partial<BrokerHealth>).healthy === 'function';
+}
+
+/** A node as it announces itself to the cluster. */
+export interface NodeInfo {
+  /** Unique among the nodes of a deployment, for the node's lifetime. */
+  readonly id: string;
+  /** The Pushwire version it runs. */
+  readonly version: string;
+  /** Milliseconds since the Unix epoch at which it started. */
+  readonly startedAt: number;
+  /** The host it runs on, as `os.hostname()` says. */
+  readonly host: string;
+}
+
+/** A node of the cluster and when its lease runs out unless it renews it. */
+export interface NodeLease extends NodeInfo {
+  readonly leaseExpiresAt: number;
+}
+
+/** A node whose lease ran out without it leaving, and what it held then. */
+export interface LostNode {
+  readonly node: NodeInfo;
+  /** Its local subscriber count per channel, as it last reported them. */
+  readonly channels: ReadonlyMap<string, number>;
+}
+
+/** A channel's cluster-wide subscriber count went from 0 to more (occupied) or back to 0 (vacated). */
+export interface OccupancyChange {
+  readonly channel: string;
+  readonly occupied: boolean;
+}
+
+export interface ChannelQuery {
+  /** Only channels whose name starts with it. */
+  readonly prefix?: string;
+  /** Only channels whose name sorts after it (the `next` of the previous page). */
+  readonly after?: string;
+  readonly limit: number;
+}
+
+export interface ChannelCount {
+  readonly channel: string;
+  /** Subscribers on every live node together. */
+  readonly subscribers: number;
+}
+
+export interface ChannelPage {
+  /** Sorted by name (binary order). */
+  readonly channels: readonly ChannelCount[];
+  /** Give it as `after` for the next page; null on the last one. */
+  readonly next: string | null;
+}
+
+/** A request on the control bus: a type the receiving nodes know and a JSON-able body. */
+export interface ClusterRequest {
+  readonly type: string;
+  readonly body: unknown;
+}
+
+export type NodeReply =
+  | { readonly node: string; readonly ok: true; readonly body: unknown }
+  | { readonly node: string; readonly ok: false; readonly error: string };
+
+/** What the cluster reports to its node. */
+export interface ClusterHandler {
+  /**
+   * A request from a node (this one included). Resolves with the reply's JSON-able body, or
+   * rejects: the requester gets `{ok: false}` with the error's message.
+   */
+  request(request: ClusterRequest): Promise<unknown>;
+  /**
+   * A node's lease expired without it leaving (it crashed or was cut off). Reported on
+   * exactly one live node, once per lease that ran out, so that its side effects (a webhook,
+   * a log line) happen once.
+   */
+  nodeLost(lost: LostNode): void;
+  /**
+   * A channel's cluster-wide count changed between 0 and more through a report of this node
+   * (or a lost node's reports removed by this node). Reported once per change, on one node.
+   */
+  occupancy(change: OccupancyChange): void;
+}
+
+/**
+ * Shared facts about users whose tokens are revoked, kept for every node: each node keeps a
+ * copy in memory and refreshes it from here (connection auth can't wait for a round trip).
+ */
+export interface RevocationStore {
+  /** Refuses tokens of `userId` issued at or before `atMs`; kept for `ttlMs`. A later time wins. */
+  add(userId: string, atMs: number, ttlMs: number): Promise<void>;
+  /** Every revocation still kept: user id to time (ms). */
+  list(): Promise<Map<string, number>>;
+}
+
+/**
+ * The cluster's control plane: which nodes are alive, how many subscribers each has on each
+ * channel, and a bus for requests from node to node (disconnect everywhere, gather stats).
+ * The memory implementation is a cluster of one node; the Redis one is shared by every node
+ * of the deployment.
+ *
+ * An implementation MUST report failures as a PushwireError `broker_unavailable`, like a
+ * Broker. It MUST NOT count a node whose lease expired in `nodes`, `channels` or `broadcast`.
+ */
+export interface ClusterView {
+  /**
+   * Enters the cluster as `self` and starts renewing the node's lease (it MUST renew well
+   * before it runs out); `handler` gets requests and events from now on. Called once.
+   */
+  join(self: NodeInfo, handler: ClusterHandler): Promise<void>;
+  /** The live nodes (lease not expired), this one included, sorted by id. */
+  nodes(): Promise<NodeLease[]>;
+  /**
+   * Sets this node's local subscriber count of each channel given (0: none left). Counts
+   * are absolute, so a report that is lost is mended by the next one of the same channel.
+   */
+  report(counts: ReadonlyMap<string, number>): Promise<void>;
+  /** Channels with at least one subscriber on a live node, by name, a page at a time. */
+  channels(query: ChannelQuery): Promise<ChannelPage>;
+  /**
+   * Sends `request` to every live node (this one included) and resolves with one reply per
+   * node, sorted by node id; a node that doesn't answer within `timeoutMs` gets `{ok: false}`.
+   * MUST NOT reject because one node failed.
+   */
+  broadcast(request: ClusterRequest, timeoutMs: number): Promise<NodeReply[]>;
+  readonly revocations: RevocationStore;
+  /** Leaves: removes this node and its counts (no `nodeLost` for it) and stops. Safe twice. */
+  leave(): Promise<void>;
+}
+
+/** Optional: a broker that brings the cluster view of its deployment. */
+export interface BrokerCluster {
+  readonly cluster: ClusterView;
+}
+
+export function hasCluster(broker: Broker): broker is Broker & BrokerCluster {
+  const cluster = (broker as Partial<BrokerCluster>).cluster;
+  return typeof cluster === 'object' && cluster !== null;
 }

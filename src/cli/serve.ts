@@ -67,6 +67,7 @@ export async function runServe(argv: string[]): Promise<number> {
     return 1;
   }
   const { url, pushwire } = running;
+  const privateUrl = pushwire.internalUrl ?? url;
   const ws = url.replace(/^http/, 'ws');
   const generated = config.apiKey === null;
   console.log(
@@ -77,7 +78,14 @@ export async function runServe(argv: string[]): Promise<number> {
       `  Long poll      ${url}/poll?channel=NAME`,
       `  HTTP stream    ${url}/stream?channel=NAME`,
       `  Publish        POST ${url}/api/publish  (Authorization: Bearer <api key>)`,
-      `  Health         ${url}/healthz  ${url}/readyz  ${url}/metrics`,
+      `  Health         ${url}/healthz  ${url}/readyz`,
+      `  Metrics        ${privateUrl}/metrics${pushwire.internalUrl || config.adminKey === null ? '' : '  (Authorization: Bearer <admin key>)'}`,
+      config.adminKey === null
+        ? '  Admin          off (--admin-key turns on the admin API and the dashboard)'
+        : `  Admin          ${privateUrl}/admin  ${privateUrl}/api/info  (admin key)`,
+      ...(pushwire.internalUrl
+        ? [`  Internal       ${pushwire.internalUrl}  (metrics, admin API, dashboard: keep it private)`]
+        : []),
       ...(config.demo ? [`  Demo           ${url}/  (--no-demo turns it off)`] : []),
       `  Broker         ${brokerLine(config)}`,
       `API key: ${pushwire.apiKey}${generated ? '  (generated: set --api-key or PUSHWIRE_API_KEY to keep one)' : ''}`,

@@ -119,9 +119,9 @@ export async function runSubscribe(argv: string[]): Promise<number> {
     client.on('error', (error) => {
       const { code } = error as Error & { code?: unknown };
       say(() => `error: ${typeof code === 'string' ? `${code}: ` : ''}${error.message}`);
-      // The SDK closes itself on an error it won't retry (e.g. unauthorized, forbidden).
+      // An error the SDK won't retry (unauthorized, forbidden) leaves it refused or closed.
       queueMicrotask(() => {
-        if (client.state !== 'closed') return;
+        if (client.state !== 'refused' && client.state !== 'closed') return;
         say(() => {
           end(1);
           return null;

@@ -3,6 +3,8 @@ import { backoffDelay, hintedDelay } from './backoff.ts';
 import type { FallbackPlan } from './fallback.ts';
 import { httpPublish } from './http-publish.ts';
 import type { ResumeState } from './resume.ts';
+import { isFinal, ServerError } from './server-error.ts';
+import type { TokenSource } from './token.ts';
 import type { ClientTransport, Link, LinkClose, LinkEvent, LinkSink } from './transports/types.ts';
 import type {
   BackoffOptions,
@@ -16,7 +18,7 @@ import { Watchdog } from './watchdog.ts';
 
 export interface ConnectionSettings {
   baseUrl: string;
-  token: string | undefined;
+  token: TokenSource;
   backoff: Required<BackoffOptions>;
   connectTimeoutMs: number;
   heartbeatGraceMs: number;
@@ -40,14 +42,19 @@ export interface ConnectionOutput {
 
 type Timer = ReturnType<typeof setTimeout> | undefined;
 
+const sameChannels = (a: readonly string[], b: readonly string[]) =>
+  a.length === b.length && a.every((channel) => b.includes(channel));
+
 /**
  * One logical connection to the server over whichever transport works: opens links in the
  * fallback order, reconnects with backoff (or as the server advised), watches heartbeats,
  * resumes every new link from the resume state and, after falling back, probes the preferred
- * transport again. Callbacks of a link that was replaced are ignored (by link id).
+ * transport again. A refusal that retrying can't fix stops it until a new token or channel
+ * set. It knows transports only by their declared capabilities. Callbacks of a link that was
+ * replaced are ignored (by link id).
  */
 export class Connection {
-  state: ConnectionState = 'idle';
+  #state: ConnectionState = 'idle';
   readonly #plan: FallbackPlan;
   readonly #resume: ResumeState;
   readonly #settings: ConnectionSettings;
@@ -67,7 +74,9 @@ export class Connection {
   /** The transport the app was last told it is connected over; null while disconnected. */
   #announced: TransportName | null = null;
   #probe: { id: number; link: Link; transport: ClientTransport; channels: readonly string[] } | null = null;
+  /** Reconnect attempts since the last connection, and how many of them waited a backoff. */
   #attempt = 0;
+  #backoffs = 0;
   #hintMs: number | null = null;
   #publishes = 0;
   /**
@@ -76,7 +85,10 @@ export class Connection {
    */
   #clientId = Math.random().toString(36).slice(2);
   #syncQueued = false;
-  #waiters: Array<() => void> = [];
+  /** While refused: why, and for which channel set (a new set is a new request). */
+  #refusal: { error: ServerError; channels: readonly string[] } | null = null;
+  /** Publishes waiting for the link to open: woken with nothing, or failed with the refusal. */
+  #waiters: Array<(error?: Error) => void> = [];
   #reconnectTimer: Timer;
   #connectTimer: Timer;
   #upgradeTimer: Timer;
@@ -86,6 +98,10 @@ export class Connection {
     this.#resume = resume;
     this.#settings = settings;
     this.#out = out;
+  }
+
+  get state(): ConnectionState {
+    return this.#state;
   }
 
   /** The transport of the open link, if any. */
@@ -104,17 +120,36 @@ export class Connection {
     });
   }
 
-  /** Over the WebSocket where it is the transport, else over `POST /publish`. */
+  /**
+   * Uses `token` from now on. A refused connection tries again with it; an open one is
+   * replaced by one that uses it (resuming from the cursor: nothing is lost), since the server
+   * reads a connection's rights when it opens.
+   */
+  setToken(token: string | undefined): void {
+    this.#settings.token.set(token);
+    if (this.#state === 'closed') return;
+    if (this.#refusal) {
+      this.#refusal = null;
+      this.#attempt = this.#backoffs = 0;
+      this.#sync();
+    } else if (this.#link) {
+      this.#closeProbe();
+      this.#replace();
+    }
+  }
+
+  /** Over the link where the transport has an upstream, else over `POST /publish`. */
   async publish(channel: string, data: unknown): Promise<PublishResult> {
-    if (this.state === 'closed') throw new Error('the client is closed');
-    const { requestTimeoutMs, baseUrl, token, fetch } = this.#settings;
-    if (this.#plan.current.name === 'websocket') {
+    if (this.#state === 'closed') throw new Error('the client is closed');
+    const { requestTimeoutMs, baseUrl, fetch } = this.#settings;
+    if (this.#plan.current.capabilities.hasUpstream) {
+      if (this.#refusal) throw this.#refusal.error;
       this.#publishes++;
       this.#sync();
       try {
         await this.#whenOpen(requestTimeoutMs);
         const link = this.#link;
-        // A WebSocket that fell back while we waited leaves an HTTP transport: publish below.
+        // A link that fell back while we waited may have no upstream: publish below.
         if (link?.request) {
           const reply = await link.request({ op: 'publish', channel, data }, requestTimeoutMs);
           return { channel, offset: Number(reply.offset), epoch: String(reply.epoch) };
@@ -124,32 +159,40 @@ export class Connection {
         this.setChannels(this.#channels);
       }
     }
-    if (!fetch) throw new Error('publishing over HTTP needs fetch');
     const clientId = this.#clientId;
-    return httpPublish(fetch, { baseUrl, token, clientId, channel, data, timeoutMs: requestTimeoutMs });
+    const token = this.#settings.token.current;
+    return httpPublish(fetch!, { baseUrl, token, clientId, channel, data, timeoutMs: requestTimeoutMs });
   }
 
   close(): void {
-    if (this.state === 'closed') return;
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
     this.#drop('closed by the client');
     this.#closeProbe();
     clearTimeout(this.#reconnectTimer);
-    this.state = 'closed';
   }
 
   #sync(): void {
-    if (this.state === 'closed') return;
+    if (this.#state === 'closed') return;
+    if (this.#refusal) {
+      // The server refused this set: only a different one is a new request to try.
+      if (sameChannels(this.#channels, this.#refusal.channels)) return;
+      this.#refusal = null;
+      this.#attempt = this.#backoffs = 0;
+    }
     if (this.#channels.length === 0 && this.#publishes === 0) {
+      this.#state = 'idle';
       this.#drop('no channels');
       clearTimeout(this.#reconnectTimer);
       this.#reconnectTimer = undefined;
-      this.state = 'idle';
     } else if (this.#reconnectTimer) {
       // The scheduled reconnect opens with the set current by then.
     } else if (!this.#link) this.#open();
-    else if (!this.#link.update(this.#channels, this.#cursor())) {
-      // SSE, long poll and stream carry a fixed set: replace the link. The new one resumes
-      // from the cursor, so nothing published meanwhile on the kept channels is lost.
+    else if (this.#linkTransport!.capabilities.updatesChannelsInPlace) {
+      this.#link.update!(this.#channels, this.#cursor());
+    } else if (!sameChannels(this.#channels, this.#linkChannels)) {
+      // A fixed set per link: replace the link. The new one resumes from the cursor, so
+      // nothing published meanwhile on the kept channels is lost.
       this.#replace();
     }
   }
@@ -160,7 +203,7 @@ export class Connection {
 
   #open(): void {
     const transport = this.#plan.current;
-    this.state = this.#announced ? 'connected' : this.#attempt > 0 ? 'reconnecting' : 'connecting';
+    this.#state = this.#announced ? 'connected' : this.#attempt > 0 ? 'reconnecting' : 'connecting';
     const id = ++this.#ids;
     this.#linkId = id;
     this.#opened = false;
@@ -172,7 +215,7 @@ export class Connection {
 
   #params() {
     const { baseUrl, token } = this.#settings;
-    return { baseUrl, token, channels: this.#channels, cursor: this.#cursor() };
+    return { baseUrl, token: token.current, channels: this.#channels, cursor: this.#cursor() };
   }
 
   #sink(id: number): LinkSink {
@@ -186,7 +229,10 @@ export class Connection {
     this.#open();
   }
 
-  /** Ends the current link without reconnecting; says `disconnected` when given a reason. */
+  /**
+   * Ends the current link without reconnecting; says `disconnected` when given a reason (set
+   * the state the client goes to first).
+   */
   #drop(reason: string | null): void {
     const link = this.#link;
     this.#linkId = 0;
@@ -216,15 +262,15 @@ export class Connection {
         this.#hintMs = event.delayMs;
         return;
       case 'ping':
-        // EventSource hides comment heartbeats; a named ping shows the watchdog can be trusted.
-        if (this.#linkTransport!.name === 'sse') this.#armWatchdog(this.#heartbeatMs);
+        // Where heartbeats may be invisible, a visible one shows the watchdog can be trusted.
+        if (!this.#linkTransport!.capabilities.heartbeatVisible) this.#armWatchdog(this.#heartbeatMs);
         this.#out.status('heartbeat', { transport: this.#linkTransport!.name });
         return;
       case 'subscribed':
         this.#out.status('subscribed', { channel: event.channel });
         break;
       case 'error':
-        this.#out.status('error', Object.assign(new Error(event.message), event));
+        this.#out.status('error', new ServerError(event.code, event.message, { channel: event.channel }));
         return;
     }
     this.#out.event(event);
@@ -232,21 +278,21 @@ export class Connection {
 
   #onConnected({ heartbeatIntervalMs, clientId }: ConnectedEvent): void {
     const transport = this.#linkTransport!;
+    const { name, capabilities } = transport;
     clearTimeout(this.#connectTimer);
     this.#opened = true;
     this.#plan.opened(transport);
-    this.#attempt = 0;
+    this.#attempt = this.#backoffs = 0;
     this.#hintMs = null;
-    this.state = 'connected';
+    this.#state = 'connected';
     this.#heartbeatMs = heartbeatIntervalMs;
     if (clientId) this.#clientId = clientId;
-    if (transport.name !== 'sse') this.#armWatchdog(heartbeatIntervalMs);
-    if (this.#announced !== transport.name) {
-      this.#announced = transport.name;
-      this.#out.status('connected', { transport: transport.name, clientId: clientId || null });
+    if (capabilities.heartbeatVisible) this.#armWatchdog(heartbeatIntervalMs);
+    if (this.#announced !== name) {
+      this.#announced = name;
+      this.#out.status('connected', { transport: name, clientId: clientId || null });
     }
-    // A WebSocket confirms channels one by one; the other transports, all of theirs at once.
-    if (transport.name !== 'websocket') {
+    if (!capabilities.confirmsEachChannel) {
       for (const channel of this.#linkChannels) this.#out.status('subscribed', { channel });
     }
     for (const wake of this.#waiters.splice(0)) wake();
@@ -269,35 +315,47 @@ export class Connection {
     }
     if (id !== this.#linkId) return;
     const opened = this.#opened;
-    const transport = this.#linkTransport!.name;
+    const { error } = info;
+    const final = error !== null && isFinal(error);
+    // Listeners of `disconnected` see where the client is going, not where it was.
+    this.#state = final ? 'refused' : 'reconnecting';
     this.#drop(info.reason);
     this.#closeProbe();
-    if (info.terminal) {
-      this.state = 'closed';
-      this.#out.status('error', new Error(`${transport}: ${info.reason}; not reconnecting`));
+    if (final) {
+      this.#refuse(error!);
       return;
     }
-    const movedOn = !opened && this.#plan.failed();
-    // Falling back to the next transport is immediate: the app should not notice it.
+    // A connection the server refused is told about; one it ended (a drain) is just reconnected.
+    if (error && !opened) this.#out.status('error', error);
+    // Only a failure the server said nothing about moves to the next transport (a proxy that
+    // doesn't pass it): one it answered on works. Falling back is immediate.
+    const movedOn = !opened && !error && this.#plan.failed();
     this.#scheduleReconnect(movedOn ? 0 : null);
+  }
+
+  /** Stops until a new token or channel set: retrying as is would get the same answer. */
+  #refuse(error: ServerError): void {
+    this.#refusal = { error, channels: this.#channels };
+    for (const wake of this.#waiters.splice(0)) wake(error);
+    this.#out.status('error', error);
   }
 
   /** A link that stopped answering: close it and go on as if it had closed itself. */
   #lost(id: number, reason: string): void {
     if (id !== this.#linkId || !this.#link) return;
     this.#link.close();
-    this.#onClosed(id, { reason, terminal: false });
+    this.#onClosed(id, { reason, error: null });
   }
 
+  /** `delayMs` 0 moves to the next transport at once, and doesn't lengthen the next backoff. */
   #scheduleReconnect(delayMs: number | null): void {
+    const { backoff } = this.#settings;
     const delay =
       delayMs ??
-      (this.#hintMs !== null
-        ? hintedDelay(this.#hintMs)
-        : backoffDelay(this.#attempt, this.#settings.backoff));
+      (this.#hintMs !== null ? hintedDelay(this.#hintMs) : backoffDelay(this.#backoffs++, backoff));
     this.#hintMs = null;
     this.#attempt++;
-    this.state = 'reconnecting';
+    this.#state = 'reconnecting';
     this.#out.status('reconnecting', {
       delayMs: delay,
       attempt: this.#attempt,
@@ -328,7 +386,8 @@ export class Connection {
     this.#link = probe.link;
     this.#linkTransport = probe.transport;
     this.#linkChannels = probe.channels;
-    if (!probe.link.update(this.#channels, this.#cursor())) queueMicrotask(() => this.#sync());
+    // After this event is handled: the set may have changed since the probe opened.
+    queueMicrotask(() => this.#sync());
   }
 
   #closeProbe(): void {
@@ -341,9 +400,10 @@ export class Connection {
     if (this.#opened) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`not connected within ${timeoutMs} ms`)), timeoutMs);
-      this.#waiters.push(() => {
+      this.#waiters.push((error) => {
         clearTimeout(timer);
-        resolve();
+        if (error) reject(error);
+        else resolve();
       });
     });
   }

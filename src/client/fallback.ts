@@ -14,8 +14,8 @@ export class FallbackPlan {
   #failures = 0;
   readonly #worked = new Set<string>();
 
+  /** `transports` MUST NOT be empty (`chooseTransports` says why when none is supported). */
   constructor(transports: readonly ClientTransport[]) {
-    if (transports.length === 0) throw new Error('none of the configured transports is supported here');
     this.transports = transports;
   }
 

@@ -1,3 +1,4 @@
+import { errorOfResponse, ServerError } from './server-error.ts';
 import type { FetchFunction, PublishResult } from './types.ts';
 
 export interface HttpPublish {
@@ -12,7 +13,7 @@ export interface HttpPublish {
 
 /**
  * `POST /publish` (docs/protocol.md): how a client on SSE, long poll or stream publishes, as
- * those transports have no upstream. Rejects with an Error that carries the server's `code`
+ * those transports have no upstream. Rejects with a ServerError that carries the server's `code`
  * (`forbidden`, `rate_limited`, ...), as a refused WebSocket publish does.
  */
 export async function httpPublish(fetch: FetchFunction, request: HttpPublish): Promise<PublishResult> {
@@ -31,15 +32,13 @@ export async function httpPublish(fetch: FetchFunction, request: HttpPublish): P
       body: JSON.stringify({ channel, data }),
       signal: abort.signal,
     });
-    const body = (await response.json().catch(() => ({}))) as {
-      offset?: number;
-      epoch?: string;
-      error?: { code?: string; message?: string };
-    };
+    const { status } = response;
     if (!response.ok) {
-      const { code = `http_${response.status}`, message = `HTTP ${response.status}` } = body.error ?? {};
-      throw Object.assign(new Error(message), { code });
+      throw (
+        (await errorOfResponse(response)) ?? new ServerError(`http_${status}`, `HTTP ${status}`, { status })
+      );
     }
+    const body = (await response.json()) as { offset?: number; epoch?: string };
     return { channel, offset: Number(body.offset), epoch: String(body.epoch) };
   } catch (error) {
     throw abort.signal.aborted ? new Error(`no reply within ${timeoutMs} ms`) : error;

@@ -1,5 +1,6 @@
 export type { GapEvent, GapReason, Message } from '../protocol/index.ts';
 export { Pushwire } from './pushwire.ts';
+export { ServerError } from './server-error.ts';
 export type {
   BackoffOptions,
   ConnectionState,

@@ -5,11 +5,9 @@ import { Emitter, isolate } from './emitter.ts';
 import { FallbackPlan } from './fallback.ts';
 import { ResumeState } from './resume.ts';
 import { SharedTabs, tabSharingPlatform } from './shared-tabs.ts';
-import { longPollTransport } from './transports/longpoll.ts';
-import { sseTransport } from './transports/sse.ts';
-import { streamTransport } from './transports/stream.ts';
-import type { ClientTransport, TransportPlatform } from './transports/types.ts';
-import { websocketTransport } from './transports/websocket.ts';
+import { TokenSource } from './token.ts';
+import { chooseTransports } from './transports/choose.ts';
+import type { TransportPlatform } from './transports/types.ts';
 import {
   type ConnectionState,
   DEFAULT_TRANSPORTS,
@@ -20,18 +18,12 @@ import {
   type TransportName,
 } from './types.ts';
 
-const TRANSPORTS: Record<TransportName, (platform: TransportPlatform) => ClientTransport> = {
-  websocket: websocketTransport,
-  sse: sseTransport,
-  longpoll: longPollTransport,
-  stream: streamTransport,
-};
-
 /** What runs the connection: this tab's own, or the one shared by the tabs of the origin. */
 interface Engine {
   readonly state: ConnectionState;
   readonly transport: TransportName | null;
   setChannels(channels: readonly string[]): void;
+  setToken(token: string | undefined): void;
   publish(channel: string, data: unknown): Promise<PublishResult>;
   close(): void;
 }
@@ -59,14 +51,10 @@ export class Pushwire {
       fetch: options.fetch ?? globalThis.fetch?.bind(globalThis),
       longPollTimeoutMs: options.longPollTimeoutMs ?? 45_000,
     };
-    const names = options.transports ?? DEFAULT_TRANSPORTS;
-    for (const name of names) if (!TRANSPORTS[name]) throw new Error(`unknown transport "${name}"`);
-    const plan = new FallbackPlan(
-      names.map((name) => TRANSPORTS[name](platform)).filter((t) => t.supported()),
-    );
+    const plan = new FallbackPlan(chooseTransports(options.transports ?? DEFAULT_TRANSPORTS, platform));
     const settings: ConnectionSettings = {
       baseUrl: url.replace(/\/+$/, ''),
-      token: options.token,
+      token: new TokenSource(options.token),
       backoff: {
         baseDelayMs: options.baseDelayMs ?? DEFAULT_BACKOFF.baseDelayMs,
         maxDelayMs: options.maxDelayMs ?? DEFAULT_BACKOFF.maxDelayMs,
@@ -99,7 +87,11 @@ export class Pushwire {
         });
   }
 
-  /** 'idle' (no channels), 'connecting', 'connected', 'reconnecting' or 'closed'. */
+  /**
+   * 'idle' (no channels), 'connecting', 'connected', 'reconnecting', 'refused' (the server
+   * refused the connection and the client waits for `setToken`; see the `error` event) or
+   * 'closed'.
+   */
   get state(): ConnectionState {
     return this.#engine.state;
   }
@@ -137,6 +129,15 @@ export class Pushwire {
   publish(channel: string, data: unknown): Promise<PublishResult> {
     assertChannel(channel);
     return this.#engine.publish(channel, data);
+  }
+
+  /**
+   * Uses `token` as the connection token from now on. A client the server refused (state
+   * `refused`, after an `error` such as `unauthorized`, `token_expired` or `forbidden`) connects
+   * again with it; a connected one moves to a connection that uses it, losing nothing.
+   */
+  setToken(token: string): void {
+    this.#engine.setToken(token);
   }
 
   on<K extends keyof PushwireEvents>(event: K, listener: (payload: PushwireEvents[K]) => void): () => void {

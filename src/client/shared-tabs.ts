@@ -6,6 +6,7 @@ import {
 } from './connection.ts';
 import type { FallbackPlan } from './fallback.ts';
 import type { Delivery, ResumeState } from './resume.ts';
+import { ServerError } from './server-error.ts';
 import type { LinkEvent } from './transports/types.ts';
 import type { ConnectionState, PublishResult, TransportName } from './types.ts';
 
@@ -25,6 +26,16 @@ interface TabChannel {
   close(): void;
 }
 
+/**
+ * An error as it crosses tabs: structured cloning keeps an Error's message and drops the rest,
+ * `code` included, so it goes as a plain object.
+ */
+type ErrorNote = { message: string } & Partial<ServerError>;
+
+const toNote = (error: Error): ErrorNote => ({ ...error, message: error.message });
+const fromNote = (note: ErrorNote): Error =>
+  note.code ? new ServerError(note.code, note.message, note) : new Error(note.message);
+
 type TabNote =
   /** A tab's channel set, to the leader: on change, and when a new leader asks. */
   | { t: 'subs'; from: string; channels: string[] }
@@ -33,9 +44,11 @@ type TabNote =
   /** The leader's view of who wants what; the next leader starts from it. */
   | { t: 'owners'; from: string; owners: [string, string[]][] }
   | { t: 'event'; event: LinkEvent }
-  | { t: 'status'; name: keyof StatusEvents; payload: StatusEvents[keyof StatusEvents] }
+  /** A status event of the leader's connection, and the state it left the connection in. */
+  | { t: 'status'; name: keyof StatusEvents; payload: unknown; state: ConnectionState }
+  | { t: 'token'; token: string | undefined }
   | { t: 'publish'; from: string; request: number; channel: string; data: unknown }
-  | { t: 'published'; to: string; request: number; result?: PublishResult; error?: string };
+  | { t: 'published'; to: string; request: number; result?: PublishResult; error?: ErrorNote };
 
 interface LockManagerLike {
   request(name: string, options: { signal: AbortSignal }, callback: () => Promise<void>): Promise<void>;
@@ -60,8 +73,8 @@ export function tabSharingPlatform(): {
  * tab in the lock's queue connects from the same cursor and nothing is lost.
  */
 export class SharedTabs {
-  state: ConnectionState = 'connecting';
-  transport: TransportName | null = null;
+  #state: ConnectionState = 'connecting';
+  #transport: TransportName | null = null;
   readonly #id = Math.random().toString(36).slice(2);
   readonly #tabs: TabChannel;
   readonly #stopLock = new AbortController();
@@ -95,6 +108,14 @@ export class SharedTabs {
     pageScope.addEventListener?.('pagehide', () => this.#post({ t: 'bye', from: this.#id }));
   }
 
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  get transport(): TransportName | null {
+    return this.#transport;
+  }
+
   setChannels(channels: readonly string[]): void {
     this.#channels = [...channels];
     if (this.#connection) this.#onSubs(this.#id, this.#channels);
@@ -113,15 +134,21 @@ export class SharedTabs {
       this.#requests.set(request, (note) => {
         clearTimeout(timer);
         if (note.result) resolve(note.result);
-        else reject(new Error(note.error));
+        else reject(fromNote(note.error!));
       });
       this.#post({ t: 'publish', from: this.#id, request, channel, data });
     });
   }
 
+  /** Every tab keeps the token, so that the next leader connects with it too. */
+  setToken(token: string | undefined): void {
+    this.#post({ t: 'token', token });
+    this.#useToken(token);
+  }
+
   close(): void {
-    if (this.state === 'closed') return;
-    this.state = 'closed';
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
     this.#post({ t: 'bye', from: this.#id });
     this.#connection?.close();
     this.#stopLock.abort();
@@ -130,12 +157,17 @@ export class SharedTabs {
   }
 
   #post(note: TabNote): void {
-    if (this.state !== 'closed' || note.t === 'bye') this.#tabs.postMessage(note);
+    if (this.#state !== 'closed' || note.t === 'bye') this.#tabs.postMessage(note);
+  }
+
+  #useToken(token: string | undefined): void {
+    this.#start.settings.token.set(token);
+    this.#connection?.setToken(token);
   }
 
   #lead(release: () => void): void {
     this.#release = release;
-    if (this.state === 'closed') {
+    if (this.#state === 'closed') {
       release();
       return;
     }
@@ -149,8 +181,14 @@ export class SharedTabs {
         this.#ingest(event);
       },
       status: (name, payload) => {
-        this.#post({ t: 'status', name, payload });
-        this.#onStatus(name, payload);
+        const state = this.#connection!.state;
+        this.#post({
+          t: 'status',
+          name,
+          payload: name === 'error' ? toNote(payload as Error) : payload,
+          state,
+        });
+        this.#onStatus(name, payload, state);
       },
     });
     this.#post({ t: 'leader', from: this.#id });
@@ -178,7 +216,16 @@ export class SharedTabs {
         this.#ingest(note.event);
         break;
       case 'status':
-        this.#onStatus(note.name, note.payload);
+        this.#onStatus(
+          note.name,
+          (note.name === 'error'
+            ? fromNote(note.payload as ErrorNote)
+            : note.payload) as StatusEvents[typeof note.name],
+          note.state,
+        );
+        break;
+      case 'token':
+        this.#useToken(note.token);
         break;
       case 'publish':
         if (leading) this.#publishFor(note);
@@ -203,6 +250,7 @@ export class SharedTabs {
         t: 'status',
         name: 'connected',
         payload: { transport: connection.transport, clientId: null },
+        state: connection.state,
       });
     }
   }
@@ -222,23 +270,21 @@ export class SharedTabs {
     this.#start.resume.ingest(event, this.#union, this.#start.delivery);
   }
 
-  #onStatus<K extends keyof StatusEvents>(name: K, payload: StatusEvents[K]): void {
+  #onStatus<K extends keyof StatusEvents>(name: K, payload: StatusEvents[K], state: ConnectionState): void {
+    if (this.#state === 'closed') return;
     if (name === 'connected') {
       const { transport } = payload as StatusEvents['connected'];
-      if (this.state === 'connected' && this.transport === transport) return;
-      this.state = 'connected';
-      this.transport = transport;
-    } else if (name === 'disconnected') {
-      this.state = 'reconnecting';
-      this.transport = null;
-    }
+      if (this.#state === 'connected' && this.#transport === transport) return;
+      this.#transport = transport;
+    } else if (name === 'disconnected') this.#transport = null;
+    this.#state = state;
     this.#start.status(name, payload);
   }
 
   #publishFor({ from, request, channel, data }: TabNote & { t: 'publish' }): void {
     this.#connection!.publish(channel, data).then(
       (result) => this.#post({ t: 'published', to: from, request, result }),
-      (error: Error) => this.#post({ t: 'published', to: from, request, error: error.message }),
+      (error: Error) => this.#post({ t: 'published', to: from, request, error: toNote(error) }),
     );
   }
 }

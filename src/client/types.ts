@@ -1,7 +1,7 @@
-import type { GapEvent, Message } from '../protocol/index.ts';
+import type { GapEvent, Message, TransportName } from '../protocol/index.ts';
+import type { ServerError } from './server-error.ts';
 
-/** The four wire transports, named as the server routes them. */
-export type TransportName = 'websocket' | 'sse' | 'longpoll' | 'stream';
+export type { TransportName };
 
 /** The default fallback order; `stream` is available but not tried unless listed. */
 export const DEFAULT_TRANSPORTS: readonly TransportName[] = ['websocket', 'sse', 'longpoll'];
@@ -36,16 +36,24 @@ export type EventSourceConstructor = new (url: string) => EventSourceLike;
 export type FetchFunction = (input: string, init?: RequestInit) => Promise<Response>;
 
 export interface BackoffOptions {
-  /** The first retry waits up to this long; each failure doubles it. Default 500 ms. */
+  /**
+   * The scale of reconnect delays: the first reconnect goes at once (spread over at most half
+   * of this, 250 ms at most), the next waits between half of it and all of it, and each
+   * failure after that doubles the range. Default 500 ms.
+   */
   baseDelayMs?: number;
-  /** The cap of the doubling. Default 20 s. */
+  /** No reconnect waits longer than this (unless the server asks for longer). Default 5 s. */
   maxDelayMs?: number;
 }
 
 export interface PushwireOptions extends BackoffOptions {
-  /** Transports to use, in fallback order. Default `['websocket', 'sse', 'longpoll']`. */
-  transports?: readonly TransportName[];
-  /** A connection token (JWT), sent as `?token=`. */
+  /**
+   * Transports to use, in fallback order: `websocket`, `sse`, `longpoll`, `stream`, or the
+   * aliases `ws` and `poll` (any case). Default `['websocket', 'sse', 'longpoll']`. An unknown
+   * name throws, listing the valid ones.
+   */
+  transports?: readonly string[];
+  /** A connection token (JWT), sent as `?token=`; `setToken` replaces it later. */
   token?: string;
   /** Platform classes; the globals of the same name by default. */
   WebSocket?: WebSocketConstructor;
@@ -86,11 +94,21 @@ export interface PushwireEvents {
    */
   heartbeat: { transport: TransportName };
   gap: GapEvent;
-  error: Error;
+  /**
+   * The server refused something and said why (`code`, `message`): the connection (then
+   * `state` tells whether the client goes on reconnecting or waits as `refused`), or one
+   * channel of a WebSocket connection (`channel` names it).
+   */
+  error: ServerError;
   message: Message;
 }
 
-export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
+/**
+ * `refused`: the server refused the connection for a reason retrying can't fix (no or a bad
+ * token, a forbidden channel; see the `error` event). The client waits for `setToken` or a
+ * change of its channels, then connects again.
+ */
+export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'refused' | 'closed';
 
 /** What `publish` resolves to: where the message landed. */
 export interface PublishResult {

@@ -4,14 +4,16 @@ import { MemoryBroker } from '../brokers/memory.ts';
 import type { BrokerHandler, HistoryQuery, HistoryResult } from '../brokers/types.ts';
 import type { GapEvent, Publication } from '../protocol/index.ts';
 import { PushwireError } from '../protocol/index.ts';
+import type { Scheduler } from './fan-out.ts';
 import { Hub } from './hub.ts';
-import type { OutboundBatch, OutboundMessage } from './outbound.ts';
+import type { OutboundMessage } from './outbound.ts';
 import {
   ANONYMOUS,
   type ChannelOptions,
+  type ChannelWatcher,
   type CloseRequest,
+  type CommandResult,
   type Identity,
-  type PollWaiter,
   type SessionSink,
 } from './types.ts';
 
@@ -87,41 +89,60 @@ function recorder(): SessionSink & { seen: Seen[]; offsets(): number[] } {
   };
 }
 
-async function hubWith(broker = new ScriptedBroker(), pollLingerMs?: number) {
+/**
+ * The fan-out's end-of-turn tasks, run when a test says so: what reaches the sinks is decided
+ * by the test, not by how busy the machine is.
+ */
+function manualScheduler() {
+  const tasks: (() => void)[] = [];
+  const scheduler: Scheduler = {
+    now: () => 0,
+    soon: (task) => tasks.push(task),
+    later: (task) => tasks.push(task),
+    afterCurrent: (task) => task(),
+  };
+  const run = () => {
+    for (const task of tasks.splice(0)) task();
+  };
+  return { scheduler, run };
+}
+
+async function hubWith(broker = new ScriptedBroker()) {
   const reports: string[] = [];
+  const fanOut = manualScheduler();
   const hub = new Hub({
     broker,
     channelOptions: (channel) => CHANNEL_KINDS[channel.split(':')[0]!] ?? OPTIONS,
     maxChannelsPerSession: 4,
     report: (stage) => reports.push(stage),
-    ...(pollLingerMs === undefined ? {} : { pollLingerMs }),
+    scheduler: fanOut.scheduler,
   });
   await hub.start();
-  return { hub, broker, reports };
+  /** Lets pending broker answers settle, then fans out what the hub accepted. */
+  const turn = async () => {
+    await new Promise((resolve) => setImmediate(resolve));
+    fanOut.run();
+  };
+  return { hub, broker, reports, turn };
 }
 
-/**
- * The hub fans out at the end of the event-loop turn, or after a rest half as long as a slow
- * fan-out before it took (a few ms at most here, on a machine that stalled).
- */
-const turn = () => new Promise((resolve) => setImmediate(() => setTimeout(resolve, 10)));
-
-const publishN = async (hub: Hub, channel: string, n: number) => {
+const publishN = async (t: { hub: Hub; turn: () => Promise<void> }, channel: string, n: number) => {
   const out: Publication[] = [];
-  for (let i = 0; i < n; i++) out.push(await hub.publish(channel, JSON.stringify(i)));
-  await turn();
+  for (let i = 0; i < n; i++) out.push(await t.hub.publish(channel, JSON.stringify(i)));
+  await t.turn();
   return out;
 };
 
 test('one OutboundMessage per publication reaches every session', async () => {
-  const { hub } = await hubWith();
+  const t = await hubWith();
+  const { hub } = t;
   const a = recorder();
   const b = recorder();
   await hub
     .openSession({ transport: 'websocket', identity: ANONYMOUS, sink: a })
     .subscribe([{ channel: 'c' }]);
   await hub.openSession({ transport: 'sse', identity: ANONYMOUS, sink: b }).subscribe([{ channel: 'c' }]);
-  await publishN(hub, 'c', 3);
+  await publishN(t, 'c', 3);
   assert.deepEqual(a.offsets(), [1, 2, 3]);
   assert.deepEqual(b.offsets(), [1, 2, 3]);
   for (let i = 0; i < 3; i++) {
@@ -134,8 +155,9 @@ test('one OutboundMessage per publication reaches every session', async () => {
 });
 
 test('resume replays what is after the cursor, and live messages published meanwhile once', async () => {
-  const { hub, broker } = await hubWith();
-  const [first] = await publishN(hub, 'c', 4);
+  const t = await hubWith();
+  const { hub, broker } = t;
+  const [first] = await publishN(t, 'c', 4);
   let release: () => void = () => {};
   broker.historyGate = new Promise((resolve) => {
     release = resolve;
@@ -144,9 +166,9 @@ test('resume replays what is after the cursor, and live messages published meanw
   const session = hub.openSession({ transport: 'sse', identity: ANONYMOUS, sink });
   const subscribing = session.subscribe([{ channel: 'c', since: { epoch: first!.epoch, offset: 2 } }]);
   // Published while history is being read: the history result already holds 3..4, live brings 5..6.
-  await turn();
-  await turn();
-  await publishN(hub, 'c', 2);
+  await t.turn();
+  await t.turn();
+  await publishN(t, 'c', 2);
   release();
   await subscribing;
   assert.deepEqual(sink.offsets(), [3, 4, 5, 6]);
@@ -154,8 +176,9 @@ test('resume replays what is after the cursor, and live messages published meanw
 });
 
 test('a cursor older than the window gets a window gap first; another epoch an epoch gap', async () => {
-  const { hub } = await hubWith();
-  const published = await publishN(hub, 'c', 15);
+  const t = await hubWith();
+  const { hub } = t;
+  const published = await publishN(t, 'c', 15);
   const epoch = published[0]!.epoch;
   const window = recorder();
   await hub
@@ -190,14 +213,15 @@ test('a cursor older than the window gets a window gap first; another epoch an e
 });
 
 test('a publication lost on the way from the broker is read back from history', async () => {
-  const { hub, broker } = await hubWith();
+  const t = await hubWith();
+  const { hub, broker } = t;
   const sink = recorder();
   await hub.openSession({ transport: 'websocket', identity: ANONYMOUS, sink }).subscribe([{ channel: 'c' }]);
-  await publishN(hub, 'c', 2);
+  await publishN(t, 'c', 2);
   broker.dropNext = 2;
-  await publishN(hub, 'c', 3);
-  await turn();
-  await turn();
+  await publishN(t, 'c', 3);
+  await t.turn();
+  await t.turn();
   assert.deepEqual(sink.offsets(), [1, 2, 3, 4, 5]);
   assert.ok(
     sink.seen.every((s) => s.kind === 'message'),
@@ -206,16 +230,17 @@ test('a publication lost on the way from the broker is read back from history', 
   assert.equal(hub.stats.gapsRecovered, 1);
 
   broker.dropNext = 1;
-  await publishN(hub, 'c', 1);
+  await publishN(t, 'c', 1);
   broker.announceRecovered();
-  await turn();
-  await turn();
+  await t.turn();
+  await t.turn();
   assert.deepEqual(sink.offsets(), [1, 2, 3, 4, 5, 6]);
   await hub.close();
 });
 
 test('a sink that throws loses its own session only', async () => {
-  const { hub, reports } = await hubWith();
+  const t = await hubWith();
+  const { hub, reports } = t;
   const good = recorder();
   const broken: SessionSink = {
     message: () => {
@@ -230,7 +255,7 @@ test('a sink that throws loses its own session only', async () => {
   const bad = hub.openSession({ transport: 'sse', identity: ANONYMOUS, sink: broken });
   await bad.subscribe([{ channel: 'c' }]);
   await hub.openSession({ transport: 'sse', identity: ANONYMOUS, sink: good }).subscribe([{ channel: 'c' }]);
-  await publishN(hub, 'c', 2);
+  await publishN(t, 'c', 2);
   assert.deepEqual(good.offsets(), [1, 2]);
   assert.equal(bad.closed, true);
   assert.deepEqual(reports, ['deliver']);
@@ -251,7 +276,8 @@ test('a broker failure reaches the publisher as broker_unavailable', async () =>
 });
 
 test('drain ends every session with a reconnect hint and refuses new ones', async () => {
-  const { hub } = await hubWith();
+  const t = await hubWith();
+  const { hub } = t;
   const sinks = [recorder(), recorder(), recorder()];
   for (const sink of sinks)
     await hub.openSession({ transport: 'stream', identity: ANONYMOUS, sink }).subscribe([{ channel: 'c' }]);
@@ -270,7 +296,8 @@ test('drain ends every session with a reconnect hint and refuses new ones', asyn
 });
 
 test('the broker subscription lives exactly as long as a local session is on the channel', async () => {
-  const { hub } = await hubWith();
+  const t = await hubWith();
+  const { hub } = t;
   const a = hub.openSession({ transport: 'sse', identity: ANONYMOUS, sink: recorder() });
   const b = hub.openSession({ transport: 'sse', identity: ANONYMOUS, sink: recorder() });
   await a.subscribe([{ channel: 'c' }, { channel: 'd' }]);
@@ -283,207 +310,200 @@ test('the broker subscription lives exactly as long as a local session is on the
   await hub.close();
 });
 
-/** A long poll waiting in the hub: records how it was answered. */
-function waiter(epoch: string, offset: number) {
-  const seen: { offsets: number[]; batch: OutboundBatch | null }[] = [];
+/** A reader without a session, watching a channel: records what it was handed. */
+function watcher() {
+  const seen: number[][] = [];
   const ended: (CloseRequest | null)[] = [];
-  const poll: PollWaiter & { seen: typeof seen; ended: typeof ended } = {
-    epoch,
-    offset,
+  const value: ChannelWatcher & { seen: number[][]; ended: (CloseRequest | null)[] } = {
     seen,
     ended,
-    answer: (messages, batch) => seen.push({ offsets: messages.map((m) => m.offset), batch }),
+    next(batch) {
+      seen.push(batch.messages.map((m) => m.offset));
+      return batch.messages.length;
+    },
     end: (request) => ended.push(request),
   };
-  return poll;
+  return value;
 }
 
-/** The hub knows a channel's position once a session has seen a publication on it. */
-async function polledChannel(hub: Hub, channel: string, n: number) {
-  const session = hub.openSession({ transport: 'sse', identity: ANONYMOUS, sink: recorder() });
+/** The hub follows a channel once a session is on it and has seen a publication. */
+async function followed(t: Awaited<ReturnType<typeof hubWith>>, channel: string, n: number) {
+  const session = t.hub.openSession({ transport: 'sse', identity: ANONYMOUS, sink: recorder() });
   await session.subscribe([{ channel }]);
-  const published = await publishN(hub, channel, n);
+  const published = await publishN(t, channel, n);
   return { session, epoch: published[0]!.epoch };
 }
 
-test('long polls: tail answers from memory what follows a cursor, or null when memory cannot tell', async () => {
-  const { hub } = await hubWith();
-  assert.equal(hub.tail(ANONYMOUS, 'c', { epoch: 'e', offset: 0 }), null, 'the node is not on the channel');
-  const { epoch } = await polledChannel(hub, 'c', 5);
+test('read answers from memory for readers allowed to read, or null for a session to decide', async () => {
+  const t = await hubWith();
+  const { hub } = t;
+  assert.equal(hub.read(ANONYMOUS, 'c', { epoch: 'e', offset: 0 }), null, 'the node does not follow c');
+  const { epoch } = await followed(t, 'c', 5);
   assert.deepEqual(
-    hub.tail(ANONYMOUS, 'c', { epoch, offset: 2 })?.map((m) => m.offset),
+    hub.read(ANONYMOUS, 'c', { epoch, offset: 2 })?.map((m) => m.offset),
     [3, 4, 5],
   );
-  assert.deepEqual(hub.tail(ANONYMOUS, 'c', { epoch, offset: 5 }), []);
-  assert.equal(hub.tail(ANONYMOUS, 'c', { epoch, offset: 6 }), null, 'ahead: a session says invalid_cursor');
-  assert.equal(
-    hub.tail(ANONYMOUS, 'c', { epoch: 'other', offset: 5 }),
-    null,
-    'epoch: a session reports the gap',
-  );
   const nobody: Identity = { ...ANONYMOUS, canSubscribe: () => false };
-  assert.equal(hub.tail(nobody, 'c', { epoch, offset: 5 }), null, 'forbidden: a session says so');
-  await polledChannel(hub, 'presence:p', 1);
-  const presence = hub.tail(ANONYMOUS, 'presence:p', { epoch, offset: 1 });
-  assert.equal(presence, null, 'presence needs a session');
+  assert.equal(hub.read(nobody, 'c', { epoch, offset: 5 }), null, 'forbidden: a session says so');
+  await followed(t, 'presence:p', 1);
+  assert.equal(hub.read(ANONYMOUS, 'presence:p', { epoch, offset: 1 }), null, 'presence needs a session');
   await hub.close();
 });
 
-test('long polls: memory answers no further back than history, nor than 1,000 messages', async () => {
-  const { hub } = await hubWith();
-  const { epoch } = await polledChannel(hub, 'c', 30);
-  assert.equal(hub.tail(ANONYMOUS, 'c', { epoch, offset: 20 })?.length, 10);
-  assert.equal(hub.tail(ANONYMOUS, 'c', { epoch, offset: 19 }), null, 'history (10) no longer has 20');
-
-  const long = await polledChannel(hub, 'long:c', 1002);
-  assert.equal(hub.tail(ANONYMOUS, 'long:c', { epoch: long.epoch, offset: 2 })?.length, 1000);
-  assert.equal(hub.tail(ANONYMOUS, 'long:c', { epoch: long.epoch, offset: 1 }), null);
-
-  const brief = await polledChannel(hub, 'brief:c', 2);
-  assert.equal(hub.tail(ANONYMOUS, 'brief:c', { epoch: brief.epoch, offset: 0 })?.length, 2);
-  await new Promise((resolve) => setTimeout(resolve, 80));
-  assert.equal(
-    hub.tail(ANONYMOUS, 'brief:c', { epoch: brief.epoch, offset: 0 }),
-    null,
-    'expired from history',
-  );
-  await hub.close();
-});
-
-test('long polls waiting at the position all get the next batch, and one body can serve them', async () => {
-  const { hub } = await hubWith();
-  const { session, epoch } = await polledChannel(hub, 'c', 2);
-  const polls = [waiter(epoch, 2), waiter(epoch, 2), waiter(epoch, 2)];
-  for (const poll of polls) assert.equal(hub.wait('c', poll), true);
-  assert.equal(hub.wait('c', waiter(epoch, 1)), false, 'only polls at the position wait');
-  assert.equal(hub.sessionsByTransport().get('longpoll'), 3);
+test('watchers get the next batch; drain ends the others with a reconnect hint', async () => {
+  const t = await hubWith();
+  const { hub } = t;
+  const { session, epoch } = await followed(t, 'c', 2);
+  const a = watcher();
+  const b = watcher();
+  const gone = watcher();
+  for (const w of [a, b, gone]) assert.equal(hub.watch('c', { epoch, offset: 2 }, w), true);
+  assert.equal(hub.watch('c', { epoch, offset: 1 }, watcher()), false, 'only at the latest position');
+  hub.unwatch('c', gone);
   const delivered = hub.stats.delivered;
   await Promise.all([hub.publish('c', '"a"'), hub.publish('c', '"b"')]);
-  await turn();
-  for (const poll of polls)
-    assert.deepEqual(
-      poll.seen.map((s) => s.offsets),
-      [[3, 4]],
-    );
-  assert.ok(polls[0]!.seen[0]!.batch && polls.every((p) => p.seen[0]!.batch === polls[0]!.seen[0]!.batch));
-  assert.equal(hub.stats.delivered - delivered, 3 * 2 + 2);
-  assert.equal(hub.sessionsByTransport().get('longpoll'), undefined);
+  await t.turn();
+  assert.deepEqual(a.seen, [[3, 4]]);
+  assert.deepEqual(b.seen, [[3, 4]]);
+  assert.deepEqual(gone.seen, []);
+  assert.equal(hub.stats.delivered - delivered, 2 * 2 + 2, 'the session and both watchers');
+
+  const waiting = watcher();
+  hub.watch('c', { epoch, offset: 4 }, waiting);
   session.close();
-  await hub.close();
-});
-
-test('a poll that came in after part of a batch gets only what follows it', async () => {
-  const { hub } = await hubWith();
-  const { epoch } = await polledChannel(hub, 'c', 1);
-  // Published in this turn: the hub knows offset 2 before fanning it out.
-  await hub.publish('c', '"x"');
-  const late = waiter(epoch, 2);
-  assert.equal(hub.wait('c', late), true);
-  await turn();
-  assert.equal(late.seen.length, 0, 'nothing after 2 yet: still waiting');
-  await publishN(hub, 'c', 1);
-  assert.deepEqual(
-    late.seen.map((s) => s.offsets),
-    [[3]],
-  );
-  await hub.close();
-});
-
-test('a waiting poll stops waiting on unwait; drain ends waiting polls with a reconnect hint', async () => {
-  const { hub } = await hubWith();
-  const { epoch } = await polledChannel(hub, 'c', 1);
-  const gone = waiter(epoch, 1);
-  const held = waiter(epoch, 1);
-  hub.wait('c', gone);
-  hub.wait('c', held);
-  hub.unwait('c', gone);
   await hub.drain({ code: 'shutting_down', reason: 'shutdown' }, 500);
+  assert.equal(waiting.ended[0]?.code, 'shutting_down');
   assert.deepEqual(gone.ended, []);
-  assert.equal(held.ended.length, 1);
-  assert.equal(held.ended[0]?.code, 'shutting_down');
-  assert.equal(hub.sessionsByTransport().get('longpoll'), undefined);
+  assert.equal(hub.channelCount, 0, 'nobody needs the channel any more');
   await hub.close();
 });
 
-test('a channel long polls come back to lingers after its last poll, then is left', async () => {
-  const { hub } = await hubWith(undefined, 200);
-  const { session, epoch } = await polledChannel(hub, 'c', 1);
-  const poll = waiter(epoch, 1);
-  hub.wait('c', poll);
+test('a hold keeps a channel followed, with its position, until released', async () => {
+  const t = await hubWith();
+  const { hub } = t;
+  const { session, epoch } = await followed(t, 'c', 1);
+  const hold = hub.hold('c');
   session.close();
-  await publishN(hub, 'c', 1);
+  assert.equal(hub.channelCount, 1, 'held: nobody is on it, but the next poll is on its way');
+  await hub.publish('c', '"x"');
+  await t.turn();
   assert.deepEqual(
-    poll.seen.map((s) => s.offsets),
-    [[2]],
+    hub.read(ANONYMOUS, 'c', { epoch, offset: 1 })?.map((m) => m.offset),
+    [2],
   );
-  assert.equal(hub.channelCount, 1, 'nobody is on it, but the next poll is on its way');
-  await publishN(hub, 'c', 1);
-  assert.deepEqual(
-    hub.tail(ANONYMOUS, 'c', { epoch, offset: 2 })?.map((m) => m.offset),
-    [3],
-  );
-  await new Promise((resolve) => setTimeout(resolve, 450));
+  hold.release();
+  hold.release();
   assert.equal(hub.channelCount, 0);
   await hub.close();
 });
 
-test('a lingering channel whose polls are always answered from memory is not left under them', async () => {
-  const { hub } = await hubWith(undefined, 200);
-  const { session, epoch } = await polledChannel(hub, 'c', 1);
-  const poll = waiter(epoch, 1);
-  hub.wait('c', poll);
-  session.close();
-  await publishN(hub, 'c', 1); // answers the waiting poll: nobody is on the channel now
-  // Pollers that come back behind every time, for twice the linger time: none ever waits.
-  let offset = 2;
-  for (let round = 0; round < 8; round++) {
-    await publishN(hub, 'c', 1);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const tail = hub.tail(ANONYMOUS, 'c', { epoch, offset });
-    assert.deepEqual(
-      tail?.map((m) => m.offset),
-      [offset + 1],
-      `round ${round}`,
-    );
-    offset += 1;
-  }
-  assert.equal(hub.channelCount, 1);
-  await new Promise((resolve) => setTimeout(resolve, 450));
-  assert.equal(hub.channelCount, 0, 'left once the polls stopped');
+test('rights are checked for every command, and each refusal says what would allow it', async () => {
+  const t = await hubWith();
+  const { hub } = t;
+  const reader: Identity = {
+    userId: 'u',
+    canSubscribe: (c) => c.startsWith('open'),
+    canPublish: () => false,
+  };
+  const session = hub.openSession({ transport: 'websocket', identity: reader, sink: recorder() });
+  const results: CommandResult[] = [];
+  const run = (command: Parameters<typeof session.execute>[0]) =>
+    session.execute(command, (result) => results.push(result));
+  const refused = (code: string, pattern: RegExp) => (e: unknown) =>
+    e instanceof PushwireError && e.code === code && pattern.test(e.message);
+
+  await assert.rejects(run({ op: 'subscribe', channel: 'secret' }), refused('forbidden', /read "secret"/));
+  await assert.rejects(run({ op: 'history', channel: 'secret' }), refused('forbidden', /read "secret"/));
+  await assert.rejects(run({ op: 'presence', channel: 'secret' }), refused('forbidden', /read "secret"/));
+  await assert.rejects(
+    run({ op: 'publish', channel: 'open', data: '1' }),
+    refused('forbidden', /clientPublish.*"publish" claim/),
+  );
+  await assert.rejects(
+    run({ op: 'presence', channel: 'open' }),
+    refused('invalid_request', /presence is off on "open"/),
+  );
+  await assert.rejects(hub.positions(reader, ['open', 'secret']), refused('forbidden', /read "secret"/));
+
+  await hub.publish('open', '{"n":1}');
+  await run({ op: 'history', channel: 'open', limit: 5 });
+  await run({ op: 'subscribe', channel: 'open' });
+  assert.deepEqual(
+    results.map((r) => r.op),
+    ['history', 'subscribe'],
+  );
+  const history = results[0]!;
+  assert.ok(history.op === 'history' && history.publications[0]?.data === '{"n":1}');
   await hub.close();
 });
 
-test('a slow fan-out is followed by a rest, and the next batch holds what came meanwhile', async () => {
-  const { hub } = await hubWith();
-  const SLOW_MS = 40;
-  const deliveredAt: number[][] = [];
-  const slow = recorder();
-  const sink: SessionSink = {
-    ...slow,
-    batch: (batch) => {
-      deliveredAt.push(batch.messages.map((m) => m.offset));
-      const until = performance.now() + SLOW_MS;
-      while (performance.now() < until) {} // a fan-out to many connections, in one session
-      slow.batch(batch);
-    },
-  };
-  await hub.openSession({ transport: 'websocket', identity: ANONYMOUS, sink }).subscribe([{ channel: 'c' }]);
-  await hub.publish('c', '1');
-  await new Promise((resolve) => setImmediate(resolve));
-  assert.deepEqual(deliveredAt, [[1]], 'the first fan-out goes out at the end of its turn');
+const user = (userId: string): Identity => ({ ...ANONYMOUS, userId });
 
-  // Published right after the slow fan-out: the loop turns over several times (a new
-  // connection would be accepted in each) before the next fan-out, which takes both.
-  await hub.publish('c', '2');
-  await hub.publish('c', '3');
-  let turnsBefore = 0;
-  const deadline = performance.now() + 2000;
-  while (deliveredAt.length === 1 && performance.now() < deadline) {
-    await new Promise((resolve) => setImmediate(resolve));
-    turnsBefore += 1;
-  }
-  assert.deepEqual(deliveredAt, [[1], [2, 3]]);
-  assert.ok(turnsBefore > 1, `the second fan-out came ${turnsBefore} turn(s) after the first`);
-  assert.deepEqual(slow.offsets(), [1, 2, 3]);
-  await hub.close();
+test('subscriber counts are reported as they change, 0 once a channel is left', async () => {
+  const { hub } = await hubWith();
+  hub.takeCounts();
+  const a = hub.openSession({ transport: 'sse', identity: ANONYMOUS, sink: recorder() });
+  const b = hub.openSession({ transport: 'websocket', identity: ANONYMOUS, sink: recorder() });
+  await a.subscribe([{ channel: 'x' }, { channel: 'y' }]);
+  await b.subscribe([{ channel: 'x' }]);
+  assert.deepEqual(
+    hub.takeCounts(),
+    new Map([
+      ['x', 2],
+      ['y', 1],
+    ]),
+  );
+  assert.deepEqual(hub.takeCounts(), new Map(), 'nothing changed since');
+  a.close();
+  assert.deepEqual(
+    hub.takeCounts(),
+    new Map([
+      ['x', 1],
+      ['y', 0],
+    ]),
+  );
+  assert.deepEqual(hub.takeCounts(true), new Map([['x', 1]]), 'all of them on demand');
+  assert.equal(hub.subscriberCount('x'), 1);
+});
+
+test('disconnect ends the sessions of a user or a client with the request, and counts them', async () => {
+  const { hub } = await hubWith();
+  const request: CloseRequest = { code: 'disconnected', reason: 'bye', reconnectDelayMs: 0 };
+  const sinks = [recorder(), recorder(), recorder()];
+  const [alice1, alice2, bob] = [
+    hub.openSession({ transport: 'sse', identity: user('alice'), sink: sinks[0]! }),
+    hub.openSession({ transport: 'websocket', identity: user('alice'), sink: sinks[1]! }),
+    hub.openSession({ transport: 'stream', identity: user('bob'), sink: sinks[2]! }),
+  ];
+  await alice1!.subscribe([{ channel: 'c' }]);
+  await bob!.subscribe([{ channel: 'c' }]);
+  assert.deepEqual(
+    hub.sessionsMatching({ channel: 'c' }).map((s) => s.userId),
+    ['alice', 'bob'],
+  );
+  assert.equal(hub.disconnect({ userId: 'alice' }, request), 2);
+  assert.deepEqual(sinks[0]!.seen, [{ kind: 'close', request }]);
+  assert.equal(alice1!.closed && alice2!.closed, true);
+  assert.equal(bob!.closed, false);
+  assert.equal(hub.disconnect({ clientId: bob!.id }, request), 1);
+  assert.equal(hub.disconnect({ clientId: 'nobody' }, request), 0);
+  assert.equal(hub.stats.ended.disconnected, 3);
+});
+
+test("the server's own channels are left out of the published and delivered counts", async () => {
+  const t = await hubWith();
+  const session = t.hub.openSession({
+    transport: 'sse',
+    identity: { ...ANONYMOUS, system: true },
+    sink: recorder(),
+  });
+  await session.subscribe([{ channel: '$admin:stats' }]);
+  await publishN(t, '$admin:stats', 2);
+  assert.equal(t.hub.stats.published, 0);
+  assert.equal(t.hub.stats.delivered, 0);
+  const outsider = t.hub.openSession({ transport: 'sse', identity: ANONYMOUS, sink: recorder() });
+  await assert.rejects(
+    outsider.execute({ op: 'subscribe', channel: '$admin:stats' }, () => {}),
+    (error: unknown) => error instanceof PushwireError && error.code === 'forbidden',
+  );
 });

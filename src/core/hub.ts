@@ -1,10 +1,23 @@
 import { randomBytes } from 'node:crypto';
-import type { Broker, HistoryResult, PresenceInfo } from '../brokers/types.ts';
-import { type Publication, PushwireError, type StreamPosition } from '../protocol/index.ts';
-import { OutboundBatch, OutboundMessage } from './outbound.ts';
+import type { Broker, HistoryQuery, HistoryResult, PresenceInfo } from '../brokers/types.ts';
+import {
+  asPushwireError,
+  type ErrorCode,
+  isSystemChannel,
+  type Publication,
+  PushwireError,
+  type StreamPosition,
+} from '../protocol/index.ts';
+import { Access, type AccessHook } from './access.ts';
+import { Channel, type ChannelHost, type ChannelMember } from './channel.ts';
+import { FanOut, type Scheduler } from './fan-out.ts';
+import { LatencyHistogram } from './latency.ts';
+import { Lifecycle, type LifecycleOptions } from './lifecycle.ts';
+import { OutboundMessage } from './outbound.ts';
+import { Presence } from './presence.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { Session, type SessionHost } from './session.ts';
-import type { ChannelOptions, CloseRequest, Identity, OpenSessionOptions, PollWaiter } from './types.ts';
+import type { ChannelOptions, ChannelWatcher, CloseRequest, Identity, OpenSessionOptions } from './types.ts';
 
 export interface HubOptions {
   readonly broker: Broker;
@@ -17,105 +30,78 @@ export interface HubOptions {
   readonly clientPublishRate?: number | null;
   /** Where failures that must not reach a caller go (a flaky backplane, a broken sink). */
   readonly report?: (stage: string, error: unknown) => void;
-  /**
-   * A channel long polls come back to stays subscribed this long (ms) after its last member
-   * left: between two polls of a client nobody is on it, and its position must stay known.
-   */
-  readonly pollLingerMs?: number;
+  /** The fan-out's clock and timers; real ones by default. */
+  readonly scheduler?: Scheduler;
+  /** Where lifecycle events go (connect, subscribe, …); none when absent. */
+  readonly lifecycle?: LifecycleOptions;
+  /** Asks the application on channels whose options say so (subscribeHook, publishHook). */
+  readonly accessHook?: AccessHook;
 }
 
-interface ChannelEntry {
-  readonly channel: string;
-  readonly sessions: Set<Session>;
-  /** Settles once the broker delivers this channel's publications to this node. */
-  readonly subscribed: Promise<void>;
-  /** The last publication fanned out: the next one must follow it. */
-  position: StreamPosition | null;
-  /** Publications held back while history fills a hole; null when not recovering. */
-  pending: Publication[] | null;
-  /** Recently fanned-out messages, reused (with their encodings) by replays. */
-  readonly recent: Map<number, OutboundMessage>;
-  /** How many recent messages it keeps: its history size, within bounds. */
-  readonly recentLimit: number;
-  /** Accepted this turn, fanned out together at the end of it. */
-  outbox: OutboundMessage[];
-  /** Long polls waiting for the channel's next message, each at the channel's position. */
-  polls: Set<PollWaiter>;
-  /** Set once a long poll waited here: the entry then outlives its last member for a while. */
-  polled: boolean;
-  /** When a lingering entry (no members) is dropped; 0 while it has members. */
-  lingerUntil: number;
-}
+/** Node's timers fire at once past this many milliseconds (a signed 32-bit delay). */
+const MAX_TIMER_MS = 2_147_483_647;
 
+/** The numbers of the application's traffic: the server's own channels ($admin:stats) are left out. */
 export interface HubStats {
   published: number;
-  /** Messages handed to sessions (one per subscriber per message). */
+  /** Messages handed out (one per subscriber or watcher per message). */
   delivered: number;
   gapsRecovered: number;
+  /** Client publishes refused by the client publish rate. */
+  publishesRateLimited: number;
+  /** Connections the server ended, by the code they ended with (slow_consumer, …). */
+  readonly ended: Partial<Record<ErrorCode, number>>;
+  /** Publish-to-deliver time of what was fanned out to someone. */
+  readonly latency: LatencyHistogram;
+}
+
+/** Which connections an operator means: every given field must match. */
+export interface SessionFilter {
+  readonly userId?: string;
+  readonly clientId?: string;
+  readonly channel?: string;
+}
+
+/** A lease that keeps a channel followed by this node without a member (see Hub.hold). */
+export interface Hold {
+  release(): void;
 }
 
 type HubState = 'running' | 'draining' | 'closed';
 
 /**
- * Each channel keeps its last messages (as many as its history, within these bounds) for
- * replays and for long polls that come back behind: under load a poll's client comes back
- * seconds behind, and everything it missed should still be in memory.
- */
-const RECENT_MIN = 128;
-const RECENT_MAX = 1000;
-const DEFAULT_PRESENCE_TTL_MS = 60_000;
-const DEFAULT_POLL_LINGER_MS = 10_000;
-const NOTHING_NEW: readonly OutboundMessage[] = Object.freeze([]);
-/**
- * A fan-out that took longer than this is followed by a rest of FLUSH_REST_SHARE of the time it
- * took before the next one. Writing to every connection is one long synchronous run, and Node's
- * listener accepts one connection per event-loop turn: with a fan-out in every turn, a server
- * with thousands of connections accepted a few dozen a second, and a reconnect storm took
- * minutes. Resting keeps time for accepting, reading and answering; the messages of the rest go
- * out together in the next fan-out, in one write per connection.
- */
-const FLUSH_PACING_MIN_MS = 2;
-/**
- * A third of the time for everything else was enough for WebSocket, SSE and stream storms
- * (10,000 clients were back as fast with a rest half as long as the fan-out as with one as
- * long), and a shorter rest is less latency: p99 at 5,000 subscribers went from 1.4-1.5x the
- * raw ceiling's to 0.8-1.05x, at 0.65-0.7x its CPU per delivery instead of 0.5x. Long-poll
- * storms may want the longer rest (each answered poll brings a request back); too few runs
- * to tell yet.
- */
-const FLUSH_REST_SHARE = 0.5;
-
-/**
- * The node's hub: the one place that knows which local sessions are on which channel. It
- * subscribes this node to a channel at the broker while (and only while) a local session is
- * on it, turns each publication into one OutboundMessage and fans it out to every session,
- * whatever their transports. It keeps each channel's stream continuous: a publication that
- * skips offsets makes it read the hole from history before going on.
+ * The node's hub: the registry of the channels this node follows and the entry of every
+ * publish. It follows a channel at the broker while (and only while) someone local needs it
+ * (a session, a watcher or a hold), hands each publication to its Channel, and lets the
+ * fan-out deliver it to every member at the end of the turn, whatever their transports.
  */
 export class Hub implements SessionHost {
   readonly nodeId = randomBytes(4).toString('hex');
   readonly maxChannelsPerSession: number;
-  readonly stats: HubStats = { published: 0, delivered: 0, gapsRecovered: 0 };
+  readonly access: Access;
+  readonly stats: HubStats = {
+    published: 0,
+    delivered: 0,
+    gapsRecovered: 0,
+    publishesRateLimited: 0,
+    ended: {},
+    latency: new LatencyHistogram(),
+  };
   private readonly broker: Broker;
   private readonly channelOptions: (channel: string) => ChannelOptions;
   private readonly report: (stage: string, error: unknown) => void;
-  private readonly presenceTtlMs: number;
+  private readonly presence: Presence;
+  private readonly fanOut: FanOut<Channel>;
+  private readonly channelHost: ChannelHost;
   private readonly clientPublishLimit: RateLimiter | null;
-  private readonly channels = new Map<string, ChannelEntry>();
+  private readonly channels = new Map<string, Channel>();
   private readonly sessions = new Set<Session>();
   private readonly inflight = new Set<Promise<unknown>>();
-  /** Channels with messages in their outbox, fanned out together (see scheduleFlush). */
-  private readonly dirty = new Set<ChannelEntry>();
-  private flushScheduled = false;
-  /** performance.now() before which the next fan-out waits (see FLUSH_PACING_MIN_MS). */
-  private restUntil = 0;
-  private presenceTimer: NodeJS.Timeout | null = null;
-  private readonly pollLingerMs: number;
-  /** Entries without members kept for long polls that come back. */
-  private readonly lingering = new Set<ChannelEntry>();
-  private lingerTimer: NodeJS.Timeout | null = null;
-  private waitingPolls = 0;
-  private readonly shortLived = new WeakSet<Session>();
+  /** Channels whose subscriber count may have changed since `takeCounts`. */
+  private readonly countsChanged = new Set<string>();
+  private readonly lifecycle: Lifecycle | null;
+  /** Sessions whose credentials expire, with the timer that ends them then. */
+  private readonly expiries = new Map<Session, NodeJS.Timeout>();
   private nextSessionId = 0;
   private state: HubState = 'running';
 
@@ -123,20 +109,43 @@ export class Hub implements SessionHost {
     this.broker = options.broker;
     this.channelOptions = options.channelOptions;
     this.maxChannelsPerSession = options.maxChannelsPerSession;
-    this.presenceTtlMs = options.presenceTtlMs ?? DEFAULT_PRESENCE_TTL_MS;
+    this.access = new Access(options.channelOptions, options.accessHook ?? null);
     this.report = options.report ?? (() => {});
+    this.lifecycle = options.lifecycle ? new Lifecycle(this.nodeId, options.lifecycle, this.report) : null;
+    this.presence = new Presence(options.broker.presence, this.report, options.presenceTtlMs);
+    this.fanOut = new FanOut((channel, delivered) => {
+      if (!channel.system) this.stats.delivered += delivered;
+      // Watchers that took their batch stopped watching.
+      if (channel.watchersLeft) {
+        channel.watchersLeft = false;
+        this.countsChanged.add(channel.name);
+      }
+      // Watchers that took their messages are gone: the channel may be needed no more.
+      this.leaveIfIdle(channel);
+    }, options.scheduler);
     const rate = options.clientPublishRate ?? null;
     this.clientPublishLimit = rate === null ? null : new RateLimiter(rate, rate * 2);
-    this.pollLingerMs = options.pollLingerMs ?? DEFAULT_POLL_LINGER_MS;
+    this.channelHost = {
+      readHistory: async (channel, since) => {
+        const { publications } = await this.broker.history(channel, { since });
+        this.stats.gapsRecovered += 1;
+        return publications;
+      },
+      queued: (channel) => this.fanOut.queue(channel),
+      report: this.report,
+      latency: this.stats.latency,
+    };
   }
 
   async start(): Promise<void> {
     await this.broker.start({
-      publication: (publication) => this.accept(publication),
-      recovered: () => this.recoverAll(),
+      publication: (publication) => this.channels.get(publication.channel)?.accept(publication),
+      recovered: () => {
+        for (const channel of this.channels.values()) channel.recover();
+      },
     });
-    this.presenceTimer = setInterval(() => this.refreshPresence(), Math.max(1000, this.presenceTtlMs / 3));
-    this.presenceTimer.unref();
+    this.presence.start(() => this.presenceEntries());
+    this.lifecycle?.start();
   }
 
   get running(): boolean {
@@ -151,32 +160,278 @@ export class Hub implements SessionHost {
     return this.channels.size;
   }
 
-  /** Open sessions per transport name; long polls waiting without a session count as 'longpoll'. */
-  sessionsByTransport(): Map<string, number> {
-    const counts = new Map<string, number>();
-    for (const session of this.sessions)
-      counts.set(session.transport, (counts.get(session.transport) ?? 0) + 1);
-    if (this.waitingPolls > 0) counts.set('longpoll', (counts.get('longpoll') ?? 0) + this.waitingPolls);
-    return counts;
+  /** Who receives `channel` on this node now (sessions, and polls waiting in memory). */
+  subscriberCount(channel: string): number {
+    return this.channels.get(channel)?.subscriberCount ?? 0;
   }
 
-  openSession({ transport, identity, sink, shortLived }: OpenSessionOptions): Session {
+  openSession({ transport, identity, sink, address, transient = false }: OpenSessionOptions): Session {
     if (this.state !== 'running') throw new PushwireError('shutting_down');
-    const session = new Session(`${this.nodeId}-${++this.nextSessionId}`, transport, identity, sink, this);
+    const id = `${this.nodeId}-${++this.nextSessionId}`;
+    const session = new Session(id, transport, identity, sink, this, address ?? null);
     this.sessions.add(session);
-    if (shortLived) this.shortLived.add(session);
+    if (!transient) this.lifecycle?.connected(session);
+    if (identity.expiresAt !== undefined && identity.expiresAt !== null)
+      this.expire(session, identity.expiresAt);
     return session;
   }
 
   /** Publishes as the server (API key holders, server-side code): no rights to check. */
   publish(channel: string, data: string): Promise<Publication> {
+    return this.send(channel, data, null);
+  }
+
+  /**
+   * Publishes for a client: only where its rights allow, at most at the client publish rate
+   * for `limitKey` (a connection, or whatever an HTTP request is limited by), and with the
+   * application's word where the channel's namespace asks for it (it may replace the data).
+   * `clientId` names the client to the application and in lifecycle events.
+   */
+  async publishAs(
+    identity: Identity,
+    limitKey: string,
+    channel: string,
+    data: string,
+    clientId: string | null = null,
+  ): Promise<Publication> {
+    this.access.assertPublish(identity, channel);
+    if (this.clientPublishLimit && !this.clientPublishLimit.take(limitKey)) {
+      this.stats.publishesRateLimited += 1;
+      throw new PushwireError('rate_limited', 'too many publishes: slow down');
+    }
+    const final = await this.access.askPublish(identity, channel, data, clientId);
+    return this.send(channel, final, { clientId, user: identity.userId });
+  }
+
+  /** The server's own read of history (operators, library code): no rights to check. */
+  async history(channel: string, query: HistoryQuery): Promise<HistoryResult> {
+    try {
+      return await this.broker.history(channel, query);
+    } catch (error) {
+      throw brokerError(error);
+    }
+  }
+
+  async presenceOf(channel: string): Promise<PresenceInfo[]> {
+    try {
+      return await this.presence.list(channel);
+    } catch (error) {
+      throw brokerError(error);
+    }
+  }
+
+  /** Each channel's latest position, for a client that starts without a cursor. */
+  async positions(identity: Identity, channels: readonly string[]): Promise<Map<string, StreamPosition>> {
+    for (const channel of channels) this.access.assertRead(identity, channel);
+    const tops = await Promise.all(channels.map((channel) => this.history(channel, { limit: 0 })));
+    return new Map(channels.map((channel, i) => [channel, tops[i]!.top]));
+  }
+
+  /**
+   * What follows `since` on `channel`, from this node's memory, for a reader without a
+   * session: the messages after it, none when `since` is the latest position, or null when
+   * memory can't tell (the node doesn't follow the channel, the reader may not read it, the
+   * channel needs a session for presence, or see Channel.after). The caller then opens a
+   * session, which reads history and reports gaps and errors (and asks the application where
+   * the channel's namespace says so).
+   */
+  read(identity: Identity, channel: string, since: StreamPosition): readonly OutboundMessage[] | null {
+    if (this.state !== 'running') return null;
+    const entry = this.channels.get(channel);
+    if (!entry || entry.options.presence || !this.access.mayReadUnasked(identity, channel)) return null;
+    return entry.after(since, Date.now());
+  }
+
+  /**
+   * Tells `watcher` of the channel's next messages. Only at the channel's latest position
+   * (after `read` gave nothing new this turn); false otherwise.
+   */
+  watch(channel: string, position: StreamPosition, watcher: ChannelWatcher): boolean {
+    if (this.state !== 'running') return false;
+    const watching = this.channels.get(channel)?.watch(watcher, position) ?? false;
+    if (watching) this.countsChanged.add(channel);
+    return watching;
+  }
+
+  /** The watcher stops watching (it gave up, or its client left). */
+  unwatch(channel: string, watcher: ChannelWatcher): void {
+    const entry = this.channels.get(channel);
+    if (!entry?.unwatch(watcher)) return;
+    this.countsChanged.add(channel);
+    this.leaveIfIdle(entry);
+  }
+
+  /**
+   * Keeps `channel` followed, with its position and recent messages, until released: for
+   * clients that come right back between requests (long polls), when nobody is on it.
+   */
+  hold(channel: string): Hold {
+    const entry = this.follow(channel);
+    entry.holds += 1;
+    let held = true;
+    return {
+      release: () => {
+        if (!held) return;
+        held = false;
+        entry.holds -= 1;
+        this.leaveIfIdle(entry);
+      },
+    };
+  }
+
+  /** The open sessions that match `filter`, in the order they opened. */
+  sessionsMatching(filter: SessionFilter): Session[] {
+    const found: Session[] = [];
+    for (const session of this.sessions) if (matches(session, filter)) found.push(session);
+    return found;
+  }
+
+  /**
+   * Ends the sessions that match `filter` with `request` (an operator's disconnect), and the
+   * polls of `filter.userId` waiting in memory. Returns how many connections it ended.
+   */
+  disconnect(filter: SessionFilter, request: CloseRequest): number {
+    let ended = 0;
+    for (const session of this.sessionsMatching(filter)) {
+      session.end(request);
+      ended++;
+    }
+    const userId = filter.userId;
+    if (userId !== undefined && filter.clientId === undefined) {
+      for (const entry of [...this.channels.values()]) {
+        if (filter.channel !== undefined && entry.name !== filter.channel) continue;
+        entry.endWatchers(
+          (watcher) => {
+            this.countEnded(request.code);
+            watcher.end(request);
+            ended++;
+          },
+          (watcher) => watcher.userId === userId,
+        );
+        this.countsChanged.add(entry.name);
+        this.leaveIfIdle(entry);
+      }
+    }
+    return ended;
+  }
+
+  /**
+   * The local subscriber count of every channel whose count may have changed since the last
+   * call (0 for channels no longer followed); with `all`, of every followed channel instead.
+   */
+  takeCounts(all = false): Map<string, number> {
+    const counts = new Map<string, number>();
+    const names = all ? new Set([...this.channels.keys(), ...this.countsChanged]) : this.countsChanged;
+    for (const name of names) counts.set(name, this.channels.get(name)?.subscriberCount ?? 0);
+    this.countsChanged.clear();
+    return counts;
+  }
+
+  /**
+   * Stops taking sessions and ends every open one with `request` (transports tell their
+   * clients to reconnect), spreading the reconnect hints over `spreadMs` so that clients
+   * don't come back as one herd; then waits for publishes already accepted.
+   */
+  async drain(request: Omit<CloseRequest, 'reconnectDelayMs'>, spreadMs: number): Promise<void> {
+    if (this.state !== 'running') return;
+    this.state = 'draining';
+    const spread = () => ({ ...request, reconnectDelayMs: Math.round(Math.random() * spreadMs) });
+    for (const session of [...this.sessions]) session.end(spread());
+    this.endWatchers((watcher) => watcher.end(spread()));
+    await Promise.allSettled([...this.inflight]);
+  }
+
+  /** Ends every session without a word and closes the broker. Safe in any state. */
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.presence.stop();
+    for (const session of [...this.sessions]) session.close();
+    this.endWatchers((watcher) => watcher.end(null));
+    await Promise.allSettled([...this.inflight]);
+    await this.broker.close();
+  }
+
+  // SessionHost: what sessions call.
+
+  async attach(channel: string, session: Session): Promise<void> {
+    const entry = this.follow(channel);
+    entry.members.add(session);
+    this.countsChanged.add(channel);
+    // Told now, not once the broker follows the channel: a close meanwhile tells the unsubscribe after it.
+    this.lifecycle?.subscribed(session, channel);
+    try {
+      await entry.subscribed;
+    } catch (error) {
+      if (entry.members.delete(session)) this.lifecycle?.unsubscribed(session, channel);
+      throw brokerError(error);
+    }
+    if (entry.options.presence) this.presence.join(channel, session);
+  }
+
+  detach(channel: string, session: Session): void {
+    const entry = this.channels.get(channel);
+    if (!entry?.members.delete(session)) return;
+    this.countsChanged.add(channel);
+    this.lifecycle?.unsubscribed(session, channel);
+    if (entry.options.presence) this.presence.leave(channel, session);
+    this.leaveIfIdle(entry);
+  }
+
+  historyFor(channel: string, since: StreamPosition | undefined): Promise<HistoryResult> {
+    return this.history(channel, since ? { since } : { limit: 0 });
+  }
+
+  recent(publication: Publication): OutboundMessage {
+    return this.channels.get(publication.channel)?.recentOf(publication) ?? new OutboundMessage(publication);
+  }
+
+  forget(session: Session, ending: CloseRequest | null): void {
+    this.sessions.delete(session);
+    if (ending) this.countEnded(ending.code);
+    const timer = this.expiries.get(session);
+    if (timer) {
+      clearTimeout(timer);
+      this.expiries.delete(session);
+    }
+    this.lifecycle?.disconnected(session, ending, this.state === 'closed');
+  }
+
+  /** A connection the server ended with `code`, for operators. */
+  private countEnded(code: ErrorCode): void {
+    this.stats.ended[code] = (this.stats.ended[code] ?? 0) + 1;
+  }
+
+  /** Ends `session` with token_expired at `expiresAt` (ms since the epoch). */
+  private expire(session: Session, expiresAt: number): void {
+    const wait = expiresAt - Date.now();
+    const timer = setTimeout(
+      () => {
+        this.expiries.delete(session);
+        if (wait > MAX_TIMER_MS) this.expire(session, expiresAt);
+        else
+          session.end({ code: 'token_expired', reason: 'the credentials have expired', reconnectDelayMs: 0 });
+      },
+      Math.min(Math.max(wait, 0), MAX_TIMER_MS),
+    );
+    timer.unref();
+    this.expiries.set(session, timer);
+  }
+
+  /** Every publish ends here; `by` is the publishing client, for lifecycle events. */
+  private send(
+    channel: string,
+    data: string,
+    by: { clientId: string | null; user: string | null } | null,
+  ): Promise<Publication> {
     if (this.state === 'closed') return Promise.reject(new PushwireError('shutting_down'));
     const options = this.channelOptions(channel);
     const publishing = this.broker
       .publish(channel, data, { historySize: options.historySize, historyTtlMs: options.historyTtlMs })
       .then(
         (publication) => {
-          this.stats.published += 1;
+          if (!isSystemChannel(channel)) this.stats.published += 1;
+          this.lifecycle?.published(publication, by);
           return publication;
         },
         (error: unknown) => {
@@ -189,403 +444,52 @@ export class Hub implements SessionHost {
     return publishing;
   }
 
-  /**
-   * Publishes for a client: only where its namespace or its token allows, and at most at the
-   * client publish rate for `clientKey` (a connection, or the client an HTTP request names).
-   */
-  publishFrom(identity: Identity, clientKey: string, channel: string, data: string): Promise<Publication> {
-    if (!this.channelOptions(channel).clientPublish && !identity.canPublish(channel)) {
-      return Promise.reject(new PushwireError('forbidden', `clients may not publish on "${channel}"`));
-    }
-    if (this.clientPublishLimit && !this.clientPublishLimit.take(clientKey)) {
-      return Promise.reject(new PushwireError('rate_limited', 'too many publishes: slow down'));
-    }
-    return this.publish(channel, data);
-  }
-
-  async history(channel: string, query: { since?: StreamPosition; limit?: number }): Promise<HistoryResult> {
-    try {
-      return await this.broker.history(channel, query);
-    } catch (error) {
-      throw brokerError(error);
-    }
-  }
-
-  async presence(channel: string): Promise<PresenceInfo[]> {
-    try {
-      return await this.broker.presence.list(channel);
-    } catch (error) {
-      throw brokerError(error);
-    }
-  }
-
-  /**
-   * Stops taking sessions and ends every open one with `request` (transports tell their
-   * clients to reconnect), spreading the reconnect hints over `spreadMs` so that clients
-   * don't come back as one herd; then waits for publishes already accepted.
-   */
-  async drain(request: Omit<CloseRequest, 'reconnectDelayMs'>, spreadMs: number): Promise<void> {
-    if (this.state !== 'running') return;
-    this.state = 'draining';
-    for (const session of [...this.sessions]) {
-      session.end({ ...request, reconnectDelayMs: Math.round(Math.random() * spreadMs) });
-    }
-    this.endPolls((poll) => poll.end({ ...request, reconnectDelayMs: Math.round(Math.random() * spreadMs) }));
-    await Promise.allSettled([...this.inflight]);
-  }
-
-  /** Ends every session without a word and closes the broker. Safe in any state. */
-  async close(): Promise<void> {
-    if (this.state === 'closed') return;
-    this.state = 'closed';
-    if (this.presenceTimer) clearInterval(this.presenceTimer);
-    if (this.lingerTimer) clearInterval(this.lingerTimer);
-    for (const session of [...this.sessions]) session.close();
-    this.endPolls((poll) => poll.end(null));
-    await Promise.allSettled([...this.inflight]);
-    await this.broker.close();
-  }
-
-  // Long polls: the fast path that needs neither a session nor the broker.
-
-  /**
-   * What follows `since` on `channel`, from this node's memory: the messages after it (none
-   * when `since` is the channel's latest position). Null when memory can't tell for sure: the
-   * node isn't on the channel or doesn't know its position yet, `since` is older than the
-   * channel's history or the recent messages, ahead of them or of another epoch, the channel
-   * is mending a hole, or it needs a session (presence, or a channel `identity` may not
-   * read). The caller then takes the full path, a session, which reads history and reports
-   * gaps and errors.
-   */
-  tail(identity: Identity, channel: string, since: StreamPosition): readonly OutboundMessage[] | null {
-    if (this.state !== 'running') return null;
-    const entry = this.channels.get(channel);
-    const position = entry?.position;
-    if (!entry || !position || entry.pending || position.epoch !== since.epoch) return null;
-    if (since.offset > position.offset || since.offset < 0) return null;
-    const options = this.channelOptions(channel);
-    if (!identity.canSubscribe(channel) || options.presence) return null;
-    // A poll answered from memory is as much a sign of life as one that waits: pollers that
-    // are always behind never wait, and the channel must not be left under them.
-    if (entry.lingerUntil !== 0) entry.lingerUntil = Date.now() + this.pollLingerMs;
-    if (since.offset === position.offset) return NOTHING_NEW;
-    // Past the channel's history (by count or age) a session reports a gap, as every
-    // transport would: memory must not answer for longer than history does.
-    if (position.offset - since.offset > options.historySize) return null;
-    const messages: OutboundMessage[] = [];
-    for (let offset = since.offset + 1; offset <= position.offset; offset++) {
-      const message = entry.recent.get(offset);
-      if (message?.epoch !== since.epoch) return null;
-      messages.push(message);
-    }
-    if (options.historyTtlMs !== null && messages[0]!.time < Date.now() - options.historyTtlMs) return null;
-    return messages;
-  }
-
-  /**
-   * Holds a long poll until the channel's next messages, which it gets with `answer`. Only
-   * for a poll at the channel's position (`tail` gave nothing new this turn); false otherwise.
-   */
-  wait(channel: string, poll: PollWaiter): boolean {
-    const entry = this.channels.get(channel);
-    const position = entry?.position;
-    if (!entry || !position || position.epoch !== poll.epoch || position.offset !== poll.offset) return false;
-    entry.polls.add(poll);
-    entry.polled = true;
-    this.waitingPolls += 1;
-    this.keep(entry);
-    return true;
-  }
-
-  /** The poll stops waiting (its timeout, or its client left). */
-  unwait(channel: string, poll: PollWaiter): void {
-    const entry = this.channels.get(channel);
-    if (!entry?.polls.delete(poll)) return;
-    this.waitingPolls -= 1;
-    this.leaveIfEmpty(entry);
-  }
-
-  // SessionHost: what sessions call.
-
-  async attach(channel: string, session: Session): Promise<void> {
+  /** The channel's entry, following it at the broker first if this node doesn't yet. */
+  private follow(channel: string): Channel {
     let entry = this.channels.get(channel);
-    if (!entry) {
-      const subscribed = this.broker.subscribe(channel);
-      entry = {
-        channel,
-        sessions: new Set(),
-        subscribed,
-        position: null,
-        pending: null,
-        recent: new Map(),
-        recentLimit: Math.min(RECENT_MAX, Math.max(RECENT_MIN, this.channelOptions(channel).historySize)),
-        outbox: [],
-        polls: new Set(),
-        polled: false,
-        lingerUntil: 0,
-      };
-      this.channels.set(channel, entry);
-      const created = entry;
-      subscribed.catch(() => {
-        if (this.channels.get(channel) === created) this.channels.delete(channel);
-      });
-    }
-    entry.sessions.add(session);
-    this.keep(entry);
-    try {
-      await entry.subscribed;
-    } catch (error) {
-      entry.sessions.delete(session);
-      throw brokerError(error);
-    }
-    if (this.channelOptions(channel).presence) this.joinPresence(channel, session);
+    if (entry) return entry;
+    const created = new Channel(channel, this.channelOptions(channel), this.channelHost);
+    created.subscribed = this.broker.subscribe(channel);
+    created.subscribed.catch(() => {
+      if (this.channels.get(channel) === created) this.unfollow(created);
+    });
+    this.channels.set(channel, created);
+    entry = created;
+    return entry;
   }
 
-  detach(channel: string, session: Session): void {
-    const entry = this.channels.get(channel);
-    if (!entry?.sessions.delete(session)) return;
-    if (this.shortLived.has(session)) entry.polled = true;
-    if (this.channelOptions(channel).presence) {
-      this.broker.presence.leave(channel, session.id).catch((error) => this.report('presence', error));
-    }
-    this.leaveIfEmpty(entry);
+  private leaveIfIdle(entry: Channel): void {
+    if (!entry.idle || this.channels.get(entry.name) !== entry) return;
+    this.unfollow(entry);
+    this.broker.unsubscribe(entry.name).catch((error) => this.report('unsubscribe', error));
   }
 
-  historyFor(channel: string, since: StreamPosition | undefined): Promise<HistoryResult> {
-    return this.history(channel, since ? { since } : { limit: 0 });
+  private unfollow(entry: Channel): void {
+    this.channels.delete(entry.name);
+    this.fanOut.forget(entry);
+    entry.dispose();
   }
 
-  recent(publication: Publication): OutboundMessage {
-    const known = this.channels.get(publication.channel)?.recent.get(publication.offset);
-    return known?.epoch === publication.epoch ? known : new OutboundMessage(publication);
-  }
-
-  forget(session: Session): void {
-    this.sessions.delete(session);
-  }
-
-  // Fan-out.
-
-  private accept(publication: Publication): void {
-    const entry = this.channels.get(publication.channel);
-    if (!entry) return;
-    if (entry.pending) {
-      entry.pending.push(publication);
-      return;
-    }
-    const position = entry.position;
-    if (position && publication.epoch === position.epoch) {
-      if (publication.offset <= position.offset) return; // seen already (recovery overlap)
-      if (publication.offset > position.offset + 1) {
-        this.recover(entry, [publication]);
-        return;
-      }
-    }
-    this.fanOut(entry, publication);
-  }
-
-  /**
-   * Takes the publication as the channel's next and queues it. Publications of one turn go
-   * out together after it (as the raw-socket servers do), or after the rest that follows a
-   * slow fan-out: under load each connection then gets one write per fan-out however many
-   * messages arrived, and the publisher's answer is not held up by the fan-out.
-   */
-  private fanOut(entry: ChannelEntry, publication: Publication): void {
-    const message = new OutboundMessage(publication);
-    entry.position = { epoch: publication.epoch, offset: publication.offset };
-    entry.recent.set(publication.offset, message);
-    if (entry.recent.size > entry.recentLimit) entry.recent.delete(entry.recent.keys().next().value!);
-    entry.outbox.push(message);
-    this.dirty.add(entry);
-    this.scheduleFlush();
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    const rest = this.restUntil - performance.now();
-    if (rest >= 1) setTimeout(this.flush, rest);
-    else setImmediate(this.flush);
-  }
-
-  private readonly flush = (): void => {
-    this.flushScheduled = false;
-    const started = performance.now();
-    for (const entry of this.dirty) {
-      const batch = new OutboundBatch(entry.outbox);
-      entry.outbox = [];
-      for (const session of entry.sessions) {
-        try {
-          session.receive(batch);
-        } catch (error) {
-          // One broken connection must never stop the fan-out to the others.
-          this.report('deliver', error);
-          session.close();
-        }
-      }
-      this.stats.delivered += entry.sessions.size * batch.messages.length;
-      if (entry.polls.size > 0) this.answerPolls(entry, batch);
-    }
-    this.dirty.clear();
-    // Transports that cork write on the next tick: this one comes after theirs.
-    process.nextTick(this.rest, started);
-  };
-
-  private readonly rest = (flushStarted: number): void => {
-    const ended = performance.now();
-    const took = ended - flushStarted;
-    this.restUntil = took >= FLUSH_PACING_MIN_MS ? ended + took * FLUSH_REST_SHARE : 0;
-  };
-
-  private answerPolls(entry: ChannelEntry, batch: OutboundBatch): void {
-    const polls = entry.polls;
-    entry.polls = new Set();
-    const first = batch.messages[0]!;
-    const oneEpoch = batch.messages.every((message) => message.epoch === first.epoch);
-    // What follows an offset within the batch (null: a hole), once per offset polls wait at.
-    const following = new Map<number, readonly OutboundMessage[] | null>();
-    const follow = (offset: number): readonly OutboundMessage[] | null => {
-      let after = following.get(offset);
-      if (after === undefined) {
-        const list = batch.messages.filter((message) => message.offset > offset);
-        after = list.every((message, i) => message.offset === offset + 1 + i) ? list : null;
-        following.set(offset, after);
-      }
-      return after;
-    };
-    for (const poll of polls) {
-      this.waitingPolls -= 1;
-      try {
-        if (batch.contiguous && first.epoch === poll.epoch && first.offset === poll.offset + 1) {
-          poll.answer(batch.messages, batch);
-          this.stats.delivered += batch.messages.length;
-          continue;
-        }
-        // The poll came after part of this batch was accepted: it wants only what follows it.
-        const after = oneEpoch && first.epoch === poll.epoch ? follow(poll.offset) : null;
-        if (after === null) {
-          poll.end(null); // a new epoch or a hole: the poll comes back and a session reports it
-        } else if (after.length === 0) {
-          entry.polls.add(poll); // all of it came before the poll: keep waiting
-          this.waitingPolls += 1;
-        } else {
-          poll.answer(after, null);
-          this.stats.delivered += after.length;
-        }
-      } catch (error) {
-        this.report('deliver', error);
-      }
-    }
-    this.leaveIfEmpty(entry);
-  }
-
-  /** The entry has a member again: it no longer lingers. */
-  private keep(entry: ChannelEntry): void {
-    if (entry.lingerUntil === 0) return;
-    entry.lingerUntil = 0;
-    this.lingering.delete(entry);
-  }
-
-  /**
-   * Leaves the channel once nobody is on it; one long polls come back to lingers first,
-   * keeping its position and recent messages for the polls' next round.
-   */
-  private leaveIfEmpty(entry: ChannelEntry): void {
-    if (entry.sessions.size > 0 || entry.polls.size > 0 || this.channels.get(entry.channel) !== entry) return;
-    if (entry.polled && this.pollLingerMs > 0 && this.state === 'running') {
-      entry.lingerUntil = Date.now() + this.pollLingerMs;
-      this.lingering.add(entry);
-      this.lingerTimer ??= setInterval(() => this.dropLingering(), Math.max(100, this.pollLingerMs / 4));
-      this.lingerTimer.unref();
-      return;
-    }
-    this.channels.delete(entry.channel);
-    this.broker.unsubscribe(entry.channel).catch((error) => this.report('unsubscribe', error));
-  }
-
-  private dropLingering(): void {
-    const now = Date.now();
-    for (const entry of this.lingering) {
-      if (entry.lingerUntil > now) continue;
-      this.lingering.delete(entry);
-      entry.lingerUntil = 0;
-      entry.polled = false;
-      this.leaveIfEmpty(entry);
-    }
-    if (this.lingering.size === 0 && this.lingerTimer) {
-      clearInterval(this.lingerTimer);
-      this.lingerTimer = null;
+  private endWatchers(end: (watcher: ChannelWatcher) => void): void {
+    for (const entry of [...this.channels.values()]) {
+      entry.endWatchers(end);
+      this.leaveIfIdle(entry);
     }
   }
 
-  private endPolls(end: (poll: PollWaiter) => void): void {
+  private *presenceEntries(): Generator<[string, Iterable<ChannelMember>]> {
     for (const entry of this.channels.values()) {
-      const polls = entry.polls;
-      entry.polls = new Set();
-      this.waitingPolls -= polls.size;
-      for (const poll of polls) end(poll);
-    }
-  }
-
-  /** Reads the hole after the channel's position from history, holding live publications. */
-  private recover(entry: ChannelEntry, held: Publication[]): void {
-    const since = entry.position;
-    if (!since || entry.pending) {
-      entry.pending?.push(...held);
-      return;
-    }
-    entry.pending = held;
-    this.broker
-      .history(entry.channel, { since })
-      .then(
-        (history) => {
-          this.stats.gapsRecovered += 1;
-          return history.publications;
-        },
-        (error: unknown) => {
-          this.report('recover', error);
-          return [] as readonly Publication[];
-        },
-      )
-      .then((filled) => {
-        const pending = entry.pending ?? [];
-        entry.pending = null;
-        if (this.channels.get(entry.channel) !== entry) return;
-        // What history couldn't fill stays a hole: sessions report it as a gap.
-        for (const publication of [...filled, ...pending]) {
-          const position = entry.position;
-          if (position && publication.epoch === position.epoch && publication.offset <= position.offset)
-            continue;
-          this.fanOut(entry, publication);
-        }
-      });
-  }
-
-  private recoverAll(): void {
-    for (const entry of this.channels.values()) this.recover(entry, []);
-  }
-
-  private joinPresence(channel: string, session: Session): void {
-    const info: PresenceInfo = {
-      clientId: session.id,
-      userId: session.identity.userId,
-      connectedAt: session.connectedAt,
-    };
-    this.broker.presence
-      .join(channel, info, this.presenceTtlMs)
-      .catch((error) => this.report('presence', error));
-  }
-
-  private refreshPresence(): void {
-    for (const entry of this.channels.values()) {
-      if (!this.channelOptions(entry.channel).presence) continue;
-      for (const session of entry.sessions) this.joinPresence(entry.channel, session);
+      if (entry.options.presence) yield [entry.name, entry.members];
     }
   }
 }
 
+function matches(session: Session, { userId, clientId, channel }: SessionFilter): boolean {
+  if (clientId !== undefined && session.id !== clientId) return false;
+  if (userId !== undefined && session.userId !== userId) return false;
+  return channel === undefined || session.isSubscribed(channel);
+}
+
 function brokerError(error: unknown): PushwireError {
-  if (error instanceof PushwireError) return error;
-  const detail = error instanceof Error ? `: ${error.message}` : '';
-  return new PushwireError('broker_unavailable', `the broker is unavailable${detail}`);
+  return asPushwireError(error, 'broker_unavailable');
 }

@@ -1,3 +1,4 @@
+import type { PresenceInfo } from '../brokers/types.ts';
 import {
   composeCursor,
   cursorSegment,
@@ -6,19 +7,43 @@ import {
   type Publication,
   PushwireError,
   type StreamPosition,
+  type TransportName,
 } from '../protocol/index.ts';
+import type { Access } from './access.ts';
 import type { OutboundBatch, OutboundMessage } from './outbound.ts';
-import type { CloseRequest, Identity, SessionSink, SubscribeStart } from './types.ts';
+import { type History, type PlannedGap, plan } from './resume-plan.ts';
+import type {
+  CloseRequest,
+  CommandResult,
+  Identity,
+  SessionCommand,
+  SessionSink,
+  SubscribeStart,
+} from './types.ts';
 
 /** The part of the hub a session talks to. */
 export interface SessionHost {
+  readonly access: Access;
+  readonly maxChannelsPerSession: number;
   attach(channel: string, session: Session): Promise<void>;
   detach(channel: string, session: Session): void;
   historyFor(channel: string, since: StreamPosition | undefined): Promise<History>;
+  history(channel: string, query: { since?: StreamPosition; limit?: number }): Promise<History>;
+  presenceOf(channel: string): Promise<PresenceInfo[]>;
+  publishAs(
+    identity: Identity,
+    limitKey: string,
+    channel: string,
+    data: string,
+    clientId: string | null,
+  ): Promise<Publication>;
   recent(publication: Publication): OutboundMessage;
-  forget(session: Session): void;
-  readonly maxChannelsPerSession: number;
+  /** The session is closed; `ending` says why when the server ended it. */
+  forget(session: Session, ending: CloseRequest | null): void;
 }
+
+/** The most messages one history command returns. */
+const MAX_HISTORY_LIMIT = 1000;
 
 interface Subscription {
   readonly channel: string;
@@ -38,40 +63,6 @@ export interface SubscribeRequest {
   readonly since?: StreamPosition | undefined;
 }
 
-interface PlannedGap {
-  readonly reason: GapReason;
-  readonly lastOffset: number | null;
-}
-
-interface History {
-  readonly publications: readonly Publication[];
-  readonly top: StreamPosition;
-  readonly earliest: number;
-}
-
-/** Where a subscription starts, what it replays and whether it must report a gap first. */
-function plan(
-  subscription: Subscription,
-  since: StreamPosition | undefined,
-  { top, earliest, publications }: History,
-): {
-  subscription: Subscription;
-  position: StreamPosition;
-  gap: PlannedGap | null;
-  replay: readonly Publication[];
-} {
-  if (!since) return { subscription, position: top, gap: null, replay: [] };
-  const sameEpoch = since.epoch === top.epoch;
-  if (sameEpoch && since.offset > top.offset) {
-    throw new PushwireError('invalid_cursor', `cursor is ahead of channel "${subscription.channel}"`);
-  }
-  const reason: GapReason | null = !sameEpoch ? 'epoch' : since.offset + 1 < earliest ? 'window' : null;
-  if (!reason) return { subscription, position: since, gap: null, replay: publications };
-  // Delivery restarts at the oldest message still held, after a gap event says what is lost.
-  const position = { epoch: top.epoch, offset: earliest - 1 };
-  return { subscription, position, gap: { reason, lastOffset: since.offset }, replay: publications };
-}
-
 /**
  * One client connection's place in the hub: its channels, its position on each (which makes
  * its cursor) and the sink its transport gave. Every message reaches the sink once, in offset
@@ -79,24 +70,44 @@ function plan(
  */
 export class Session {
   readonly id: string;
-  readonly transport: string;
+  readonly transport: TransportName;
   readonly identity: Identity;
   readonly connectedAt = Date.now();
+  /** The client's address as its transport saw it; null when unknown. */
+  readonly address: string | null;
   private readonly sink: SessionSink;
   private readonly host: SessionHost;
   private readonly subscriptions = new Map<string, Subscription>();
   private state: SessionState = 'open';
+  private ending: CloseRequest | null = null;
 
-  constructor(id: string, transport: string, identity: Identity, sink: SessionSink, host: SessionHost) {
+  constructor(
+    id: string,
+    transport: TransportName,
+    identity: Identity,
+    sink: SessionSink,
+    host: SessionHost,
+    address: string | null = null,
+  ) {
     this.id = id;
+    this.address = address;
     this.transport = transport;
     this.identity = identity;
     this.sink = sink;
     this.host = host;
   }
 
+  get userId(): string | null {
+    return this.identity.userId;
+  }
+
   get closed(): boolean {
     return this.state === 'closed';
+  }
+
+  /** Bytes written to the connection and not yet sent; 0 where the transport can't tell. */
+  get bufferedBytes(): number {
+    return this.sink.bufferedBytes?.() ?? 0;
   }
 
   isSubscribed(channel: string): boolean {
@@ -122,14 +133,16 @@ export class Session {
     const added: Subscription[] = [];
     try {
       for (const { channel } of requests) added.push(this.add(channel));
+      await Promise.all(
+        added.map(({ channel }) => this.host.access.askRead(this.identity, channel, this.id, 'subscribe')),
+      );
+      // The application was asked: the client may have left or unsubscribed meanwhile.
+      this.assertStillSubscribed(added);
       await Promise.all(added.map((subscription) => this.host.attach(subscription.channel, this)));
       const histories = await Promise.all(
         requests.map(({ channel, since }) => this.host.historyFor(channel, since)),
       );
-      for (const subscription of added) {
-        if (this.subscriptions.get(subscription.channel) !== subscription)
-          throw new PushwireError('not_subscribed');
-      }
+      this.assertStillSubscribed(added);
       const plans = added.map((subscription, i) => plan(subscription, requests[i]!.since, histories[i]!));
       for (const { subscription, position } of plans)
         this.moveTo(subscription, position.epoch, position.offset);
@@ -148,6 +161,65 @@ export class Session {
       }
       throw error;
     }
+  }
+
+  /**
+   * Carries out a client's command, with the client's rights. `reply` gets the outcome: for a
+   * subscribe, before the first replayed message, so the transport can send it ahead of them.
+   * Rejects with a PushwireError the transport reports to the client.
+   */
+  async execute(command: SessionCommand, reply: (result: CommandResult) => void): Promise<void> {
+    this.assertOpen();
+    const { channel } = command;
+    switch (command.op) {
+      case 'subscribe': {
+        await this.subscribe([{ channel, since: command.cursor?.get(channel) }], ([start]) => {
+          const { epoch, offset } = start!.position;
+          reply({ op: 'subscribe', channel, epoch, offset, cursor: start!.cursor });
+        });
+        return;
+      }
+      case 'unsubscribe':
+        this.unsubscribe(channel);
+        reply({ op: 'unsubscribe', channel });
+        return;
+      case 'publish': {
+        const { epoch, offset } = await this.host.publishAs(
+          this.identity,
+          this.id,
+          channel,
+          command.data,
+          this.id,
+        );
+        reply({ op: 'publish', channel, offset, epoch });
+        return;
+      }
+      case 'history': {
+        this.host.access.assertRead(this.identity, channel);
+        await this.host.access.askRead(this.identity, channel, this.id, 'history');
+        const limit = Math.min(command.limit ?? MAX_HISTORY_LIMIT, MAX_HISTORY_LIMIT);
+        const since = command.cursor?.get(channel);
+        const { publications, top } = await this.host.history(channel, since ? { since, limit } : { limit });
+        reply({ op: 'history', channel, publications, epoch: top.epoch, offset: top.offset });
+        return;
+      }
+      case 'presence': {
+        this.host.access.assertPresence(this.identity, channel);
+        await this.host.access.askRead(this.identity, channel, this.id, 'presence');
+        reply({ op: 'presence', channel, clients: await this.host.presenceOf(channel) });
+        return;
+      }
+    }
+  }
+
+  /** How many channels the session is on. */
+  get channelCount(): number {
+    return this.subscriptions.size;
+  }
+
+  /** The channels the session is on, in subscription order. */
+  channels(): IterableIterator<string> {
+    return this.subscriptions.keys();
   }
 
   unsubscribe(channel: string): void {
@@ -184,6 +256,7 @@ export class Session {
   /** The server ends the session (drain, dead peer): the transport tells the client. */
   end(request: CloseRequest): void {
     if (this.state === 'closed') return;
+    this.ending = request;
     this.sink.close(request);
     this.close();
   }
@@ -193,13 +266,18 @@ export class Session {
     if (this.state === 'closed') return;
     this.state = 'closed';
     for (const subscription of [...this.subscriptions.values()]) this.drop(subscription);
-    this.host.forget(this);
+    this.host.forget(this, this.ending);
+  }
+
+  private assertStillSubscribed(added: readonly Subscription[]): void {
+    for (const subscription of added) {
+      if (this.subscriptions.get(subscription.channel) !== subscription)
+        throw new PushwireError('not_subscribed');
+    }
   }
 
   private add(channel: string): Subscription {
-    if (!this.identity.canSubscribe(channel)) {
-      throw new PushwireError('forbidden', `not allowed to subscribe to "${channel}"`);
-    }
+    this.host.access.assertRead(this.identity, channel);
     if (this.subscriptions.has(channel))
       throw new PushwireError('already_subscribed', `already subscribed to "${channel}"`);
     if (this.subscriptions.size >= this.host.maxChannelsPerSession) {

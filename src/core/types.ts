@@ -1,4 +1,13 @@
-import type { Cursor, GapEvent, StreamPosition } from '../protocol/index.ts';
+import type { PresenceInfo } from '../brokers/types.ts';
+import type {
+  ClientCommand,
+  Cursor,
+  ErrorCode,
+  GapEvent,
+  Publication,
+  StreamPosition,
+  TransportName,
+} from '../protocol/index.ts';
 import type { OutboundBatch, OutboundMessage } from './outbound.ts';
 
 /** Per-channel behaviour, resolved from the channel's namespace by the server's config. */
@@ -7,6 +16,10 @@ export interface ChannelOptions {
   readonly historyTtlMs: number | null;
   readonly clientPublish: boolean;
   readonly presence: boolean;
+  /** Ask the application (the hub's AccessHook) before each read: subscribe, history, presence. */
+  readonly subscribeHook?: boolean;
+  /** Ask the application before each client publish; it may refuse or replace the data. */
+  readonly publishHook?: boolean;
 }
 
 /** Who is connected, as established by the server's auth at the edge. */
@@ -16,6 +29,15 @@ export interface Identity {
   canSubscribe(channel: string): boolean;
   /** May this identity publish on `channel`, beyond what the namespace allows? */
   canPublish(channel: string): boolean;
+  /**
+   * Issued by the server for its own channels (`$admin:…`, see isSystemChannel): without it
+   * no identity reads them, whatever `canSubscribe` says.
+   */
+  readonly system?: boolean;
+  /** When the credentials were issued (JWT `iat`, seconds), for revocations; absent if unknown. */
+  readonly issuedAt?: number;
+  /** When the credentials expire (ms since the epoch): the hub ends the session then with `token_expired`. */
+  readonly expiresAt?: number | null;
 }
 
 export const ANONYMOUS: Identity = Object.freeze({
@@ -26,7 +48,8 @@ export const ANONYMOUS: Identity = Object.freeze({
 
 /** Why a session is being ended by the server. */
 export interface CloseRequest {
-  readonly code: 'shutting_down' | 'heartbeat_timeout' | 'slow_consumer' | 'internal';
+  /** The error code the connection ends with (the transport's close code, event or status). */
+  readonly code: ErrorCode;
   readonly reason: string;
   /** A hint for the client: wait about this long before reconnecting. */
   readonly reconnectDelayMs: number;
@@ -47,23 +70,43 @@ export interface SessionSink {
   gap(event: GapEvent): void;
   /** The server ends this connection: tell the client why (and to reconnect), then close. */
   close(request: CloseRequest): void;
+  /** Bytes written to the connection but not yet sent, for operators; absent where unknown. */
+  bufferedBytes?(): number;
 }
 
 /**
- * A long poll waiting on one channel without a session (the hub's fast path), at a position
- * that was the channel's latest when it came. Like a sink: MUST NOT throw or block.
+ * Wants a channel's next messages without a session (a long poll at the latest position):
+ * "tell me when there is something after P". Like a sink: MUST NOT block.
  */
-export interface PollWaiter {
-  readonly epoch: string;
-  readonly offset: number;
+export interface ChannelWatcher {
   /**
-   * The messages right after the poll's position, oldest first. `batch` is given when they
-   * are a whole fan-out batch, the same for every poll waiting there: its bytes can be shared.
+   * The channel's next batch, oldest first. Returns how many of its messages the watcher
+   * took (it then stops watching), or null to keep watching: every message of the batch came
+   * before its position.
    */
-  answer(messages: readonly OutboundMessage[], batch: OutboundBatch | null): void;
-  /** The hub ends the wait: with a close request (drain), or null (answer nothing new). */
+  next(batch: OutboundBatch): number | null;
+  /** The hub stops the watch: with a close request (drain), or null (closed without a word). */
   end(request: CloseRequest | null): void;
+  /** Whose poll it is, so that disconnecting a user ends its waiting polls too. */
+  readonly userId?: string | null;
 }
+
+/** What a client asks of its session, as parsed at the edge (the WebSocket ops, POST /subscribe …). */
+export type SessionCommand = Exclude<ClientCommand, { op: 'pong' }>;
+
+/** A command's outcome, for the transport to put into its reply. */
+export type CommandResult =
+  | { op: 'subscribe'; channel: string; epoch: string; offset: number; cursor: string }
+  | { op: 'unsubscribe'; channel: string }
+  | { op: 'publish'; channel: string; offset: number; epoch: string }
+  | {
+      op: 'history';
+      channel: string;
+      publications: readonly Publication[];
+      epoch: string;
+      offset: number;
+    }
+  | { op: 'presence'; channel: string; clients: readonly PresenceInfo[] };
 
 export interface SubscribeStart {
   readonly channel: string;
@@ -74,14 +117,17 @@ export interface SubscribeStart {
 }
 
 export interface OpenSessionOptions {
-  readonly transport: string;
+  /** The transport's name, as a label for metrics and operators; core never acts on it. */
+  readonly transport: TransportName;
   readonly identity: Identity;
   readonly sink: SessionSink;
+  /** The client's address as the transport saw it, for operators; core never acts on it. */
+  readonly address?: string | null;
   /**
-   * A session of one request whose client comes right back with another (a long poll): its
-   * channels stay followed for a while after it ends, so the next request finds them in memory.
+   * A session that lives for one request (a long poll): not a client connection, so it makes
+   * no lifecycle events and counts as no subscriber.
    */
-  readonly shortLived?: boolean;
+  readonly transient?: boolean;
 }
 
 export type { Cursor };

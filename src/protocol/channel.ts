@@ -3,8 +3,10 @@ import { PushwireError } from './errors.ts';
 export const MAX_CHANNEL_LENGTH = 200;
 
 // `~` separates cursor fields and must never appear in a name; the charset also keeps
-// names safe in URLs, HTTP headers and Redis keys without escaping.
-const CHANNEL_PATTERN = /^[A-Za-z0-9_.@=-]+(?::[A-Za-z0-9_.@=:-]+)?$/;
+// names safe in URLs, HTTP headers and Redis keys without escaping. A namespace starting with
+// `$` is the server's own (see isSystemChannel); such a channel always names its namespace.
+const CHANNEL_PATTERN =
+  /^(?:[A-Za-z0-9_.@=-]+(?::[A-Za-z0-9_.@=:-]+)?|\$[A-Za-z0-9_.@=-]+:[A-Za-z0-9_.@=:-]+)$/;
 
 /** Throws `invalid_channel` unless `name` is a valid channel name. */
 export function assertChannel(name: unknown): asserts name is string {
@@ -26,4 +28,13 @@ export function assertChannel(name: unknown): asserts name is string {
 export function namespaceOf(channel: string): string | null {
   const colon = channel.indexOf(':');
   return colon === -1 ? null : channel.slice(0, colon);
+}
+
+/**
+ * Channels of a namespace starting with `$` (`$admin:stats`) are the server's own: only the
+ * server publishes there, and only credentials the server issued for them may read them.
+ * No channel an application used before could start with `$`.
+ */
+export function isSystemChannel(channel: string): boolean {
+  return channel.charCodeAt(0) === 36; // '$'
 }

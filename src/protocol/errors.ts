@@ -66,14 +66,9 @@ export class PushwireError extends Error {
     return ERROR_CODES[this.code].status ?? 500;
   }
 
-  /**
-   * The close code that ends a WebSocket connection for this error. Codes without one of
-   * their own close as a refused request (4505) when the client caused them, else 1011.
-   */
+  /** The close code that ends a WebSocket connection for this error (see closeCodeOf). */
   get closeCode(): number {
-    const row = ERROR_CODES[this.code];
-    if (row.closeCode !== null) return row.closeCode;
-    return row.status !== null && row.status < 500 ? 4505 : 1011;
+    return closeCodeOf(this.code);
   }
 
   toBody(): ErrorBody {
@@ -86,11 +81,23 @@ export function isErrorCode(value: unknown): value is ErrorCode {
 }
 
 /**
- * Any thrown value as a PushwireError: itself when it is one, else `internal` (a bug, whose
- * own message must not reach a client).
+ * Any thrown value as a PushwireError: itself when it is one, else `fallback` — `internal` (a
+ * bug) by default, or what the failing part stands for (`broker_unavailable` for a broker of
+ * the application's own that throws plain errors). A foreign error's message never reaches a
+ * client: it may name hosts, keys or internals.
  */
-export function asPushwireError(error: unknown): PushwireError {
-  return error instanceof PushwireError ? error : new PushwireError('internal');
+export function asPushwireError(error: unknown, fallback: ErrorCode = 'internal'): PushwireError {
+  return error instanceof PushwireError ? error : new PushwireError(fallback);
+}
+
+/**
+ * The close code that ends a WebSocket connection for `code`. Codes without one of their own
+ * close as a refused request (4505) when the client caused them, else with 1011.
+ */
+export function closeCodeOf(code: ErrorCode): number {
+  const row = ERROR_CODES[code];
+  if (row.closeCode !== null) return row.closeCode;
+  return row.status !== null && row.status < 500 ? 4505 : 1011;
 }
 
 /** Close codes a client should reconnect after (RFC 6455 1001/1006 too: going away, abnormal). */

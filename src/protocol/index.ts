@@ -1,4 +1,4 @@
-export { assertChannel, MAX_CHANNEL_LENGTH, namespaceOf } from './channel.ts';
+export { assertChannel, isSystemChannel, MAX_CHANNEL_LENGTH, namespaceOf } from './channel.ts';
 export {
   type ClientCommand,
   type CommandId,
@@ -20,6 +20,7 @@ export {
 export {
   asPushwireError,
   closeCodeMeansReconnect,
+  closeCodeOf,
   ERROR_CODES,
   type ErrorBody,
   type ErrorCode,

@@ -3,6 +3,8 @@ import type { IncomingMessage } from 'node:http';
 import { errors as joseErrors, jwtVerify } from 'jose';
 import { ANONYMOUS, type Identity } from '../core/index.ts';
 import { PushwireError } from '../protocol/index.ts';
+import type { OperatorTokens } from './admin/operator-tokens.ts';
+import type { RevocationCheck } from './revocations.ts';
 
 /** The bearer credential of a request: `Authorization: Bearer …`, else `?token=`. */
 export function bearerToken(req: IncomingMessage, query: URLSearchParams | null): string | null {
@@ -29,24 +31,43 @@ export function apiKeyMatches(given: string | null, expected: string): boolean {
  * `sub` the user id, `channels` the channels it may subscribe to, `publish` the channels it
  * may publish on beyond what namespaces allow; entries ending in `*` match a prefix.
  */
+export interface ConnectionAuthExtras {
+  /** Refuses tokens of users disconnected since they were issued. */
+  readonly revocations?: RevocationCheck | null;
+  /** Accepts the dashboard's tokens (reading `$admin:` channels) when the admin API is on. */
+  readonly operatorTokens?: OperatorTokens | null;
+}
+
 export class ConnectionAuth {
   private readonly key: Uint8Array | null;
+  private readonly revocations: RevocationCheck | null;
+  private readonly operatorTokens: OperatorTokens | null;
 
-  constructor(tokenSecret: string | null) {
+  constructor(tokenSecret: string | null, extras: ConnectionAuthExtras = {}) {
     this.key = tokenSecret === null ? null : new TextEncoder().encode(tokenSecret);
+    this.revocations = extras.revocations ?? null;
+    this.operatorTokens = extras.operatorTokens ?? null;
   }
 
   get required(): boolean {
     return this.key !== null;
   }
 
+  /** Whether `token` is a dashboard token this server issued (and still valid). */
+  isOperatorToken(token: string): boolean {
+    return this.operatorTokens?.identify(token) != null;
+  }
+
   async identify(token: string | null): Promise<Identity> {
+    const operator = token && this.operatorTokens?.identify(token);
+    if (operator) return operator;
     if (!this.key) return ANONYMOUS;
     if (!token)
       throw new PushwireError(
         'unauthorized',
         'a connection token is required (?token= or Authorization: Bearer)',
       );
+    let identity: Identity;
     try {
       const { payload } = await jwtVerify(token, this.key, {
         algorithms: ['HS256'],
@@ -54,8 +75,9 @@ export class ConnectionAuth {
       });
       const subscribe = patterns(payload.channels);
       const publish = patterns(payload.publish) ?? [];
-      return {
+      identity = {
         userId: typeof payload.sub === 'string' ? payload.sub : null,
+        ...(typeof payload.iat === 'number' ? { issuedAt: payload.iat } : {}),
         canSubscribe: (channel) => subscribe === null || matchesAny(subscribe, channel),
         canPublish: (channel) => matchesAny(publish, channel),
       };
@@ -64,6 +86,8 @@ export class ConnectionAuth {
         error instanceof joseErrors.JWTExpired ? 'the token has expired' : 'the token is invalid';
       throw new PushwireError('unauthorized', reason);
     }
+    if (identity.userId !== null) this.revocations?.assertNotRevoked(identity.userId, identity.issuedAt);
+    return identity;
   }
 }
 

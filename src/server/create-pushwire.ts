@@ -1,17 +1,40 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { WebSocketServer } from 'ws';
-import { type Broker, hasHealth, MemoryBroker, RedisBroker } from '../brokers/index.ts';
+import {
+  type Broker,
+  type Logger as BrokerLogger,
+  hasCluster,
+  hasHealth,
+  LocalCluster,
+  MemoryBroker,
+  type NodeInfo,
+  RedisBroker,
+} from '../brokers/index.ts';
 import { Hub } from '../core/index.ts';
-import { assertChannel, PushwireError } from '../protocol/index.ts';
-import { HeartbeatWheel, type TransportContext } from '../transports/index.ts';
+import { assertChannel, isSystemChannel, PushwireError } from '../protocol/index.ts';
+import { createTransports, HeartbeatWheel, type Transport } from '../transports/index.ts';
+import { adminRoutes } from './admin/admin-api.ts';
+import { dashboardRoutes } from './admin/dashboard.ts';
+import { NodeStats } from './admin/node-stats.ts';
+import { OperatorTokens } from './admin/operator-tokens.ts';
+import { StatsFeed, SYSTEM_CHANNEL_OPTIONS } from './admin/stats-feed.ts';
+import { ApiKeys } from './api-keys.ts';
 import { ConnectionAuth } from './auth.ts';
-import { type Config, DEFAULTS, resolveChannelOptions } from './config/index.ts';
+import { ClusterNode } from './cluster-node.ts';
+import { type Config, DEFAULTS, resolveChannelOptions, topLevelOf } from './config/index.ts';
+import { disconnectRoutes } from './disconnect-api.ts';
+import { healthRoutes, metricsRoutes } from './health.ts';
+import { createHooks } from './hooks/setup.ts';
+import { type InternalListener, listenInternal } from './internal-listener.ts';
 import { createLogger } from './logger.ts';
 import { Metrics } from './metrics.ts';
-import { Router } from './routes.ts';
+import { publishRoutes } from './publish-api.ts';
+import { Revocations } from './revocations.ts';
+import { type RouteEntry, Router } from './routes.ts';
 import { StaticFiles } from './static-files.ts';
 
 export interface PushwireOptions extends Partial<Config> {
@@ -32,6 +55,8 @@ export interface Pushwire {
   /** The key that POST /api/publish requires (generated when none was configured). */
   readonly apiKey: string;
   readonly config: Config;
+  /** Where the internal listener (`internalPort`) serves /metrics, /api/* and /admin; null without one. */
+  readonly internalUrl: string | null;
   /** Publishes from server-side code; `data` is any JSON value. */
   publish(channel: string, data: unknown): Promise<PublishResult>;
   /** For frameworks: answers Pushwire's paths and returns true, else returns false. */
@@ -48,6 +73,11 @@ export interface Pushwire {
 const RECONNECT_SPREAD_MS = 3000;
 /** A connection with this many unsent bytes is a slow consumer and is cut. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+/**
+ * A channel long polls come back to stays followed this long after its last poll: between
+ * two polls of a client nobody is on it, and its position must stay known.
+ */
+const POLL_LINGER_MS = 10_000;
 
 /**
  * Attaches Pushwire to a `node:http` server: its paths (and WebSocket upgrades at /ws) are
@@ -65,78 +95,177 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     );
   }
   const apiKey = config.apiKey ?? randomBytes(18).toString('base64url');
+  const keys = new ApiKeys(apiKey, config.adminKey);
   const report = (stage: string, error: unknown) =>
     logger.warn({ err: error, stage }, `pushwire: ${stage} failed`);
 
   const broker = brokerInstance ?? makeBroker(config, logger);
+  const cluster = hasCluster(broker) ? broker.cluster : new LocalCluster();
+  const revocations = new Revocations(cluster, config.revocationTtlMs, report);
+  const operatorTokens = config.adminKey === null ? null : new OperatorTokens(config.adminKey);
+  const auth = new ConnectionAuth(config.tokenSecret, { revocations, operatorTokens });
+  const hooks = createHooks({ config, broker, tokens: auth, logger });
   const hub = new Hub({
     broker,
-    channelOptions: (channel) => resolveChannelOptions(config, channel),
+    channelOptions: (channel) =>
+      isSystemChannel(channel) ? SYSTEM_CHANNEL_OPTIONS : resolveChannelOptions(config, channel),
     maxChannelsPerSession: config.maxChannelsPerConnection,
     presenceTtlMs: config.presenceTtlMs,
     clientPublishRate: config.clientPublishRate === 0 ? null : config.clientPublishRate,
     report,
+    ...(hooks.lifecycle && { lifecycle: hooks.lifecycle }),
+    ...(hooks.accessHook && { accessHook: hooks.accessHook }),
   });
   await hub.start();
+  const info: NodeInfo = { id: hub.nodeId, version: VERSION, startedAt: Date.now(), host: hostname() };
+  const node = new ClusterNode(cluster, info, hub, report);
+  await node.start();
+  await revocations.start();
 
   const heartbeat =
     config.heartbeatIntervalMs === null
       ? null
       : new HeartbeatWheel({ intervalMs: config.heartbeatIntervalMs, timeoutMs: config.heartbeatTimeoutMs });
-  const transports: TransportContext = {
+  const transports = createTransports({
     hub,
     heartbeat,
     maxBufferedBytes: MAX_BUFFERED_BYTES,
+    // The frame limit leaves room for the command envelope around the data.
+    maxFrameBytes: config.maxMessageBytes + 1024,
     pollTimeoutMs: config.pollTimeoutMs,
+    pollLingerMs: POLL_LINGER_MS,
     report,
-  };
-  // The frame limit leaves room for the command envelope around the data.
-  const wss = new WebSocketServer({
-    noServer: true,
-    perMessageDeflate: false,
-    maxPayload: config.maxMessageBytes + 1024,
   });
-  const metrics = new Metrics(hub);
-  const ready = () => hub.running && (!hasHealth(broker) || broker.healthy());
-  const router = new Router({
-    config,
-    apiKey,
+  const brokerUp = () => !hasHealth(broker) || broker.healthy();
+  const metrics = new Metrics({
     hub,
-    auth: new ConnectionAuth(config.tokenSecret),
     transports,
-    wss,
-    metrics,
-    staticFiles: new StaticFiles({ demo: config.demo }),
-    prefix,
-    ready,
+    heartbeat,
+    brokerUp,
+    clusterNodes: async () => (await cluster.nodes()).length,
   });
+  try {
+    await hooks.start(hub.nodeId, metrics.registry);
+  } catch (error) {
+    await node.stop();
+    await hub.close();
+    throw error;
+  }
+  const ready = () => hub.running && brokerUp();
+  const stats = new NodeStats({
+    info,
+    hub,
+    transports,
+    heartbeat,
+    broker: { kind: brokerInstance ? 'custom' : config.broker, healthy: brokerUp },
+    httpErrors: async () => countsByCode(await metrics.httpErrors.get()),
+  });
+  stats.start();
+  const feed = operatorTokens ? new StatsFeed(hub, stats, node, report) : null;
+  feed?.start();
+
+  const staticFiles = new StaticFiles({ demo: config.demo });
+  const publicRoutes: RouteEntry[] = [
+    ...publishRoutes({ config, keys, hub, auth: hooks.connectAuth, metrics }),
+    ...disconnectRoutes({ hub, node, keys, revocations }),
+    ...healthRoutes({ hub, ready }),
+    ...staticRoutes(staticFiles),
+  ];
+  const internal = config.internalPort !== null;
+  // Without an internal port they share the public one, and /metrics then takes the admin key.
+  const privateRoutes: RouteEntry[] = [
+    ...metricsRoutes(metrics, !internal && config.adminKey !== null ? keys : null),
+    ...adminRoutes({ hub, node, stats, keys, operatorTokens }),
+    ...dashboardRoutes(operatorTokens !== null),
+  ];
+  const routerOf = (routes: readonly RouteEntry[], routePrefix: string) =>
+    new Router({
+      config,
+      hub,
+      auth: hooks.connectAuth,
+      transports,
+      routes,
+      metrics,
+      prefix: routePrefix,
+      report,
+    });
+  const router = routerOf(internal ? publicRoutes : [...publicRoutes, ...privateRoutes], prefix);
   const detach = attachListeners(server, router);
+  let internalListener: InternalListener | null = null;
+  if (config.internalPort !== null) {
+    const internalRouter = routerOf([...publicRoutes, ...privateRoutes], '');
+    internalListener = await listenInternal(internalRouter, config.internalHost, config.internalPort);
+  }
 
   let closing: Promise<void> | null = null;
   const drain = () => hub.drain({ code: 'shutting_down', reason: 'shutdown' }, RECONNECT_SPREAD_MS);
   return {
     apiKey,
     config,
+    internalUrl: internalListener?.url ?? null,
     async publish(channel, data) {
       assertChannel(channel);
+      if (isSystemChannel(channel)) {
+        throw new PushwireError(
+          'forbidden',
+          `"${channel}" is the server's own: only the server publishes there`,
+        );
+      }
       if (data === undefined) throw new PushwireError('invalid_request', 'data must be a JSON value');
       const { offset, epoch } = await hub.publish(channel, JSON.stringify(data));
       return { channel, offset, epoch };
     },
     handleRequest: (req, res) => router.handle(req, res),
-    connectionCount: () => hub.sessionCount,
+    connectionCount: () => countConnections(transports),
     drain,
     close() {
       closing ??= (async () => {
         await drain();
         detach();
+        feed?.stop();
+        stats.stop();
+        revocations.stop();
+        await node.stop();
         heartbeat?.stop();
-        wss.close();
+        for (const transport of transports) transport.close();
+        await internalListener?.close();
         await hub.close();
+        // The drain told of every disconnect: those events go out before the node does.
+        await hooks.stop(config.shutdownTimeoutMs);
       })();
       return closing;
     },
   };
+}
+
+/** The version of this package, as nodes announce it to the cluster. */
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+function countConnections(transports: readonly Transport[]): number {
+  return transports.reduce((sum, transport) => sum + transport.connectionCount(), 0);
+}
+
+/** A labelled counter's values by their `code` label. */
+function countsByCode(metric: { values: ReadonlyArray<{ value: number; labels: Record<string, unknown> }> }) {
+  const counts: Record<string, number> = {};
+  for (const { value, labels } of metric.values) counts[String(labels.code)] = value;
+  return counts;
+}
+
+/** The client bundles (and the demo) as routes. */
+function staticRoutes(files: StaticFiles): RouteEntry[] {
+  return files.routes('').map(([path, file]) => [
+    path,
+    {
+      method: 'GET',
+      handler: (x) => {
+        for (const [name, value] of Object.entries(x.headers)) x.res.setHeader(name, value);
+        return file.handler(x.req, x.res, x.target.query);
+      },
+    },
+  ]);
 }
 
 /** The namespace the demo game at `/` publishes on. */
@@ -148,8 +277,7 @@ const DEMO_NAMESPACE = 'game';
  */
 function withDemoNamespace(config: Config): Config {
   if (!config.demo || Object.hasOwn(config.namespaces, DEMO_NAMESPACE)) return config;
-  const { historySize, historyTtlMs, presence } = config;
-  const game = Object.freeze({ historySize, historyTtlMs, presence, clientPublish: true });
+  const game = Object.freeze({ ...topLevelOf(config), clientPublish: true });
   return Object.freeze({
     ...config,
     namespaces: Object.freeze({ ...config.namespaces, [DEMO_NAMESPACE]: game }),
@@ -157,14 +285,15 @@ function withDemoNamespace(config: Config): Config {
 }
 
 function makeBroker(config: Config, logger: Logger): Broker {
-  if (config.broker === 'memory') return new MemoryBroker();
+  const log: BrokerLogger = (level, msg, err) => logger[level]({ err }, msg);
+  if (config.broker === 'memory') return new MemoryBroker({ logger: log });
   return new RedisBroker({
     url: config.redisUrl,
     prefix: config.redisPrefix,
     // Empty: redisUrl alone. Every node must list the same shards to agree on channel owners.
     shards: config.redisShards,
     cluster: config.redisCluster,
-    logger: (level, msg, err) => logger[level]({ err }, msg),
+    logger: log,
   });
 }
 

@@ -6,7 +6,8 @@ export function readSubscribeQuery(
   req: IncomingMessage,
   query: URLSearchParams,
   maxChannels: number,
-  useLastEventId: boolean,
+  /** A header that names the cursor and wins over `?cursor=` (SSE's Last-Event-ID), if any. */
+  cursorHeader: string | null,
 ): { channels: string[]; cursor: Cursor | null } {
   const channels = query.getAll('channel');
   if (channels.length === 0)
@@ -20,9 +21,8 @@ export function readSubscribeQuery(
     if (seen.has(channel)) throw new PushwireError('invalid_request', `channel "${channel}" is given twice`);
     seen.add(channel);
   }
-  const lastEventId = useLastEventId ? req.headers['last-event-id'] : undefined;
-  const text =
-    (typeof lastEventId === 'string' && lastEventId !== '' ? lastEventId : null) ?? query.get('cursor');
+  const header = cursorHeader === null ? undefined : req.headers[cursorHeader];
+  const text = (typeof header === 'string' && header !== '' ? header : null) ?? query.get('cursor');
   return { channels, cursor: text ? decodeCursor(text) : null };
 }
 

@@ -1,91 +1,81 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { WebSocketServer } from 'ws';
 import type { Hub } from '../core/index.ts';
-import { asPushwireError, type ErrorCode, encodeErrorFrame, PushwireError } from '../protocol/index.ts';
-import {
-  type SubscribeParams,
-  sendError,
-  sendJson,
-  serveNdjsonStream,
-  servePoll,
-  serveSse,
-  serveWebSocket,
-  type TransportContext,
-} from '../transports/index.ts';
-import { apiKeyMatches, bearerToken, type ConnectionAuth } from './auth.ts';
+import { asPushwireError, PushwireError } from '../protocol/index.ts';
+import { sendError, type Transport, type Wire } from '../transports/index.ts';
 import type { Config } from './config/index.ts';
+import type { ConnectAuth } from './hooks/connect-auth.ts';
 import type { Metrics } from './metrics.ts';
-import { readJsonBody, readPublishBody, readSubscribeQuery } from './request-input.ts';
-import type { StaticFiles } from './static-files.ts';
+import { readSubscribeQuery } from './request-input.ts';
+import { type RequestTarget, readTarget } from './request-target.ts';
 
 export interface RouterDeps {
   readonly config: Config;
-  readonly apiKey: string;
   readonly hub: Hub;
-  readonly auth: ConnectionAuth;
-  readonly transports: TransportContext;
-  readonly wss: WebSocketServer;
+  readonly auth: ConnectAuth;
+  /** Every transport, each served at its path. */
+  readonly transports: readonly Transport[];
+  /** Every other endpoint (publish API, health, static files …), by path. */
+  readonly routes: readonly RouteEntry[];
   readonly metrics: Metrics;
-  readonly staticFiles: StaticFiles;
   /** Paths are served under this prefix ('' or '/push'). */
   readonly prefix: string;
-  /** False while draining or while the broker is down. */
-  readonly ready: () => boolean;
+  readonly report: (stage: string, error: unknown) => void;
 }
 
-type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> | void;
+/** One request as every handler sees it. */
+export interface Exchange {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly target: RequestTarget;
+  /** The CORS headers of this request's answer, whatever it is. */
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+export type Handler = (exchange: Exchange) => Promise<void> | void;
+
+export interface Route {
+  readonly method: 'GET' | 'POST';
+  readonly handler: Handler;
+}
+
+/** A route at its path under the prefix. */
+export type RouteEntry = readonly [path: string, route: Route];
 
 const ANY_ORIGIN: Readonly<Record<string, string>> = Object.freeze({ 'Access-Control-Allow-Origin': '*' });
-/** Subscribe paths pass their CORS headers to writeHead themselves: held responses stay lean. */
-const STREAMING = new Set(['sse', 'stream', 'poll']);
-
-/** Envelope for the body a publish request may have beyond its data: channel name, braces. */
-const PUBLISH_ENVELOPE_BYTES = 1024;
+const VARY_ORIGIN: Readonly<Record<string, string>> = Object.freeze({ Vary: 'Origin' });
 
 /**
- * Maps Pushwire's paths to handlers. `handle` answers the requests that are Pushwire's and
- * returns false for the rest, so a host application can serve them.
+ * Maps Pushwire's paths to handlers: each transport at its path, the publish API, health,
+ * metrics and static files. `handle` answers the requests that are Pushwire's and returns
+ * false for the rest, so a host application can serve them. Nothing a request carries can
+ * make it throw: every failure is answered with the documented error shape.
  */
 export class Router {
-  private readonly routes: Map<string, { method: string; handler: Handler }>;
+  private readonly routes = new Map<string, Route>();
+  private readonly upgrades = new Map<string, Transport>();
 
   constructor(private readonly deps: RouterDeps) {
-    const streaming = (serve: typeof serveSse, useLastEventId: boolean): Handler => {
-      return (req, res, url) => this.subscribe(req, res, url, serve, useLastEventId);
-    };
     const p = deps.prefix;
-    this.routes = new Map<string, { method: string; handler: Handler }>([
-      [`${p}/sse`, { method: 'GET', handler: streaming(serveSse, true) }],
-      [`${p}/stream`, { method: 'GET', handler: streaming(serveNdjsonStream, false) }],
-      [`${p}/poll`, { method: 'GET', handler: streaming(servePoll, false) }],
-      [
-        `${p}/ws`,
-        { method: 'GET', handler: () => fail('invalid_request', 'GET /ws needs a WebSocket upgrade') },
-      ],
-      [`${p}/api/publish`, { method: 'POST', handler: (req, res) => this.publish(req, res) }],
-      [`${p}/publish`, { method: 'POST', handler: (req, res, url) => this.clientPublish(req, res, url) }],
-      [`${p}/healthz`, { method: 'GET', handler: (_req, res) => sendJson(res, 200, '{"status":"ok"}') }],
-      [`${p}/readyz`, { method: 'GET', handler: (_req, res) => this.readyz(res) }],
-      [`${p}/metrics`, { method: 'GET', handler: (_req, res) => this.metricsText(res) }],
-      ...deps.staticFiles.routes(p),
-    ]);
+    for (const transport of deps.transports) {
+      if (transport.opens === 'upgrade') this.upgrades.set(`${p}${transport.path}`, transport);
+      this.routes.set(`${p}${transport.path}`, { method: 'GET', handler: (x) => this.connect(x, transport) });
+    }
+    for (const [path, route] of deps.routes) this.routes.set(`${p}${path}`, route);
   }
 
   /** True if the request was Pushwire's (answered or being answered). */
   handle(req: IncomingMessage, res: ServerResponse): boolean {
-    const url = new URL(req.url ?? '/', 'http://pushwire.invalid');
-    const route = this.routes.get(url.pathname);
-    if (!route) return false;
+    const target = readTarget(req.url);
+    const route = target && this.routes.get(target.path);
+    if (!target || !route) return false;
+    const exchange: Exchange = { req, res, target, headers: this.corsHeaders(req) };
     // While draining, answers end their connection: a client must not reuse it to a server
     // that is about to close it under the next request.
     if (!this.deps.hub.running) res.setHeader('Connection', 'close');
-    const cors = this.corsHeaders(req);
-    if (!STREAMING.has(url.pathname.slice(this.deps.prefix.length + 1)) || req.method === 'OPTIONS') {
-      for (const [name, value] of Object.entries(cors)) res.setHeader(name, value);
-    }
     if (req.method === 'OPTIONS') {
       res.writeHead(204, {
+        ...exchange.headers,
         'Access-Control-Allow-Methods': `${route.method}, OPTIONS`,
         'Access-Control-Allow-Headers': 'Authorization, Content-Type, Last-Event-ID, X-Pushwire-Client',
         'Access-Control-Max-Age': '600',
@@ -93,136 +83,103 @@ export class Router {
       res.end();
       return true;
     }
-    const method = req.method === 'HEAD' ? 'GET' : req.method;
-    if (method !== route.method) {
-      this.error(res, new PushwireError('method_not_allowed', `use ${route.method} on ${url.pathname}`));
+    if (!this.originAllowed(req.headers.origin)) {
+      this.error(exchange, new PushwireError('forbidden', 'origin not allowed'));
       return true;
     }
-    Promise.resolve()
-      .then(() => route.handler(req, res, url))
-      .catch((error: unknown) => this.error(res, error));
+    const method = req.method === 'HEAD' ? 'GET' : req.method;
+    if (method !== route.method) {
+      this.error(exchange, new PushwireError('method_not_allowed', `use ${route.method} on ${target.path}`));
+      return true;
+    }
+    try {
+      Promise.resolve(route.handler(exchange)).catch((error: unknown) => this.error(exchange, error));
+    } catch (error) {
+      this.error(exchange, error);
+    }
     return true;
   }
 
   /** Answers 404 with the error shape: for a server where nothing else handles requests. */
   notFound(res: ServerResponse): void {
-    this.error(res, new PushwireError('not_found'));
+    sendError(res, new PushwireError('not_found'));
   }
 
   /** True if the upgrade was Pushwire's. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
-    const url = new URL(req.url ?? '/', 'http://pushwire.invalid');
-    if (url.pathname !== `${this.deps.prefix}/ws`) return false;
+    const target = readTarget(req.url);
+    const transport = target && this.upgrades.get(target.path);
+    if (!target || !transport) return false;
     socket.on('error', () => socket.destroy());
-    this.upgrade(req, socket, head, url).catch((error: unknown) =>
-      this.refuseUpgrade(req, socket, head, error),
+    const wire: Wire = { kind: 'upgrade', req, socket, head };
+    const headers = this.corsHeaders(req);
+    this.open(wire, target, headers, transport).catch((error: unknown) =>
+      this.refuse(transport, wire, error, headers),
     );
     return true;
   }
 
-  private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): Promise<void> {
-    const { deps } = this;
-    if (!deps.hub.running) throw new PushwireError('shutting_down');
-    if (!this.originAllowed(req.headers.origin)) throw new PushwireError('forbidden', 'origin not allowed');
-    const identity = await deps.auth.identify(bearerToken(req, url.searchParams));
-    if (socket.destroyed) return;
-    deps.wss.handleUpgrade(req, socket, head, (ws) => serveWebSocket(deps.transports, ws, socket, identity));
+  /** A transport's path: its connection request, or a plain GET where an upgrade was due. */
+  private async connect(exchange: Exchange, transport: Transport): Promise<void> {
+    const { req, res, target, headers } = exchange;
+    if (transport.opens === 'upgrade') {
+      throw new PushwireError('invalid_request', `GET ${target.path} needs a WebSocket upgrade`);
+    }
+    const wire: Wire = { kind: 'response', req, res };
+    await this.open(wire, target, headers, transport).catch((error: unknown) =>
+      this.refuse(transport, wire, error, headers),
+    );
   }
 
-  /**
-   * Browsers never show a script the status of a refused upgrade, so a refusal completes the
-   * handshake, says why in an error frame and closes with the error's close code. A request
-   * that is no valid handshake gets the HTTP status from ws instead.
-   */
-  private refuseUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, error: unknown): void {
-    if (socket.destroyed) return;
-    const failure = asPushwireError(error);
-    if (failure.code === 'internal') this.deps.transports.report('upgrade', error);
-    this.deps.metrics.httpErrors.inc({ code: failure.code });
-    this.deps.wss.handleUpgrade(req, socket, head, (ws) => {
-      ws.send(encodeErrorFrame(undefined, failure.code, failure.message));
-      ws.close(failure.closeCode, failure.code);
-      setTimeout(() => ws.terminate(), 1000).unref();
-    });
-  }
-
-  private async subscribe(
-    req: IncomingMessage,
-    res: ServerResponse,
-    url: URL,
-    serve: (context: TransportContext, res: ServerResponse, p: SubscribeParams) => Promise<void>,
-    useLastEventId: boolean,
+  /** Validates and authenticates a connection request, then hands it to its transport. */
+  private async open(
+    wire: Wire,
+    target: RequestTarget,
+    headers: Readonly<Record<string, string>>,
+    transport: Transport,
   ): Promise<void> {
     const { deps } = this;
+    const { req } = wire;
     if (!deps.hub.running) throw new PushwireError('shutting_down');
-    const query = readSubscribeQuery(
-      req,
-      url.searchParams,
-      deps.config.maxChannelsPerConnection,
-      useLastEventId,
-    );
-    const identity = await deps.auth.identify(bearerToken(req, url.searchParams));
+    if (!this.originAllowed(req.headers.origin)) throw new PushwireError('forbidden', 'origin not allowed');
+    const query =
+      transport.opens === 'upgrade'
+        ? { channels: [], cursor: null }
+        : readSubscribeQuery(req, target.query, deps.config.maxChannelsPerConnection, transport.cursorHeader);
+    const identity = await deps.auth.identify(req, target.query, transport.name);
+    if (wire.kind === 'upgrade' && wire.socket.destroyed) return;
+    transport.open(wire, { ...query, identity, headers });
+  }
+
+  private refuse(
+    transport: Transport,
+    wire: Wire,
+    error: unknown,
+    headers: Readonly<Record<string, string>>,
+  ): void {
+    const failure = asPushwireError(error);
+    this.count(failure, error);
+    if (wire.kind === 'upgrade' && wire.socket.destroyed) return;
     try {
-      await serve(deps.transports, res, { ...query, identity, headers: this.corsHeaders(req) });
-    } catch (error) {
-      for (const [name, value] of Object.entries(this.corsHeaders(req))) res.setHeader(name, value);
-      throw error;
+      transport.refuse(wire, failure, headers);
+    } catch (refusing) {
+      this.deps.report('refuse', refusing);
+      if (wire.kind === 'upgrade') wire.socket.destroy();
+      else wire.res.destroy();
     }
   }
 
-  private async publish(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const { deps } = this;
-    if (!apiKeyMatches(bearerToken(req, null), deps.apiKey)) {
-      throw new PushwireError('unauthorized', 'publishing needs the API key: Authorization: Bearer <key>');
-    }
-    if (!deps.hub.running) throw new PushwireError('shutting_down');
-    const limit = deps.config.maxMessageBytes + PUBLISH_ENVELOPE_BYTES;
-    const { channel, data } = readPublishBody(await readJsonBody(req, limit), deps.config.maxMessageBytes);
-    const timer = deps.metrics.publishDuration.startTimer();
-    const { offset, epoch } = await deps.hub.publish(channel, data);
-    timer();
-    sendJson(res, 200, JSON.stringify({ channel, offset, epoch }));
-  }
-
-  /**
-   * A client's publish over HTTP, for clients on SSE, long poll or streaming: allowed where
-   * the channel's namespace (or the client's token) lets clients publish, and rate-limited per
-   * client. The client is named by `X-Pushwire-Client` (the SDK sends its connection's
-   * clientId) within its address: the limit stops runaway tabs, not a determined attacker.
-   */
-  private async clientPublish(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-    const { deps } = this;
-    if (!deps.hub.running) throw new PushwireError('shutting_down');
-    const identity = await deps.auth.identify(bearerToken(req, url.searchParams));
-    const limit = deps.config.maxMessageBytes + PUBLISH_ENVELOPE_BYTES;
-    const { channel, data } = readPublishBody(await readJsonBody(req, limit), deps.config.maxMessageBytes);
-    const named = req.headers['x-pushwire-client'];
-    const client = typeof named === 'string' ? named.slice(0, 64) : '';
-    const key = `${req.socket.remoteAddress ?? ''}|${client}`;
-    const { offset, epoch } = await deps.hub.publishFrom(identity, key, channel, data);
-    sendJson(res, 200, JSON.stringify({ channel, offset, epoch }), this.corsHeaders(req));
-  }
-
-  private readyz(res: ServerResponse): void {
-    if (this.deps.ready()) sendJson(res, 200, '{"status":"ready"}');
-    else if (!this.deps.hub.running) this.error(res, new PushwireError('shutting_down'));
-    else this.error(res, new PushwireError('broker_unavailable'));
-  }
-
-  private async metricsText(res: ServerResponse): Promise<void> {
-    const { registry } = this.deps.metrics;
-    const text = await registry.metrics();
-    res.writeHead(200, { 'Content-Type': registry.contentType, 'Cache-Control': 'no-store' });
-    res.end(text);
-  }
-
-  private error(res: ServerResponse, error: unknown): void {
-    const code: ErrorCode = error instanceof PushwireError ? error.code : 'internal';
-    if (code === 'internal') this.deps.transports.report('request', error);
-    this.deps.metrics.httpErrors.inc({ code });
+  private error({ res, headers }: Exchange, error: unknown): void {
+    const failure = asPushwireError(error);
+    this.count(failure, error);
     // A body we refused to read would otherwise keep the connection busy: close it after.
-    if (code === 'payload_too_large') res.setHeader('Connection', 'close');
-    sendError(res, error);
+    if (failure.code === 'payload_too_large' && !res.headersSent) res.setHeader('Connection', 'close');
+    sendError(res, failure, headers);
+  }
+
+  private count(failure: PushwireError, error: unknown): void {
+    if (failure.code === 'internal') this.deps.report('request', error);
+    this.deps.metrics.httpErrors.inc({ code: failure.code });
   }
 
   private corsHeaders(req: IncomingMessage): Readonly<Record<string, string>> {
@@ -230,15 +187,12 @@ export class Router {
     if (origins.includes('*')) return ANY_ORIGIN;
     const origin = req.headers.origin;
     if (origin && origins.includes(origin)) return { 'Access-Control-Allow-Origin': origin, Vary: 'Origin' };
-    return { Vary: 'Origin' };
+    return VARY_ORIGIN;
   }
 
-  private originAllowed(origin: string | undefined): boolean {
+  /** Whether a browser request from `origin` may reach Pushwire (no Origin: not a browser). */
+  originAllowed(origin: string | undefined): boolean {
     const origins = this.deps.config.corsOrigins;
     return origin === undefined || origins.includes('*') || origins.includes(origin);
   }
-}
-
-function fail(code: ErrorCode, message: string): never {
-  throw new PushwireError(code, message);
 }

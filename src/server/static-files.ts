@@ -10,7 +10,10 @@ import { acceptedEncoding, type Encoding, notModified } from './http-caching.ts'
 
 export type Route = readonly [
   path: string,
-  { method: string; handler: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> | void },
+  {
+    method: string;
+    handler: (req: IncomingMessage, res: ServerResponse, query: URLSearchParams) => Promise<void> | void;
+  },
 ];
 
 interface StaticFile {
@@ -87,11 +90,16 @@ export class StaticFiles {
     const files = this.options.demo ? [...BUNDLES, ...DEMO] : BUNDLES;
     return files.map((file) => [
       `${prefix}${file.path}`,
-      { method: 'GET', handler: (req, res, url) => this.serve(req, res, url, file) },
+      { method: 'GET', handler: (req, res, query) => this.serve(req, res, query, file) },
     ]);
   }
 
-  private async serve(req: IncomingMessage, res: ServerResponse, url: URL, file: StaticFile): Promise<void> {
+  private async serve(
+    req: IncomingMessage,
+    res: ServerResponse,
+    query: URLSearchParams,
+    file: StaticFile,
+  ): Promise<void> {
     let prepared = this.prepared.get(file.path);
     if (!prepared) {
       prepared = prepare(file);
@@ -108,7 +116,7 @@ export class StaticFiles {
     );
     const encoding = acceptedEncoding(req.headers['accept-encoding'], available);
     const body = ready.bodies[encoding ?? 'identity']!;
-    const versioned = file.contentType === JS && url.searchParams.get('v') === packageVersion();
+    const versioned = file.contentType === JS && query.get('v') === packageVersion();
     const headers: Record<string, string | number> = {
       'Cache-Control': versioned ? IMMUTABLE : file.cacheControl,
       ETag: `"${ready.hash}${encoding ? `-${encoding}` : ''}"`,

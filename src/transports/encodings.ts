@@ -1,4 +1,5 @@
-import type { OutboundMessage } from '../core/index.ts';
+import type { CommandResult, OutboundMessage } from '../core/index.ts';
+import type { CommandId } from '../protocol/index.ts';
 
 /**
  * The message as JSON with its cursor: `{<fields>,"cursor":"…"}`, prefixed for the
@@ -52,4 +53,21 @@ export function webSocketTextFrame(text: string): Buffer {
   }
   frame.write(text, header, 'utf8');
   return frame;
+}
+
+/**
+ * The reply to a client's command: `{"id":…,"op":"reply",…outcome}`. Built by hand for
+ * history, whose publications' data is JSON text already and must not be re-encoded.
+ */
+export function replyJson(id: CommandId | undefined, result: CommandResult): string {
+  const head = id === undefined ? '{"op":"reply"' : `{"id":${JSON.stringify(id)},"op":"reply"`;
+  if (result.op !== 'history') {
+    const { op: _op, ...fields } = result;
+    const body = JSON.stringify(fields);
+    return body === '{}' ? `${head}}` : `${head},${body.slice(1)}`;
+  }
+  const messages = result.publications
+    .map((p) => `{"channel":"${p.channel}","offset":${p.offset},"epoch":"${p.epoch}","data":${p.data}}`)
+    .join(',');
+  return `${head},"channel":"${result.channel}","messages":[${messages}],"epoch":"${result.epoch}","offset":${result.offset}}`;
 }

@@ -32,6 +32,8 @@ export class HeartbeatWheel {
   readonly timeoutMs: number;
   /** Increments every tick; connections stamp it on each write (cheaper than a clock read). */
   tick = 0;
+  /** Heartbeats sent so far, for /metrics. */
+  pingsSent = 0;
   private readonly members = new Map<Beating, number>();
   private readonly tickMs: number;
   private readonly ticksPerInterval: number;
@@ -84,6 +86,7 @@ export class HeartbeatWheel {
       if (due) {
         member.lastWriteTick = tick;
         this.members.set(member, tick);
+        this.pingsSent++;
         member.ping();
       }
     }

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { asPushwireError } from '../protocol/index.ts';
+import type { Wire } from './types.ts';
 
 /** Answers with the documented error shape, unless the response has already begun. */
 export function sendError(
@@ -10,6 +11,12 @@ export function sendError(
   if (res.headersSent || res.destroyed) return;
   const failure = asPushwireError(error);
   sendJson(res, failure.status, JSON.stringify(failure.toBody()), headers);
+}
+
+/** Transport.refuse of the transports opened by a plain request. */
+export function refuseRequest(wire: Wire, error: unknown, headers: Readonly<Record<string, string>>): void {
+  if (wire.kind === 'response') sendError(wire.res, error, headers);
+  else wire.socket.destroy();
 }
 
 export function sendJson(

@@ -1,7 +1,24 @@
+export type { ErrorEvent, PushFormat } from './connection-writer.ts';
 export { HeartbeatWheel } from './heartbeat.ts';
 export { sendError, sendJson } from './http-util.ts';
-export { servePoll } from './longpoll.ts';
-export { serveSse } from './sse.ts';
-export { serveNdjsonStream } from './stream.ts';
-export type { SubscribeParams, TransportContext, TransportName } from './types.ts';
-export { serveWebSocket } from './websocket.ts';
+export { longPollTransport } from './longpoll.ts';
+export { sseTransport } from './sse.ts';
+export { ndjsonStreamTransport } from './stream.ts';
+export type { SubscribeParams, Transport, TransportContext, Wire } from './types.ts';
+export { webSocketTransport } from './websocket.ts';
+
+import { longPollTransport } from './longpoll.ts';
+import { sseTransport } from './sse.ts';
+import { ndjsonStreamTransport } from './stream.ts';
+import type { Transport, TransportContext } from './types.ts';
+import { webSocketTransport } from './websocket.ts';
+
+/** Every transport the server mounts, in one list. */
+export function createTransports(context: TransportContext): readonly Transport[] {
+  return [
+    webSocketTransport(context),
+    sseTransport(context),
+    longPollTransport(context),
+    ndjsonStreamTransport(context),
+  ];
+}

@@ -1,9 +1,11 @@
 import type { ServerResponse } from 'node:http';
 import type {
+  ChannelWatcher,
   CloseRequest,
+  Hold,
+  Hub,
   OutboundBatch,
   OutboundMessage,
-  PollWaiter,
   Session,
   SessionSink,
 } from '../core/index.ts';
@@ -12,11 +14,12 @@ import {
   cursorSegment,
   encodeCursor,
   type GapEvent,
+  PushwireError,
   type StreamPosition,
 } from '../protocol/index.ts';
 import { messageJson } from './encodings.ts';
-import { sendError, sendJson } from './http-util.ts';
-import type { SubscribeParams, TransportContext } from './types.ts';
+import { refuseRequest, sendError, sendJson } from './http-util.ts';
+import type { SubscribeParams, Transport, TransportContext } from './types.ts';
 
 /** A message as a long-poll answer lists it on a one-channel connection, built once. */
 const soloJson = (message: OutboundMessage) => messageJson(message, message.soloCursor(), false);
@@ -57,43 +60,100 @@ function answerFor(messages: readonly OutboundMessage[], batch: OutboundBatch | 
   return answer;
 }
 
+/**
+ * What follows `offset` within a one-epoch batch, or null when the batch has a hole there or
+ * spans epochs. With paced fan-outs many polls wait mid-batch at the same offset: worked out
+ * once per offset and batch, not once per poll.
+ */
+const followingByBatch = new WeakMap<OutboundBatch, Map<number, readonly OutboundMessage[] | null>>();
+
+function following(batch: OutboundBatch, offset: number): readonly OutboundMessage[] | null {
+  let known = followingByBatch.get(batch);
+  if (!known) {
+    known = new Map();
+    followingByBatch.set(batch, known);
+  }
+  let after = known.get(offset);
+  if (after === undefined) {
+    const epoch = batch.messages[0]!.epoch;
+    const list = batch.messages.filter((message) => message.offset > offset);
+    const whole =
+      batch.messages.every((message) => message.epoch === epoch) &&
+      list.every((message, i) => message.offset === offset + 1 + i);
+    after = whole ? list : null;
+    known.set(offset, after);
+  }
+  return after;
+}
+
+/** A poll the server ends for another reason than a drain is answered with that error (401 disconnected). */
+function ended(request: CloseRequest): PushwireError {
+  return new PushwireError(request.code, request.reason);
+}
+
 function reconnectJson(request: CloseRequest): string {
   return JSON.stringify({ reason: request.reason, delayMs: request.reconnectDelayMs });
 }
 
+/** A poll the transport holds open (for the connection count and the drain). */
+type Pending = object;
+
 /**
- * Long polling. Without a cursor it answers at once with the channels' current positions; with
- * one, it answers with whatever is past the cursor as soon as there is something, or empty at
- * the poll timeout (which must stay under every proxy's idle timeout on the path). A poll on
- * one channel is answered from the hub's memory when it can be; the rest are short sessions.
+ * Long polling at /poll. Without a cursor it answers at once with the channels' current
+ * positions; with one, with whatever is past the cursor as soon as there is something, or
+ * empty at the poll timeout (which must stay under every proxy's idle timeout on the path).
+ * A poll on one channel is answered from the hub's memory when it can be (or waits there for
+ * the channel's next batch); the rest are short sessions, which read history and report gaps.
  */
-export async function servePoll(
+export function longPollTransport(context: TransportContext): Transport {
+  const pending = new Set<Pending>();
+  const lingering = new Lingering(context.hub, context.pollLingerMs);
+  return {
+    name: 'longpoll',
+    path: '/poll',
+    opens: 'request',
+    cursorHeader: null,
+    open(wire, params) {
+      if (wire.kind !== 'response') return;
+      servePoll(context, wire.res, params, pending, lingering).catch((error) => {
+        context.report('poll', error);
+        sendError(wire.res, error, params.headers);
+      });
+    },
+    refuse: refuseRequest,
+    connectionCount: () => pending.size,
+    close: () => lingering.close(),
+  };
+}
+
+async function servePoll(
   context: TransportContext,
   res: ServerResponse,
   params: SubscribeParams,
+  pending: Set<Pending>,
+  lingering: Lingering,
 ): Promise<void> {
   const { hub } = context;
   if (!params.cursor) {
     try {
-      const tops = await Promise.all(params.channels.map((channel) => hub.history(channel, { limit: 0 })));
-      const positions = new Map<string, StreamPosition>(
-        params.channels.map((channel, i) => [channel, tops[i]!.top]),
-      );
+      const positions = await hub.positions(params.identity, params.channels);
       sendJson(res, 200, `{"messages":[],"cursor":"${encodeCursor(positions)}"}`, params.headers);
     } catch (error) {
       sendError(res, error, params.headers);
     }
     return;
   }
-  if (params.channels.length === 1 && waitInMemory(context, res, params)) return;
-  const poll = new HeldPoll(context, res, params.headers);
+  if (params.channels.length === 1 && answerFromMemory(context, res, params, pending, lingering)) return;
+  const poll = new HeldPoll(context, res, params.headers, pending, lingering);
   let session: Session;
   try {
+    // A poll is one request, not a connection: no lifecycle events for it.
     session = hub.openSession({
       transport: 'longpoll',
       identity: params.identity,
       sink: poll,
-      shortLived: true,
+      address: res.socket?.remoteAddress ?? null,
+      transient: true,
     });
   } catch (error) {
     sendError(res, error, params.headers);
@@ -114,26 +174,36 @@ export async function servePoll(
 
 /**
  * The fast path of a one-channel poll, taken when the hub knows from memory what follows its
- * cursor: answer with it at once, or wait for the channel's next batch, without a session or
- * a history read. False when the hub can't tell: the caller takes the full path.
+ * cursor: answer with it at once, or watch the channel for its next batch, without a session
+ * or a history read. False when memory can't tell: the caller takes the full path.
  */
-function waitInMemory(context: TransportContext, res: ServerResponse, params: SubscribeParams): boolean {
+function answerFromMemory(
+  context: TransportContext,
+  res: ServerResponse,
+  params: SubscribeParams,
+  pending: Set<Pending>,
+  lingering: Lingering,
+): boolean {
   const channel = params.channels[0]!;
   const since = params.cursor?.get(channel);
   if (!since) return false;
-  const tail = context.hub.tail(params.identity, channel, since);
+  const tail = context.hub.read(params.identity, channel, since);
   if (tail === null) return false;
+  // A poll answered from memory is as much a sign of life as one that waits: pollers that
+  // are always behind never wait, and the channel must not be left under them.
+  lingering.touch(channel);
   if (tail.length > 0) {
     sendJson(res, 200, answerFor(tail, null), params.headers);
     return true;
   }
-  return new WaitingPoll(context, res, params.headers, channel, since).start();
+  const poll = new WaitingPoll(context, res, params.headers, channel, since, pending, lingering);
+  poll.userId = params.identity.userId;
+  return poll.start();
 }
 
-/** A one-channel poll waiting in the hub for the channel's next messages. */
-class WaitingPoll implements PollWaiter {
-  readonly epoch: string;
-  readonly offset: number;
+/** A one-channel poll watching the channel in the hub for its next messages. */
+class WaitingPoll implements ChannelWatcher {
+  userId: string | null = null;
   private timer: NodeJS.Timeout | null = null;
   private done = false;
 
@@ -142,52 +212,76 @@ class WaitingPoll implements PollWaiter {
     private readonly res: ServerResponse,
     private readonly headers: Readonly<Record<string, string>>,
     private readonly channel: string,
-    since: StreamPosition,
-  ) {
-    this.epoch = since.epoch;
-    this.offset = since.offset;
-  }
+    private readonly position: StreamPosition,
+    private readonly pending: Set<Pending>,
+    private readonly lingering: Lingering,
+  ) {}
 
   start(): boolean {
-    if (!this.context.hub.wait(this.channel, this)) return false;
+    if (!this.context.hub.watch(this.channel, this.position, this)) return false;
+    this.pending.add(this);
     this.timer = setTimeout(this.timeout, this.context.pollTimeoutMs);
     this.res.on('close', this.gone);
     return true;
   }
 
-  answer(messages: readonly OutboundMessage[], batch: OutboundBatch | null): void {
-    this.send(answerFor(messages, batch));
+  next(batch: OutboundBatch): number | null {
+    const { epoch, offset } = this.position;
+    const first = batch.messages[0]!;
+    if (batch.contiguous && first.epoch === epoch && first.offset === offset + 1) {
+      this.send(answerFor(batch.messages, batch));
+      return batch.messages.length;
+    }
+    // The poll came after part of this batch was accepted: it wants only what follows it.
+    const after = first.epoch === epoch ? following(batch, offset) : null;
+    if (after === null) {
+      this.end(null); // a new epoch or a hole: the poll comes back and a session reports it
+      return 0;
+    }
+    if (after.length === 0) return null; // all of it came before the poll: keep waiting
+    this.send(answerFor(after, null));
+    return after.length;
   }
 
   end(request: CloseRequest | null): void {
+    if (request && request.code !== 'shutting_down') {
+      if (this.done) return;
+      this.finish();
+      sendError(this.res, ended(request), this.headers);
+      return;
+    }
     const reconnect = request ? `,"reconnect":${reconnectJson(request)}` : '';
-    this.send(`{"messages":[],"cursor":"${this.cursor()}"${reconnect}}`);
+    const { epoch, offset } = this.position;
+    const cursor = composeCursor([cursorSegment(this.channel, epoch, offset)]);
+    this.send(`{"messages":[],"cursor":"${cursor}"${reconnect}}`);
   }
 
   private readonly timeout = (): void => {
-    this.context.hub.unwait(this.channel, this);
+    this.context.hub.unwatch(this.channel, this);
     this.end(null);
   };
 
   private readonly gone = (): void => {
     if (this.done) return;
-    this.done = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.context.hub.unwait(this.channel, this);
+    this.finish();
+    this.context.hub.unwatch(this.channel, this);
   };
 
   private send(body: string | Buffer): void {
     if (this.done) return;
-    this.done = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.finish();
     sendJson(this.res, 200, body, this.headers);
   }
 
-  private cursor(): string {
-    return composeCursor([cursorSegment(this.channel, this.epoch, this.offset)]);
+  private finish(): void {
+    this.done = true;
+    this.pending.delete(this);
+    if (this.timer) clearTimeout(this.timer);
+    this.lingering.touch(this.channel);
   }
 }
 
+/** A poll through a session: it answers with what history and the live stream bring. */
 class HeldPoll implements SessionSink {
   session: Session | null = null;
   private readonly messages: { message: OutboundMessage; cursor: string }[] = [];
@@ -200,6 +294,8 @@ class HeldPoll implements SessionSink {
     private readonly context: TransportContext,
     private readonly res: ServerResponse,
     private readonly headers: Readonly<Record<string, string>>,
+    private readonly pending: Set<Pending>,
+    private readonly lingering: Lingering,
   ) {}
 
   /** Called once the subscription is in place: answer now if history had something. */
@@ -209,6 +305,7 @@ class HeldPoll implements SessionSink {
       this.answer(null);
       return;
     }
+    this.pending.add(this);
     this.timer = setTimeout(() => this.answer(null), this.context.pollTimeoutMs);
   }
 
@@ -228,14 +325,26 @@ class HeldPoll implements SessionSink {
   }
 
   close(request: CloseRequest): void {
-    this.answer(request);
+    if (request.code === 'shutting_down') {
+      this.answer(request);
+      return;
+    }
+    if (this.done) return;
+    this.dispose();
+    sendError(this.res, ended(request), this.headers);
   }
 
   readonly dispose = (): void => {
     if (this.done) return;
     this.done = true;
+    this.pending.delete(this);
     if (this.timer) clearTimeout(this.timer);
-    this.session?.close();
+    const session = this.session;
+    if (session) {
+      // The client comes right back with its next poll: keep its channels in memory for it.
+      for (const channel of session.channels()) this.lingering.touch(channel);
+      session.close();
+    }
   };
 
   /** Answers after this turn, so messages published together go out in one response. */
@@ -268,5 +377,51 @@ class HeldPoll implements SessionSink {
       body += `,"reconnect":${reconnectJson(reconnect)}`;
     }
     return `${body}}`;
+  }
+}
+
+/**
+ * The channels long polls come back to, held in the hub for `lingerMs` after their last poll:
+ * between two polls of a client nobody is on a channel, and its position and recent messages
+ * must stay known for the next poll to be answered from memory.
+ */
+class Lingering {
+  private readonly held = new Map<string, { hold: Hold; until: number }>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly hub: Hub,
+    private readonly lingerMs: number,
+  ) {}
+
+  touch(channel: string): void {
+    if (this.lingerMs <= 0 || !this.hub.running) return;
+    let entry = this.held.get(channel);
+    if (!entry) {
+      entry = { hold: this.hub.hold(channel), until: 0 };
+      this.held.set(channel, entry);
+    }
+    entry.until = Date.now() + this.lingerMs;
+    if (!this.timer) {
+      this.timer = setInterval(() => this.sweep(), Math.max(100, this.lingerMs / 4));
+      this.timer.unref();
+    }
+  }
+
+  close(): void {
+    for (const { hold } of this.held.values()) hold.release();
+    this.held.clear();
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const [channel, entry] of this.held) {
+      if (entry.until > now) continue;
+      this.held.delete(channel);
+      entry.hold.release();
+    }
+    if (this.held.size === 0) this.close();
   }
 }

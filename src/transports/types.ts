@@ -1,16 +1,50 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Hub, Identity } from '../core/index.ts';
-import type { Cursor } from '../protocol/index.ts';
+import type { Cursor, PushwireError, TransportName } from '../protocol/index.ts';
 import type { HeartbeatWheel } from './heartbeat.ts';
 
-export type TransportName = 'websocket' | 'sse' | 'longpoll' | 'stream';
-
-/** A subscribe request of SSE, stream or long poll, validated at the edge by the server. */
+/** A connection request, validated and authenticated at the edge by the server. */
 export interface SubscribeParams {
+  /** The channels named in the request (`?channel=`); empty on a WebSocket. */
   readonly channels: readonly string[];
   readonly cursor: Cursor | null;
   readonly identity: Identity;
   /** Response headers the server adds for this request (CORS). */
   readonly headers: Readonly<Record<string, string>>;
+}
+
+/** How the request reached the server: a response to write, or a socket to upgrade. */
+export type Wire =
+  | { readonly kind: 'response'; readonly req: IncomingMessage; readonly res: ServerResponse }
+  | {
+      readonly kind: 'upgrade';
+      readonly req: IncomingMessage;
+      readonly socket: Duplex;
+      readonly head: Buffer;
+    };
+
+/**
+ * One wire transport of the server: it turns a connection request into a session and the
+ * session's events into bytes, and client commands (where it has an upstream) into session
+ * commands. It decides nothing: rights, history and fan-out are the session's and the hub's.
+ */
+export interface Transport {
+  readonly name: TransportName;
+  /** Where it is served, under the server's prefix. */
+  readonly path: string;
+  /** How a client opens it: a GET whose response carries the events, or a WebSocket upgrade. */
+  readonly opens: 'request' | 'upgrade';
+  /** A request header that names the client's cursor and wins over `?cursor=` (SSE: Last-Event-ID). */
+  readonly cursorHeader: string | null;
+  /** Serves a validated, authenticated request. MUST NOT throw or reject: failures go on the wire. */
+  open(wire: Wire, params: SubscribeParams): void;
+  /** Answers a request refused at the edge, in the error's documented shape. MUST NOT throw. */
+  refuse(wire: Wire, error: PushwireError, headers: Readonly<Record<string, string>>): void;
+  /** Connections it holds open now (sessions, held polls). */
+  connectionCount(): number;
+  /** Releases what it keeps on its own (timers, held channels) when the server closes. */
+  close(): void;
 }
 
 /** What every transport gets from the server that mounts it. */
@@ -20,6 +54,13 @@ export interface TransportContext {
   readonly heartbeat: HeartbeatWheel | null;
   /** A connection whose unsent bytes pass this is a slow consumer and is closed. */
   readonly maxBufferedBytes: number;
+  /** The largest WebSocket frame a client may send. */
+  readonly maxFrameBytes: number;
   readonly pollTimeoutMs: number;
+  /**
+   * A channel long polls come back to stays followed this long after its last poll, so the
+   * next poll finds its position and recent messages in memory.
+   */
+  readonly pollLingerMs: number;
   readonly report: (stage: string, error: unknown) => void;
 }

@@ -27,6 +27,23 @@ brokerContract({
       dispose: () => cleanPrefix(prefix),
     };
   },
+  async outage() {
+    const secret = `pw-${uniquePrefix()}`;
+    const redis = await startPrivateRedis([], { password: secret });
+    const logged: string[] = [];
+    const logger = (level: string, msg: string, error?: unknown): void => {
+      logged.push(`${level} ${msg}${error instanceof Error ? `: ${error.message}` : ''}`);
+    };
+    const prefix = uniquePrefix();
+    return {
+      secret,
+      logged,
+      node: () =>
+        new RedisBroker({ url: redis.url, prefix, logger, commandTimeoutMs: 500, connectTimeoutMs: 500 }),
+      stopServer: () => redis.stop(),
+      dispose: () => redis.stop(),
+    };
+  },
 });
 
 /** Started on first use, stopped when the file is done. */
@@ -264,6 +281,22 @@ describe('redis broker: faults', () => {
     const after = await broker.publish(channel, '3', OPTIONS);
     assert.equal(after.epoch, before.epoch);
     assert.ok(after.offset === 2 || after.offset === 3, `offset ${after.offset}`);
+  });
+
+  test('start rejects with broker_unavailable when Redis refuses the password, saying so without it', async (t) => {
+    const redis = await startPrivateRedis([], { password: 'right-password' });
+    t.after(() => redis.stop());
+    const url = redis.url.replace('right-password', 'wrong-password');
+    const broker = new RedisBroker({ url, prefix: uniquePrefix(), connectTimeoutMs: 500 });
+    await assert.rejects(broker.start(new RecordingHandler()), (error: unknown) => {
+      assert.ok(error instanceof PushwireError);
+      assert.equal(error.code, 'broker_unavailable');
+      assert.match(error.message, /WRONGPASS/);
+      assert.match(error.message, /redis:\/\/:\*\*\*@127\.0\.0\.1:\d+/);
+      assert.doesNotMatch(error.message, /wrong-password/);
+      return true;
+    });
+    await broker.close();
   });
 
   test('start rejects with broker_unavailable when Redis is unreachable', async () => {

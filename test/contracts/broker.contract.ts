@@ -14,6 +14,8 @@ export interface BrokerFactory {
   readonly shared: boolean;
   /** A fresh scope per test (e.g. a Redis key prefix); `node()` makes an unstarted broker in it. */
   scope(): Promise<BrokerScope>;
+  /** Brokers that depend on a server of their own (Redis): a scope whose server a test can stop. */
+  outage?(): Promise<OutageScope>;
 }
 
 export interface BrokerScope {
@@ -21,8 +23,31 @@ export interface BrokerScope {
   dispose(): Promise<void>;
 }
 
+export interface OutageScope extends BrokerScope {
+  /** A credential in the broker's connection settings that no error or log line may repeat. */
+  readonly secret: string;
+  /** What the brokers of this scope logged so far, one line per entry. */
+  readonly logged: readonly string[];
+  /** Stops the server the brokers depend on (by PID), for good. */
+  stopServer(): Promise<void>;
+}
+
 const OPTIONS: PublishOptions = { historySize: 100, historyTtlMs: 300_000 };
 const WAIT_MS = 5000;
+
+/** Rejects with a PushwireError `code` whose message doesn't contain `secret`. */
+async function rejectsWith(
+  work: Promise<unknown>,
+  code: string,
+  secret: string | null = null,
+): Promise<void> {
+  await assert.rejects(work, (error: unknown) => {
+    assert.ok(error instanceof PushwireError, `a PushwireError, not ${String(error)}`);
+    assert.equal(error.code, code);
+    if (secret !== null) assert.ok(!error.message.includes(secret), `no credential in "${error.message}"`);
+    return true;
+  });
+}
 
 /** A handler that records what its broker reports and lets a test await the next event. */
 export class RecordingHandler implements BrokerHandler {
@@ -66,6 +91,21 @@ export class RecordingHandler implements BrokerHandler {
     for (const wake of waiters) wake();
   }
 }
+
+/** Records like RecordingHandler, and throws from the first publication it is given. */
+class ThrowingOnceHandler extends RecordingHandler {
+  thrown = 0;
+
+  override publication(publication: Publication): void {
+    super.publication(publication);
+    if (this.thrown === 0) {
+      this.thrown++;
+      throw new Error('a node failing on its first publication');
+    }
+  }
+}
+
+const PRESENT: PresenceInfo = { clientId: 'c-present', userId: null, connectedAt: 1_700_000_000_000 };
 
 export function channelName(label: string): string {
   return `test:${label}-${randomBytes(4).toString('hex')}`;
@@ -335,19 +375,71 @@ export function brokerContract(factory: BrokerFactory): void {
     });
 
     describe('lifecycle', () => {
-      test('close is safe twice; publish after close rejects with broker_unavailable', async () => {
+      test('close is safe twice; after close every operation but unsubscribe rejects with broker_unavailable', async () => {
         const { broker } = await node();
         const channel = channelName('closed');
+        await broker.subscribe(channel);
         await broker.publish(channel, data(1), OPTIONS);
         await broker.close();
         await broker.close();
-        await assert.rejects(broker.publish(channel, data(2), OPTIONS), (error: unknown) => {
-          assert.ok(error instanceof PushwireError);
-          assert.equal(error.code, 'broker_unavailable');
-          return true;
-        });
+        await rejectsWith(broker.publish(channel, data(2), OPTIONS), 'broker_unavailable');
+        await rejectsWith(broker.history(channel, {}), 'broker_unavailable');
+        await rejectsWith(broker.subscribe(channelName('closed-sub')), 'broker_unavailable');
+        await rejectsWith(broker.presence.join(channel, PRESENT, 60_000), 'broker_unavailable');
+        await rejectsWith(broker.presence.list(channel), 'broker_unavailable');
+        await rejectsWith(broker.presence.leave(channel, PRESENT.clientId), 'broker_unavailable');
+        // Leaving is what a node does while it shuts down: nothing to refuse.
+        await broker.unsubscribe(channel);
       });
     });
+
+    describe('failure isolation', () => {
+      test('a handler that throws fails neither the publish nor the deliveries after it', async () => {
+        const broker = scope.node();
+        const handler = new ThrowingOnceHandler();
+        await broker.start(handler);
+        started.push(broker);
+        const channel = channelName('throwing');
+        await broker.subscribe(channel);
+        const first = await broker.publish(channel, data(1), OPTIONS);
+        const second = await broker.publish(channel, data(2), OPTIONS);
+        await handler.until(() => handler.of(channel).length === 2, 'both publications');
+        assert.deepEqual(handler.of(channel), [first, second]);
+        assert.equal(handler.thrown, 1);
+      });
+    });
+
+    if (factory.outage) {
+      const outageScope = factory.outage.bind(factory);
+      describe('outage', () => {
+        test('with its server gone every operation rejects with broker_unavailable, naming no credential', async (t) => {
+          const outage = await outageScope();
+          t.after(() => outage.dispose());
+          const broker = outage.node();
+          t.after(() => broker.close());
+          await broker.start(new RecordingHandler());
+          const channel = channelName('outage');
+          await broker.subscribe(channel);
+          await broker.publish(channel, data(1), OPTIONS);
+          await broker.presence.join(channel, PRESENT, 60_000);
+
+          await outage.stopServer();
+          const { secret } = outage;
+          await rejectsWith(broker.publish(channel, data(2), OPTIONS), 'broker_unavailable', secret);
+          await rejectsWith(broker.history(channel, {}), 'broker_unavailable', secret);
+          await rejectsWith(broker.subscribe(channelName('outage-sub')), 'broker_unavailable', secret);
+          await rejectsWith(broker.presence.join(channel, PRESENT, 60_000), 'broker_unavailable', secret);
+          await rejectsWith(broker.presence.list(channel), 'broker_unavailable', secret);
+          await rejectsWith(broker.presence.leave(channel, PRESENT.clientId), 'broker_unavailable', secret);
+          const late = outage.node();
+          t.after(() => late.close());
+          await rejectsWith(late.start(new RecordingHandler()), 'broker_unavailable', secret);
+          assert.ok(outage.logged.length > 0, 'the outage was logged');
+          for (const line of outage.logged)
+            assert.ok(!line.includes(secret), `no credential in the log: ${line}`);
+        });
+      });
+    }
 
     if (factory.shared) {
       describe('two nodes', () => {

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
-import type { BenchResults } from '../../src/bench/index.ts';
+import type { BenchResults } from '@pushwire/bench';
 
 // A tiny benchmark, run the way a user runs it (`npm run bench -- ...`), that asserts only
 // correctness: every message reached every subscriber once, in order, on every transport of
@@ -15,10 +15,11 @@ const out = mkdtempSync(join(tmpdir(), 'pushwire-bench-smoke-'));
 after(() => rmSync(out, { recursive: true, force: true }));
 
 function runBench(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...args], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--conditions=@pushwire/source', '--import', 'tsx', 'packages/bench/run.ts', ...args],
+    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => {

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { SignJWT } from 'jose';
 import {
   type Browser,
   buildClientBundle,
-  CHROMIUM_PATH,
+  CHROMIUM,
   launchBrowser,
   openClientPage,
   openConnections,
@@ -17,11 +18,13 @@ import {
   waitForPage,
 } from '../helpers/browser.ts';
 import { type ClientProxy, startClientProxy } from '../helpers/client-proxy.ts';
+import { skipUnlessAvailable } from '../helpers/requirements.ts';
 import { type RunningPushwire, startPushwire } from '../helpers/server.ts';
-import { startTtlProxy, ttlProxyAvailable } from '../helpers/ttl-proxy.ts';
+import { startTtlProxy, TTL_PROXY } from '../helpers/ttl-proxy.ts';
 
 const shots = fileURLToPath(new URL('../../.tmp/', import.meta.url));
-const skip = existsSync(CHROMIUM_PATH) ? false : `no Chromium at ${CHROMIUM_PATH}`;
+const skip = await skipUnlessAvailable(CHROMIUM);
+const skipProxy = await skipUnlessAvailable(CHROMIUM, TTL_PROXY);
 
 describe('the browser bundle in Chromium', { skip }, () => {
   let browser: Browser;
@@ -153,7 +156,7 @@ describe('the browser bundle in Chromium', { skip }, () => {
   });
 });
 
-describe('through the TTL proxy with server heartbeats off', { skip: skip || !ttlProxyAvailable() }, () => {
+describe('through the TTL proxy with server heartbeats off', { skip: skipProxy }, () => {
   let browser: Browser;
   let server: RunningPushwire;
   let pages: PageServer;
@@ -194,6 +197,77 @@ describe('through the TTL proxy with server heartbeats off', { skip: skip || !tt
       } finally {
         await page.close();
         await proxy.stop();
+      }
+    });
+  }
+});
+
+/** The client the test page keeps in `window.pushwireClient`. */
+interface PageGlobals {
+  pushwireClient: { state: string; setToken(token: string): void };
+}
+
+describe('refusals in Chromium: the page is told why, and the client waits for a new token', { skip }, () => {
+  const secret = 'a-test-secret-that-is-long-enough-for-hs256';
+  const sign = (channels: string[]) =>
+    new SignJWT({ sub: 'page', channels })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setExpirationTime('1h')
+      .sign(new TextEncoder().encode(secret));
+  let browser: Browser;
+  let server: RunningPushwire;
+  let pages: PageServer;
+
+  before(async () => {
+    await buildClientBundle();
+    [browser, server, pages] = await Promise.all([
+      launchBrowser(),
+      startPushwire({ args: ['--token-secret', secret, '--cors-origins', '*'] }),
+      startPageServer(),
+    ]);
+  });
+  after(async () => {
+    await pages?.close();
+    await browser?.close();
+    await server?.stop();
+  });
+
+  // Browsers show a script neither the status of a refused WebSocket upgrade nor that of a
+  // failed EventSource: the first is read from the error frame and close code, the second
+  // from the one fetch the client makes to ask why.
+  const cases = [
+    { transport: 'websocket', token: async () => '', code: 'unauthorized' },
+    { transport: 'sse', token: () => sign(['room:*']), code: 'forbidden' },
+  ];
+  for (const { transport, token, code } of cases) {
+    test(`${transport}: error ${code}, no retries, then setToken lets the page in`, async () => {
+      const channel = `refused-${transport}`;
+      const page = await openClientPage(browser, pages, {
+        channel,
+        transports: transport,
+        server: server.url,
+        token: await token(),
+      });
+      try {
+        await waitForPage(page, 'state.events.includes(arg)', `error:${code}`);
+        // Long enough for a client that retries (its first retry comes within 250 ms) to show it.
+        await delay(1500);
+        assert.equal(
+          await page.evaluate(() => (window as unknown as PageGlobals).pushwireClient.state),
+          'refused',
+        );
+        assert.deepEqual(
+          (await pageState(page)).events.filter((e) => e === 'reconnecting' || e.startsWith('error')),
+          [`error:${code}`],
+        );
+        const valid = await sign([channel]);
+        await page.evaluate((jwt) => (window as unknown as PageGlobals).pushwireClient.setToken(jwt), valid);
+        await waitForPage(page, "state.events.includes('subscribed')");
+        await server.publish(channel, 'let in');
+        await waitForPage(page, 'state.messages.length >= 1');
+        assert.deepEqual((await pageState(page)).messages, ['let in']);
+      } finally {
+        await page.close();
       }
     });
   }

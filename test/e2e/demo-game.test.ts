@@ -1,18 +1,19 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
-import { type Browser, buildClientBundle, CHROMIUM_PATH, launchBrowser } from '../helpers/browser.ts';
+import { type Browser, buildClientBundle, CHROMIUM, launchBrowser } from '../helpers/browser.ts';
+import { skipUnlessAvailable } from '../helpers/requirements.ts';
 import { type RunningPushwire, startPushwire } from '../helpers/server.ts';
-import { startTtlProxy, type TtlProxy, ttlProxyAvailable } from '../helpers/ttl-proxy.ts';
+import { startTtlProxy, TTL_PROXY, type TtlProxy } from '../helpers/ttl-proxy.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 // PUSHWIRE_DEMO_SCREENSHOT=docs/demo.png refreshes the screenshot in the docs.
 const screenshot = resolve(root, process.env.PUSHWIRE_DEMO_SCREENSHOT ?? '.tmp/demo.png');
-const skip = existsSync(CHROMIUM_PATH) ? false : `no Chromium at ${CHROMIUM_PATH}`;
+const skip = await skipUnlessAvailable(CHROMIUM);
+const skipProxy = await skipUnlessAvailable(TTL_PROXY);
 /**
  * A liveness bound, not a speed test: a move or chat line not seen by then is lost. How long
  * arrivals took (the demo means about a second at most) is reported as a test diagnostic.
@@ -117,7 +118,7 @@ describe('the demo game in Chromium: three players on three transports', { skip 
       // Heartbeats and held polls well inside the proxy's idle timeout.
       startPushwire({ args: ['--demo', '--heartbeat-interval', '1s', '--poll-timeout', '2s'] }),
     ]);
-    if (ttlProxyAvailable()) proxy = await startTtlProxy(server.port, PROXY_IDLE_S);
+    if (!skipProxy) proxy = await startTtlProxy(server.port, PROXY_IDLE_S);
     // The page comes from the proxy (or the server) itself: same origin for the page and its pushes.
     const base = proxy?.url ?? server.url;
     for (const { name, transport } of players) {
@@ -228,8 +229,9 @@ describe('the demo game in Chromium: three players on three transports', { skip 
     assert.equal(new URL(linus.url()).searchParams.get('transport'), 'stream', 'a reload keeps the choice');
   });
 
-  test('through the TTL proxy the pages stay live through 10 s of silence', async (t) => {
-    if (!proxy) return t.skip('the TTL proxy is not available');
+  test('through the TTL proxy the pages stay live through 10 s of silence', {
+    skip: skipProxy,
+  }, async (t) => {
     const before = await Promise.all(pages.map(demoState));
     const quietUntil = Date.now() + 10_000;
     // Nobody moves or talks: only heartbeats cross the proxy, which cuts anything idle for 3 s.

@@ -8,8 +8,9 @@ import {
   TRANSPORTS,
   takeMessages,
 } from '../helpers/clients.ts';
+import { skipUnlessAvailable } from '../helpers/requirements.ts';
 import { type RunningPushwire, startPushwire } from '../helpers/server.ts';
-import { startTtlProxy, type TtlProxy, ttlProxyAvailable } from '../helpers/ttl-proxy.ts';
+import { startTtlProxy, TTL_PROXY, type TtlProxy } from '../helpers/ttl-proxy.ts';
 
 const TTL_S = 3;
 const SILENCE_MS = 10_000;
@@ -20,7 +21,7 @@ function seenSoFar(client: RawClient): ClientEvent[] {
 }
 
 describe('heartbeats through a proxy that cuts idle connections', {
-  skip: !ttlProxyAvailable() && 'no ttl-proxy',
+  skip: await skipUnlessAvailable(TTL_PROXY),
 }, () => {
   let beating: RunningPushwire;
   let silent: RunningPushwire;

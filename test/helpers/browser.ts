@@ -1,16 +1,30 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { type Component, component } from './requirements.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const run = promisify(execFile);
 
 export const CHROMIUM_PATH = process.env.PUSHWIRE_TEST_CHROMIUM ?? '/usr/bin/chromium';
+
+/** Debian's Chromium (or the one PUSHWIRE_TEST_CHROMIUM names): playwright-core downloads none. */
+export const CHROMIUM: Component = component('Chromium', 'apt-get install -y chromium', async () => {
+  try {
+    await access(CHROMIUM_PATH, constants.X_OK);
+    return null;
+  } catch {
+    return process.env.PUSHWIRE_TEST_CHROMIUM
+      ? `no executable at PUSHWIRE_TEST_CHROMIUM=${CHROMIUM_PATH}`
+      : `no executable at ${CHROMIUM_PATH} (or set PUSHWIRE_TEST_CHROMIUM)`;
+  }
+});
 const ARGS = [
   '--headless',
   '--no-sandbox',
@@ -59,7 +73,8 @@ export interface PageState {
 /**
  * The page a test opens: it loads the bundle from the Pushwire server named by `server` (the
  * server must allow the page's origin: `--cors-origins`) and subscribes with the options of
- * its query string (`channel`, `transports`, `shared`).
+ * its query string (`channel`, `transports`, `shared`, `token`). Events are recorded by name,
+ * `connected:<transport>` and `error:<code>` with what they carry.
  */
 const PAGE = `<!doctype html>
 <html><head><meta charset="utf-8"><title>Pushwire test page</title>
@@ -81,6 +96,7 @@ const PAGE = `<!doctype html>
   const client = new Pushwire(server, {
     transports: params.get('transports')?.split(','),
     shared: params.has('shared'),
+    token: params.get('token') ?? undefined,
     baseDelayMs: 100,
   });
   window.pushwireClient = client;
@@ -88,7 +104,9 @@ const PAGE = `<!doctype html>
     client.on(type, (event) => {
       if (type === 'connected') state.transport = event.transport;
       if (type === 'disconnected') state.transport = null;
-      state.events.push(type === 'connected' ? 'connected:' + event.transport : type);
+      state.events.push(
+        type === 'connected' ? 'connected:' + event.transport : type === 'error' ? 'error:' + event.code : type,
+      );
       render();
     });
   }

@@ -24,7 +24,11 @@ export function nodeClient(
   channels: readonly string[],
   options: PushwireOptions = {},
 ): ObservedClient {
-  const client = new Pushwire(url, { WebSocket, EventSource, ...options });
+  return observe(new Pushwire(url, { WebSocket, EventSource, ...options }), channels);
+}
+
+/** Records what `client` reports, after subscribing it to `channels`. */
+export function observe(client: Pushwire, channels: readonly string[]): ObservedClient {
   const events = new AsyncQueue<SdkEvent>();
   const messages = new AsyncQueue<Message>();
   for (const type of ['connected', 'subscribed', 'disconnected', 'reconnecting', 'gap', 'error'] as const) {

@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
+import { freePort } from './ports.ts';
 
 /** The shared Redis of the test run (REDIS_URL); tests isolate themselves by key prefix. */
 export function redisUrl(): string {
@@ -45,20 +45,14 @@ export interface PrivateRedis {
 }
 
 const START_TIMEOUT_MS = 10_000;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  await once(server, 'close');
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
+const REDIS_MISSING = 'redis-server is not on PATH; install it: apt-get install -y redis-server';
 
 /** Starts redis-server in the foreground and resolves once its log says it accepts connections. */
-async function spawnRedis(port: number, extraArgs: readonly string[]): Promise<ChildProcess> {
+async function spawnRedis(
+  port: number,
+  extraArgs: readonly string[],
+  password?: string,
+): Promise<ChildProcess> {
   const child = spawn(
     'redis-server',
     ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1', ...extraArgs],
@@ -79,20 +73,24 @@ async function spawnRedis(port: number, extraArgs: readonly string[]): Promise<C
       }
     };
     const onExit = (code: number | null): void => fail(new Error(`redis-server exited (${code}):\n${log}`));
+    const onError = (error: NodeJS.ErrnoException): void =>
+      fail(error.code === 'ENOENT' ? new Error(REDIS_MISSING) : error);
     function fail(error: Error): void {
       clearTimeout(timer);
       child.off('exit', onExit);
-      if (child.exitCode === null) child.kill('SIGKILL');
+      if (child.pid !== undefined && child.exitCode === null) child.kill('SIGKILL');
       reject(error);
     }
     child.stdout?.on('data', onData);
     child.once('exit', onExit);
+    child.once('error', onError);
   });
   child.removeAllListeners('exit');
+  child.removeAllListeners('error');
   // Keep draining its output so a chatty server never blocks on a full pipe.
   child.stdout?.resume();
   child.stderr?.resume();
-  const ping = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 });
+  const ping = new Redis({ port, host: '127.0.0.1', password, lazyConnect: true, maxRetriesPerRequest: 1 });
   try {
     await ping.connect();
     if ((await ping.ping()) !== 'PONG') throw new Error(`redis-server :${port} did not answer PING`);
@@ -111,13 +109,18 @@ async function stopChild(child: ChildProcess): Promise<void> {
 
 /**
  * A redis-server of the test's own, for tests that kill or restart Redis (never the shared
- * one). `extraArgs` go to redis-server (e.g. `--cluster-enabled yes`).
+ * one). `extraArgs` go to redis-server (e.g. `--cluster-enabled yes`); with `password` it
+ * requires AUTH, and `url` carries the password.
  */
-export async function startPrivateRedis(extraArgs: readonly string[] = []): Promise<PrivateRedis> {
+export async function startPrivateRedis(
+  extraArgs: readonly string[] = [],
+  { password }: { password?: string } = {},
+): Promise<PrivateRedis> {
   const port = await freePort();
-  let child = await spawnRedis(port, extraArgs);
+  const args = password === undefined ? extraArgs : [...extraArgs, '--requirepass', password];
+  let child = await spawnRedis(port, args, password);
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: `redis://${password === undefined ? '' : `:${encodeURIComponent(password)}@`}127.0.0.1:${port}`,
     port,
     get pid() {
       return child.pid!;
@@ -125,7 +128,53 @@ export async function startPrivateRedis(extraArgs: readonly string[] = []): Prom
     stop: () => stopChild(child),
     async restart() {
       await stopChild(child);
-      child = await spawnRedis(port, extraArgs);
+      child = await spawnRedis(port, args, password);
+    },
+  };
+}
+
+/**
+ * A one-node Redis Cluster of the test's own (all 16384 slots on one node): enough to run
+ * every script and sharded pub/sub through ioredis's cluster client, and Redis refuses a
+ * command whose keys span slots even on one node. Stop it with `stop()`.
+ */
+export async function startOneNodeCluster(): Promise<PrivateRedis & { cleanup(): Promise<void> }> {
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = await mkdtemp(join(tmpdir(), 'pushwire-cluster-'));
+  const server = await startPrivateRedis([
+    '--cluster-enabled',
+    'yes',
+    '--cluster-config-file',
+    join(dir, 'nodes.conf'),
+    '--dir',
+    dir,
+    // Alone, a node doesn't know its own address and reports its slots as served by "".
+    '--cluster-announce-ip',
+    '127.0.0.1',
+  ]);
+  const admin = new Redis(server.url);
+  try {
+    await admin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
+    const deadline = Date.now() + 5000;
+    while (!String(await admin.call('CLUSTER', 'INFO')).includes('cluster_state:ok')) {
+      if (Date.now() > deadline) throw new Error('the one-node cluster did not reach cluster_state:ok');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  } finally {
+    admin.disconnect();
+  }
+  return {
+    ...server,
+    url: server.url,
+    port: server.port,
+    get pid() {
+      return server.pid;
+    },
+    async cleanup() {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
     },
   };
 }

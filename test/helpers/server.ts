@@ -70,11 +70,10 @@ export async function startPushwire(options: StartOptions = {}): Promise<Running
   );
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
-      // Nobody will stop a server whose start failed: left running, it would keep the test
-      // file's process (and so the whole run) alive.
+      // A server that never said it listens must not outlive the test that waited for it.
       child.kill('SIGKILL');
-      reject(new Error(`server did not start in 20 s:\n${stdout}\n${stderr}`));
-    }, 20_000);
+      reject(new Error(`server did not start in 30 s:\n${stdout}\n${stderr}`));
+    }, 30_000);
     const check = () => {
       const match = /Pushwire listening on (http:\/\/\S+)/.exec(stdout);
       if (match) {

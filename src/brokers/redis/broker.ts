@@ -2,19 +2,22 @@ import { type Publication, PushwireError, type StreamPosition } from '../../prot
 import { newEpoch } from '../memory.ts';
 import type {
   Broker,
+  BrokerCluster,
   BrokerHandler,
   BrokerHealth,
   HistoryQuery,
   HistoryResult,
+  Logger,
   PresenceStore,
   PublishOptions,
 } from '../types.ts';
+import { RedisCluster } from './cluster.ts';
 import { withDeadline } from './deadline.ts';
 import { HashRing } from './hash-ring.ts';
 import { type ChannelKeys, channelKeys, channelOfPubsub, decodePayload } from './keys.ts';
 import { RedisPresence } from './presence.ts';
 import { SCRIPTS } from './scripts.ts';
-import { type Logger, Shard } from './shard.ts';
+import { Shard } from './shard.ts';
 
 export interface RedisBrokerOptions {
   /** `redis://`, `rediss://` (TLS) or `redis-sentinel://host:26379[,host:26379]/masterName`. */
@@ -40,11 +43,17 @@ export interface RedisBrokerOptions {
    * both honest. Longer keeps the finer answer at the cost of one small HASH per channel.
    */
   readonly metaTtlMs?: number;
+  /**
+   * A node's cluster lease (see ClusterView): renewed every third of it; a node silent for
+   * longer is reported lost. Default 15000 ms.
+   */
+  readonly nodeLeaseMs?: number;
 }
 
 const DEFAULTS = {
   commandTimeoutMs: 1000,
   connectTimeoutMs: 5000,
+  nodeLeaseMs: 15_000,
   metaTtlMs: 30 * 24 * 60 * 60 * 1000,
 } as const;
 
@@ -62,8 +71,9 @@ type State = 'new' | 'running' | 'closed';
  * once with `broker_unavailable`; ioredis reconnects by itself, and once the subscriber link is
  * back the broker subscribes again and calls `handler.recovered()`.
  */
-export class RedisBroker implements Broker, BrokerHealth {
+export class RedisBroker implements Broker, BrokerHealth, BrokerCluster {
   readonly presence: PresenceStore;
+  readonly cluster: RedisCluster;
   private readonly prefix: string;
   private readonly metaTtlMs: number;
   private readonly commandTimeoutMs: number;
@@ -101,6 +111,20 @@ export class RedisBroker implements Broker, BrokerHealth {
       locate: (channel) => ({ client: this.ring.get(channel).command, keys: this.keys(channel) }),
       guard: (operation, work) => this.guard(operation, work),
     });
+    // Every node lists the same shards, so every node finds the control plane on the same one.
+    const control = this.ring.get('#cluster');
+    this.cluster = new RedisCluster({
+      prefix: this.prefix,
+      control: control.command,
+      commandFor: (channel) => this.ring.get(channel).command,
+      listen: (name) => control.subscribe(name),
+      unlisten: (name) => control.unsubscribe(name),
+      publish: (name, payload) =>
+        options.cluster ? control.command.spublish(name, payload) : control.command.publish(name, payload),
+      guard: (operation, work) => this.guard(operation, work),
+      log: this.log,
+      leaseMs: options.nodeLeaseMs ?? DEFAULTS.nodeLeaseMs,
+    });
   }
 
   async start(handler: BrokerHandler): Promise<void> {
@@ -111,7 +135,7 @@ export class RedisBroker implements Broker, BrokerHealth {
       await Promise.all(this.shards.map((shard) => shard.connect()));
     } catch (error) {
       await this.close();
-      throw unavailable('redis is unreachable', error);
+      throw unavailable('redis connect failed', error);
     }
   }
 
@@ -145,7 +169,7 @@ export class RedisBroker implements Broker, BrokerHealth {
       await this.ring.get(channel).subscribe(this.keys(channel).pubsub);
     } catch (error) {
       this.subscribed.delete(channel);
-      throw unavailable(`subscribe to ${channel} failed`, error);
+      throw unavailable(`redis subscribe to ${channel} failed`, error);
     }
   }
 
@@ -175,6 +199,7 @@ export class RedisBroker implements Broker, BrokerHealth {
 
   async close(): Promise<void> {
     if (this.state === 'closed') return;
+    if (this.state === 'running') await this.cluster.leave();
     this.state = 'closed';
     this.handler = null;
     this.subscribed.clear();
@@ -186,6 +211,10 @@ export class RedisBroker implements Broker, BrokerHealth {
   }
 
   private deliver(name: string, payload: string): void {
+    if (name === this.cluster.busName) {
+      this.cluster.busMessage(payload);
+      return;
+    }
     const channel = channelOfPubsub(this.prefix, name);
     if (channel === null || !this.subscribed.has(channel) || !this.handler) return;
     const publication = decodePayload(channel, payload);
@@ -232,9 +261,22 @@ export class RedisBroker implements Broker, BrokerHealth {
   }
 }
 
+/**
+ * Every failure of Redis as the one error callers expect. The message says what failed and
+ * why in words an operator can act on; it never holds a URL with its password (shards are
+ * named by their redacted URL).
+ */
 function unavailable(message: string, cause: unknown): PushwireError {
-  const reason = cause instanceof Error ? `: ${cause.message}` : '';
-  return new PushwireError('broker_unavailable', `${message}${reason}`);
+  return new PushwireError('broker_unavailable', `${message}: ${reasonOf(cause)}`);
+}
+
+function reasonOf(cause: unknown): string {
+  if (!(cause instanceof Error)) return 'unknown failure';
+  // How ioredis, its offline queue off, refuses a command while it isn't connected.
+  if (/enableOfflineQueue options is false|^Connection is closed/.test(cause.message)) {
+    return 'not connected to Redis (reconnecting)';
+  }
+  return cause.message;
 }
 
 type StreamEntry = [id: string, fields: string[]];

@@ -54,6 +54,21 @@ interface ParsedUrl {
 
 const URL_PATTERN = /^(redis|rediss|redis-sentinel):\/\/(?:([^@/]*)@)?([^/?#]+)(\/[^?#]*)?(?:\?.*)?$/;
 
+/**
+ * The URL as a message or log line may show it: whatever stands between `//` and the last `@`
+ * (a password, or a user and a password) is masked, so an unencoded `@` or `/` in a password
+ * doesn't leak the rest of it. Works on URLs that don't parse, too.
+ */
+export function redactRedisUrl(url: string): string {
+  const start = url.indexOf('//');
+  const at = url.lastIndexOf('@');
+  if (start === -1 || at < start) return url;
+  const auth = url.slice(start + 2, at);
+  const colon = auth.indexOf(':');
+  const shown = colon === -1 ? '***' : `${auth.slice(0, colon)}:***`;
+  return `${url.slice(0, start + 2)}${shown}${url.slice(at)}`;
+}
+
 /** Parses URLs that `new URL` can't: several comma-separated hosts for sentinels and clusters. */
 export function parseRedisUrl(url: string): ParsedUrl {
   const match = URL_PATTERN.exec(url);
@@ -77,15 +92,6 @@ export function parseRedisUrl(url: string): ParsedUrl {
     return { host: found[1]!.replace(/^\[|\]$/g, ''), port: found[2] ? Number(found[2]) : defaultPort };
   });
   return { scheme: scheme as ParsedUrl['scheme'], username, password, hosts, path: path ?? '' };
-}
-
-/** The URL as it may be shown in logs and errors: its password, if any, becomes `***`. */
-export function redactRedisUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^@/]*)@/i, (_, scheme: string, auth: string) => {
-    const colon = auth.indexOf(':');
-    // Without a colon the whole userinfo is the password (`redis://secret@host`).
-    return `${scheme}${colon === -1 ? '***' : `${auth.slice(0, colon)}:***`}@`;
-  });
 }
 
 /** `host:port` of a Redis URL (several, comma-separated, for sentinels and cluster seeds). */

@@ -12,6 +12,8 @@ export interface ChannelKeys {
   readonly presenceExpiry: string;
   /** The pub/sub channel its publications travel on. */
   readonly pubsub: string;
+  /** HASH nodeId -> that node's subscriber count of the channel (see cluster.ts). */
+  readonly occupancy: string;
 }
 
 const PUBSUB_SUFFIX = '}:pub';
@@ -28,6 +30,40 @@ export function channelKeys(prefix: string, channel: string): ChannelKeys {
     presence: `${tag}}:presence`,
     presenceExpiry: `${tag}}:presence-expiry`,
     pubsub: `${tag}${PUBSUB_SUFFIX}`,
+    occupancy: `${tag}}:occupancy`,
+  };
+}
+
+/** The names of the cluster's control plane (see cluster.ts). */
+export interface ClusterKeys {
+  /** ZSET nodeId by lease expiry (ms, Redis's clock). */
+  readonly leases: string;
+  /** HASH nodeId -> NodeInfo JSON. */
+  readonly infos: string;
+  /** ZSET of the channels with subscribers somewhere, all scored 0: ordered by name. */
+  readonly active: string;
+  /** ZSET userId by the time (ms) their tokens were revoked. */
+  readonly revoked: string;
+  /** The pub/sub channel of the control bus. */
+  readonly bus: string;
+  /** HASH channel -> count: one node's subscriber counts, for whoever finds it lost. */
+  nodeChannels(nodeId: string): string;
+}
+
+/**
+ * `#` is in no channel name, so these tags never meet a channel's. The cluster-wide names
+ * share one slot (a script reads leases and infos together); each node's counts sit in a slot
+ * of their own.
+ */
+export function clusterKeys(prefix: string): ClusterKeys {
+  const tag = `{${prefix}:#cluster}`;
+  return {
+    leases: `${tag}:leases`,
+    infos: `${tag}:infos`,
+    active: `${tag}:active`,
+    revoked: `${tag}:revoked`,
+    bus: `${tag}:bus`,
+    nodeChannels: (nodeId) => `{${prefix}:#node:${nodeId}}:channels`,
   };
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { LogLevel } from '../types.ts';
 import { OutageLog } from './outage.ts';
-import type { LogLevel } from './shard.ts';
 
 function recorder() {
   const lines: { level: LogLevel; msg: string; err: unknown }[] = [];

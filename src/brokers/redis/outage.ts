@@ -1,4 +1,4 @@
-import type { Logger } from './shard.ts';
+import type { Logger } from '../types.ts';
 
 /**
  * Errors of a Redis that is down or out of reach. They are expected in any deployment, so they

@@ -40,4 +40,8 @@ export const SCRIPTS = {
   history: new LuaScript('history.lua'),
   presenceJoin: new LuaScript('presence-join.lua'),
   presenceList: new LuaScript('presence-list.lua'),
+  nodeLease: new LuaScript('node-lease.lua'),
+  nodeList: new LuaScript('node-list.lua'),
+  nodeClaimLost: new LuaScript('node-claim-lost.lua'),
+  occupancy: new LuaScript('occupancy.lua'),
 };

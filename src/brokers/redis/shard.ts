@@ -1,8 +1,6 @@
+import type { Logger } from '../types.ts';
 import { type ConnectionOptions, createClient, type RedisClient, redisAddress } from './connection.ts';
 import { OutageLog } from './outage.ts';
-
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
-export type Logger = (level: LogLevel, msg: string, err?: unknown) => void;
 
 export interface ShardEvents {
   /** A message on one of this shard's pub/sub channels. */

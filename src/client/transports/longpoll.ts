@@ -1,5 +1,8 @@
+import { decodeCursor, EMPTY_CURSOR, encodeCursor } from '../../protocol/index.ts';
+import { errorOfResponse, type ServerError } from '../server-error.ts';
 import {
   type ClientTransport,
+  DOWNSTREAM_ONLY,
   type Link,
   type LinkEvent,
   type LinkParams,
@@ -9,9 +12,6 @@ import {
   toEvent,
   type WireEvent,
 } from './types.ts';
-
-/** A held poll that hasn't failed this long was accepted: the server is there. */
-const HELD_IS_OPEN_MS = 1000;
 
 interface PollResponse {
   messages?: unknown[];
@@ -24,51 +24,55 @@ interface PollResponse {
 export function longPollTransport(platform: TransportPlatform): ClientTransport {
   return {
     name: 'longpoll',
+    capabilities: DOWNSTREAM_ONLY,
     supported: () => typeof platform.fetch === 'function',
     open: (params, sink) => openLongPoll(platform, params, sink),
   };
 }
 
+/**
+ * Long poll has no `connected` event of its own: the link is connected once the server has
+ * answered a poll, never because one is merely pending (a listener that accepts and never
+ * answers would pass for a server). A poll with a cursor may be held until the poll timeout,
+ * so the first poll of every link goes without one and is answered at once; polling then goes
+ * on from the link's own cursor, with the first answer's positions for channels it lacks.
+ */
 function openLongPoll(platform: TransportPlatform, params: LinkParams, sink: LinkSink): Link {
   const abort = new AbortController();
-  let cursor = params.cursor;
-  let opened = false;
+  let cursor: string | null = null;
   let done = false;
-  // Long poll has no `connected` event of its own: say it on the first answer, or once a
-  // request has been held (a resumed poll may wait for the poll timeout before answering).
-  const open = (at: string | null) => {
-    if (opened || done) return;
-    opened = true;
-    sink.event({ op: 'connected', clientId: '', cursor: at ?? '1', heartbeatIntervalMs: null });
-  };
-  const finish = (reason: string, terminal = false) => {
+  const finish = (reason: string, error: ServerError | null = null) => {
     if (done) return;
     done = true;
     abort.abort();
-    sink.closed({ reason, terminal });
+    sink.closed({ reason, error });
   };
   const pollOnce = async (): Promise<boolean> => {
-    const accepted = setTimeout(() => open(cursor), HELD_IS_OPEN_MS);
     const timeout = setTimeout(() => finish('poll timed out'), platform.longPollTimeoutMs);
     const held = cursor !== null;
     try {
       const response = await platform.fetch!(linkUrl(params, '/poll', cursor), { signal: abort.signal });
       if (!response.ok) {
-        finish(`HTTP ${response.status}`, response.status === 401);
+        finish(`HTTP ${response.status}`, await errorOfResponse(response));
         return false;
       }
-      deliver((await response.json()) as PollResponse, held);
+      const body = (await response.json()) as PollResponse;
+      if (done) return false;
+      if (held) deliver(body);
+      else connect(body);
       return !done;
     } finally {
-      clearTimeout(accepted);
       clearTimeout(timeout);
     }
   };
-  const deliver = (body: PollResponse, held: boolean) => {
-    if (done) return;
-    open(typeof body.cursor === 'string' ? body.cursor : cursor);
+  const connect = (body: PollResponse) => {
+    const at = typeof body.cursor === 'string' ? body.cursor : EMPTY_CURSOR;
+    cursor = params.cursor ? withPositionsOf(params.cursor, at) : at;
+    sink.event({ op: 'connected', clientId: '', cursor: at, heartbeatIntervalMs: null });
+  };
+  const deliver = (body: PollResponse) => {
     // A held poll that the poll timeout ended empty is long poll's heartbeat.
-    if (held && !body.messages?.length && !body.gaps?.length && !body.reconnect) emit({ op: 'ping' });
+    if (!body.messages?.length && !body.gaps?.length && !body.reconnect) emit({ op: 'ping' });
     for (const gap of body.gaps ?? []) emit(toEvent(gap, 'gap'));
     for (const message of body.messages ?? []) emit(toEvent(message, 'message'));
     if (typeof body.cursor === 'string' && !done) {
@@ -88,10 +92,18 @@ function openLongPoll(platform: TransportPlatform, params: LinkParams, sink: Lin
   };
   loop().catch((error: unknown) => finish(error instanceof Error ? error.message : 'poll failed'));
   return {
-    update: () => false,
     close() {
       done = true;
       abort.abort();
     },
   };
+}
+
+/** `cursor`, plus the positions `current` has of channels that `cursor` doesn't name. */
+function withPositionsOf(cursor: string, current: string): string {
+  try {
+    return encodeCursor(new Map([...decodeCursor(current), ...decodeCursor(cursor)]));
+  } catch {
+    return cursor;
+  }
 }

@@ -1,5 +1,8 @@
+import { errorOfResponse, type ServerError } from '../server-error.ts';
+import type { FetchFunction } from '../types.ts';
 import {
   type ClientTransport,
+  DOWNSTREAM_ONLY,
   type Link,
   type LinkEvent,
   type LinkParams,
@@ -17,19 +20,25 @@ const CONTROL_EVENTS = ['connected', 'gap', 'reconnect', 'ping'];
 export function sseTransport(platform: TransportPlatform): ClientTransport {
   return {
     name: 'sse',
+    capabilities: { ...DOWNSTREAM_ONLY, heartbeatVisible: false },
     supported: () => typeof platform.EventSource === 'function',
     open: (params, sink) => openEventSource(platform, params, sink),
   };
 }
 
 function openEventSource(platform: TransportPlatform, params: LinkParams, sink: LinkSink): Link {
-  const source = new platform.EventSource!(linkUrl(params, '/sse'));
+  const url = linkUrl(params, '/sse');
+  const source = new platform.EventSource!(url);
+  const probe = new AbortController();
+  let connected = false;
   let done = false;
+  let closedByCaller = false;
   const forward = (op: string) => (event: { data: string }) => {
     const parsed = done ? null : parseEvent(event.data || '{}', op);
+    connected ||= op === 'connected';
     if (parsed) sink.event(parsed as LinkEvent);
   };
-  const close = () => {
+  const stop = () => {
     done = true;
     source.onmessage = source.onerror = null;
     source.close();
@@ -40,8 +49,40 @@ function openEventSource(platform: TransportPlatform, params: LinkParams, sink: 
   // a new channel set: the client decides instead, resuming from the same cursor.
   source.onerror = () => {
     if (done) return;
-    close();
-    sink.closed({ reason: 'event stream failed or ended', terminal: false });
+    stop();
+    const reason = 'event stream failed or ended';
+    if (connected) return sink.closed({ reason, error: null });
+    whyRefused(platform.fetch, url, probe).then((error) => {
+      if (!closedByCaller) sink.closed({ reason, error });
+    });
   };
-  return { update: () => false, close };
+  return {
+    close() {
+      closedByCaller = true;
+      probe.abort();
+      stop();
+    },
+  };
+}
+
+/**
+ * EventSource never shows a script the status or body of a failed request, so a stream that
+ * failed before `connected` is asked once more, by fetch: an error answer says why (no or a bad
+ * token, a forbidden channel); an event stream means it works now, and is let go unread. Null
+ * when nothing more is known than a failure (no fetch, a network error, a server on another
+ * origin that doesn't let this one read its error answers).
+ */
+async function whyRefused(
+  fetch: FetchFunction | undefined,
+  url: string,
+  probe: AbortController,
+): Promise<ServerError | null> {
+  try {
+    const response = await fetch!(url, { signal: probe.signal });
+    return response.ok ? null : await errorOfResponse(response);
+  } catch {
+    return null;
+  } finally {
+    probe.abort();
+  }
 }

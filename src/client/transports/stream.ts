@@ -1,5 +1,7 @@
+import { errorOfResponse, type ServerError } from '../server-error.ts';
 import {
   type ClientTransport,
+  DOWNSTREAM_ONLY,
   type Link,
   type LinkEvent,
   type LinkParams,
@@ -13,6 +15,7 @@ import {
 export function streamTransport(platform: TransportPlatform): ClientTransport {
   return {
     name: 'stream',
+    capabilities: DOWNSTREAM_ONLY,
     // Streaming needs a readable response body, which some old fetch polyfills lack.
     supported: () => typeof platform.fetch === 'function' && typeof ReadableStream === 'function',
     open: (params, sink) => openStream(platform, params, sink),
@@ -22,18 +25,19 @@ export function streamTransport(platform: TransportPlatform): ClientTransport {
 function openStream(platform: TransportPlatform, params: LinkParams, sink: LinkSink): Link {
   const abort = new AbortController();
   let done = false;
-  const finish = (reason: string, terminal = false) => {
+  const finish = (reason: string, error: ServerError | null = null) => {
     if (done) return;
     done = true;
     abort.abort();
-    sink.closed({ reason, terminal });
+    sink.closed({ reason, error });
   };
   const read = async () => {
     const response = await platform.fetch!(linkUrl(params, '/stream'), {
       headers: { accept: 'application/x-ndjson' },
       signal: abort.signal,
     });
-    if (!response.ok || !response.body) return finish(`HTTP ${response.status}`, response.status === 401);
+    if (!response.ok) return finish(`HTTP ${response.status}`, await errorOfResponse(response));
+    if (!response.body) return finish('no response body');
     const reader = response.body.getReader();
     const decoder = new TextDecoder();
     let buffer = '';
@@ -52,7 +56,6 @@ function openStream(platform: TransportPlatform, params: LinkParams, sink: LinkS
   };
   read().catch((error: unknown) => finish(error instanceof Error ? error.message : 'stream failed'));
   return {
-    update: () => false,
     close() {
       done = true;
       abort.abort();

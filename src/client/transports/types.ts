@@ -1,4 +1,5 @@
 import type { ConnectedEvent, GapEvent, Message, ReconnectEvent } from '../../protocol/index.ts';
+import type { ServerError } from '../server-error.ts';
 import type { EventSourceConstructor, FetchFunction, TransportName, WebSocketConstructor } from '../types.ts';
 
 /** What a link reports, already parsed: the control events of docs/protocol.md and messages. */
@@ -20,8 +21,12 @@ export type WireEvent = { op: string } & Record<string, unknown>;
 
 export interface LinkClose {
   reason: string;
-  /** The server said not to come back without new credentials (close codes 4500-4999). */
-  terminal: boolean;
+  /**
+   * Why the server refused or ended the link, when it said so (an HTTP error body, a WebSocket
+   * error frame or 4000-4999 close); null for a network failure or an answer from something
+   * else (a proxy). Whether to retry is decided from it in one place (`isFinal`).
+   */
+  error: ServerError | null;
 }
 
 /** Where a link reports to. A link MUST call `closed` exactly once, and nothing after it. */
@@ -42,12 +47,14 @@ export interface LinkParams {
 /** One connection attempt of one transport. */
 export interface Link {
   /**
-   * Changes the channel set in place and returns true, or returns false when this transport
-   * carries a fixed set per connection (SSE, long poll, stream): then the caller replaces it.
-   * `cursor` is where the added channels resume from.
+   * Changes the channel set in place; `cursor` is where the added channels resume from.
+   * Present exactly where the transport `updatesChannelsInPlace`.
    */
-  update(channels: readonly string[], cursor: string | null): boolean;
-  /** Sends a command and resolves with its reply; absent where the transport has no upstream. */
+  update?(channels: readonly string[], cursor: string | null): void;
+  /**
+   * Sends a command and resolves with its reply, or rejects with the server's `ServerError`.
+   * Present exactly where the transport `hasUpstream`; it rejects until the link is connected.
+   */
   request?(command: Record<string, unknown>, timeoutMs: number): Promise<Record<string, unknown>>;
   /** Ends the link; MUST NOT call `closed` afterwards. Safe in any state. */
   close(): void;
@@ -60,12 +67,40 @@ export interface TransportPlatform {
   longPollTimeoutMs: number;
 }
 
+/**
+ * What a transport can do, declared, so that the connection branches on abilities and never on
+ * transport names.
+ */
+export interface TransportCapabilities {
+  /** Commands go up the link (`Link.request`): publish there instead of `POST /publish`. */
+  readonly hasUpstream: boolean;
+  /** The channel set changes on the open link (`Link.update`); else a new set takes a new link. */
+  readonly updatesChannelsInPlace: boolean;
+  /** Each channel is confirmed by a reply of its own (`subscribed`); else all of them by `connected`. */
+  readonly confirmsEachChannel: boolean;
+  /**
+   * Every heartbeat reaches the client as a `ping`. False for SSE: EventSource never shows
+   * the comment heartbeat, and an older server sends no named ping after it, so silence is
+   * watched only once a ping has been seen.
+   */
+  readonly heartbeatVisible: boolean;
+}
+
 /** A way to reach the server. `supported()` says whether this platform has what it needs. */
 export interface ClientTransport {
   readonly name: TransportName;
+  readonly capabilities: TransportCapabilities;
   supported(): boolean;
   open(params: LinkParams, sink: LinkSink): Link;
 }
+
+/** The capabilities of a transport that only listens: one fixed channel set per link. */
+export const DOWNSTREAM_ONLY: TransportCapabilities = {
+  hasUpstream: false,
+  updatesChannelsInPlace: false,
+  confirmsEachChannel: false,
+  heartbeatVisible: true,
+};
 
 /** `base + path?channel=..&cursor=..&token=..`, the query every transport takes. */
 export function linkUrl(params: LinkParams, path: string, cursor = params.cursor): string {

@@ -1,4 +1,4 @@
-import { closeCodeMeansReconnect } from '../../protocol/index.ts';
+import { errorOfClose, ServerError } from '../server-error.ts';
 import {
   type ClientTransport,
   type Link,
@@ -17,6 +17,12 @@ type Pending = { resolve(reply: Record<string, unknown>): void; reject(error: Er
 export function websocketTransport(platform: TransportPlatform): ClientTransport {
   return {
     name: 'websocket',
+    capabilities: {
+      hasUpstream: true,
+      updatesChannelsInPlace: true,
+      confirmsEachChannel: true,
+      heartbeatVisible: true,
+    },
     supported: () => typeof platform.WebSocket === 'function',
     open: (params, sink) => openWebSocket(platform, params, sink),
   };
@@ -28,11 +34,13 @@ function openWebSocket(platform: TransportPlatform, params: LinkParams, sink: Li
   );
   const pending = new Map<number, Pending>();
   const subscribeIds = new Map<number, string>();
-  let channels = new Set<string>();
+  let channels = new Set(params.channels);
   let cursor = params.cursor;
   let nextId = 1;
   let ready = false;
   let done = false;
+  /** The error frame of a refused upgrade, told before the close that carries the close code. */
+  let refusal: { code: string; message: string } | null = null;
 
   const send = (command: Record<string, unknown>): number => {
     const id = nextId++;
@@ -53,11 +61,11 @@ function openWebSocket(platform: TransportPlatform, params: LinkParams, sink: Li
     for (const { reject } of pending.values()) reject(new Error('connection closed'));
     pending.clear();
   };
-  const finish = (reason: string, terminal: boolean) => {
+  const finish = (reason: string, error: ServerError | null) => {
     if (done) return;
     done = true;
     detach();
-    sink.closed({ reason, terminal });
+    sink.closed({ reason, error });
   };
   const onFrame = (frame: WireEvent) => {
     const id = typeof frame.id === 'number' ? frame.id : -1;
@@ -66,9 +74,11 @@ function openWebSocket(platform: TransportPlatform, params: LinkParams, sink: Li
     const channel = subscribeIds.get(id);
     subscribeIds.delete(id);
     if (frame.op === 'error') {
-      const error = new Error(String(frame.message ?? frame.code));
-      if (waiter) waiter.reject(Object.assign(error, { code: frame.code }));
-      else sink.event({ op: 'error', code: String(frame.code), message: error.message, channel });
+      const code = String(frame.code);
+      const message = String(frame.message ?? code);
+      if (waiter) waiter.reject(new ServerError(code, message));
+      else if (ready) sink.event({ op: 'error', code, message, channel });
+      else refusal = { code, message };
     } else if (waiter) waiter.resolve(frame);
     else if (channel && typeof frame.cursor === 'string') {
       sink.event({ op: 'subscribed', channel, cursor: frame.cursor });
@@ -82,13 +92,12 @@ function openWebSocket(platform: TransportPlatform, params: LinkParams, sink: Li
     if (event.op === 'reply' || event.op === 'error') return onFrame(event);
     if (event.op === 'connected' && !ready) {
       ready = true;
-      for (const channel of params.channels) channels.add(channel);
       for (const channel of channels) subscribe(channel);
     }
     sink.event(event as LinkEvent);
   };
   socket.onclose = ({ code, reason }) =>
-    finish(`closed ${code}${reason ? ` ${reason}` : ''}`, !closeCodeMeansReconnect(code));
+    finish(`closed ${code}${reason ? ` ${reason}` : ''}`, errorOfClose(code, reason, refusal));
   // A refused upgrade fires `error` then `close`; the close carries the code.
   socket.onerror = () => {};
 
@@ -101,7 +110,6 @@ function openWebSocket(platform: TransportPlatform, params: LinkParams, sink: Li
         for (const channel of channels) if (!wanted.has(channel)) send({ op: 'unsubscribe', channel });
       }
       channels = wanted;
-      return true;
     },
     request(command, timeoutMs) {
       if (!ready) return Promise.reject(new Error('not connected'));

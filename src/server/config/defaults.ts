@@ -5,6 +5,10 @@ export const DEFAULTS: Config = Object.freeze({
   port: 8080,
   host: '0.0.0.0',
   apiKey: null,
+  adminKey: null,
+  internalPort: null,
+  internalHost: '127.0.0.1',
+  revocationTtlMs: 86_400_000, // 24 hours
   heartbeatIntervalMs: 15_000, // 15 seconds
   heartbeatTimeoutMs: 10_000, // 10 seconds: a peer silent for 25 s is dead
   // 25 seconds: under the 30 s idle TTL of the strictest common browsers and proxies.
@@ -24,6 +28,19 @@ export const DEFAULTS: Config = Object.freeze({
   redisShards: Object.freeze([]),
   redisCluster: false,
   tokenSecret: null,
+  hookUrl: null,
+  hookSecret: null,
+  hooks: true,
+  hookPublishEvents: false,
+  // About 30 MB of events: minutes of connects and disconnects of a busy node.
+  hookQueueSize: 100_000,
+  connectHookUrl: null,
+  subscribeHookUrl: null,
+  subscribeHook: false,
+  publishHookUrl: null,
+  publishHook: false,
+  hookTimeoutMs: 3_000, // 3 seconds: a connect waits for it
+  hookConcurrency: 100,
   corsOrigins: Object.freeze(['*']),
   shutdownTimeoutMs: 10_000, // 10 seconds
   logLevel: 'info',

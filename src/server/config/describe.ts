@@ -13,7 +13,7 @@ export function valuePlaceholder(kind: OptionKind): string {
     case 'bytes':
       return '<size>';
     case 'string':
-      return kind.format === 'redis-url' ? '<url>' : '<string>';
+      return kind.format === 'text' ? '<string>' : '<url>';
     case 'enum':
       return `<${kind.values.join('|')}>`;
     case 'boolean':
@@ -28,7 +28,7 @@ export function valuePlaceholder(kind: OptionKind): string {
 /** The default as a user would write it: `15s`, `64kb`, `*`, `unset`. */
 export function defaultText(spec: OptionSpec): string {
   const value: unknown = DEFAULTS[spec.field];
-  if (value === null) return spec.kind.type === 'duration' ? 'off' : 'unset';
+  if (value === null) return spec.kind.type === 'duration' || spec.kind.type === 'integer' ? 'off' : 'unset';
   switch (spec.kind.type) {
     case 'duration':
       return formatDuration(value as number);
@@ -56,7 +56,7 @@ export function flagUsage(spec: OptionSpec): string {
 export function acceptsText(kind: OptionKind): string {
   switch (kind.type) {
     case 'integer':
-      return `${kind.min}-${kind.max}`;
+      return `${kind.min}-${kind.max}${kind.nullable ? ', or off' : ''}`;
     case 'duration':
       if (kind.nullable) return 'duration, or 0/off';
       if (kind.minMs > 1) return `duration, at least ${formatDuration(kind.minMs)}`;
@@ -64,6 +64,7 @@ export function acceptsText(kind: OptionKind): string {
     case 'bytes':
       return 'size';
     case 'string':
+      if (kind.format === 'http-url') return 'http:// or https:// URL';
       return kind.format === 'redis-url' ? 'redis://, rediss:// or redis-sentinel:// URL' : 'string';
     case 'enum':
       return kind.values.join(', ');

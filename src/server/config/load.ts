@@ -1,5 +1,6 @@
 import { redactRedisUrl } from '../../brokers/index.ts';
 import { DEFAULTS } from './defaults.ts';
+import { hookProblems } from './hooks.ts';
 import { parseNamespaces, topLevelOf } from './namespaces.ts';
 import {
   type ConfigFileRef,
@@ -84,9 +85,12 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
   });
 
   problems.push(...redisProblems(config, labels));
+  problems.push(...adminProblems(config, labels));
+  const resolved = { ...config, namespaces: namespaces[0] ?? DEFAULTS.namespaces };
+  problems.push(...hookProblems(resolved, labels));
 
   if (problems.length > 0) throw new ConfigError(problems);
-  return deepFreeze({ ...config, namespaces: namespaces[0] ?? DEFAULTS.namespaces });
+  return deepFreeze(resolved);
 }
 
 /**
@@ -108,6 +112,24 @@ function redisProblems(config: Config, labels: ReadonlyMap<keyof Config, string>
     }
   }
   return problems;
+}
+
+/** The admin key grants every admin route: it must be hard to guess and not the publish key. */
+export const MIN_ADMIN_KEY_LENGTH = 16;
+
+function adminProblems(config: Config, labels: ReadonlyMap<keyof Config, string>): string[] {
+  const key = config.adminKey;
+  if (key === null) return [];
+  const label = labels.get('adminKey') ?? 'adminKey';
+  if (key.length < MIN_ADMIN_KEY_LENGTH) {
+    return [`${label}: the key is too short (use at least ${MIN_ADMIN_KEY_LENGTH} characters)`];
+  }
+  if (key === config.apiKey) {
+    return [
+      `${label}: the admin key is the API key (use another: the API key only publishes and disconnects)`,
+    ];
+  }
+  return [];
 }
 
 function deepFreeze<T>(value: T): T {

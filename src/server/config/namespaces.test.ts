@@ -23,6 +23,9 @@ function problemsOf(load: () => unknown): readonly string[] {
   assert.fail('expected a ConfigError');
 }
 
+/** The hook fields every resolved namespace has, as the defaults set them. */
+const HOOKS_OFF = { hooks: true, subscribeHook: false, publishHook: false };
+
 const GAME = `
 historySize: 20
 historyTtl: 10m
@@ -47,6 +50,7 @@ describe('namespaces', () => {
       historySize: 50,
       historyTtlMs: 60_000,
       presence: true,
+      ...HOOKS_OFF,
     });
   });
 
@@ -57,19 +61,27 @@ describe('namespaces', () => {
       historySize: 30,
       historyTtlMs: 600_000,
       presence: true,
+      ...HOOKS_OFF,
     });
     assert.deepEqual(resolveChannelOptions(config, 'audit:log'), {
       clientPublish: true,
       historySize: 30,
       historyTtlMs: null,
       presence: false,
+      ...HOOKS_OFF,
     });
     assert.deepEqual(resolveChannelOptions(config, 'plain:x'), resolveChannelOptions(config, 'x'));
   });
 
   it('give channels without a namespace, or with an unknown one, the top-level values', () => {
     const config = loadYaml(GAME);
-    const top = { clientPublish: false, historySize: 20, historyTtlMs: 600_000, presence: false };
+    const top = {
+      clientPublish: false,
+      historySize: 20,
+      historyTtlMs: 600_000,
+      presence: false,
+      ...HOOKS_OFF,
+    };
     assert.deepEqual(resolveChannelOptions(config, 'news'), top);
     assert.deepEqual(resolveChannelOptions(config, 'sport:scores'), top);
     assert.deepEqual(resolveChannelOptions(config, 'toString:x'), top);
@@ -78,6 +90,7 @@ describe('namespaces', () => {
       historySize: 100,
       historyTtlMs: 300_000,
       presence: false,
+      ...HOOKS_OFF,
     });
   });
 
@@ -95,6 +108,7 @@ describe('namespaces', () => {
       historySize: 5,
       historyTtlMs: null,
       presence: false,
+      ...HOOKS_OFF,
     });
   });
 
@@ -122,8 +136,8 @@ namespaces:
         'pushwire.yaml: namespaces.game.historySize: -1 is out of range (use a whole number from 0 to 100000)',
         'pushwire.yaml: namespaces.game.historyTl: not a namespace option (did you mean historyTtl?)',
         'pushwire.yaml: namespaces.game.clientPublish: "sometimes" is not a boolean (use true/false, yes/no, on/off or 1/0)',
-        'pushwire.yaml: namespaces.game.colour: not a namespace option (use historySize, historyTtl, clientPublish, presence)',
-        'pushwire.yaml: namespaces.chat: 5 is not a mapping of options (use historySize, historyTtl, clientPublish, presence)',
+        'pushwire.yaml: namespaces.game.colour: not a namespace option (use historySize, historyTtl, clientPublish, presence, hooks, subscribeHook, publishHook)',
+        'pushwire.yaml: namespaces.chat: 5 is not a mapping of options (use historySize, historyTtl, clientPublish, presence, hooks, subscribeHook, publishHook)',
       ],
     );
   });

@@ -99,6 +99,14 @@ export function resolveChannelOptions(config: Config, channel: string): Namespac
 }
 
 export function topLevelOf(config: Config): NamespaceOptions {
-  const { historySize, historyTtlMs, clientPublish, presence } = config;
-  return Object.freeze({ historySize, historyTtlMs, clientPublish, presence });
+  const { historySize, historyTtlMs, clientPublish, presence, hooks, subscribeHook, publishHook } = config;
+  return Object.freeze({
+    historySize,
+    historyTtlMs,
+    clientPublish,
+    presence,
+    hooks,
+    subscribeHook,
+    publishHook,
+  });
 }

@@ -5,7 +5,8 @@ export const MAX_TIMER_MS = 2_147_483_647;
 
 /** What values an option takes; `values.ts` parses and checks each kind. */
 export type OptionKind =
-  | { readonly type: 'integer'; readonly min: number; readonly max: number }
+  /** `nullable`: absent, null or `off` means null (the feature is off). */
+  | { readonly type: 'integer'; readonly min: number; readonly max: number; readonly nullable?: boolean }
   /** `nullable`: 0 or `off` turns the feature off (null). */
   | { readonly type: 'duration'; readonly nullable: boolean; readonly minMs: number; readonly maxMs: number }
   | { readonly type: 'bytes'; readonly min: number }
@@ -21,7 +22,7 @@ export type OptionKind =
   | { readonly type: 'list'; readonly item: ListItem }
   | { readonly type: 'namespaces' };
 
-export type StringFormat = 'text' | 'redis-url';
+export type StringFormat = 'text' | 'redis-url' | 'http-url';
 export type ListItem = 'origin' | 'redis-url';
 
 export interface OptionSpec {
@@ -65,12 +66,38 @@ const text = (format: StringFormat = 'text'): OptionKind => ({
 });
 const secret: OptionKind = { type: 'string', format: 'text', nullable: true, secret: true };
 const boolean: OptionKind = { type: 'boolean' };
+/** A hook's address: never shown, since webhook URLs often carry a key in their path or query. */
+const hookUrl: OptionKind = { type: 'string', format: 'http-url', nullable: true, secret: true };
 
 /** Every option of `pushwire serve`, in the order `--help` and the docs list them. */
 export const OPTIONS: readonly OptionSpec[] = [
   option('port', 'port', integer(0, 65_535), 'TCP port to listen on; 0 picks a free port'),
   option('host', 'host', text(), 'address to listen on'),
   option('apiKey', 'apiKey', secret, 'key for POST /api/publish; unset: serve generates one and prints it'),
+  option(
+    'adminKey',
+    'adminKey',
+    secret,
+    'key for the admin API (/api/*) and the dashboard (/admin), at least 16 characters; unset: both are off',
+  ),
+  option(
+    'internalPort',
+    'internalPort',
+    { type: 'integer', min: 0, max: 65_535, nullable: true },
+    'serve /metrics, the admin API and /admin on this second port only, never on the public one; 0 picks a free port',
+  ),
+  option(
+    'internalHost',
+    'internalHost',
+    text(),
+    'address of the internal port: keep it private (loopback, or a private network)',
+  ),
+  option(
+    'revocationTtlMs',
+    'revocationTtl',
+    duration(false, 1000, Number.MAX_SAFE_INTEGER),
+    "how long POST /api/disconnect of a user refuses that user's older tokens: at least your tokens' lifetime",
+  ),
   option(
     'heartbeatIntervalMs',
     'heartbeatInterval',
@@ -154,6 +181,73 @@ export const OPTIONS: readonly OptionSpec[] = [
     secret,
     'HS256 secret of connection JWTs; unset: anonymous connections',
   ),
+  option('hookUrl', 'hookUrl', hookUrl, 'where lifecycle events are POSTed in batches (see docs/hooks.md)'),
+  option(
+    'hookSecret',
+    'hookSecret',
+    secret,
+    'key (at least 32 bytes) that signs every hook request (Pushwire-Signature); needed by every hook',
+  ),
+  option(
+    'hooks',
+    'hooks',
+    boolean,
+    "send channels' subscribe, unsubscribe, occupied and vacated events to --hook-url (per namespace: hooks)",
+  ),
+  option(
+    'hookPublishEvents',
+    'hookPublishEvents',
+    boolean,
+    'also send a publish event for every message on channels with hooks',
+  ),
+  option(
+    'hookQueueSize',
+    'hookQueueSize',
+    integer(1, 10_000_000),
+    'lifecycle events held while --hook-url is unreachable; more are dropped and counted',
+  ),
+  option(
+    'connectHookUrl',
+    'connectHookUrl',
+    hookUrl,
+    'asked on every connection who the client is and what it may do (instead of, or beside, tokens)',
+  ),
+  option(
+    'subscribeHookUrl',
+    'subscribeHookUrl',
+    hookUrl,
+    'asked before each subscribe (and history, presence) on channels with subscribeHook',
+  ),
+  option(
+    'subscribeHook',
+    'subscribeHook',
+    boolean,
+    'ask --subscribe-hook-url before each read of a channel (per namespace: subscribeHook)',
+  ),
+  option(
+    'publishHookUrl',
+    'publishHookUrl',
+    hookUrl,
+    'asked before each client publish on channels with publishHook; it may refuse or replace the data',
+  ),
+  option(
+    'publishHook',
+    'publishHook',
+    boolean,
+    'ask --publish-hook-url before each client publish (per namespace: publishHook)',
+  ),
+  option(
+    'hookTimeoutMs',
+    'hookTimeout',
+    duration(false, 10, 60_000),
+    'a hook request without an answer after this long has failed (clients get unavailable)',
+  ),
+  option(
+    'hookConcurrency',
+    'hookConcurrency',
+    integer(1, 100_000),
+    'requests one authorization hook may have in flight; clients beyond it get unavailable',
+  ),
   option(
     'corsOrigins',
     'corsOrigins',
@@ -193,7 +287,15 @@ export const CONFIG_FILE_OPTION = {
 } as const;
 
 /** The options a namespace may set; every other value comes from the top level. */
-export const NAMESPACE_FIELDS = ['historySize', 'historyTtlMs', 'clientPublish', 'presence'] as const;
+export const NAMESPACE_FIELDS = [
+  'historySize',
+  'historyTtlMs',
+  'clientPublish',
+  'presence',
+  'hooks',
+  'subscribeHook',
+  'publishHook',
+] as const;
 
 /**
  * PUSHWIRE_ variables that are not server options: the client commands (`pushwire publish`,

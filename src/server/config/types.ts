@@ -8,6 +8,12 @@ export interface NamespaceOptions {
   readonly clientPublish: boolean;
   /** Whether the server tracks who is subscribed. */
   readonly presence: boolean;
+  /** Whether the channel's lifecycle events (subscribe, occupied, …) go to `hookUrl`. */
+  readonly hooks: boolean;
+  /** Whether `subscribeHookUrl` is asked before each read (subscribe, history, presence). */
+  readonly subscribeHook: boolean;
+  /** Whether `publishHookUrl` is asked before each client publish. */
+  readonly publishHook: boolean;
 }
 
 /** The server's whole configuration: validated once by `loadConfig`, then deep-frozen. */
@@ -17,6 +23,13 @@ export interface Config {
   readonly host: string;
   /** Bearer key for `POST /api/publish`; null: `serve` generates one and prints it. */
   readonly apiKey: string | null;
+  /** Bearer key for the admin API and the dashboard; null turns both off. */
+  readonly adminKey: string | null;
+  /** A second port for /metrics, the admin API and the dashboard; null serves them on `port`. */
+  readonly internalPort: number | null;
+  readonly internalHost: string;
+  /** After a disconnect of a user, tokens of that user issued before it are refused this long. */
+  readonly revocationTtlMs: number;
   /** Heartbeat after this much silence on a connection; null turns heartbeats off. */
   readonly heartbeatIntervalMs: number | null;
   /** A peer silent for heartbeat interval + this is dead. */
@@ -45,6 +58,23 @@ export interface Config {
   readonly redisCluster: boolean;
   /** HS256 secret for connection JWTs; null allows anonymous connections. */
   readonly tokenSecret: string | null;
+  /** Where lifecycle events are POSTed; null sends none. */
+  readonly hookUrl: string | null;
+  /** Signs every hook request; required by every hook, at least 32 bytes. */
+  readonly hookSecret: string | null;
+  readonly hooks: boolean;
+  readonly hookPublishEvents: boolean;
+  /** Lifecycle events held while `hookUrl` can't take them; more are dropped (and counted). */
+  readonly hookQueueSize: number;
+  /** Asked on every connection who the client is and what it may do; null: tokens alone. */
+  readonly connectHookUrl: string | null;
+  readonly subscribeHookUrl: string | null;
+  readonly subscribeHook: boolean;
+  readonly publishHookUrl: string | null;
+  readonly publishHook: boolean;
+  readonly hookTimeoutMs: number;
+  /** Requests in flight per authorization hook; more fail at once as `unavailable`. */
+  readonly hookConcurrency: number;
   readonly corsOrigins: readonly string[];
   /** How long a drain may take on shutdown before the remaining connections are cut. */
   readonly shutdownTimeoutMs: number;

@@ -45,12 +45,13 @@ export function parseValue(spec: OptionSpec, raw: unknown): Parsed {
 export function kindHint(kind: OptionKind): string {
   switch (kind.type) {
     case 'integer':
-      return `use a whole number from ${kind.min} to ${kind.max}`;
+      return `use a whole number from ${kind.min} to ${kind.max}${kind.nullable ? ', or off' : ''}`;
     case 'duration':
       return `use milliseconds or a unit: 500ms, 15s, 2m${kind.nullable ? ', or 0/off to disable' : ''}`;
     case 'bytes':
       return 'use bytes or a unit: 65536, 64kb, 1mb';
     case 'string':
+      if (kind.format === 'http-url') return 'use an http:// or https:// URL';
       return kind.format === 'redis-url' ? REDIS_URL_HINT : 'give a non-empty string';
     case 'enum':
       return `use one of ${kind.values.join(', ')}`;
@@ -92,7 +93,14 @@ function wholeNumber(raw: unknown, parse: (text: string) => number | undefined):
   return typeof raw === 'string' ? parse(raw) : undefined;
 }
 
-function parseInteger(kind: { min: number; max: number }, raw: unknown, shown: string): Parsed {
+function parseInteger(
+  kind: { min: number; max: number; nullable?: boolean },
+  raw: unknown,
+  shown: string,
+): Parsed {
+  if (kind.nullable && (raw === null || (typeof raw === 'string' && raw.trim().toLowerCase() === 'off'))) {
+    return ok(null);
+  }
   const value =
     typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : NaN;
   if (!Number.isSafeInteger(value))
@@ -139,8 +147,18 @@ function parseString(format: StringFormat, nullable: boolean, raw: unknown, show
   if (raw === null && nullable) return ok(null);
   if (typeof raw !== 'string') return fail(`${shown} is not a string (quote it)`);
   if (raw.trim() === '') return fail(`${shown} is empty (give a non-empty string)`);
+  if (format === 'http-url') {
+    return isHttpUrl(raw) ? ok(raw.trim()) : fail(`${shown} is not an http:// or https:// URL`);
+  }
   if (format !== 'redis-url') return ok(raw);
   return isRedisUrl(raw) ? ok(raw.trim()) : fail(`${shown} is not a Redis URL (${REDIS_URL_HINT})`);
+}
+
+function isHttpUrl(text: string): boolean {
+  const trimmed = text.trim();
+  if (!URL.canParse(trimmed)) return false;
+  const { protocol } = new URL(trimmed);
+  return protocol === 'http:' || protocol === 'https:';
 }
 
 // `new URL` can't read these: Sentinel and Cluster URLs list several comma-separated hosts.

@@ -111,7 +111,7 @@ function connect(transport) {
   client.on('error', (error) => {
     note(`error: ${error.code ? `${error.code}: ` : ''}${error.message}`);
     // An error the SDK won't retry (e.g. unauthorized) closes it: show it, don't wait forever.
-    queueMicrotask(() => client.state === 'closed' && fail(error.message));
+    queueMicrotask(() => ['refused', 'closed'].includes(client.state) && fail(error.message));
   });
   client.subscribe(channel, (message) => {
     traffic(message);

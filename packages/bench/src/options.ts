@@ -1,0 +1,193 @@
+import { parseArgs } from 'node:util';
+import { TARGET_NAMES, type TargetName } from './targets.ts';
+import { TRANSPORTS, type TransportName } from './wire.ts';
+
+export const SCENARIO_NAMES = [
+  'fanout',
+  'max-rate',
+  'idle',
+  'channels',
+  'publish',
+  'reconnect',
+  'connect',
+] as const;
+export type ScenarioName = (typeof SCENARIO_NAMES)[number];
+
+export interface BenchOptions {
+  readonly scenarios: readonly ScenarioName[];
+  readonly targets: readonly TargetName[];
+  readonly transports: readonly TransportName[];
+  /** `--subs`, `--rate`, `--duration` as given; null: each scenario's default (settingsFor). */
+  readonly subscribers: readonly number[] | null;
+  /** Messages per second. */
+  readonly rate: number | null;
+  readonly durationMs: number | null;
+  /** Publishes in flight in the publish-throughput scenario. */
+  readonly inFlight: number;
+  readonly payloadBytes: number;
+  /** Runs of each scenario; the report takes the median. */
+  readonly repeat: number;
+  readonly outDir: string | null;
+  /** Where the Node targets write a CPU profile (`node --cpu-prof`) per run; null: none. */
+  readonly profileDir: string | null;
+  readonly quick: boolean;
+  readonly help: boolean;
+}
+
+/** With no flags: the fan-out scenario only, on Pushwire and the raw ceiling as the control. */
+export const DEFAULTS = {
+  scenarios: ['fanout'],
+  targets: ['pushwire', 'raw'],
+  transports: TRANSPORTS,
+  inFlight: 64,
+  payloadBytes: 100,
+  repeat: 1,
+} as const;
+
+/** What one scenario runs with: N values, a rate (msg/s, total over channels) and a duration. */
+export interface ScenarioSettings {
+  readonly subscribers: readonly number[];
+  readonly rate: number;
+  readonly durationMs: number;
+}
+
+/**
+ * Each scenario's defaults (issue 3's fan-out: 1,000 subscribers, 100 msg/s, 10 s). For
+ * max-rate the rate is the first step's; for publish it is unused (as fast as answered).
+ */
+const SCENARIO_DEFAULTS: Readonly<Record<ScenarioName, ScenarioSettings>> = {
+  fanout: { subscribers: [1000], rate: 100, durationMs: 10_000 },
+  'max-rate': { subscribers: [1000], rate: 100, durationMs: 5000 },
+  idle: { subscribers: [10_000], rate: 0, durationMs: 0 },
+  channels: { subscribers: [10_000], rate: 2000, durationMs: 10_000 },
+  publish: { subscribers: [1000], rate: 0, durationMs: 5000 },
+  // 10 msg/s: 10,000 subscribers at 100 msg/s are a million deliveries a second, more than
+  // two cores carry, and the storm would time the overload rather than the reconnecting.
+  reconnect: { subscribers: [10_000], rate: 10, durationMs: 10_000 },
+  connect: { subscribers: [10_000], rate: 0, durationMs: 0 },
+};
+
+/** `--quick`: every target and transport, small and short: about a minute for the fan-out. */
+const QUICK = { subscribers: [500], durationMs: 2000 } as const;
+
+/** The settings of `scenario`: the flags given, else `--quick`'s, else the scenario's defaults. */
+export function settingsFor(scenario: ScenarioName, options: BenchOptions): ScenarioSettings {
+  const defaults = SCENARIO_DEFAULTS[scenario];
+  return {
+    subscribers: options.subscribers ?? (options.quick ? QUICK.subscribers : defaults.subscribers),
+    rate: options.rate ?? defaults.rate,
+    durationMs: options.durationMs ?? (options.quick ? QUICK.durationMs : defaults.durationMs),
+  };
+}
+
+export const USAGE = `usage: pushwire bench [options]
+
+Starts each target fresh, drives it with subscribers in child processes and one publisher,
+prints a progress line per scenario on stderr and a results table on stdout, and writes
+results.json and report.html.
+
+  --scenarios LIST         fanout,max-rate,idle,channels,publish,reconnect,connect, or all
+                           (default fanout):
+                             fanout     N subscribers of one channel, a fixed rate
+                             max-rate   fan-out at N = 1000 with the rate doubled from --rate
+                                        until p99 > 1 s, a loss or a publisher behind schedule,
+                                        then bisected twice below the rate that failed
+                                        (a step missed on latency alone runs 3 times; 2 must hold)
+                             idle       N connections, nothing published: RSS per connection
+                             channels   N channels with one subscriber each, --rate in total
+                             publish    POST /api/publish as fast as answered, --in-flight
+                                        at a time, with no subscribers and with N
+                             reconnect  N subscribers dropped at once mid-run reconnect with
+                                        their cursors (targets with resume: pushwire, raw)
+                             connect    connections set up and subscribed per second
+  --quick                  every target and transport, 500 subscribers, 2 s each (~1 min)
+  --targets LIST           pushwire,raw,socketio,nchan (default pushwire,raw)
+  --transports LIST        ws,sse,poll,stream (default all; a target runs those it has)
+  --subs LIST              N, one scenario per value, e.g. 1000,5000 (default per scenario:
+                           fanout, max-rate, publish 1000; idle, channels, reconnect,
+                           connect 10000)
+  --rate N                 messages per second (default 100; channels 2000, reconnect 10)
+  --duration D             publishing time per scenario: 10s, 1500ms, 1m (default 10s;
+                           max-rate steps and publish 5s)
+  --in-flight K            publishes in flight in the publish scenario (default 64)
+  --payload BYTES          size of each message's data (default 100)
+  --repeat N               runs per scenario, medians reported (default 1)
+  --out DIR                where results go (default packages/bench/results/<timestamp>)
+  --profile DIR            Node targets (pushwire, raw, socketio) write a CPU profile of
+                           each run there (node --cpu-prof); open it in Chrome DevTools
+  -h, --help               this text
+`;
+
+export function parseBenchArgs(argv: readonly string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: [...argv],
+    strict: true,
+    allowPositionals: false,
+    options: {
+      quick: { type: 'boolean', default: false },
+      scenarios: { type: 'string' },
+      'in-flight': { type: 'string' },
+      targets: { type: 'string' },
+      transports: { type: 'string' },
+      subs: { type: 'string' },
+      rate: { type: 'string' },
+      duration: { type: 'string' },
+      payload: { type: 'string' },
+      repeat: { type: 'string' },
+      out: { type: 'string' },
+      profile: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const quick = values.quick === true;
+  return {
+    quick,
+    help: values.help === true,
+    scenarios: values.scenarios
+      ? values.scenarios.trim() === 'all'
+        ? SCENARIO_NAMES
+        : list('--scenarios', values.scenarios, SCENARIO_NAMES)
+      : DEFAULTS.scenarios,
+    targets: values.targets
+      ? list('--targets', values.targets, TARGET_NAMES)
+      : quick
+        ? TARGET_NAMES
+        : DEFAULTS.targets,
+    transports: values.transports ? list('--transports', values.transports, TRANSPORTS) : DEFAULTS.transports,
+    subscribers: values.subs ? values.subs.split(',').map((s) => positiveInt('--subs', s)) : null,
+    rate: values.rate ? positiveInt('--rate', values.rate) : null,
+    durationMs: values.duration ? parseDurationMs(values.duration) : null,
+    inFlight: values['in-flight'] ? positiveInt('--in-flight', values['in-flight']) : DEFAULTS.inFlight,
+    payloadBytes: values.payload ? positiveInt('--payload', values.payload) : DEFAULTS.payloadBytes,
+    repeat: values.repeat ? positiveInt('--repeat', values.repeat) : DEFAULTS.repeat,
+    outDir: values.out ?? null,
+    profileDir: values.profile ?? null,
+  };
+}
+
+function list<T extends string>(flag: string, text: string, allowed: readonly T[]): T[] {
+  const items = text.split(',').map((s) => s.trim());
+  for (const item of items) {
+    if (!(allowed as readonly string[]).includes(item)) {
+      throw new Error(`${flag}: "${item}" is not one of ${allowed.join(', ')}`);
+    }
+  }
+  return items as T[];
+}
+
+function positiveInt(flag: string, text: string): number {
+  const value = Number(text.trim());
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new Error(`${flag}: "${text}" is not a positive integer`);
+  return value;
+}
+
+/** `10s`, `1500ms`, `2m`, or a bare number of milliseconds. */
+export function parseDurationMs(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
+  if (!match) throw new Error(`--duration: "${text}" is not a duration (e.g. 10s, 1500ms, 1m)`);
+  const unit = match[2] ?? 'ms';
+  const ms = Number(match[1]) * (unit === 'm' ? 60_000 : unit === 's' ? 1000 : 1);
+  if (ms < 100) throw new Error(`--duration: "${text}" is shorter than 100ms`);
+  return Math.round(ms);
+}

@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, test } from 'node:test';
+import { Pushwire } from '../pushwire.ts';
+import type { PushwireEvents } from '../types.ts';
+
+/** A real listener on loopback whose answers the test decides; it records every poll's cursor. */
+async function listen(answer: (req: IncomingMessage, res: ServerResponse) => void) {
+  const cursors: (string | null)[] = [];
+  const server = createServer((req, res) => {
+    cursors.push(new URL(req.url ?? '/', 'http://x').searchParams.get('cursor'));
+    answer(req, res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, cursors };
+}
+
+function nextEvent<K extends keyof PushwireEvents>(client: Pushwire, name: K): Promise<PushwireEvents[K]> {
+  return new Promise((resolve) => {
+    const off = client.on(name, (payload) => {
+      off();
+      resolve(payload);
+    });
+  });
+}
+
+test('a poll that is accepted but never answered is no connection: it times out unconnected', async () => {
+  const { url, cursors } = await listen(() => {});
+  const client = new Pushwire(url, { transports: ['longpoll'], connectTimeoutMs: 2000 });
+  let connected = false;
+  client.on('connected', () => {
+    connected = true;
+  });
+  try {
+    client.subscribe('a', () => {});
+    // Well past the second after which a pending poll used to count as connected.
+    const reconnecting = await nextEvent(client, 'reconnecting');
+    assert.equal(connected, false);
+    assert.equal(reconnecting.attempt, 1);
+    assert.notEqual(client.state, 'connected');
+    assert.deepEqual(cursors, [null]);
+  } finally {
+    client.close();
+  }
+});
+
+test("a server's answer connects at once; polling goes on from the client's own cursor", async () => {
+  // The first poll (no cursor) is answered with the channels' current positions; later ones hang.
+  const { url, cursors } = await listen((req, res) => {
+    if (new URL(req.url ?? '/', 'http://x').searchParams.has('cursor')) return;
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify({ messages: [], cursor: '1~a~E1~9~b~E2~3' }));
+  });
+  const client = new Pushwire(url, { transports: ['longpoll'], cursor: '1~a~E1~5' });
+  try {
+    const connected = nextEvent(client, 'connected');
+    client.subscribe('a', () => {});
+    client.subscribe('b', () => {});
+    assert.equal((await connected).transport, 'longpoll');
+    assert.equal(client.state, 'connected');
+    for (let turn = 0; cursors.length < 2 && turn < 500; turn++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    // Resumes `a` from where the client was, and `b` (which it had no position on) from the answer.
+    assert.deepEqual(cursors, [null, '1~a~E1~5~b~E2~3']);
+  } finally {
+    client.close();
+  }
+});

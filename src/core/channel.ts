@@ -1,0 +1,240 @@
+import { isSystemChannel, type Publication, type StreamPosition } from '../protocol/index.ts';
+import type { LatencyHistogram } from './latency.ts';
+import { OutboundBatch, OutboundMessage } from './outbound.ts';
+import type { PresenceMember } from './presence.ts';
+import type { ChannelOptions, ChannelWatcher } from './types.ts';
+
+/** What a channel asks of the hub that holds it. */
+export interface ChannelHost {
+  /** Publications after `since`, to fill a hole in the stream. MAY reject (the hole stays). */
+  readHistory(channel: string, since: StreamPosition): Promise<readonly Publication[]>;
+  /** The channel has messages in its outbox: fan them out soon. */
+  queued(channel: Channel): void;
+  report(stage: string, error: unknown): void;
+  /** Where the publish-to-deliver time of what reached someone is counted. */
+  readonly latency: LatencyHistogram;
+}
+
+/** A local subscriber: gets each fanned-out batch. MUST NOT block; MAY throw (it is then dropped). */
+export interface ChannelMember extends PresenceMember {
+  receive(batch: OutboundBatch): void;
+  close(): void;
+}
+
+/**
+ * Each channel keeps its last messages (as many as its history, within these bounds) for
+ * replays and for readers that come back behind: under load a long-poll client comes back
+ * seconds behind, and everything it missed should still be in memory.
+ */
+const RECENT_MIN = 128;
+const RECENT_MAX = 1000;
+const NOTHING_NEW: readonly OutboundMessage[] = Object.freeze([]);
+
+/**
+ * One channel as this node follows it: its stream position, its recent messages, the
+ * messages accepted this turn (its outbox), its local members and watchers. It keeps the
+ * stream continuous: a publication that skips offsets makes it read the hole from history,
+ * holding later ones back, before going on. Knows nothing of sessions' cursors or transports.
+ */
+export class Channel {
+  readonly members = new Set<ChannelMember>();
+  /** Settles once the broker delivers this channel's publications to this node. */
+  subscribed: Promise<void> = Promise.resolve();
+  /** Leases that keep the channel followed without a member (see Hub.hold). */
+  holds = 0;
+  /** The server's own ($admin:stats): its traffic is left out of the application's numbers. */
+  readonly system: boolean;
+  /** Set when a flush ended watches (their polls got their answer); the hub resets it. */
+  watchersLeft = false;
+  private watchers = new Set<ChannelWatcher>();
+  /** The last publication taken: the next one must follow it. */
+  private position: StreamPosition | null = null;
+  /** Publications held back while history fills a hole; null when not recovering. */
+  private pending: Publication[] | null = null;
+  private readonly recent = new Map<number, OutboundMessage>();
+  private readonly recentLimit: number;
+  private outbox: OutboundMessage[] = [];
+  private gone = false;
+
+  constructor(
+    readonly name: string,
+    readonly options: ChannelOptions,
+    private readonly host: ChannelHost,
+  ) {
+    this.recentLimit = Math.min(RECENT_MAX, Math.max(RECENT_MIN, options.historySize));
+    this.system = isSystemChannel(name);
+  }
+
+  /** Nobody needs the channel any more: no member, no watcher, no hold. */
+  get idle(): boolean {
+    return this.members.size === 0 && this.watchers.size === 0 && this.holds === 0;
+  }
+
+  get watcherCount(): number {
+    return this.watchers.size;
+  }
+
+  /** Who receives the channel's messages here now: members, and polls waiting in memory. */
+  get subscriberCount(): number {
+    return this.members.size + this.watchers.size;
+  }
+
+  /** The channel's latest position as this node knows it; null before its first publication. */
+  get latest(): StreamPosition | null {
+    return this.position;
+  }
+
+  /** A publication from the broker. */
+  accept(publication: Publication): void {
+    if (this.pending) {
+      this.pending.push(publication);
+      return;
+    }
+    const position = this.position;
+    if (position && publication.epoch === position.epoch) {
+      if (publication.offset <= position.offset) return; // seen already (recovery overlap)
+      if (publication.offset > position.offset + 1) {
+        this.recover([publication]);
+        return;
+      }
+    }
+    this.take(publication);
+  }
+
+  /** The broker's link came back: whatever was published meanwhile is read from history. */
+  recover(held: Publication[] = []): void {
+    const since = this.position;
+    if (!since || this.pending) {
+      this.pending?.push(...held);
+      return;
+    }
+    this.pending = held;
+    this.host
+      .readHistory(this.name, since)
+      .catch((error: unknown) => {
+        this.host.report('recover', error);
+        return [] as readonly Publication[];
+      })
+      .then((filled) => {
+        const pending = this.pending ?? [];
+        this.pending = null;
+        if (this.gone) return;
+        // What history couldn't fill stays a hole: sessions report it as a gap.
+        for (const publication of [...filled, ...pending]) {
+          const position = this.position;
+          if (position && publication.epoch === position.epoch && publication.offset <= position.offset)
+            continue;
+          this.take(publication);
+        }
+      });
+  }
+
+  /** The recent message of `publication`, so replays reuse its encodings; else a new one. */
+  recentOf(publication: Publication): OutboundMessage {
+    const known = this.recent.get(publication.offset);
+    return known?.epoch === publication.epoch ? known : new OutboundMessage(publication);
+  }
+
+  /**
+   * What follows `since`, from memory: the messages after it (none when `since` is the
+   * latest position). Null when memory can't tell for sure: the position is not known yet,
+   * the stream is mending a hole, `since` is ahead, of another epoch, or older than the
+   * channel's history (by count or age) or its recent messages. The caller then reads
+   * history, which reports gaps and errors.
+   */
+  after(since: StreamPosition, now: number): readonly OutboundMessage[] | null {
+    const position = this.position;
+    if (!position || this.pending || position.epoch !== since.epoch) return null;
+    if (since.offset > position.offset || since.offset < 0) return null;
+    if (since.offset === position.offset) return NOTHING_NEW;
+    // Memory must not answer for longer than history does: past it, a gap is reported.
+    if (position.offset - since.offset > this.options.historySize) return null;
+    const messages: OutboundMessage[] = [];
+    for (let offset = since.offset + 1; offset <= position.offset; offset++) {
+      const message = this.recent.get(offset);
+      if (message?.epoch !== since.epoch) return null;
+      messages.push(message);
+    }
+    const ttl = this.options.historyTtlMs;
+    if (ttl !== null && messages[0]!.time < now - ttl) return null;
+    return messages;
+  }
+
+  /** Adds a watcher at the latest position; false when `position` is not the latest. */
+  watch(watcher: ChannelWatcher, position: StreamPosition): boolean {
+    const latest = this.position;
+    if (!latest || latest.epoch !== position.epoch || latest.offset !== position.offset) return false;
+    this.watchers.add(watcher);
+    return true;
+  }
+
+  unwatch(watcher: ChannelWatcher): boolean {
+    return this.watchers.delete(watcher);
+  }
+
+  /** Hands every watcher (or those `which` picks) to `end` and forgets them (drain, close, disconnect). */
+  endWatchers(end: (watcher: ChannelWatcher) => void, which?: (watcher: ChannelWatcher) => boolean): void {
+    const watchers = this.watchers;
+    this.watchers = new Set();
+    for (const watcher of watchers) {
+      if (!which || which(watcher)) end(watcher);
+      else this.watchers.add(watcher);
+    }
+  }
+
+  /**
+   * Fans the outbox out as one batch to every member and watcher. Returns the number of
+   * messages handed out. A member that throws is closed; the others still get the batch.
+   */
+  flush(): number {
+    if (this.outbox.length === 0) return 0;
+    const batch = new OutboundBatch(this.outbox);
+    this.outbox = [];
+    let delivered = 0;
+    for (const member of this.members) {
+      try {
+        member.receive(batch);
+        delivered += batch.messages.length;
+      } catch (error) {
+        this.host.report('deliver', error);
+        member.close();
+      }
+    }
+    if (this.watchers.size > 0) delivered += this.notifyWatchers(batch);
+    if (delivered > 0 && !this.system) this.host.latency.observeBatch(batch);
+    return delivered;
+  }
+
+  /** The hub let go of the channel: late history reads must not revive it. */
+  dispose(): void {
+    this.gone = true;
+  }
+
+  private notifyWatchers(batch: OutboundBatch): number {
+    const watchers = this.watchers;
+    this.watchers = new Set();
+    let delivered = 0;
+    for (const watcher of watchers) {
+      try {
+        const taken = watcher.next(batch);
+        if (taken === null) this.watchers.add(watcher);
+        else {
+          delivered += taken;
+          this.watchersLeft = true;
+        }
+      } catch (error) {
+        this.host.report('deliver', error);
+      }
+    }
+    return delivered;
+  }
+
+  private take(publication: Publication): void {
+    const message = new OutboundMessage(publication);
+    this.position = { epoch: publication.epoch, offset: publication.offset };
+    this.recent.set(publication.offset, message);
+    if (this.recent.size > this.recentLimit) this.recent.delete(this.recent.keys().next().value!);
+    this.outbox.push(message);
+    if (this.outbox.length === 1) this.host.queued(this);
+  }
+}

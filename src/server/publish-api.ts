@@ -1,0 +1,124 @@
+import type { Hub } from '../core/index.ts';
+import { asPushwireError, isSystemChannel, PushwireError } from '../protocol/index.ts';
+import { sendJson } from '../transports/index.ts';
+import type { ApiKeys } from './api-keys.ts';
+import type { Config } from './config/index.ts';
+import type { ConnectAuth } from './hooks/connect-auth.ts';
+import type { Metrics } from './metrics.ts';
+import { readJsonBody, readPublishBody } from './request-input.ts';
+import type { Exchange, RouteEntry } from './routes.ts';
+
+export interface PublishApiDeps {
+  readonly config: Config;
+  readonly keys: ApiKeys;
+  readonly hub: Hub;
+  readonly auth: ConnectAuth;
+  readonly metrics: Metrics;
+}
+
+/** Envelope for the body a publish request may have beyond its data: channel name, braces. */
+const PUBLISH_ENVELOPE_BYTES = 1024;
+/** A list of publications may be this large in all (or one message's limit, if larger). */
+const BATCH_BODY_BYTES = 1024 * 1024;
+/** The most publications one request may list. */
+export const MAX_BATCH = 1000;
+
+/** `POST /api/publish` (the server's, with the API key) and `POST /publish` (a client's). */
+export function publishRoutes(deps: PublishApiDeps): RouteEntry[] {
+  return [
+    ['/api/publish', { method: 'POST', handler: (x) => serverPublish(deps, x) }],
+    ['/publish', { method: 'POST', handler: (x) => clientPublish(deps, x) }],
+  ];
+}
+
+async function readPublication({ config }: PublishApiDeps, { req }: Exchange) {
+  const limit = config.maxMessageBytes + PUBLISH_ENVELOPE_BYTES;
+  return readPublishBody(await readJsonBody(req, limit), config.maxMessageBytes);
+}
+
+/**
+ * `{"channel","data"}`, or `{"publications":[{"channel","data"},…]}` answered in order with
+ * one result each. A list is checked whole before anything is published; a broker failure
+ * fails only the publications it hit.
+ */
+async function serverPublish(deps: PublishApiDeps, exchange: Exchange): Promise<void> {
+  deps.keys.require(exchange.req, 'app');
+  if (!deps.hub.running) throw new PushwireError('shutting_down');
+  const { config } = deps;
+  const limit = Math.max(BATCH_BODY_BYTES, config.maxMessageBytes + PUBLISH_ENVELOPE_BYTES);
+  const body = await readJsonBody(exchange.req, limit);
+  if (typeof body === 'object' && body !== null && 'publications' in body) {
+    return publishBatch(deps, exchange, (body as { publications: unknown }).publications);
+  }
+  const { channel, data } = readServerPublication(body, config.maxMessageBytes);
+  const timer = deps.metrics.publishDuration.startTimer();
+  const { offset, epoch } = await deps.hub.publish(channel, data);
+  timer();
+  sendJson(exchange.res, 200, JSON.stringify({ channel, offset, epoch }), exchange.headers);
+}
+
+async function publishBatch(deps: PublishApiDeps, exchange: Exchange, list: unknown): Promise<void> {
+  if (!Array.isArray(list) || list.length === 0 || list.length > MAX_BATCH) {
+    throw new PushwireError(
+      'invalid_request',
+      `"publications" must list 1 to ${MAX_BATCH} {"channel","data"} objects`,
+    );
+  }
+  const publications = list.map((item, i) => {
+    try {
+      return readServerPublication(item, deps.config.maxMessageBytes);
+    } catch (error) {
+      const failure = asPushwireError(error);
+      throw new PushwireError(failure.code, `publications[${i}]: ${failure.message}`);
+    }
+  });
+  // Started in order on one broker connection, they are applied in order.
+  const results = await Promise.all(
+    publications.map(({ channel, data }) => {
+      const timer = deps.metrics.publishDuration.startTimer();
+      return deps.hub.publish(channel, data).then(
+        ({ offset, epoch }) => {
+          timer();
+          return { channel, offset, epoch };
+        },
+        (error: unknown) => ({ channel, error: asPushwireError(error).toBody().error }),
+      );
+    }),
+  );
+  sendJson(exchange.res, 200, JSON.stringify({ results }), exchange.headers);
+}
+
+/** A publication for the server API: any channel but the server's own. */
+function readServerPublication(body: unknown, maxMessageBytes: number): { channel: string; data: string } {
+  const publication = readPublishBody(body, maxMessageBytes);
+  if (isSystemChannel(publication.channel)) {
+    throw new PushwireError(
+      'forbidden',
+      `"${publication.channel}" is the server's own: only the server publishes there`,
+    );
+  }
+  return publication;
+}
+
+/**
+ * A client's publish over HTTP, for clients on SSE, long poll or streaming, with the
+ * client's rights. The client is named by `X-Pushwire-Client` (the SDK sends its
+ * connection's clientId) within its address, for the client publish rate.
+ */
+async function clientPublish(deps: PublishApiDeps, exchange: Exchange): Promise<void> {
+  const { req, target } = exchange;
+  if (!deps.hub.running) throw new PushwireError('shutting_down');
+  const identity = await deps.auth.identify(req, target.query, null);
+  const { channel, data } = await readPublication(deps, exchange);
+  const named = req.headers['x-pushwire-client'];
+  const client = typeof named === 'string' ? named.slice(0, 64) : '';
+  const key = `${req.socket.remoteAddress ?? ''}|${client}`;
+  const { offset, epoch } = await deps.hub.publishAs(
+    identity,
+    key,
+    channel,
+    data,
+    client === '' ? null : client,
+  );
+  sendJson(exchange.res, 200, JSON.stringify({ channel, offset, epoch }), exchange.headers);
+}

@@ -1,0 +1,150 @@
+import type { CloseRequest, OutboundBatch, OutboundMessage, Session } from '../core/index.ts';
+import type {
+  ConnectedEvent,
+  ErrorCode,
+  GapEvent,
+  ReconnectEvent,
+  TransportName,
+} from '../protocol/index.ts';
+import type { Beating } from './heartbeat.ts';
+import type { TransportContext } from './types.ts';
+
+/** A control event that ends or refuses something, as every push format writes it. */
+export interface ErrorEvent {
+  readonly op: 'error';
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly channel?: string;
+}
+
+/** How one push transport (WebSocket, SSE, NDJSON stream) puts events into bytes. */
+export interface PushFormat {
+  readonly transport: TransportName;
+  /** Written once, before anything else. */
+  readonly preamble: string;
+  readonly ping: Buffer | string;
+  connected(event: ConnectedEvent): Buffer | string;
+  message(message: OutboundMessage, cursor: string): Buffer | string;
+  /** A batch's messages with their one-channel cursors: bytes shared by every such connection. */
+  batch(batch: OutboundBatch): Buffer;
+  gap(event: GapEvent): Buffer | string;
+  reconnect(event: ReconnectEvent): Buffer | string;
+  error(event: ErrorEvent): Buffer | string;
+}
+
+/** Where a writer's bytes go: an HTTP response or the socket under a WebSocket. */
+export interface WriteTarget {
+  write(chunk: Buffer | string): unknown;
+  cork(): void;
+  uncork(): void;
+  readonly writableLength: number;
+}
+
+/** Ends a run of single-message writes (see ConnectionWriter.message). */
+function uncork(writer: ConnectionWriter): void {
+  writer.corked = false;
+  writer.target.uncork();
+  writer.checkBacklog();
+}
+
+/**
+ * The outgoing half of one push connection, the same for every push transport: events into
+ * the format's bytes, runs of single messages corked into one syscall per turn, a heartbeat
+ * stamp on every write (a write is a heartbeat too) and the slow-consumer check on what is
+ * left unsent. It is the heartbeat wheel's member for its connection.
+ */
+export class ConnectionWriter implements Beating {
+  lastWriteTick = 0;
+  /** For peers that answer pings (WebSocket): when it was last heard from; null otherwise. */
+  lastSeenAt: number | null = null;
+  /** Writes are held back until the end of this tick (a run of single messages). */
+  corked = false;
+  private open = false;
+
+  constructor(
+    readonly target: WriteTarget,
+    private readonly format: PushFormat,
+    private readonly context: TransportContext,
+    /** The connection is a slow consumer, or its peer stopped answering pings. */
+    private readonly fail: (code: 'slow_consumer' | 'heartbeat_timeout') => void,
+  ) {}
+
+  /** Opens the connection for writing: the preamble and `connected`, then heartbeats. */
+  start(session: Session): void {
+    this.open = true;
+    const { heartbeat } = this.context;
+    const event: ConnectedEvent = {
+      op: 'connected',
+      clientId: session.id,
+      cursor: session.cursor(),
+      heartbeatIntervalMs: heartbeat?.intervalMs ?? null,
+    };
+    const connected = this.format.connected(event);
+    this.write(this.format.preamble === '' ? connected : this.format.preamble + connected);
+    heartbeat?.add(this);
+  }
+
+  message(message: OutboundMessage, cursor: string): void {
+    // Messages one by one come in runs (a resume's replay): one syscall for the run.
+    if (!this.corked && this.open) {
+      this.corked = true;
+      this.target.cork();
+      process.nextTick(uncork, this);
+    }
+    this.write(this.format.message(message, cursor));
+  }
+
+  batch(batch: OutboundBatch): void {
+    this.write(this.format.batch(batch));
+  }
+
+  gap(event: GapEvent): void {
+    this.write(this.format.gap(event));
+  }
+
+  /** Says why the connection ends: a reconnect hint on a drain, else the error. */
+  farewell(request: CloseRequest): void {
+    if (request.code === 'shutting_down') {
+      this.write(
+        this.format.reconnect({ op: 'reconnect', reason: request.reason, delayMs: request.reconnectDelayMs }),
+      );
+    } else if (request.code !== 'slow_consumer') {
+      this.write(this.format.error({ op: 'error', code: request.code, message: request.reason }));
+    }
+  }
+
+  error(event: ErrorEvent): void {
+    this.write(this.format.error(event));
+  }
+
+  /** Writes bytes the format does not make (WebSocket replies). */
+  raw(chunk: Buffer | string): void {
+    this.write(chunk);
+  }
+
+  ping(): void {
+    this.write(this.format.ping);
+  }
+
+  timedOut(): void {
+    this.fail('heartbeat_timeout');
+  }
+
+  /** No more writes: leaves the heartbeat wheel. Safe to call twice. */
+  stop(): void {
+    this.open = false;
+    this.context.heartbeat?.remove(this);
+  }
+
+  /** Cuts a slow consumer; not while corked, when everything written so far waits by design. */
+  checkBacklog(): void {
+    if (this.open && this.target.writableLength > this.context.maxBufferedBytes) this.fail('slow_consumer');
+  }
+
+  private write(chunk: Buffer | string): void {
+    if (!this.open) return;
+    this.target.write(chunk);
+    if (this.context.heartbeat) this.lastWriteTick = this.context.heartbeat.tick;
+    if (!this.corked) this.checkBacklog();
+  }
+}
