@@ -61,5 +61,5 @@ test('an unparsable URL is refused without repeating its password', () => {
 test('logs name a Redis by host:port alone', () => {
   assert.equal(redisAddress('redis://user:s3cret@cache/2'), 'cache:6379');
   assert.equal(redisAddress('redis-sentinel://10.0.0.1,[::1]:26381/m'), '10.0.0.1:26379,[::1]:26381');
-  assert.equal(redisAddress('not a url, with a s3cret@host'), 'not a url, with a ***@host');
+  assert.equal(redisAddress('redis://u:s3cret@host:notaport'), 'redis://u:***@host:notaport');
 });

@@ -1,5 +1,11 @@
 import type { Logger } from '../types.ts';
-import { type ConnectionOptions, createClient, type RedisClient, redisAddress } from './connection.ts';
+import {
+  type ConnectionOptions,
+  createClient,
+  type RedisClient,
+  redactRedisUrl,
+  redisAddress,
+} from './connection.ts';
 import { OutageLog } from './outage.ts';
 
 export interface ShardEvents {
@@ -19,7 +25,9 @@ type ShardOptions = Omit<ConnectionOptions, 'subscriber'>;
  */
 export class Shard {
   readonly command: RedisClient;
-  /** Where it is, as logs may show it: `host:port`, never the password of the URL. */
+  /** The URL as messages show it: without its password. */
+  readonly label: string;
+  /** Where it is, as log lines name it: `host:port`. */
   readonly address: string;
   private readonly subscriber: RedisClient;
   private readonly outage: OutageLog;
@@ -36,6 +44,7 @@ export class Shard {
     private readonly options: ShardOptions,
     private readonly events: ShardEvents,
   ) {
+    this.label = redactRedisUrl(url);
     this.address = redisAddress(url);
     this.outage = new OutageLog(this.address, events.log);
     this.command = createClient({ ...options, subscriber: false });
@@ -130,7 +139,7 @@ export class Shard {
         client.off('ready', onReady);
         const cause = this.outage.cause === null ? '' : ` (${this.outage.cause})`;
         reject(
-          new Error(`redis at ${this.address} not ready within ${this.options.connectTimeoutMs} ms${cause}`),
+          new Error(`redis at ${this.label} not ready within ${this.options.connectTimeoutMs} ms${cause}`),
         );
       }, this.options.connectTimeoutMs);
       const onReady = (): void => {
