@@ -1,3 +1,5 @@
+import { ERROR_MESSAGES } from './error-messages.ts';
+
 /**
  * Every error Pushwire reports, one row per code: its HTTP status (null where it never ends an
  * HTTP request) and, where it can end a WebSocket connection, its close code. Codes are part
@@ -6,44 +8,32 @@
  * reconnect without new credentials or a changed request".
  */
 export const ERROR_CODES = {
-  invalid_json: { status: 400, closeCode: null, message: 'the body or frame is not valid JSON' },
-  invalid_request: { status: 400, closeCode: 4505, message: 'the request is malformed' },
-  invalid_channel: { status: 400, closeCode: null, message: 'the channel name is invalid' },
-  invalid_cursor: { status: 400, closeCode: null, message: 'the cursor is malformed' },
-  unknown_op: { status: 400, closeCode: null, message: 'the op is not known' },
-  already_subscribed: { status: 400, closeCode: null, message: 'already subscribed to this channel' },
-  not_subscribed: { status: 400, closeCode: null, message: 'not subscribed to this channel' },
-  too_many_channels: { status: 400, closeCode: null, message: 'too many channels on one connection' },
-  unauthorized: { status: 401, closeCode: 4501, message: 'missing or invalid credentials' },
-  token_expired: {
-    status: 401,
-    closeCode: 4502,
-    message: 'the token has expired: reconnect with a new token',
-  },
-  disconnected: {
-    status: 401,
-    closeCode: 4503,
-    message: 'disconnected by the server: reconnect with new credentials',
-  },
-  forbidden: { status: 403, closeCode: 4504, message: 'not allowed' },
-  not_found: { status: 404, closeCode: null, message: 'no such endpoint' },
-  method_not_allowed: { status: 405, closeCode: null, message: 'method not allowed on this endpoint' },
-  request_timeout: { status: 408, closeCode: null, message: 'the request did not arrive in time' },
-  payload_too_large: { status: 413, closeCode: 1009, message: 'the message is too large' },
-  unsupported_media_type: { status: 415, closeCode: null, message: 'send application/json' },
-  rate_limited: { status: 429, closeCode: 4004, message: 'too many requests: slow down' },
-  internal: { status: 500, closeCode: 4003, message: 'internal server error' },
-  broker_unavailable: { status: 503, closeCode: 4006, message: 'the broker is unavailable' },
-  unavailable: { status: 503, closeCode: 4007, message: 'a service the server depends on is unavailable' },
-  too_many_connections: {
-    status: 503,
-    closeCode: 4005,
-    message: 'the server holds as many connections as it may: retry later',
-  },
-  shutting_down: { status: 503, closeCode: 4000, message: 'the server is shutting down' },
-  heartbeat_timeout: { status: null, closeCode: 4001, message: 'no pong within the heartbeat timeout' },
-  slow_consumer: { status: null, closeCode: 4002, message: 'the client reads too slowly' },
-} as const satisfies Record<string, { status: number | null; closeCode: number | null; message: string }>;
+  invalid_json: { status: 400, closeCode: null },
+  invalid_request: { status: 400, closeCode: 4505 },
+  invalid_channel: { status: 400, closeCode: null },
+  invalid_cursor: { status: 400, closeCode: null },
+  unknown_op: { status: 400, closeCode: null },
+  already_subscribed: { status: 400, closeCode: null },
+  not_subscribed: { status: 400, closeCode: null },
+  too_many_channels: { status: 400, closeCode: null },
+  unauthorized: { status: 401, closeCode: 4501 },
+  token_expired: { status: 401, closeCode: 4502 },
+  disconnected: { status: 401, closeCode: 4503 },
+  forbidden: { status: 403, closeCode: 4504 },
+  not_found: { status: 404, closeCode: null },
+  method_not_allowed: { status: 405, closeCode: null },
+  request_timeout: { status: 408, closeCode: null },
+  payload_too_large: { status: 413, closeCode: 1009 },
+  unsupported_media_type: { status: 415, closeCode: null },
+  rate_limited: { status: 429, closeCode: 4004 },
+  internal: { status: 500, closeCode: 4003 },
+  broker_unavailable: { status: 503, closeCode: 4006 },
+  unavailable: { status: 503, closeCode: 4007 },
+  too_many_connections: { status: 503, closeCode: 4005 },
+  shutting_down: { status: 503, closeCode: 4000 },
+  heartbeat_timeout: { status: null, closeCode: 4001 },
+  slow_consumer: { status: null, closeCode: 4002 },
+} as const satisfies Record<string, { status: number | null; closeCode: number | null }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
@@ -55,7 +45,11 @@ export interface ErrorBody {
 export class PushwireError extends Error {
   readonly code: ErrorCode;
 
-  constructor(code: ErrorCode, message: string = ERROR_CODES[code].message) {
+  // In the browser bundle the messages are left out (an empty map): the code stands in.
+  constructor(
+    code: ErrorCode,
+    message: string = (ERROR_MESSAGES as Partial<Record<ErrorCode, string>>)[code] ?? code,
+  ) {
     super(message);
     this.name = 'PushwireError';
     this.code = code;

@@ -17,6 +17,7 @@ export {
   isValidEpoch,
   MAX_CURSOR_LENGTH,
 } from './cursor.ts';
+export { ERROR_MESSAGES } from './error-messages.ts';
 export {
   asPushwireError,
   closeCodeMeansReconnect,

@@ -1,5 +1,5 @@
 import type { Hub } from '../core/index.ts';
-import { ERROR_CODES, PushwireError } from '../protocol/index.ts';
+import { ERROR_MESSAGES, PushwireError } from '../protocol/index.ts';
 import { sendJson } from '../transports/index.ts';
 import { failures } from './admin/admin-api.ts';
 import type { ApiKeys } from './api-keys.ts';
@@ -20,7 +20,7 @@ const MAX_ID_LENGTH = 256;
 
 const DISCONNECTED = {
   code: 'disconnected',
-  reason: ERROR_CODES.disconnected.message,
+  reason: ERROR_MESSAGES.disconnected,
   reconnectDelayMs: 0,
 } as const;
 
