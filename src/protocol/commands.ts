@@ -1,6 +1,8 @@
 import { assertChannel } from './channel.ts';
 import { type Cursor, decodeCursor } from './cursor.ts';
 import { asPushwireError, type ErrorCode, PushwireError } from './errors.ts';
+import { type JsonFields, scanJsonObject } from './json-scan.ts';
+import { fieldValue, validatePublication } from './publication.ts';
 
 /** A request id chosen by the client and echoed in the reply. */
 export type CommandId = number | string;
@@ -19,25 +21,34 @@ export type ParsedCommand =
 
 const MAX_ID_LENGTH = 64;
 
-/** Parses one untrusted WebSocket text frame; never throws. */
-export function parseClientCommand(text: string): ParsedCommand {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    return { ok: false, id: undefined, error: new PushwireError('invalid_json') };
+/**
+ * Parses one untrusted WebSocket text frame; never throws. The frame is scanned once: a
+ * publish's `data` keeps its raw text (see json-scan.ts), the other fields are parsed. Give
+ * `maxMessageBytes` to refuse a publish whose data is larger, as the HTTP publish does.
+ */
+export function parseClientCommand(
+  text: string,
+  maxMessageBytes: number = Number.POSITIVE_INFINITY,
+): ParsedCommand {
+  const scanned = scanJsonObject(text);
+  if (!scanned.ok) {
+    return {
+      ok: false,
+      id: undefined,
+      error: new PushwireError('invalid_json', `the frame is not valid JSON: ${scanned.reason}`),
+    };
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+  if (scanned.value === null) {
     return {
       ok: false,
       id: undefined,
       error: new PushwireError('invalid_request', 'a command must be a JSON object'),
     };
   }
-  const frame = raw as Record<string, unknown>;
-  const id = readId(frame.id);
+  const frame = scanned.value;
+  const id = frame.duplicateKey === 'id' ? undefined : readId(fieldValue(frame.fields, 'id'));
   try {
-    return { ok: true, command: toCommand(frame, id) };
+    return { ok: true, command: toCommand(frame, id, maxMessageBytes) };
   } catch (error) {
     return { ok: false, id, error: asPushwireError(error) };
   }
@@ -49,39 +60,41 @@ function readId(value: unknown): CommandId | undefined {
   return undefined;
 }
 
-function toCommand(frame: Record<string, unknown>, id: CommandId | undefined): ClientCommand {
-  if (frame.id !== undefined && id === undefined) {
+function toCommand(frame: JsonFields, id: CommandId | undefined, maxMessageBytes: number): ClientCommand {
+  const { fields, duplicateKey } = frame;
+  if (duplicateKey !== null) {
+    throw new PushwireError('invalid_request', `"${duplicateKey.slice(0, 64)}" is given twice`);
+  }
+  if (fields.has('id') && id === undefined) {
     throw new PushwireError(
       'invalid_request',
       `"id" must be a number or a string of at most ${MAX_ID_LENGTH} characters`,
     );
   }
-  const op = frame.op;
+  const field = (name: string) => fieldValue(fields, name);
+  const op = field('op');
   switch (op) {
     case 'pong':
       return { op, id };
     case 'subscribe': {
-      const channel = channelOf(frame);
-      const cursor = frame.cursor === undefined || frame.cursor === null ? undefined : cursorOf(frame.cursor);
+      const channel = channelOf(field('channel'));
+      const cursor = cursorOf(field('cursor'));
       return cursor ? { op, id, channel, cursor } : { op, id, channel };
     }
     case 'unsubscribe':
     case 'presence':
-      return { op, id, channel: channelOf(frame) };
+      return { op, id, channel: channelOf(field('channel')) };
     case 'publish': {
-      const channel = channelOf(frame);
-      if (!('data' in frame) || frame.data === undefined) {
-        throw new PushwireError('invalid_request', 'publish needs "data"');
-      }
-      return { op, id, channel, data: JSON.stringify(frame.data) };
+      const { channel, data } = validatePublication(field('channel'), fields.get('data'), maxMessageBytes);
+      return { op, id, channel, data };
     }
     case 'history': {
-      const channel = channelOf(frame);
-      const limit = frame.limit;
+      const channel = channelOf(field('channel'));
+      const limit = field('limit');
       if (limit !== undefined && (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 0)) {
         throw new PushwireError('invalid_request', '"limit" must be a non-negative integer');
       }
-      const cursor = frame.cursor === undefined || frame.cursor === null ? undefined : cursorOf(frame.cursor);
+      const cursor = cursorOf(field('cursor'));
       return { op, id, channel, ...(limit === undefined ? {} : { limit }), ...(cursor ? { cursor } : {}) };
     }
     default:
@@ -92,13 +105,14 @@ function toCommand(frame: Record<string, unknown>, id: CommandId | undefined): C
   }
 }
 
-function channelOf(frame: Record<string, unknown>): string {
-  const channel = frame.channel;
+function channelOf(channel: unknown): string {
   assertChannel(channel);
   return channel;
 }
 
-function cursorOf(value: unknown): Cursor {
+/** An optional cursor field: absent or null is none. */
+function cursorOf(value: unknown): Cursor | undefined {
+  if (value === undefined || value === null) return undefined;
   if (typeof value !== 'string') throw new PushwireError('invalid_cursor', 'cursor must be a string');
   return decodeCursor(value);
 }

@@ -29,6 +29,15 @@ export {
   isErrorCode,
   PushwireError,
 } from './errors.ts';
+export {
+  type JsonFields,
+  type JsonScan,
+  MAX_JSON_DEPTH,
+  parseRawJson,
+  type RawJson,
+  scanJsonObject,
+  scanJsonValue,
+} from './json-scan.ts';
 export type {
   ConnectedEvent,
   GapEvent,
@@ -38,6 +47,14 @@ export type {
   ReconnectEvent,
   StreamPosition,
 } from './message.ts';
+export {
+  fieldValue,
+  type PublishInput,
+  publicationOfValue,
+  readEnvelope,
+  readPublication,
+  validatePublication,
+} from './publication.ts';
 export {
   parseTransportName,
   TRANSPORT_ALIASES,

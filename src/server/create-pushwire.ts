@@ -15,7 +15,7 @@ import {
   RedisBroker,
 } from '../brokers/index.ts';
 import { Hub } from '../core/index.ts';
-import { assertChannel, isSystemChannel, PushwireError } from '../protocol/index.ts';
+import { isSystemChannel, PushwireError, publicationOfValue } from '../protocol/index.ts';
 import { createTransports, HeartbeatWheel, type Transport } from '../transports/index.ts';
 import { adminRoutes } from './admin/admin-api.ts';
 import { dashboardRoutes } from './admin/dashboard.ts';
@@ -203,16 +203,15 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     apiKey,
     config,
     internalUrl: internalListener?.url ?? null,
-    async publish(channel, data) {
-      assertChannel(channel);
+    async publish(name, value) {
+      const { channel, data } = publicationOfValue(name, value, config.maxMessageBytes);
       if (isSystemChannel(channel)) {
         throw new PushwireError(
           'forbidden',
           `"${channel}" is the server's own: only the server publishes there`,
         );
       }
-      if (data === undefined) throw new PushwireError('invalid_request', 'data must be a JSON value');
-      const { offset, epoch } = await hub.publish(channel, JSON.stringify(data));
+      const { offset, epoch } = await hub.publish(channel, data);
       return { channel, offset, epoch };
     },
     handleRequest: (req, res) => router.handle(req, res),

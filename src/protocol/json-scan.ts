@@ -1,0 +1,336 @@
+/**
+ * A validating JSON scanner (RFC 8259) that hands back the source text of values instead of
+ * rebuilding them. `JSON.parse` + `JSON.stringify` would round big integers, turn `1e999` into
+ * `null` and rewrite escapes; a published `data` must reach subscribers token for token.
+ *
+ * The scanner is a loop over an explicit stack, so no input can overflow the call stack, and
+ * it refuses nesting past a limit so that whoever parses the text later (a subscriber's
+ * `JSON.parse`, a recursive `JSON.stringify`) doesn't either.
+ */
+
+/**
+ * How deep a value may nest arrays and objects: `[]` is 1 deep, `[[1]]` 2. Far more than any
+ * real payload needs, far less than what makes recursive JSON code overflow.
+ */
+export const MAX_JSON_DEPTH = 100;
+
+declare const rawJsonBrand: unique symbol;
+
+/**
+ * JSON text that the scanner validated: the value's tokens exactly as sent (numbers, strings
+ * with their escapes, key order, repeated keys), with the whitespace between tokens removed,
+ * so that it fits on one line of an SSE event or NDJSON stream.
+ */
+export type RawJson = string & { readonly [rawJsonBrand]: true };
+
+export type JsonScan<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly reason: string };
+
+/** The top-level members of a JSON object, each value kept as raw text. */
+export interface JsonFields {
+  /**
+   * Keys with their escapes decoded. A key given twice keeps its last value, as `JSON.parse`
+   * does; `duplicateKey` tells, so that callers can refuse the ambiguity.
+   */
+  readonly fields: ReadonlyMap<string, RawJson>;
+  /** The first top-level key that appeared more than once, or null. */
+  readonly duplicateKey: string | null;
+}
+
+/** Validates `text` as one JSON value at most `maxDepth` deep and returns it as raw text. */
+export function scanJsonValue(text: string, maxDepth: number = MAX_JSON_DEPTH): JsonScan<RawJson> {
+  const scanned = scan(text, maxDepth, null);
+  if (typeof scanned === 'string') return { ok: false, reason: scanned };
+  const raw = text.slice(scanned.start, scanned.end);
+  return { ok: true, value: (scanned.spaced ? compact(raw) : raw) as RawJson };
+}
+
+/**
+ * Validates `text` as JSON and, when it is an object, returns its top-level members with their
+ * values as raw text (null for any other valid JSON). `maxDepth` bounds each member's value,
+ * so a field may nest as deep as a value given to `scanJsonValue`.
+ */
+export function scanJsonObject(text: string, maxDepth: number = MAX_JSON_DEPTH): JsonScan<JsonFields | null> {
+  const members: Members = { fields: new Map(), duplicateKey: null };
+  const scanned = scan(text, maxDepth, members);
+  if (typeof scanned === 'string') return { ok: false, reason: scanned };
+  return { ok: true, value: text.charCodeAt(scanned.start) === LEFT_BRACE ? members : null };
+}
+
+/** The value of validated raw text: safe, as the scanner bounded its depth. */
+export function parseRawJson(raw: RawJson): unknown {
+  return JSON.parse(raw);
+}
+
+const TAB = 0x09;
+const LINE_FEED = 0x0a;
+const CARRIAGE_RETURN = 0x0d;
+const SPACE = 0x20;
+const QUOTE = 0x22;
+const PLUS = 0x2b;
+const COMMA = 0x2c;
+const MINUS = 0x2d;
+const DOT = 0x2e;
+const DIGIT_0 = 0x30;
+const DIGIT_1 = 0x31;
+const DIGIT_9 = 0x39;
+const COLON = 0x3a;
+const UPPER_E = 0x45;
+const LEFT_BRACKET = 0x5b;
+const BACKSLASH = 0x5c;
+const RIGHT_BRACKET = 0x5d;
+const LOWER_E = 0x65;
+const LOWER_F = 0x66;
+const LOWER_N = 0x6e;
+const LOWER_T = 0x74;
+const LOWER_U = 0x75;
+const LEFT_BRACE = 0x7b;
+const RIGHT_BRACE = 0x7d;
+
+interface Members {
+  fields: Map<string, RawJson>;
+  duplicateKey: string | null;
+}
+
+interface Scanned {
+  /** Where the top-level value starts and ends (whitespace around it excluded). */
+  start: number;
+  end: number;
+  /** Whether whitespace occurs between the tokens of the top-level value. */
+  spaced: boolean;
+}
+
+/**
+ * The scanner: a value is expected at `pos`, read it, then (in the inner loop) close what it
+ * completes until another value is expected or the text ends. The stack holds one entry per
+ * open container (true: object). Returns a reason when the text is not valid. With `collect`,
+ * the members of a top-level object go there and the depth limit applies to their values.
+ */
+function scan(text: string, maxDepth: number, collect: Members | null): Scanned | string {
+  const length = text.length;
+  const stack: boolean[] = [];
+  let spaces = 0;
+  let pos = skipSpace(text, 0);
+  const start = pos;
+  const members = text.charCodeAt(start) === LEFT_BRACE ? collect : null;
+  const maxStack = members === null ? maxDepth : maxDepth + 1;
+  let key = '';
+  let fieldStart = -1;
+  let fieldSpaces = 0;
+  for (;;) {
+    if (members !== null && stack.length === 1) {
+      fieldStart = pos;
+      fieldSpaces = spaces;
+    }
+    const c = text.charCodeAt(pos);
+    if (c === LEFT_BRACE || c === LEFT_BRACKET) {
+      if (stack.length >= maxStack) return `nested deeper than ${maxDepth} levels at position ${pos}`;
+      const isObject = c === LEFT_BRACE;
+      stack.push(isObject);
+      const next = skipSpace(text, pos + 1);
+      if (next !== pos + 1) spaces++;
+      pos = next;
+      const close = text.charCodeAt(pos);
+      if (close === (isObject ? RIGHT_BRACE : RIGHT_BRACKET)) {
+        pos++;
+        stack.pop();
+      } else if (isObject) {
+        const member = readKey(text, pos);
+        if (typeof member === 'string') return member;
+        if (members !== null && stack.length === 1) key = decodeKey(text, pos, member.keyEnd);
+        if (member.spaced) spaces++;
+        pos = member.valueStart;
+        continue;
+      } else {
+        continue;
+      }
+    } else if (c === QUOTE) {
+      pos = scanString(text, pos);
+    } else if (c === MINUS || (c >= DIGIT_0 && c <= DIGIT_9)) {
+      pos = scanNumber(text, pos);
+    } else if (c === LOWER_T) {
+      pos = text.startsWith('true', pos) ? pos + 4 : ~pos;
+    } else if (c === LOWER_F) {
+      pos = text.startsWith('false', pos) ? pos + 5 : ~pos;
+    } else if (c === LOWER_N) {
+      pos = text.startsWith('null', pos) ? pos + 4 : ~pos;
+    } else {
+      return unexpected(text, pos);
+    }
+    if (pos < 0) return unexpected(text, ~pos);
+
+    // A value ended at `pos`: close the containers it completes.
+    for (;;) {
+      if (stack.length === 1 && members !== null && fieldStart >= 0) {
+        addField(members, key, text.slice(fieldStart, pos), spaces !== fieldSpaces);
+        fieldStart = -1;
+      }
+      if (stack.length === 0) {
+        const end = pos;
+        const spaced = spaces > 0;
+        pos = skipSpace(text, pos);
+        if (pos !== length) return unexpected(text, pos);
+        return { start, end, spaced };
+      }
+      const next = skipSpace(text, pos);
+      if (next !== pos) spaces++;
+      pos = next;
+      const c = text.charCodeAt(pos);
+      const inObject = stack[stack.length - 1]!;
+      if (c === COMMA) {
+        const after = skipSpace(text, pos + 1);
+        if (after !== pos + 1) spaces++;
+        pos = after;
+        if (!inObject) break;
+        const member = readKey(text, pos);
+        if (typeof member === 'string') return member;
+        if (members !== null && stack.length === 1) key = decodeKey(text, pos, member.keyEnd);
+        if (member.spaced) spaces++;
+        pos = member.valueStart;
+        break;
+      }
+      if (c !== (inObject ? RIGHT_BRACE : RIGHT_BRACKET)) return unexpected(text, pos);
+      pos++;
+      stack.pop();
+    }
+  }
+}
+
+/** `"key"` then `:` at `pos`: where the key ends and where its value starts. */
+function readKey(
+  text: string,
+  pos: number,
+): { keyEnd: number; valueStart: number; spaced: boolean } | string {
+  if (text.charCodeAt(pos) !== QUOTE) return unexpected(text, pos);
+  const keyEnd = scanString(text, pos);
+  if (keyEnd < 0) return unexpected(text, ~keyEnd);
+  const colon = skipSpace(text, keyEnd);
+  if (text.charCodeAt(colon) !== COLON) return unexpected(text, colon);
+  const valueStart = skipSpace(text, colon + 1);
+  return { keyEnd, valueStart, spaced: colon !== keyEnd || valueStart !== colon + 1 };
+}
+
+function decodeKey(text: string, start: number, end: number): string {
+  const inner = text.slice(start + 1, end - 1);
+  return inner.includes('\\') ? (JSON.parse(text.slice(start, end)) as string) : inner;
+}
+
+function addField(members: Members, key: string, raw: string, spaced: boolean): void {
+  if (members.duplicateKey === null && members.fields.has(key)) members.duplicateKey = key;
+  members.fields.set(key, (spaced ? compact(raw) : raw) as RawJson);
+}
+
+function skipSpace(text: string, pos: number): number {
+  for (;;) {
+    const c = text.charCodeAt(pos);
+    if (c !== SPACE && c !== LINE_FEED && c !== CARRIAGE_RETURN && c !== TAB) return pos;
+    pos++;
+  }
+}
+
+/** The position after the string that opens at `pos`, or `~position` of what is wrong. */
+function scanString(text: string, pos: number): number {
+  const length = text.length;
+  pos++;
+  for (;;) {
+    if (pos >= length) return ~length;
+    const c = text.charCodeAt(pos);
+    if (c === QUOTE) return pos + 1;
+    if (c === BACKSLASH) {
+      const escaped = text.charCodeAt(pos + 1);
+      if (escaped === LOWER_U) {
+        for (let i = pos + 2; i < pos + 6; i++) {
+          if (!isHexDigit(text.charCodeAt(i))) return ~Math.min(i, length);
+        }
+        pos += 6;
+      } else if (isSimpleEscape(escaped)) {
+        pos += 2;
+      } else {
+        return ~Math.min(pos + 1, length);
+      }
+    } else if (c < SPACE) {
+      return ~pos;
+    } else {
+      pos++;
+    }
+  }
+}
+
+/** `" \ / b f n r t`: the escapes besides \u. */
+function isSimpleEscape(c: number): boolean {
+  return (
+    c === QUOTE ||
+    c === BACKSLASH ||
+    c === 0x2f ||
+    c === 0x62 ||
+    c === LOWER_F ||
+    c === LOWER_N ||
+    c === 0x72 ||
+    c === LOWER_T
+  );
+}
+
+function isHexDigit(c: number): boolean {
+  return (c >= DIGIT_0 && c <= DIGIT_9) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= LOWER_F);
+}
+
+function isDigit(c: number): boolean {
+  return c >= DIGIT_0 && c <= DIGIT_9;
+}
+
+/** `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`, or `~position` of what is wrong. */
+function scanNumber(text: string, pos: number): number {
+  if (text.charCodeAt(pos) === MINUS) pos++;
+  const first = text.charCodeAt(pos);
+  if (first === DIGIT_0) pos++;
+  else if (first >= DIGIT_1 && first <= DIGIT_9) {
+    pos++;
+    while (isDigit(text.charCodeAt(pos))) pos++;
+  } else return ~pos;
+  if (text.charCodeAt(pos) === DOT) {
+    pos++;
+    if (!isDigit(text.charCodeAt(pos))) return ~pos;
+    while (isDigit(text.charCodeAt(pos))) pos++;
+  }
+  const e = text.charCodeAt(pos);
+  if (e === LOWER_E || e === UPPER_E) {
+    pos++;
+    const sign = text.charCodeAt(pos);
+    if (sign === PLUS || sign === MINUS) pos++;
+    if (!isDigit(text.charCodeAt(pos))) return ~pos;
+    while (isDigit(text.charCodeAt(pos))) pos++;
+  }
+  return pos;
+}
+
+/** `raw` without the whitespace between its tokens (whitespace inside strings stays). */
+function compact(raw: string): string {
+  let out = '';
+  let from = 0;
+  let pos = 0;
+  while (pos < raw.length) {
+    const c = raw.charCodeAt(pos);
+    if (c === QUOTE) {
+      pos++;
+      while (raw.charCodeAt(pos) !== QUOTE) pos += raw.charCodeAt(pos) === BACKSLASH ? 2 : 1;
+      pos++;
+    } else if (c === SPACE || c === LINE_FEED || c === CARRIAGE_RETURN || c === TAB) {
+      out += raw.slice(from, pos);
+      pos = skipSpace(raw, pos);
+      from = pos;
+    } else {
+      pos++;
+    }
+  }
+  return out + raw.slice(from);
+}
+
+function unexpected(text: string, pos: number): string {
+  if (pos >= text.length) return 'unexpected end of input';
+  const c = text.charCodeAt(pos);
+  // Control and non-ASCII characters by code point: a stray BOM or NUL is invisible as itself.
+  const shown =
+    c > SPACE && c < 0x7f ? JSON.stringify(text[pos]) : `U+${c.toString(16).toUpperCase().padStart(4, '0')}`;
+  return `unexpected ${shown} at position ${pos}`;
+}
