@@ -313,7 +313,8 @@ function compact(raw: string): string {
     const c = raw.charCodeAt(pos);
     if (c === QUOTE) {
       pos++;
-      while (raw.charCodeAt(pos) !== QUOTE) pos += raw.charCodeAt(pos) === BACKSLASH ? 2 : 1;
+      while (pos < raw.length && raw.charCodeAt(pos) !== QUOTE)
+        pos += raw.charCodeAt(pos) === BACKSLASH ? 2 : 1;
       pos++;
     } else if (c === SPACE || c === LINE_FEED || c === CARRIAGE_RETURN || c === TAB) {
       out += raw.slice(from, pos);
