@@ -42,8 +42,7 @@ export interface JsonFields {
 export function scanJsonValue(text: string, maxDepth: number = MAX_JSON_DEPTH): JsonScan<RawJson> {
   const scanned = scan(text, maxDepth, null);
   if (typeof scanned === 'string') return { ok: false, reason: scanned };
-  const raw = text.slice(scanned.start, scanned.end);
-  return { ok: true, value: (scanned.spaced ? compact(raw) : raw) as RawJson };
+  return { ok: true, value: scanned.raw as RawJson };
 }
 
 /**
@@ -55,7 +54,7 @@ export function scanJsonObject(text: string, maxDepth: number = MAX_JSON_DEPTH):
   const members: Members = { fields: new Map(), duplicateKey: null };
   const scanned = scan(text, maxDepth, members);
   if (typeof scanned === 'string') return { ok: false, reason: scanned };
-  return { ok: true, value: text.charCodeAt(scanned.start) === LEFT_BRACE ? members : null };
+  return { ok: true, value: scanned.isObject ? members : null };
 }
 
 /** The value of validated raw text: safe, as the scanner bounded its depth. */
@@ -94,11 +93,53 @@ interface Members {
 }
 
 interface Scanned {
-  /** Where the top-level value starts and ends (whitespace around it excluded). */
-  start: number;
-  end: number;
-  /** Whether whitespace occurs between the tokens of the top-level value. */
-  spaced: boolean;
+  /** The top-level value's raw text (empty when the fields were collected instead). */
+  raw: string;
+  isObject: boolean;
+}
+
+/**
+ * The raw text of the value being scanned, without the whitespace between its tokens: a
+ * slice of the input when there was none (the common case: JSON.stringify writes none), else
+ * the slices between the whitespace runs, joined once.
+ */
+class RawRecorder {
+  private start = -1;
+  private from = -1;
+  private pieces: string[] | null = null;
+
+  constructor(private readonly text: string) {}
+
+  begin(pos: number): void {
+    this.start = pos;
+    this.from = pos;
+    this.pieces = null;
+  }
+
+  /** Whitespace from `start` to `end`; dropped when inside the recorded value. */
+  space(start: number, end: number): void {
+    if (this.from < 0) return;
+    this.pieces ??= [];
+    this.pieces.push(this.text.slice(this.from, start));
+    this.from = end;
+  }
+
+  end(pos: number): string {
+    const { text, pieces } = this;
+    let raw: string;
+    if (pieces === null) raw = text.slice(this.start, pos);
+    else {
+      pieces.push(text.slice(this.from, pos));
+      raw = pieces.join('');
+    }
+    this.from = -1;
+    this.pieces = null;
+    return raw;
+  }
+
+  get recording(): boolean {
+    return this.from >= 0;
+  }
 }
 
 /**
@@ -110,37 +151,34 @@ interface Scanned {
 function scan(text: string, maxDepth: number, collect: Members | null): Scanned | string {
   const length = text.length;
   const stack: boolean[] = [];
-  let spaces = 0;
+  const recorder = new RawRecorder(text);
+  const space = (at: number): number => {
+    const next = skipSpace(text, at);
+    if (next !== at) recorder.space(at, next);
+    return next;
+  };
   let pos = skipSpace(text, 0);
-  const start = pos;
-  const members = text.charCodeAt(start) === LEFT_BRACE ? collect : null;
+  const isObject = text.charCodeAt(pos) === LEFT_BRACE;
+  const members = isObject ? collect : null;
   const maxStack = members === null ? maxDepth : maxDepth + 1;
+  if (members === null) recorder.begin(pos);
   let key = '';
-  let fieldStart = -1;
-  let fieldSpaces = 0;
   for (;;) {
-    if (members !== null && stack.length === 1) {
-      fieldStart = pos;
-      fieldSpaces = spaces;
-    }
+    if (members !== null && stack.length === 1) recorder.begin(pos);
     const c = text.charCodeAt(pos);
     if (c === LEFT_BRACE || c === LEFT_BRACKET) {
       if (stack.length >= maxStack) return `nested deeper than ${maxDepth} levels at position ${pos}`;
-      const isObject = c === LEFT_BRACE;
-      stack.push(isObject);
-      const next = skipSpace(text, pos + 1);
-      if (next !== pos + 1) spaces++;
-      pos = next;
-      const close = text.charCodeAt(pos);
-      if (close === (isObject ? RIGHT_BRACE : RIGHT_BRACKET)) {
+      const opensObject = c === LEFT_BRACE;
+      stack.push(opensObject);
+      pos = space(pos + 1);
+      if (text.charCodeAt(pos) === (opensObject ? RIGHT_BRACE : RIGHT_BRACKET)) {
         pos++;
         stack.pop();
-      } else if (isObject) {
-        const member = readKey(text, pos);
-        if (typeof member === 'string') return member;
-        if (members !== null && stack.length === 1) key = decodeKey(text, pos, member.keyEnd);
-        if (member.spaced) spaces++;
-        pos = member.valueStart;
+      } else if (opensObject) {
+        const valueStart = readKey(text, pos, space);
+        if (typeof valueStart === 'string') return valueStart;
+        if (members !== null && stack.length === 1) key = decodeKey(text, pos);
+        pos = valueStart;
         continue;
       } else {
         continue;
@@ -162,32 +200,24 @@ function scan(text: string, maxDepth: number, collect: Members | null): Scanned 
 
     // A value ended at `pos`: close the containers it completes.
     for (;;) {
-      if (stack.length === 1 && members !== null && fieldStart >= 0) {
-        addField(members, key, text.slice(fieldStart, pos), spaces !== fieldSpaces);
-        fieldStart = -1;
+      if (members !== null && stack.length === 1 && recorder.recording) {
+        addField(members, key, recorder.end(pos));
       }
       if (stack.length === 0) {
-        const end = pos;
-        const spaced = spaces > 0;
-        pos = skipSpace(text, pos);
-        if (pos !== length) return unexpected(text, pos);
-        return { start, end, spaced };
+        const raw = members === null ? recorder.end(pos) : '';
+        if (skipSpace(text, pos) !== length) return unexpected(text, skipSpace(text, pos));
+        return { raw, isObject };
       }
-      const next = skipSpace(text, pos);
-      if (next !== pos) spaces++;
-      pos = next;
+      pos = space(pos);
       const c = text.charCodeAt(pos);
       const inObject = stack[stack.length - 1]!;
       if (c === COMMA) {
-        const after = skipSpace(text, pos + 1);
-        if (after !== pos + 1) spaces++;
-        pos = after;
+        pos = space(pos + 1);
         if (!inObject) break;
-        const member = readKey(text, pos);
-        if (typeof member === 'string') return member;
-        if (members !== null && stack.length === 1) key = decodeKey(text, pos, member.keyEnd);
-        if (member.spaced) spaces++;
-        pos = member.valueStart;
+        const valueStart = readKey(text, pos, space);
+        if (typeof valueStart === 'string') return valueStart;
+        if (members !== null && stack.length === 1) key = decodeKey(text, pos);
+        pos = valueStart;
         break;
       }
       if (c !== (inObject ? RIGHT_BRACE : RIGHT_BRACKET)) return unexpected(text, pos);
@@ -197,28 +227,26 @@ function scan(text: string, maxDepth: number, collect: Members | null): Scanned 
   }
 }
 
-/** `"key"` then `:` at `pos`: where the key ends and where its value starts. */
-function readKey(
-  text: string,
-  pos: number,
-): { keyEnd: number; valueStart: number; spaced: boolean } | string {
+/** `"key"` then `:` at `pos`: where the member's value starts. */
+function readKey(text: string, pos: number, space: (at: number) => number): number | string {
   if (text.charCodeAt(pos) !== QUOTE) return unexpected(text, pos);
   const keyEnd = scanString(text, pos);
   if (keyEnd < 0) return unexpected(text, ~keyEnd);
-  const colon = skipSpace(text, keyEnd);
+  const colon = space(keyEnd);
   if (text.charCodeAt(colon) !== COLON) return unexpected(text, colon);
-  const valueStart = skipSpace(text, colon + 1);
-  return { keyEnd, valueStart, spaced: colon !== keyEnd || valueStart !== colon + 1 };
+  return space(colon + 1);
 }
 
-function decodeKey(text: string, start: number, end: number): string {
+/** The key of the (valid) string at `start`, its escapes decoded. */
+function decodeKey(text: string, start: number): string {
+  const end = scanString(text, start);
   const inner = text.slice(start + 1, end - 1);
   return inner.includes('\\') ? (JSON.parse(text.slice(start, end)) as string) : inner;
 }
 
-function addField(members: Members, key: string, raw: string, spaced: boolean): void {
+function addField(members: Members, key: string, raw: string): void {
   if (members.duplicateKey === null && members.fields.has(key)) members.duplicateKey = key;
-  members.fields.set(key, (spaced ? compact(raw) : raw) as RawJson);
+  members.fields.set(key, raw as RawJson);
 }
 
 function skipSpace(text: string, pos: number): number {
@@ -302,29 +330,6 @@ function scanNumber(text: string, pos: number): number {
     while (isDigit(text.charCodeAt(pos))) pos++;
   }
   return pos;
-}
-
-/** `raw` without the whitespace between its tokens (whitespace inside strings stays). */
-function compact(raw: string): string {
-  let out = '';
-  let from = 0;
-  let pos = 0;
-  while (pos < raw.length) {
-    const c = raw.charCodeAt(pos);
-    if (c === QUOTE) {
-      pos++;
-      while (pos < raw.length && raw.charCodeAt(pos) !== QUOTE)
-        pos += raw.charCodeAt(pos) === BACKSLASH ? 2 : 1;
-      pos++;
-    } else if (c === SPACE || c === LINE_FEED || c === CARRIAGE_RETURN || c === TAB) {
-      out += raw.slice(from, pos);
-      pos = skipSpace(raw, pos);
-      from = pos;
-    } else {
-      pos++;
-    }
-  }
-  return out + raw.slice(from);
 }
 
 function unexpected(text: string, pos: number): string {
