@@ -54,3 +54,50 @@ test('no input makes the parser throw', () => {
     }),
   );
 });
+
+test('a publish keeps its data as sent: big numbers, 1e999, key order, escapes', () => {
+  const data = '{"big":12345678901234567890123,"x":1e999,"k2":1,"k1":2,"s":"\\u00e9\\ud800"}';
+  assert.deepEqual(parseClientCommand(`{"id":1,"op":"publish","channel":"a","data":${data}}`), {
+    ok: true,
+    command: { op: 'publish', id: 1, channel: 'a', data },
+  });
+  const spaced = parseClientCommand('{ "op" : "publish" , "channel" : "a" , "data" : [ 1 , "x y" ] }');
+  assert.ok(spaced.ok && spaced.command.op === 'publish' && spaced.command.data === '[1,"x y"]');
+});
+
+test('a publish larger than maxMessageBytes is refused; other commands are not measured', () => {
+  const frame = '{"id":9,"op":"publish","channel":"a","data":"12345678"}';
+  assert.ok(parseClientCommand(frame, 10).ok);
+  const big = parseClientCommand(frame, 9);
+  assert.ok(!big.ok && big.error.code === 'payload_too_large' && big.id === 9);
+  assert.ok(parseClientCommand('{"op":"subscribe","channel":"a","x":"123456789012"}', 9).ok);
+});
+
+test('a key given twice is refused; the id is kept unless it is the repeated key', () => {
+  const twice = parseClientCommand('{"id":1,"op":"publish","channel":"a","data":1,"channel":"b"}');
+  assert.ok(!twice.ok && twice.error.code === 'invalid_request' && twice.id === 1);
+  const ids = parseClientCommand('{"id":1,"op":"pong","id":2}');
+  assert.ok(!ids.ok && ids.error.code === 'invalid_request' && ids.id === undefined);
+});
+
+test('a frame nested deeper than the limit is invalid_json, however deep', () => {
+  for (const depth of [101, 20_000]) {
+    const frame = `{"id":1,"op":"publish","channel":"a","data":${'['.repeat(depth)}${']'.repeat(depth)}}`;
+    const parsed = parseClientCommand(frame);
+    assert.ok(!parsed.ok && parsed.error.code === 'invalid_json' && parsed.id === undefined, String(depth));
+  }
+  assert.ok(
+    parseClientCommand(`{"op":"publish","channel":"a","data":${'['.repeat(100)}${']'.repeat(100)}}`).ok,
+  );
+});
+
+test('any JSON value published comes back as its own text', () => {
+  fc.assert(
+    fc.property(fc.jsonValue({ maxDepth: 20 }), (value) => {
+      const data = JSON.stringify(value);
+      const parsed = parseClientCommand(JSON.stringify({ op: 'publish', channel: 'a', data: value }));
+      assert.ok(parsed.ok && parsed.command.op === 'publish');
+      assert.equal(parsed.command.data, data);
+    }),
+  );
+});
