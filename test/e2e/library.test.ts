@@ -27,11 +27,16 @@ test('createPushwire mounts on a host server, serves its paths under a prefix, a
 
     const api = await fetch(`${base}/push/api/publish`, {
       method: 'POST',
-      headers: { Authorization: `Bearer ${pushwire.apiKey}` },
+      headers: { Authorization: `Bearer ${pushwire.apiKey}`, 'Content-Type': 'application/json' },
       body: '{"channel":"lib","data":2}',
     });
     assert.equal(api.status, 200, 'a generated API key is exposed to the host');
     await assert.rejects(pushwire.publish('bad name', 1), /invalid channel/);
+    // The library call takes the same checks as every other publish.
+    await assert.rejects(pushwire.publish('lib', 'x'.repeat(pushwire.config.maxMessageBytes)), {
+      code: 'payload_too_large',
+    });
+    await assert.rejects(pushwire.publish('lib', 10n), { code: 'invalid_request' });
   } finally {
     await pushwire.close();
   }
