@@ -1,3 +1,4 @@
+import { scanJsonValue } from '../protocol/index.ts';
 import { parseFlags, serverUrl, UsageError } from './args.ts';
 import { describeConnectionError } from './connection-problem.ts';
 
@@ -30,11 +31,12 @@ export async function runPublish(argv: string[]): Promise<number> {
   if (extra.length > 0) {
     throw new UsageError(`one JSON value only, got ${extra.length + 1} (quote the JSON: '{"a": 1}')`);
   }
-  let data: unknown;
-  try {
-    data = JSON.parse(json);
-  } catch {
-    throw new UsageError(`data is not JSON: ${json.slice(0, 80)} (quote a string as '"text"')`);
+  // Sent as written, not parsed and re-serialized: 12345678901234567890123 keeps its digits.
+  const data = scanJsonValue(json);
+  if (!data.ok) {
+    throw new UsageError(
+      `data is not JSON (${data.reason}): ${json.slice(0, 80)} (quote a string as '"text"')`,
+    );
   }
   const apiKey = args.values['api-key'];
   if (apiKey === undefined) throw new UsageError('give the API key: --api-key KEY or PUSHWIRE_API_KEY');
@@ -46,7 +48,7 @@ export async function runPublish(argv: string[]): Promise<number> {
     response = await fetch(`${url}/api/publish`, {
       method: 'POST',
       headers: { Authorization: `Bearer ${apiKey}`, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ channel, data }),
+      body: `{"channel":${JSON.stringify(channel)},"data":${data.value}}`,
       signal: AbortSignal.timeout(TIMEOUT_MS),
     });
   } catch (error) {

@@ -162,7 +162,7 @@ describe('client commands', () => {
       const { stdout } = await cli([
         'publish',
         'cli',
-        '{"from":"cli"}',
+        '{ "from": "cli", "far": 1e999 }',
         '--url',
         server.url,
         '--api-key',
@@ -170,7 +170,11 @@ describe('client commands', () => {
       ]);
       assert.deepEqual(JSON.parse(stdout).offset, 1);
       const message = await client.events.nextMatching((e) => e.type === 'message');
-      assert.deepEqual(message.type === 'message' && message.data, { from: 'cli' });
+      // Re-serialized on the way, 1e999 would have become null.
+      assert.deepEqual(message.type === 'message' && message.data, {
+        from: 'cli',
+        far: Number.POSITIVE_INFINITY,
+      });
       client.close();
       await assert.rejects(
         cli(['publish', 'cli', '1', '--url', server.url, '--api-key', 'nope']),
