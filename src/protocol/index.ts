@@ -36,6 +36,7 @@ export {
   parseRawJson,
   type RawJson,
   scanJsonObject,
+  scanJsonObjectList,
   scanJsonValue,
 } from './json-scan.ts';
 export type {
@@ -53,6 +54,7 @@ export {
   publicationOfValue,
   readEnvelope,
   readPublication,
+  readPublications,
   validatePublication,
 } from './publication.ts';
 export {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { MAX_JSON_DEPTH, scanJsonObject, scanJsonValue } from './json-scan.ts';
+import { MAX_JSON_DEPTH, scanJsonObject, scanJsonObjectList, scanJsonValue } from './json-scan.ts';
 
 function parses(text: string): boolean {
   try {
@@ -204,6 +204,43 @@ describe('scanJsonObject', () => {
   });
 });
 
+describe('scanJsonObjectList', () => {
+  const fieldsOf = (text: string) => {
+    const scanned = scanJsonObjectList(text);
+    assert.ok(scanned.ok, text);
+    return scanned.value?.map(({ fields, duplicateKey }) => ({
+      ...Object.fromEntries(fields),
+      duplicateKey,
+    }));
+  };
+
+  test('each object of a top-level array comes back with its members as raw text', () => {
+    assert.deepEqual(
+      fieldsOf('[{"channel":"a","data":1e999},{ "data" : { "b" : [ 1 ] } ,"x":{"y":2}}, {} ]'),
+      [
+        { channel: '"a"', data: '1e999', duplicateKey: null },
+        { data: '{"b":[1]}', x: '{"y":2}', duplicateKey: null },
+        { duplicateKey: null },
+      ],
+    );
+    assert.deepEqual(fieldsOf('[{"a":1,"a":2}]'), [{ a: '2', duplicateKey: 'a' }]);
+    assert.deepEqual(fieldsOf(' [ ] '), []);
+  });
+
+  test('anything but an array of objects has no list', () => {
+    for (const text of ['{"a":1}', '[{"a":1},2]', '[[{"a":1}]]', '[null]', '"[]"', '1']) {
+      assert.deepEqual(scanJsonObjectList(text), { ok: true, value: null }, text);
+    }
+    assert.ok(!scanJsonObjectList('[{"a":1},]').ok);
+  });
+
+  test('the depth limit applies to the members, not counting the array and objects around them', () => {
+    assert.ok(scanJsonObjectList(`[{"a":1},{"data":${nested(MAX_JSON_DEPTH)}}]`).ok);
+    assert.ok(!scanJsonObjectList(`[{"a":1},{"data":${nested(MAX_JSON_DEPTH + 1)}}]`).ok);
+    assert.ok(!scanJsonObjectList(nested(MAX_JSON_DEPTH + 3)).ok);
+  });
+});
+
 // Strings near the grammar: JSON texts with one character changed, inserted or removed, and
 // soups of the characters JSON is made of.
 const JSON_CHARS = [...'{}[],:"\\/ \t\n\r0123456789-+.eEtrufalsnbx', '\u0000', '\u001f', '\u00e9', '\ud800'];
@@ -245,6 +282,25 @@ describe('properties', () => {
     );
   });
 
+  test('any list of publications: every data comes back as its exact text', () => {
+    const publication = fc.record({ channel: fc.string(), data: fc.jsonValue({ maxDepth: 10 }) });
+    fc.assert(
+      fc.property(
+        fc.array(publication, { maxLength: 8 }),
+        fc.constantFrom(undefined, 1, '\t'),
+        (list, indent) => {
+          const scanned = scanJsonObjectList(JSON.stringify(list, null, indent));
+          assert.ok(scanned.ok && scanned.value);
+          assert.deepEqual(
+            scanned.value.map(({ fields }) => [fields.get('channel'), fields.get('data')]),
+            list.map(({ channel, data }) => [JSON.stringify(channel), JSON.stringify(data)]),
+          );
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
   test('any JSON text keeps its tokens: raw text parses to what the text parses to', () => {
     fc.assert(
       fc.property(fc.json({ maxDepth: 20 }), (text) => {
@@ -265,6 +321,11 @@ describe('properties', () => {
         if (scanned.ok) assert.deepEqual(JSON.parse(scanned.value), JSON.parse(text));
         const object = scanJsonObject(text, Number.POSITIVE_INFINITY);
         assert.equal(object.ok, parses(text), JSON.stringify(text));
+        assert.equal(
+          scanJsonObjectList(text, Number.POSITIVE_INFINITY).ok,
+          parses(text),
+          JSON.stringify(text),
+        );
         scanJsonObject(text);
       }),
       { numRuns: 3000 },

@@ -51,10 +51,25 @@ export function scanJsonValue(text: string, maxDepth: number = MAX_JSON_DEPTH): 
  * so a field may nest as deep as a value given to `scanJsonValue`.
  */
 export function scanJsonObject(text: string, maxDepth: number = MAX_JSON_DEPTH): JsonScan<JsonFields | null> {
-  const members: Members = { fields: new Map(), duplicateKey: null };
-  const scanned = scan(text, maxDepth, members);
+  const collector = new Collector(1);
+  const scanned = scan(text, maxDepth, collector);
   if (typeof scanned === 'string') return { ok: false, reason: scanned };
-  return { ok: true, value: scanned.isObject ? members : null };
+  return { ok: true, value: scanned.collected ? collector.objects[0]! : null };
+}
+
+/**
+ * Validates `text` as JSON and, when it is an array of objects, returns the members of each
+ * object as `scanJsonObject` does (null for any other valid JSON). `maxDepth` bounds each
+ * member's value.
+ */
+export function scanJsonObjectList(
+  text: string,
+  maxDepth: number = MAX_JSON_DEPTH,
+): JsonScan<readonly JsonFields[] | null> {
+  const collector = new Collector(2);
+  const scanned = scan(text, maxDepth, collector);
+  if (typeof scanned === 'string') return { ok: false, reason: scanned };
+  return { ok: true, value: scanned.collected && collector.onlyObjects ? collector.objects : null };
 }
 
 /** The value of validated raw text: safe, as the scanner bounded its depth. */
@@ -88,14 +103,36 @@ const LEFT_BRACE = 0x7b;
 const RIGHT_BRACE = 0x7d;
 
 interface Members {
-  fields: Map<string, RawJson>;
+  readonly fields: Map<string, RawJson>;
   duplicateKey: string | null;
 }
 
+/**
+ * Takes the members of the objects at one level: 1, the top-level object; 2, each object in
+ * a top-level array.
+ */
+class Collector {
+  readonly objects: Members[] = [];
+  onlyObjects = true;
+
+  constructor(readonly level: 1 | 2) {}
+
+  open(): void {
+    this.objects.push({ fields: new Map(), duplicateKey: null });
+  }
+
+  add(key: string, raw: string): void {
+    const members = this.objects[this.objects.length - 1]!;
+    if (members.duplicateKey === null && members.fields.has(key)) members.duplicateKey = key;
+    members.fields.set(key, raw as RawJson);
+  }
+}
+
 interface Scanned {
-  /** The top-level value's raw text (empty when the fields were collected instead). */
+  /** The top-level value's raw text (empty when members were collected instead). */
   raw: string;
-  isObject: boolean;
+  /** Whether the top-level value had the shape the collector takes members from. */
+  collected: boolean;
 }
 
 /**
@@ -145,10 +182,10 @@ class RawRecorder {
 /**
  * The scanner: a value is expected at `pos`, read it, then (in the inner loop) close what it
  * completes until another value is expected or the text ends. The stack holds one entry per
- * open container (true: object). Returns a reason when the text is not valid. With `collect`,
- * the members of a top-level object go there and the depth limit applies to their values.
+ * open container (true: object). Returns a reason when the text is not valid. With a
+ * collector, the members at its level go there and the depth limit applies to their values.
  */
-function scan(text: string, maxDepth: number, collect: Members | null): Scanned | string {
+function scan(text: string, maxDepth: number, collector: Collector | null): Scanned | string {
   const length = text.length;
   const stack: boolean[] = [];
   const recorder = new RawRecorder(text);
@@ -158,18 +195,23 @@ function scan(text: string, maxDepth: number, collect: Members | null): Scanned 
     return next;
   };
   let pos = skipSpace(text, 0);
-  const isObject = text.charCodeAt(pos) === LEFT_BRACE;
-  const members = isObject ? collect : null;
-  const maxStack = members === null ? maxDepth : maxDepth + 1;
-  if (members === null) recorder.begin(pos);
+  const top = text.charCodeAt(pos);
+  const collected = collector !== null && top === (collector.level === 1 ? LEFT_BRACE : LEFT_BRACKET);
+  const collect = collected ? collector : null;
+  // The stack depth at which members are taken; -1 (never reached) when none are.
+  const level = collect === null ? -1 : collect.level;
+  const maxStack = collect === null ? maxDepth : maxDepth + level;
+  if (collect === null) recorder.begin(pos);
   let key = '';
   for (;;) {
-    if (members !== null && stack.length === 1) recorder.begin(pos);
     const c = text.charCodeAt(pos);
+    if (stack.length === level && stack[level - 1]) recorder.begin(pos);
+    else if (level === 2 && stack.length === 1 && c !== LEFT_BRACE) collect!.onlyObjects = false;
     if (c === LEFT_BRACE || c === LEFT_BRACKET) {
       if (stack.length >= maxStack) return `nested deeper than ${maxDepth} levels at position ${pos}`;
       const opensObject = c === LEFT_BRACE;
       stack.push(opensObject);
+      if (opensObject && stack.length === level) collect!.open();
       pos = space(pos + 1);
       if (text.charCodeAt(pos) === (opensObject ? RIGHT_BRACE : RIGHT_BRACKET)) {
         pos++;
@@ -177,7 +219,7 @@ function scan(text: string, maxDepth: number, collect: Members | null): Scanned 
       } else if (opensObject) {
         const valueStart = readKey(text, pos, space);
         if (typeof valueStart === 'string') return valueStart;
-        if (members !== null && stack.length === 1) key = decodeKey(text, pos);
+        if (stack.length === level) key = decodeKey(text, pos);
         pos = valueStart;
         continue;
       } else {
@@ -200,13 +242,11 @@ function scan(text: string, maxDepth: number, collect: Members | null): Scanned 
 
     // A value ended at `pos`: close the containers it completes.
     for (;;) {
-      if (members !== null && stack.length === 1 && recorder.recording) {
-        addField(members, key, recorder.end(pos));
-      }
+      if (stack.length === level && recorder.recording) collect!.add(key, recorder.end(pos));
       if (stack.length === 0) {
-        const raw = members === null ? recorder.end(pos) : '';
+        const raw = collect === null ? recorder.end(pos) : '';
         if (skipSpace(text, pos) !== length) return unexpected(text, skipSpace(text, pos));
-        return { raw, isObject };
+        return { raw, collected };
       }
       pos = space(pos);
       const c = text.charCodeAt(pos);
@@ -216,7 +256,7 @@ function scan(text: string, maxDepth: number, collect: Members | null): Scanned 
         if (!inObject) break;
         const valueStart = readKey(text, pos, space);
         if (typeof valueStart === 'string') return valueStart;
-        if (members !== null && stack.length === 1) key = decodeKey(text, pos);
+        if (stack.length === level) key = decodeKey(text, pos);
         pos = valueStart;
         break;
       }
@@ -242,11 +282,6 @@ function decodeKey(text: string, start: number): string {
   const end = scanString(text, start);
   const inner = text.slice(start + 1, end - 1);
   return inner.includes('\\') ? (JSON.parse(text.slice(start, end)) as string) : inner;
-}
-
-function addField(members: Members, key: string, raw: string): void {
-  if (members.duplicateKey === null && members.fields.has(key)) members.duplicateKey = key;
-  members.fields.set(key, raw as RawJson);
 }
 
 function skipSpace(text: string, pos: number): number {

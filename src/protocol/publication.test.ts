@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { PushwireError } from './errors.ts';
 import { MAX_JSON_DEPTH, type RawJson, scanJsonValue } from './json-scan.ts';
-import { publicationOfValue, readPublication, validatePublication } from './publication.ts';
+import { publicationOfValue, readPublication, readPublications, validatePublication } from './publication.ts';
 
 const DATA = '{"big":12345678901234567890123,"x":1e999,"k2":1,"k1":2,"s":"\\ud800\\u00e9"}';
 const nested = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
@@ -68,6 +68,52 @@ describe('readPublication', () => {
     );
     assert.match(message, /nested deeper than 100 levels/);
     refusedWith('invalid_json', () => readPublication(`{"channel":"a","data":${nested(20_000)}}`, limit));
+  });
+});
+
+describe('readPublications', () => {
+  test('one publication, or a list of them, each data as sent', () => {
+    assert.deepEqual(readPublications(`{"channel":"a","data":${DATA}}`, 1000, 10), {
+      list: false,
+      publications: [{ channel: 'a', data: DATA }],
+    });
+    const body = `{"publications":[{"channel":"a","data":${DATA}}, {"data":[ 1 ],"channel":"b"}]}`;
+    assert.deepEqual(readPublications(body, 1000, 10), {
+      list: true,
+      publications: [
+        { channel: 'a', data: DATA },
+        { channel: 'b', data: '[1]' },
+      ],
+    });
+  });
+
+  test('a bad list, or a bad publication in it, is refused naming which', () => {
+    for (const list of ['null', '[]', '{}', '[1]', '[{"channel":"a","data":1},[]]', '"x"']) {
+      refusedWith('invalid_request', () => readPublications(`{"publications":${list}}`, 100, 2));
+    }
+    const three = '{"channel":"a","data":1}';
+    refusedWith('invalid_request', () =>
+      readPublications(`{"publications":[${three},${three},${three}]}`, 100, 2),
+    );
+    const message = refusedWith('invalid_channel', () =>
+      readPublications('{"publications":[{"channel":"a","data":1},{"channel":"b c","data":1}]}', 100, 2),
+    );
+    assert.match(message, /^publications\[1\]: /);
+    assert.match(
+      refusedWith('invalid_request', () =>
+        readPublications('{"publications":[{"channel":"a","data":1,"data":2}]}', 100, 2),
+      ),
+      /^publications\[0\]: "data" is given twice/,
+    );
+    refusedWith('payload_too_large', () =>
+      readPublications('{"publications":[{"channel":"a","data":"123456789"}]}', 10, 2),
+    );
+  });
+
+  test(`in a list, data may nest ${MAX_JSON_DEPTH - 2} levels: the list and its object count`, () => {
+    const listed = (depth: number) => `{"publications":[{"channel":"a","data":${nested(depth)}}]}`;
+    assert.ok(readPublications(listed(MAX_JSON_DEPTH - 2), 1 << 20, 2));
+    refusedWith('invalid_json', () => readPublications(listed(MAX_JSON_DEPTH - 1), 1 << 20, 2));
   });
 });
 

@@ -1,6 +1,13 @@
 import { assertChannel } from './channel.ts';
-import { PushwireError } from './errors.ts';
-import { type JsonFields, parseRawJson, type RawJson, scanJsonObject, scanJsonValue } from './json-scan.ts';
+import { asPushwireError, PushwireError } from './errors.ts';
+import {
+  type JsonFields,
+  parseRawJson,
+  type RawJson,
+  scanJsonObject,
+  scanJsonObjectList,
+  scanJsonValue,
+} from './json-scan.ts';
 
 /** A publish that passed every check: a valid channel, and data as the publisher sent it. */
 export interface PublishInput {
@@ -26,10 +33,53 @@ export function validatePublication(
   return { channel, data };
 }
 
-/** A publish body `{"channel": "...", "data": ...}` (POST /api/publish and /publish). */
+const NOT_AN_OBJECT = 'the body must be a JSON object {"channel": ..., "data": ...}';
+
+/** A publish body `{"channel": "...", "data": ...}` (POST /publish, and /api/publish). */
 export function readPublication(text: string, maxMessageBytes: number): PublishInput {
-  const { fields } = readEnvelope(text, 'the body must be a JSON object {"channel": ..., "data": ...}');
+  return publicationOf(readEnvelope(text, NOT_AN_OBJECT), maxMessageBytes);
+}
+
+/**
+ * A body of the server's publish API: one `{"channel","data"}`, or `{"publications":[…]}`
+ * listing 1 to `maxList` of them (`list` says which). Each is checked by validatePublication;
+ * a refusal in a list names the publication's index. In a list, `data` may nest two levels
+ * less deep: the list and its object count against the body's limit.
+ */
+export function readPublications(
+  text: string,
+  maxMessageBytes: number,
+  maxList: number,
+): { list: boolean; publications: PublishInput[] } {
+  const body = readEnvelope(text, NOT_AN_OBJECT);
+  const listed = body.fields.get('publications');
+  if (listed === undefined) return { list: false, publications: [publicationOf(body, maxMessageBytes)] };
+  const scanned = scanJsonObjectList(listed);
+  const items = scanned.ok ? scanned.value : null;
+  if (items === null || items.length === 0 || items.length > maxList) {
+    throw new PushwireError(
+      'invalid_request',
+      `"publications" must list 1 to ${maxList} {"channel","data"} objects`,
+    );
+  }
+  const publications = items.map((item, i) => {
+    try {
+      return publicationOf(item, maxMessageBytes);
+    } catch (error) {
+      const failure = asPushwireError(error);
+      throw new PushwireError(failure.code, `publications[${i}]: ${failure.message}`);
+    }
+  });
+  return { list: true, publications };
+}
+
+function publicationOf({ fields, duplicateKey }: JsonFields, maxMessageBytes: number): PublishInput {
+  if (duplicateKey !== null) throw duplicate(duplicateKey);
   return validatePublication(fieldValue(fields, 'channel'), fields.get('data'), maxMessageBytes);
+}
+
+function duplicate(key: string): PushwireError {
+  return new PushwireError('invalid_request', `"${key.slice(0, 64)}" is given twice`);
 }
 
 /** A publish of a JavaScript value (the library's `pushwire.publish`): serialized once, here. */
@@ -60,10 +110,7 @@ export function readEnvelope(text: string, notAnObject: string): JsonFields {
   const scanned = scanJsonObject(text);
   if (!scanned.ok) throw new PushwireError('invalid_json', `not valid JSON: ${scanned.reason}`);
   if (scanned.value === null) throw new PushwireError('invalid_request', notAnObject);
-  const { duplicateKey } = scanned.value;
-  if (duplicateKey !== null) {
-    throw new PushwireError('invalid_request', `"${duplicateKey.slice(0, 64)}" is given twice`);
-  }
+  if (scanned.value.duplicateKey !== null) throw duplicate(scanned.value.duplicateKey);
   return scanned.value;
 }
 

@@ -1,11 +1,17 @@
 import type { Hub } from '../core/index.ts';
-import { asPushwireError, isSystemChannel, PushwireError } from '../protocol/index.ts';
+import {
+  asPushwireError,
+  isSystemChannel,
+  type PublishInput,
+  PushwireError,
+  readPublications,
+} from '../protocol/index.ts';
 import { sendJson } from '../transports/index.ts';
 import type { ApiKeys } from './api-keys.ts';
 import type { Config } from './config/index.ts';
 import type { ConnectAuth } from './hooks/connect-auth.ts';
 import type { Metrics } from './metrics.ts';
-import { readJsonBody, readPublishBody } from './request-input.ts';
+import { PUBLISH_ENVELOPE_BYTES, readPublishRequest, readPublishText } from './request-input.ts';
 import type { Exchange, RouteEntry } from './routes.ts';
 
 export interface PublishApiDeps {
@@ -16,8 +22,6 @@ export interface PublishApiDeps {
   readonly metrics: Metrics;
 }
 
-/** Envelope for the body a publish request may have beyond its data: channel name, braces. */
-const PUBLISH_ENVELOPE_BYTES = 1024;
 /** A list of publications may be this large in all (or one message's limit, if larger). */
 const BATCH_BODY_BYTES = 1024 * 1024;
 /** The most publications one request may list. */
@@ -31,11 +35,6 @@ export function publishRoutes(deps: PublishApiDeps): RouteEntry[] {
   ];
 }
 
-async function readPublication({ config }: PublishApiDeps, { req }: Exchange) {
-  const limit = config.maxMessageBytes + PUBLISH_ENVELOPE_BYTES;
-  return readPublishBody(await readJsonBody(req, limit), config.maxMessageBytes);
-}
-
 /**
  * `{"channel","data"}`, or `{"publications":[{"channel","data"},…]}` answered in order with
  * one result each. A list is checked whole before anything is published; a broker failure
@@ -46,32 +45,24 @@ async function serverPublish(deps: PublishApiDeps, exchange: Exchange): Promise<
   if (!deps.hub.running) throw new PushwireError('shutting_down');
   const { config } = deps;
   const limit = Math.max(BATCH_BODY_BYTES, config.maxMessageBytes + PUBLISH_ENVELOPE_BYTES);
-  const body = await readJsonBody(exchange.req, limit);
-  if (typeof body === 'object' && body !== null && 'publications' in body) {
-    return publishBatch(deps, exchange, (body as { publications: unknown }).publications);
+  const text = await readPublishText(exchange.req, limit);
+  const { list, publications } = readPublications(text, config.maxMessageBytes, MAX_BATCH);
+  for (const [i, { channel }] of publications.entries()) {
+    refuseSystemChannel(channel, list ? `publications[${i}]: ` : '');
   }
-  const { channel, data } = readServerPublication(body, config.maxMessageBytes);
+  if (list) return publishBatch(deps, exchange, publications);
+  const { channel, data } = publications[0]!;
   const timer = deps.metrics.publishDuration.startTimer();
   const { offset, epoch } = await deps.hub.publish(channel, data);
   timer();
   sendJson(exchange.res, 200, JSON.stringify({ channel, offset, epoch }), exchange.headers);
 }
 
-async function publishBatch(deps: PublishApiDeps, exchange: Exchange, list: unknown): Promise<void> {
-  if (!Array.isArray(list) || list.length === 0 || list.length > MAX_BATCH) {
-    throw new PushwireError(
-      'invalid_request',
-      `"publications" must list 1 to ${MAX_BATCH} {"channel","data"} objects`,
-    );
-  }
-  const publications = list.map((item, i) => {
-    try {
-      return readServerPublication(item, deps.config.maxMessageBytes);
-    } catch (error) {
-      const failure = asPushwireError(error);
-      throw new PushwireError(failure.code, `publications[${i}]: ${failure.message}`);
-    }
-  });
+async function publishBatch(
+  deps: PublishApiDeps,
+  exchange: Exchange,
+  publications: readonly PublishInput[],
+): Promise<void> {
   // Started in order on one broker connection, they are applied in order.
   const results = await Promise.all(
     publications.map(({ channel, data }) => {
@@ -88,16 +79,14 @@ async function publishBatch(deps: PublishApiDeps, exchange: Exchange, list: unkn
   sendJson(exchange.res, 200, JSON.stringify({ results }), exchange.headers);
 }
 
-/** A publication for the server API: any channel but the server's own. */
-function readServerPublication(body: unknown, maxMessageBytes: number): { channel: string; data: string } {
-  const publication = readPublishBody(body, maxMessageBytes);
-  if (isSystemChannel(publication.channel)) {
+/** The server API publishes on any channel but the server's own. */
+function refuseSystemChannel(channel: string, where: string): void {
+  if (isSystemChannel(channel)) {
     throw new PushwireError(
       'forbidden',
-      `"${publication.channel}" is the server's own: only the server publishes there`,
+      `${where}"${channel}" is the server's own: only the server publishes there`,
     );
   }
-  return publication;
 }
 
 /**
@@ -109,7 +98,7 @@ async function clientPublish(deps: PublishApiDeps, exchange: Exchange): Promise<
   const { req, target } = exchange;
   if (!deps.hub.running) throw new PushwireError('shutting_down');
   const identity = await deps.auth.identify(req, target.query, null);
-  const { channel, data } = await readPublication(deps, exchange);
+  const { channel, data } = await readPublishRequest(req, deps.config.maxMessageBytes);
   const named = req.headers['x-pushwire-client'];
   const client = typeof named === 'string' ? named.slice(0, 64) : '';
   const key = `${req.socket.remoteAddress ?? ''}|${client}`;

@@ -34,28 +34,43 @@ export function readSubscribeQuery(
 }
 
 /** Room in a publish body for everything around `data`: `{"channel": ..., "data": }` and spacing. */
-const PUBLISH_ENVELOPE_BYTES = 1024;
+export const PUBLISH_ENVELOPE_BYTES = 1024;
 
-/**
- * The body of `POST /api/publish` or `POST /publish`: `application/json`, at most
- * `maxMessageBytes` of data plus its envelope, valid UTF-8, read through the same check as
- * every other publish (validatePublication) with `data` kept as the publisher sent it.
- */
+/** `POST /publish` (a client's): one publication, `data` kept as the publisher sent it. */
 export async function readPublishRequest(
   req: IncomingMessage,
   maxMessageBytes: number,
 ): Promise<PublishInput> {
-  return readPublication(await readJsonText(req, maxMessageBytes + PUBLISH_ENVELOPE_BYTES), maxMessageBytes);
+  const text = await readPublishText(req, maxMessageBytes + PUBLISH_ENVELOPE_BYTES);
+  return readPublication(text, maxMessageBytes);
 }
 
 /**
- * @deprecated The two steps routes.ts still takes; `readPublishRequest` does both. Returns the
- * body's text, for `readPublishBody`.
+ * The text of a publish body of at most `limit` bytes, for protocol's `readPublication` or
+ * `readPublications`: `application/json` (415 otherwise) and valid UTF-8 (`invalid_json`).
  */
-export const readJsonBody: (req: IncomingMessage, limit: number) => Promise<string> = readJsonText;
+export async function readPublishText(req: IncomingMessage, limit: number): Promise<string> {
+  assertJsonMediaType(req.headers['content-type']);
+  return decodeUtf8(await readBody(req, limit));
+}
 
-/** @deprecated See `readJsonBody`. */
-export const readPublishBody: (text: string, maxMessageBytes: number) => PublishInput = readPublication;
+// curl -d sends JSON labelled as a form: only multipart bodies, which can't be JSON, are
+// refused. Publish bodies are stricter (readPublishText): they are what a page on another
+// origin could send without credentials; these bodies need an Authorization header anyway.
+const FORM_TYPES = /^multipart\/form-data/i;
+
+/** A JSON body other than a publish (e.g. `/api/disconnect`) of at most `limit` bytes, parsed. */
+export async function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
+  if (FORM_TYPES.test(req.headers['content-type'] ?? '')) {
+    throw new PushwireError('unsupported_media_type', 'send the body as application/json');
+  }
+  const text = decodeUtf8(await readBody(req, limit));
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new PushwireError('invalid_json', 'the body is not valid JSON');
+  }
+}
 
 /**
  * Only `application/json` (RFC 8259: always UTF-8, so a charset may only say so). Anything
@@ -76,13 +91,8 @@ function assertJsonMediaType(header: string | undefined): void {
   }
 }
 
-// fatal: a body that is not UTF-8 is refused, not silently patched with U+FFFD. A leading
-// byte order mark is dropped (the default), as RFC 8259 section 8.1 allows.
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-/** A JSON body of at most `limit` bytes as text; refuses more without reading it all. */
-async function readJsonText(req: IncomingMessage, limit: number): Promise<string> {
-  assertJsonMediaType(req.headers['content-type']);
+/** A body of at most `limit` bytes; refuses more without reading it all. */
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) {
     throw new PushwireError('payload_too_large', `the body is larger than ${limit} bytes`);
@@ -94,8 +104,16 @@ async function readJsonText(req: IncomingMessage, limit: number): Promise<string
     if (size > limit) throw new PushwireError('payload_too_large', `the body is larger than ${limit} bytes`);
     chunks.push(chunk);
   }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+}
+
+// fatal: a body that is not UTF-8 is refused, not silently patched with U+FFFD. A leading
+// byte order mark is dropped (the default), as RFC 8259 section 8.1 allows.
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function decodeUtf8(bytes: Buffer): string {
   try {
-    return utf8.decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+    return utf8.decode(bytes);
   } catch {
     throw new PushwireError('invalid_json', 'the body is not valid UTF-8');
   }

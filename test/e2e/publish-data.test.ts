@@ -158,6 +158,15 @@ describe('published data reaches every subscriber byte for byte, whichever way i
     }
   });
 
+  test('a list of publications on the HTTP API keeps each data as sent', async () => {
+    const body = `{"publications":[{"channel":"${CHANNEL}","data":${DATA}},{"channel":"${CHANNEL}","data":1.50}]}`;
+    const reply = await api(body);
+    assert.equal(reply.status, 200, reply.body);
+    for (const [name, subscriber] of subscribers) {
+      assert.deepEqual([await subscriber.data.next(), await subscriber.data.next()], [DATA, '1.50'], name);
+    }
+  });
+
   test('a BOM before the body is allowed; a body that is not UTF-8 is invalid_json', async () => {
     const body = Buffer.from(`{"channel":"${CHANNEL}","data":"é"}`);
     assert.equal((await api(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), body]))).status, 200);
