@@ -62,7 +62,7 @@ test('a publish keeps its data as sent: big numbers, 1e999, key order, escapes',
     command: { op: 'publish', id: 1, channel: 'a', data },
   });
   const spaced = parseClientCommand('{ "op" : "publish" , "channel" : "a" , "data" : [ 1 , "x y" ] }');
-  assert.ok(spaced.ok && spaced.command.op === 'publish' && spaced.command.data === '[1,"x y"]');
+  assert.ok(spaced.ok && spaced.command.op === 'publish' && spaced.command.data === '[ 1 , "x y" ]');
 });
 
 test('a publish larger than maxMessageBytes is refused; other commands are not measured', () => {

@@ -44,11 +44,11 @@ describe('scanJsonValue', () => {
     }
   });
 
-  test('whitespace around and between tokens is dropped, whitespace inside strings kept', () => {
+  test('whitespace around a value is dropped; between tokens only line breaks are', () => {
     assert.deepEqual(scanJsonValue(' \t\r\n1 \n'), { ok: true, value: '1' });
     assert.deepEqual(scanJsonValue('{ "a b" : [ 1 ,\r\n\t"x \\" y" ] ,"c":{ } }'), {
       ok: true,
-      value: '{"a b":[1,"x \\" y"],"c":{}}',
+      value: '{ "a b" : [ 1 ,\t"x \\" y" ] ,"c":{ } }',
     });
   });
 
@@ -168,14 +168,14 @@ describe('scanJsonObject', () => {
     assert.equal(scanned.value.duplicateKey, null);
   });
 
-  test('spacing in one field does not leak into another', () => {
-    const scanned = scanJsonObject('{ "a" : [ 1 ] , "b":[2],"c" :3 ,"d": { "e" : "f g" } }');
+  test('each field keeps its own spacing, and none of the spacing around it', () => {
+    const scanned = scanJsonObject('{ "a" : [ 1 ] , "b":[2],"c" :3 ,"d": {\n "e" : "f g" } }');
     assert.ok(scanned.ok && scanned.value);
     assert.deepEqual(Object.fromEntries(scanned.value.fields), {
-      a: '[1]',
+      a: '[ 1 ]',
       b: '[2]',
       c: '3',
-      d: '{"e":"f g"}',
+      d: '{ "e" : "f g" }',
     });
   });
 
@@ -219,7 +219,7 @@ describe('scanJsonObjectList', () => {
       fieldsOf('[{"channel":"a","data":1e999},{ "data" : { "b" : [ 1 ] } ,"x":{"y":2}}, {} ]'),
       [
         { channel: '"a"', data: '1e999', duplicateKey: null },
-        { data: '{"b":[1]}', x: '{"y":2}', duplicateKey: null },
+        { data: '{ "b" : [ 1 ] }', x: '{"y":2}', duplicateKey: null },
         { duplicateKey: null },
       ],
     );
@@ -267,15 +267,20 @@ describe('properties', () => {
       fc.property(fc.jsonValue({ maxDepth: 20 }), (value) => {
         const data = JSON.stringify(value);
         assert.deepEqual(scanJsonValue(data), { ok: true, value: data });
-        for (const body of [
-          JSON.stringify({ channel: 'a', data: value, after: [1] }),
-          `{"data":${data}}`,
-          JSON.stringify({ data: value, channel: 'a' }, null, 2),
-          JSON.stringify({ channel: 'a', data: value }, null, '\t'),
-        ]) {
+        for (const body of [JSON.stringify({ channel: 'a', data: value, after: [1] }), `{"data":${data}}`]) {
           const scanned = scanJsonObject(body);
           assert.ok(scanned.ok && scanned.value, body);
           assert.equal(scanned.value.fields.get('data'), data, body);
+        }
+        // Pretty-printed: the same value, with its spacing but without its line breaks.
+        for (const indent of [2, '\t']) {
+          const body = JSON.stringify({ data: value, channel: 'a' }, null, indent);
+          const scanned = scanJsonObject(body);
+          assert.ok(scanned.ok && scanned.value, body);
+          const raw = scanned.value.fields.get('data')!;
+          assert.doesNotMatch(raw, /[\r\n]/);
+          assert.equal(JSON.stringify(JSON.parse(raw)), data, body);
+          assert.equal(raw.replace(/\s+(?=(?:[^"\\]|\\.|"(?:[^"\\]|\\.)*")*$)/g, ''), data, body);
         }
       }),
       { numRuns: 500 },
@@ -292,9 +297,13 @@ describe('properties', () => {
           const scanned = scanJsonObjectList(JSON.stringify(list, null, indent));
           assert.ok(scanned.ok && scanned.value);
           assert.deepEqual(
-            scanned.value.map(({ fields }) => [fields.get('channel'), fields.get('data')]),
+            scanned.value.map(({ fields }) => [
+              fields.get('channel'),
+              JSON.stringify(JSON.parse(fields.get('data')!)),
+            ]),
             list.map(({ channel, data }) => [JSON.stringify(channel), JSON.stringify(data)]),
           );
+          for (const { fields } of scanned.value) assert.doesNotMatch(fields.get('data')!, /[\r\n]/);
         },
       ),
       { numRuns: 200 },

@@ -18,8 +18,8 @@ declare const rawJsonBrand: unique symbol;
 
 /**
  * JSON text that the scanner validated: the value's tokens exactly as sent (numbers, strings
- * with their escapes, key order, repeated keys), with the whitespace between tokens removed,
- * so that it fits on one line of an SSE event or NDJSON stream.
+ * with their escapes, key order, repeated keys, spacing), with the line breaks between tokens
+ * removed, so that it fits on one line of an SSE event or NDJSON stream.
  */
 export type RawJson = string & { readonly [rawJsonBrand]: true };
 
@@ -136,9 +136,9 @@ interface Scanned {
 }
 
 /**
- * The raw text of the value being scanned, without the whitespace between its tokens: a
+ * The raw text of the value being scanned, without the line breaks between its tokens: a
  * slice of the input when there was none (the common case: JSON.stringify writes none), else
- * the slices between the whitespace runs, joined once.
+ * the slices between them, joined once.
  */
 class RawRecorder {
   private start = -1;
@@ -153,7 +153,7 @@ class RawRecorder {
     this.pieces = null;
   }
 
-  /** Whitespace from `start` to `end`; dropped when inside the recorded value. */
+  /** Text from `start` to `end` (a line break) is dropped when inside the recorded value. */
   space(start: number, end: number): void {
     if (this.from < 0) return;
     this.pieces ??= [];
@@ -191,7 +191,11 @@ function scan(text: string, maxDepth: number, collector: Collector | null): Scan
   const recorder = new RawRecorder(text);
   const space = (at: number): number => {
     const next = skipSpace(text, at);
-    if (next !== at) recorder.space(at, next);
+    // Spaces and tabs are kept; a line break would end the SSE event or NDJSON line.
+    for (let i = at; i < next; i++) {
+      const code = text.charCodeAt(i);
+      if (code === LINE_FEED || code === CARRIAGE_RETURN) recorder.space(i, i + 1);
+    }
     return next;
   };
   let pos = skipSpace(text, 0);

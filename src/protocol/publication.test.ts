@@ -32,9 +32,9 @@ describe('readPublication', () => {
       data: DATA,
     });
     assert.deepEqual(readPublication('{"channel":"a","data":null}', 10), { channel: 'a', data: 'null' });
-    assert.deepEqual(readPublication('{\n  "channel": "a",\n  "data": { "t": "x y" }\n}\n', 100), {
+    assert.deepEqual(readPublication('{\n  "channel": "a",\n  "data": {\n    "t": "x y"\n  }\n}\n', 100), {
       channel: 'a',
-      data: '{"t":"x y"}',
+      data: '{    "t": "x y"  }',
     });
   });
 
@@ -82,7 +82,7 @@ describe('readPublications', () => {
       list: true,
       publications: [
         { channel: 'a', data: DATA },
-        { channel: 'b', data: '[1]' },
+        { channel: 'b', data: '[ 1 ]' },
       ],
     });
   });
