@@ -27,6 +27,7 @@ import { ConnectionAuth } from './auth.ts';
 import { ClusterNode } from './cluster-node.ts';
 import { type Config, DEFAULTS, resolveChannelOptions, topLevelOf } from './config/index.ts';
 import { disconnectRoutes } from './disconnect-api.ts';
+import { edgeLogOf } from './edge.ts';
 import { healthRoutes, metricsRoutes } from './health.ts';
 import { createHooks } from './hooks/setup.ts';
 import { type InternalListener, listenInternal } from './internal-listener.ts';
@@ -98,6 +99,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
   const keys = new ApiKeys(apiKey, config.adminKey);
   const report = (stage: string, error: unknown) =>
     logger.warn({ err: error, stage }, `pushwire: ${stage} failed`);
+  const edgeLog = edgeLogOf(logger);
 
   const broker = brokerInstance ?? makeBroker(config, logger);
   const cluster = hasCluster(broker) ? broker.cluster : new LocalCluster();
@@ -135,6 +137,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     pollTimeoutMs: config.pollTimeoutMs,
     pollLingerMs: POLL_LINGER_MS,
     report,
+    fault: edgeLog.fault,
   });
   const brokerUp = () => !hasHealth(broker) || broker.healthy();
   const metrics = new Metrics({
@@ -188,6 +191,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
       metrics,
       prefix: routePrefix,
       report,
+      edgeLog,
     });
   const router = routerOf(internal ? publicRoutes : [...publicRoutes, ...privateRoutes], prefix);
   const detach = attachListeners(server, router);
@@ -309,13 +313,13 @@ function attachListeners(server: Server, router: Router): () => void {
   server.removeAllListeners('request');
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     if (router.handle(req, res)) return;
-    if (hostListeners.length === 0) return router.notFound(res);
+    if (hostListeners.length === 0) return router.notFound(req, res);
     for (const listener of hostListeners) listener.call(server, req, res);
   };
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (router.handleUpgrade(req, socket, head)) return;
     // Leave other paths to the host's own upgrade listeners, if it has any.
-    if (server.listenerCount('upgrade') === 1) socket.destroy();
+    if (server.listenerCount('upgrade') === 1) router.upgradeNotFound(req, socket);
   };
   server.on('request', onRequest);
   server.on('upgrade', onUpgrade);

@@ -1,8 +1,10 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Config } from './config/index.ts';
 import { createPushwire, type Pushwire } from './create-pushwire.ts';
+import { answerSocket, clientErrorOf, edgeLogOf } from './edge.ts';
 
 const IDLE_SWEEP_MS = 50;
 /**
@@ -35,6 +37,14 @@ export interface RunningServer {
 /** Runs Pushwire as the whole HTTP server (what `pushwire serve` does). */
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   const server = createServer({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS });
+  const edgeLog = edgeLogOf(logger);
+  // Requests Node's parser refuses (bad request lines, header floods, timeouts) are answered
+  // with the documented error shape instead of Node's bare status line.
+  server.on('clientError', (error: Error, socket: Duplex) => {
+    edgeLog.gone('request', error);
+    if ((error as { code?: unknown }).code === 'ECONNRESET') return socket.destroy();
+    answerSocket(socket, clientErrorOf(error));
+  });
   const pushwire = await createPushwire(server, { ...config, logger });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
