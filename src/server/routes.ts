@@ -90,6 +90,12 @@ export class Router {
     // While draining, answers end their connection: a client must not reuse it to a server
     // that is about to close it under the next request.
     if (!this.deps.hub.running) res.setHeader('Connection', 'close');
+    // Before anything else, preflights included: a page of another origin learns nothing,
+    // and can make no request that does anything, not even a "simple" one it can't read.
+    if (!this.originAllowed(req)) {
+      this.error(exchange, new PushwireError('forbidden', 'origin not allowed'));
+      return true;
+    }
     if (req.method === 'OPTIONS') {
       res.writeHead(204, {
         ...exchange.headers,
@@ -98,10 +104,6 @@ export class Router {
         'Access-Control-Max-Age': '600',
       });
       res.end();
-      return true;
-    }
-    if (!this.originAllowed(req.headers.origin)) {
-      this.error(exchange, new PushwireError('forbidden', 'origin not allowed'));
       return true;
     }
     const method = req.method === 'HEAD' ? 'GET' : req.method;
@@ -220,7 +222,7 @@ export class Router {
     const { deps } = this;
     const { req } = wire;
     if (!deps.hub.running) throw new PushwireError('shutting_down');
-    if (!this.originAllowed(req.headers.origin)) throw new PushwireError('forbidden', 'origin not allowed');
+    if (!this.originAllowed(req)) throw new PushwireError('forbidden', 'origin not allowed');
     const query =
       transport.opens === 'upgrade'
         ? { channels: [], cursor: null }
@@ -263,12 +265,16 @@ export class Router {
   ): void {
     if (failure.code === 'internal') {
       // A client that left mid-body, or ran out of time, is no fault of ours: no error, no stack.
-      if (isClientGone(error, socket)) this.deps.edgeLog.gone('request', error);
-      else this.deps.edgeLog.fault('request', error);
+      if (isClientGone(error, socket)) {
+        this.deps.edgeLog.gone('request', error);
+        return;
+      }
+      this.deps.edgeLog.fault('request', error);
     }
     this.deps.metrics.httpErrors.inc({ code: failure.code });
   }
 
+  /** CORS headers for an allowed origin; none for a disallowed one, nor for same-origin requests. */
   private corsHeaders(req: IncomingMessage): Readonly<Record<string, string>> {
     const origins = this.deps.config.corsOrigins;
     if (origins.includes('*')) return ANY_ORIGIN;
@@ -277,9 +283,31 @@ export class Router {
     return VARY_ORIGIN;
   }
 
-  /** Whether a browser request from `origin` may reach Pushwire (no Origin: not a browser). */
-  originAllowed(origin: string | undefined): boolean {
+  /**
+   * Whether a request may reach Pushwire as far as origins go. Without an Origin header it is
+   * not a browser's cross-origin request (curl, servers, same-origin GETs) and passes. A page
+   * of the server's own origin (its host as the request names it) passes; others only when
+   * `corsOrigins` lists them, or holds `*`.
+   */
+  originAllowed(req: IncomingMessage): boolean {
+    const origin = req.headers.origin;
+    if (origin === undefined) return true;
     const origins = this.deps.config.corsOrigins;
-    return origin === undefined || origins.includes('*') || origins.includes(origin);
+    return origins.includes('*') || origins.includes(origin) || isOwnOrigin(origin, req.headers.host);
   }
+}
+
+/**
+ * Whether `origin` is the server's own: its host[:port] is the Host the request was sent to.
+ * Scheme is not compared: behind a TLS-terminating proxy the server can't see it, and the
+ * browser sent both headers for the same URL.
+ */
+function isOwnOrigin(origin: string, host: string | undefined): boolean {
+  if (host === undefined || !URL.canParse(origin)) return false;
+  const url = new URL(origin);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return false;
+  const defaultPort = url.protocol === 'https:' ? ':443' : ':80';
+  const wanted = host.toLowerCase();
+  const bare = wanted.endsWith(defaultPort) ? wanted.slice(0, -defaultPort.length) : wanted;
+  return url.host === bare;
 }
