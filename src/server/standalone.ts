@@ -34,6 +34,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     headersTimeout: config.requestTimeoutMs,
     // Node checks those timeouts this often (30 s by default, which would double them).
     connectionsCheckingInterval: Math.min(1000, config.requestTimeoutMs / 2),
+    // Pushwire answers a missing Host itself, in the error shape (Node's 400 has no body).
+    requireHostHeader: false,
   });
   const pushwire = await createPushwire(server, { ...config, logger });
   await new Promise<void>((resolve, reject) => {
