@@ -19,6 +19,7 @@ export {
   SequenceClock,
 } from './occupancy.ts';
 export { concatEncoded, OutboundBatch, OutboundMessage } from './outbound.ts';
+export { RateLimiter, TokenBucket } from './rate-limit.ts';
 export { Session } from './session.ts';
 export {
   ANONYMOUS,

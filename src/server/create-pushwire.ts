@@ -16,7 +16,12 @@ import {
 } from '../brokers/index.ts';
 import { Hub } from '../core/index.ts';
 import { isSystemChannel, PushwireError, publicationOfValue } from '../protocol/index.ts';
-import { createTransports, HeartbeatWheel, type Transport } from '../transports/index.ts';
+import {
+  createTransports,
+  HeartbeatWheel,
+  newTransportCounters,
+  type Transport,
+} from '../transports/index.ts';
 import { adminRoutes } from './admin/admin-api.ts';
 import { dashboardRoutes } from './admin/dashboard.ts';
 import { NodeStats } from './admin/node-stats.ts';
@@ -126,6 +131,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     config.heartbeatIntervalMs === null
       ? null
       : new HeartbeatWheel({ intervalMs: config.heartbeatIntervalMs, timeoutMs: config.heartbeatTimeoutMs });
+  const transportCounters = newTransportCounters();
   const transports = createTransports({
     hub,
     heartbeat,
@@ -134,12 +140,15 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     maxFrameBytes: config.maxMessageBytes + 1024,
     pollTimeoutMs: config.pollTimeoutMs,
     pollLingerMs: POLL_LINGER_MS,
+    maxCommandsPerSecond: config.maxCommandsPerSecond === 0 ? null : config.maxCommandsPerSecond,
+    counters: transportCounters,
     report,
   });
   const brokerUp = () => !hasHealth(broker) || broker.healthy();
   const metrics = new Metrics({
     hub,
     transports,
+    transportCounters,
     heartbeat,
     brokerUp,
     clusterNodes: async () => (await cluster.nodes()).length,

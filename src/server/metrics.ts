@@ -9,12 +9,13 @@ import {
   Registry,
 } from 'prom-client';
 import { type Hub, LATENCY_BUCKETS_SECONDS, type LatencyHistogram } from '../core/index.ts';
-import type { HeartbeatWheel, Transport } from '../transports/index.ts';
+import type { HeartbeatWheel, Transport, TransportCounters } from '../transports/index.ts';
 
 /** What the metrics read at scrape time. */
 export interface MetricSources {
   readonly hub: Hub;
   readonly transports: readonly Transport[];
+  readonly transportCounters: TransportCounters;
   /** null when heartbeats are off. */
   readonly heartbeat: HeartbeatWheel | null;
   /** Whether the broker can serve (a broker that can't tell counts as up). */
@@ -33,7 +34,7 @@ export class Metrics {
   readonly publishDuration: Histogram;
   readonly httpErrors: Counter<'code'>;
 
-  constructor({ hub, transports, heartbeat, brokerUp, clusterNodes }: MetricSources) {
+  constructor({ hub, transports, transportCounters, heartbeat, brokerUp, clusterNodes }: MetricSources) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     new Gauge({
@@ -87,6 +88,12 @@ export class Metrics {
       'pushwire_client_publishes_rate_limited_total',
       'Client publishes refused by the client publish rate (rate_limited)',
       () => [[{}, hub.stats.publishesRateLimited]],
+    );
+    counterOf(
+      registers,
+      'pushwire_commands_rate_limited_total',
+      'WebSocket frames answered rate_limited for passing --max-commands-per-second (junk frames included)',
+      () => [[{}, transportCounters.commandsRateLimited]],
     );
     new LatencyMetric(hub.stats.latency, registers);
     new Gauge({

@@ -4,7 +4,14 @@ export { sendError, sendJson } from './http-util.ts';
 export { longPollTransport } from './longpoll.ts';
 export { sseTransport } from './sse.ts';
 export { ndjsonStreamTransport } from './stream.ts';
-export type { SubscribeParams, Transport, TransportContext, Wire } from './types.ts';
+export {
+  newTransportCounters,
+  type SubscribeParams,
+  type Transport,
+  type TransportContext,
+  type TransportCounters,
+  type Wire,
+} from './types.ts';
 export { webSocketTransport } from './websocket.ts';
 
 import { longPollTransport } from './longpoll.ts';

@@ -62,5 +62,18 @@ export interface TransportContext {
    * next poll finds its position and recent messages in memory.
    */
   readonly pollLingerMs: number;
+  /** WebSocket frames a connection may send per second (bursts of twice that); null: no limit. */
+  readonly maxCommandsPerSecond: number | null;
+  /** What the transports refused or cut, for /metrics: plain numbers, read at scrape time. */
+  readonly counters: TransportCounters;
   readonly report: (stage: string, error: unknown) => void;
+}
+
+export interface TransportCounters {
+  /** WebSocket frames answered `rate_limited` (over --max-commands-per-second). */
+  commandsRateLimited: number;
+}
+
+export function newTransportCounters(): TransportCounters {
+  return { commandsRateLimited: 0 };
 }

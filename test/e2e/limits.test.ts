@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { openRawClient, takeMessages } from '../helpers/clients.ts';
+import { type RunningPushwire, startPushwire } from '../helpers/server.ts';
+import { type Frame, openWsSession } from '../helpers/ws-session.ts';
+
+/** The value of one series in the server's /metrics text (0 when absent). */
+async function metric(server: RunningPushwire, series: string): Promise<number> {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${series} `)) return Number(line.slice(series.length + 1));
+  }
+  return 0;
+}
+
+/** Frames until the connection closes (or `limit` frames, whichever first). */
+async function framesUntilClose(
+  frames: { next(ms: number, what: string): Promise<Frame> },
+  closed: Promise<unknown>,
+) {
+  const seen: Frame[] = [];
+  let done = false;
+  void closed.then(() => {
+    done = true;
+  });
+  while (!done && seen.length < 10_000) {
+    const frame = await Promise.race([frames.next(30_000, 'a frame or the close'), closed.then(() => null)]);
+    if (frame === null) break;
+    seen.push(frame);
+  }
+  return seen;
+}
+
+describe('WebSocket commands per second', { timeout: 120_000 }, () => {
+  let server: RunningPushwire;
+  before(async () => {
+    server = await startPushwire({ args: ['--max-commands-per-second', '5'] });
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  test('a burst passes; past it each frame gets rate_limited; a flood is closed with 4004', async () => {
+    const healthy = openRawClient('websocket', server.url, { channels: ['calm'] });
+    await healthy.ready;
+    const flooder = openWsSession(server.url);
+    await flooder.connected;
+    // Junk counts as much as commands: unknown ops, each with an id to answer.
+    for (let id = 1; id <= 200; id++) flooder.ws.send(JSON.stringify({ id, op: 'nonsense' }));
+    const frames = await framesUntilClose(flooder.frames, flooder.closed);
+    const { code } = await flooder.closed;
+    assert.equal(code, 4004, 'rate_limited closes with 4004');
+    const errors = frames.filter((frame) => frame.op === 'error');
+    assert.equal(errors[0]?.code, 'unknown_op', 'the first frames are within the burst and handled');
+    const limited = errors.filter((frame) => frame.code === 'rate_limited' && frame.id !== undefined);
+    assert.ok(limited.length > 0, 'frames past the burst are answered rate_limited, with their id');
+    assert.ok(
+      errors.some((frame) => frame.code === 'rate_limited' && frame.id === undefined),
+      'the close is announced by a rate_limited error event',
+    );
+    assert.ok(frames.length < 200, 'the flood was cut before all of it was answered');
+
+    await server.publish('calm', 'still here');
+    const [message] = await takeMessages(healthy, 1, 30_000);
+    assert.equal(message?.data, 'still here');
+    assert.ok((await metric(server, 'pushwire_commands_rate_limited_total')) >= limited.length);
+    assert.equal(await metric(server, 'pushwire_connections_ended_total{code="rate_limited"}'), 1);
+    healthy.close();
+  });
+
+  test('a client within the rate is never limited', async () => {
+    const client = openWsSession(server.url);
+    await client.connected;
+    for (let i = 0; i < 5; i++) {
+      const reply = await client.request({ op: 'subscribe', channel: `ok-${i}` });
+      assert.equal(reply.op, 'reply', JSON.stringify(reply));
+    }
+    client.close();
+  });
+});
