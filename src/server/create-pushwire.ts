@@ -117,6 +117,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     maxChannelsPerSession: config.maxChannelsPerConnection,
     presenceTtlMs: config.presenceTtlMs,
     clientPublishRate: config.clientPublishRate === 0 ? null : config.clientPublishRate,
+    clientPublishRatePerIp: config.clientPublishRatePerIp === 0 ? null : config.clientPublishRatePerIp,
     report,
     ...(hooks.lifecycle && { lifecycle: hooks.lifecycle }),
     ...(hooks.accessHook && { accessHook: hooks.accessHook }),

@@ -86,8 +86,15 @@ export class Metrics {
     counterOf(
       registers,
       'pushwire_client_publishes_rate_limited_total',
-      'Client publishes refused by the client publish rate (rate_limited)',
-      () => [[{}, hub.stats.publishesRateLimited]],
+      'Client publishes refused (rate_limited) by the rate per connection (limit="connection") or per client address (limit="address")',
+      () => {
+        const { publishesRateLimited: all, publishesRateLimitedByAddress: byAddress } = hub.stats;
+        return [
+          [{ limit: 'connection' }, all - byAddress],
+          [{ limit: 'address' }, byAddress],
+        ];
+      },
+      ['limit'],
     );
     counterOf(
       registers,

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { Agent, request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { openRawClient, takeMessages } from '../helpers/clients.ts';
 import { type RunningPushwire, startPushwire } from '../helpers/server.ts';
@@ -76,5 +77,81 @@ describe('WebSocket commands per second', { timeout: 120_000 }, () => {
       assert.equal(reply.op, 'reply', JSON.stringify(reply));
     }
     client.close();
+  });
+});
+
+/** Client publishes over one kept-alive HTTP connection, each with the name the client gives. */
+function httpPublisher(base: string) {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const publish = (channel: string, data: unknown, name: string) =>
+    new Promise<number>((resolve, reject) => {
+      const req = request(
+        `${base}/publish`,
+        {
+          method: 'POST',
+          agent,
+          headers: { 'Content-Type': 'application/json', 'X-Pushwire-Client': name },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on('error', reject);
+      req.end(JSON.stringify({ channel, data }));
+    });
+  return { publish, close: () => agent.destroy() };
+}
+
+describe('client publish rates', { timeout: 120_000 }, () => {
+  let server: RunningPushwire;
+  before(async () => {
+    server = await startPushwire({
+      args: [
+        '--config',
+        'test/fixtures/game-namespace.yaml',
+        '--client-publish-rate',
+        '5',
+        '--client-publish-rate-per-ip',
+        '20',
+      ],
+    });
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  test('POST /publish: a name the client picks is no new bucket; the connection is limited', async () => {
+    const http = httpPublisher(server.url);
+    const statuses: number[] = [];
+    // A fresh X-Pushwire-Client on every publish, as a client that rotates it would send.
+    // Until refused: on a loaded machine the bucket refills while the requests go one by one.
+    for (let i = 0; i < 300 && !statuses.includes(429); i++) {
+      statuses.push(await http.publish('game:http', i, `tab-${i}`));
+    }
+    http.close();
+    assert.ok(statuses.includes(429), `statuses: ${statuses.join(',')}`);
+    assert.ok(statuses.indexOf(429) >= 10, `the burst (twice the rate) passes first: ${statuses.join(',')}`);
+  });
+
+  test('WebSocket: fresh connections from one address share the per-address rate', async () => {
+    const replies: Frame[] = [];
+    const sessions = Array.from({ length: 8 }, () => openWsSession(server.url));
+    for (const session of sessions) await session.connected;
+    // Each connection stays under its own burst (10): only the address's (40) can refuse.
+    for (const session of sessions) {
+      for (let i = 0; i < 8; i++)
+        replies.push(await session.request({ op: 'publish', channel: 'game:ws', data: i }));
+    }
+    for (const session of sessions) session.close();
+    const limited = replies.filter((reply) => reply.op === 'error');
+    assert.ok(limited.length > 0, 'past the address rate publishes are refused');
+    for (const reply of limited) {
+      assert.equal(reply.code, 'rate_limited');
+      assert.match(String(reply.message), /address/);
+    }
+    assert.ok(replies.filter((reply) => reply.op === 'reply').length >= 20, 'the burst passes');
+    const byAddress = await metric(server, 'pushwire_client_publishes_rate_limited_total{limit="address"}');
+    assert.ok(byAddress >= limited.length, `counted: ${byAddress}`);
   });
 });
