@@ -150,6 +150,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     hub,
     transports,
     transportCounters,
+    memoryBroker: broker instanceof MemoryBroker ? broker : null,
     heartbeat,
     brokerUp,
     clusterNodes: async () => (await cluster.nodes()).length,
@@ -295,7 +296,13 @@ function withDemoNamespace(config: Config): Config {
 
 function makeBroker(config: Config, logger: Logger): Broker {
   const log: BrokerLogger = (level, msg, err) => logger[level]({ err }, msg);
-  if (config.broker === 'memory') return new MemoryBroker({ logger: log });
+  if (config.broker === 'memory') {
+    return new MemoryBroker({
+      logger: log,
+      maxHistoryBytes: config.maxHistoryMemory,
+      maxChannels: config.maxHistoryChannels,
+    });
+  }
   return new RedisBroker({
     url: config.redisUrl,
     prefix: config.redisPrefix,

@@ -8,6 +8,7 @@ import {
   type MetricValueWithName,
   Registry,
 } from 'prom-client';
+import type { MemoryBrokerStats } from '../brokers/index.ts';
 import { type Hub, LATENCY_BUCKETS_SECONDS, type LatencyHistogram } from '../core/index.ts';
 import type { HeartbeatWheel, Transport, TransportCounters } from '../transports/index.ts';
 
@@ -16,6 +17,8 @@ export interface MetricSources {
   readonly hub: Hub;
   readonly transports: readonly Transport[];
   readonly transportCounters: TransportCounters;
+  /** The embedded broker, whose history memory is counted; null on another broker. */
+  readonly memoryBroker: { stats(): MemoryBrokerStats } | null;
   /** null when heartbeats are off. */
   readonly heartbeat: HeartbeatWheel | null;
   /** Whether the broker can serve (a broker that can't tell counts as up). */
@@ -34,7 +37,8 @@ export class Metrics {
   readonly publishDuration: Histogram;
   readonly httpErrors: Counter<'code'>;
 
-  constructor({ hub, transports, transportCounters, heartbeat, brokerUp, clusterNodes }: MetricSources) {
+  constructor(sources: MetricSources) {
+    const { hub, transports, transportCounters, memoryBroker, heartbeat, brokerUp, clusterNodes } = sources;
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     new Gauge({
@@ -102,6 +106,7 @@ export class Metrics {
       'WebSocket frames answered rate_limited for passing --max-commands-per-second (junk frames included)',
       () => [[{}, transportCounters.commandsRateLimited]],
     );
+    if (memoryBroker) historyMetrics(registers, memoryBroker);
     new LatencyMetric(hub.stats.latency, registers);
     new Gauge({
       name: 'pushwire_broker_up',
@@ -136,6 +141,39 @@ export class Metrics {
       registers,
     });
   }
+}
+
+/** The memory broker's history against --max-history-memory and --max-history-channels. */
+function historyMetrics(registers: Registry[], broker: { stats(): MemoryBrokerStats }): void {
+  new Gauge({
+    name: 'pushwire_history_bytes',
+    help: 'Bytes of history the memory broker holds, as --max-history-memory counts them',
+    registers,
+    collect() {
+      this.set(broker.stats().historyBytes);
+    },
+  });
+  new Gauge({
+    name: 'pushwire_history_channels',
+    help: 'Channels whose position and history the memory broker keeps (--max-history-channels)',
+    registers,
+    collect() {
+      this.set(broker.stats().channels);
+    },
+  });
+  counterOf(
+    registers,
+    'pushwire_history_evicted_total',
+    'What the memory broker dropped to stay within its caps: messages (reason="memory", --max-history-memory) and channels nobody followed (reason="channels", --max-history-channels)',
+    () => {
+      const { evictedMessages, forgottenChannels } = broker.stats();
+      return [
+        [{ reason: 'memory' }, evictedMessages],
+        [{ reason: 'channels' }, forgottenChannels],
+      ];
+    },
+    ['reason'],
+  );
 }
 
 type Sample = [labels: Record<string, string>, value: number];

@@ -155,3 +155,38 @@ describe('client publish rates', { timeout: 120_000 }, () => {
     assert.ok(byAddress >= limited.length, `counted: ${byAddress}`);
   });
 });
+
+describe('history memory budget', { timeout: 120_000 }, () => {
+  let server: RunningPushwire;
+  before(async () => {
+    server = await startPushwire({ args: ['--max-history-memory', '2kb', '--history-size', '1000'] });
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  test('past the budget the oldest history goes, and a resume into it is told of the gap', async () => {
+    const payload = 'y'.repeat(200);
+    let epoch = '';
+    for (let i = 1; i <= 30; i++)
+      ({ epoch } = await server.publish(i % 2 ? 'budget:a' : 'budget:b', `${payload}${i}`));
+    const held = await metric(server, 'pushwire_history_bytes');
+    assert.ok(held > 0 && held <= 2048, `history holds ${held} bytes`);
+    assert.ok((await metric(server, 'pushwire_history_evicted_total{reason="memory"}')) > 0);
+
+    // budget:b's first message (offset 1) is long gone: resuming right after it leaves a hole.
+    const resumed = openRawClient('websocket', server.url, {
+      channels: ['budget:b'],
+      cursor: `1~budget:b~${epoch}~1`,
+    });
+    const first = await resumed.events.next(30_000, 'the gap');
+    const event = first.type === 'connected' ? await resumed.events.next(30_000, 'the gap') : first;
+    assert.equal(event.type, 'gap', JSON.stringify(event));
+    assert.equal((event as { reason: string }).reason, 'window');
+    const next = (event as { nextOffset: number }).nextOffset;
+    assert.ok(next > 2, `history resumes at ${next}`);
+    const [message] = await takeMessages(resumed, 1, 30_000);
+    assert.equal(message?.offset, next, 'then what history still holds, in order');
+    resumed.close();
+  });
+});
