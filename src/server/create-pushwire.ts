@@ -20,6 +20,7 @@ import {
   createTransports,
   HeartbeatWheel,
   newTransportCounters,
+  OutboundBudget,
   type Transport,
 } from '../transports/index.ts';
 import { adminRoutes } from './admin/admin-api.ts';
@@ -133,6 +134,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
       ? null
       : new HeartbeatWheel({ intervalMs: config.heartbeatIntervalMs, timeoutMs: config.heartbeatTimeoutMs });
   const transportCounters = newTransportCounters();
+  const outbound = new OutboundBudget(config.maxOutboundMemory);
   const transports = createTransports({
     hub,
     heartbeat,
@@ -143,6 +145,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     pollLingerMs: POLL_LINGER_MS,
     maxCommandsPerSecond: config.maxCommandsPerSecond === 0 ? null : config.maxCommandsPerSecond,
     counters: transportCounters,
+    outbound,
     report,
   });
   const brokerUp = () => !hasHealth(broker) || broker.healthy();
@@ -151,6 +154,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     transports,
     transportCounters,
     memoryBroker: broker instanceof MemoryBroker ? broker : null,
+    outbound,
     heartbeat,
     brokerUp,
     clusterNodes: async () => (await cluster.nodes()).length,

@@ -10,7 +10,7 @@ import {
 } from 'prom-client';
 import type { MemoryBrokerStats } from '../brokers/index.ts';
 import { type Hub, LATENCY_BUCKETS_SECONDS, type LatencyHistogram } from '../core/index.ts';
-import type { HeartbeatWheel, Transport, TransportCounters } from '../transports/index.ts';
+import type { HeartbeatWheel, OutboundBudget, Transport, TransportCounters } from '../transports/index.ts';
 
 /** What the metrics read at scrape time. */
 export interface MetricSources {
@@ -19,6 +19,7 @@ export interface MetricSources {
   readonly transportCounters: TransportCounters;
   /** The embedded broker, whose history memory is counted; null on another broker. */
   readonly memoryBroker: { stats(): MemoryBrokerStats } | null;
+  readonly outbound: OutboundBudget;
   /** null when heartbeats are off. */
   readonly heartbeat: HeartbeatWheel | null;
   /** Whether the broker can serve (a broker that can't tell counts as up). */
@@ -38,7 +39,8 @@ export class Metrics {
   readonly httpErrors: Counter<'code'>;
 
   constructor(sources: MetricSources) {
-    const { hub, transports, transportCounters, memoryBroker, heartbeat, brokerUp, clusterNodes } = sources;
+    const { hub, transports, transportCounters, memoryBroker, outbound, heartbeat, brokerUp, clusterNodes } =
+      sources;
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     new Gauge({
@@ -107,6 +109,20 @@ export class Metrics {
       () => [[{}, transportCounters.commandsRateLimited]],
     );
     if (memoryBroker) historyMetrics(registers, memoryBroker);
+    new Gauge({
+      name: 'pushwire_outbound_bytes',
+      help: 'Bytes queued for sending over all push connections as of their last writes (--max-outbound-memory)',
+      registers,
+      collect() {
+        this.set(outbound.queuedBytes);
+      },
+    });
+    counterOf(
+      registers,
+      'pushwire_outbound_budget_cuts_total',
+      'Connections cut (slow_consumer) because all connections together queued more than --max-outbound-memory',
+      () => [[{}, outbound.cuts]],
+    );
     new LatencyMetric(hub.stats.latency, registers);
     new Gauge({
       name: 'pushwire_broker_up',

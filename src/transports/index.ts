@@ -2,6 +2,7 @@ export type { ErrorEvent, PushFormat } from './connection-writer.ts';
 export { HeartbeatWheel } from './heartbeat.ts';
 export { sendError, sendJson } from './http-util.ts';
 export { longPollTransport } from './longpoll.ts';
+export { OutboundBudget } from './outbound-budget.ts';
 export { sseTransport } from './sse.ts';
 export { ndjsonStreamTransport } from './stream.ts';
 export {

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { Hub, Identity } from '../core/index.ts';
 import type { Cursor, PushwireError, TransportName } from '../protocol/index.ts';
 import type { HeartbeatWheel } from './heartbeat.ts';
+import type { OutboundBudget } from './outbound-budget.ts';
 
 /** A connection request, validated and authenticated at the edge by the server. */
 export interface SubscribeParams {
@@ -64,6 +65,8 @@ export interface TransportContext {
   readonly pollLingerMs: number;
   /** WebSocket frames a connection may send per second (bursts of twice that); null: no limit. */
   readonly maxCommandsPerSecond: number | null;
+  /** The bytes queued over all push connections (--max-outbound-memory); null: no total limit. */
+  readonly outbound: OutboundBudget | null;
   /** What the transports refused or cut, for /metrics: plain numbers, read at scrape time. */
   readonly counters: TransportCounters;
   readonly report: (stage: string, error: unknown) => void;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { Agent, request } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { openRawClient, takeMessages } from '../helpers/clients.ts';
 import { type RunningPushwire, startPushwire } from '../helpers/server.ts';
@@ -188,5 +189,62 @@ describe('history memory budget', { timeout: 120_000 }, () => {
     const [message] = await takeMessages(resumed, 1, 30_000);
     assert.equal(message?.offset, next, 'then what history still holds, in order');
     resumed.close();
+  });
+});
+
+/** An SSE subscriber on a raw socket that stops reading once subscribed. */
+async function stalledSse(base: string, channel: string): Promise<{ socket: Socket; closed: Promise<void> }> {
+  const { hostname, port } = new URL(base);
+  const socket = connect(Number(port), hostname);
+  socket.setEncoding('utf8');
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  socket.on('error', () => {});
+  await new Promise<void>((resolve) => socket.once('connect', resolve));
+  socket.write(
+    `GET /sse?channel=${channel} HTTP/1.1\r\nHost: ${hostname}\r\nAccept: text/event-stream\r\n\r\n`,
+  );
+  let seen = '';
+  await new Promise<void>((resolve) => {
+    const onData = (text: string) => {
+      seen += text;
+      if (!seen.includes('event: connected')) return;
+      socket.off('data', onData);
+      socket.pause();
+      resolve();
+    };
+    socket.on('data', onData);
+  });
+  return { socket, closed };
+}
+
+describe('outbound memory budget', { timeout: 180_000 }, () => {
+  let server: RunningPushwire;
+  before(async () => {
+    server = await startPushwire({ args: ['--max-outbound-memory', '2mb'] });
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  test('past the total, the connections with the most queued are cut; a reader gets everything', async () => {
+    const reader = openRawClient('websocket', server.url, { channels: ['wide'] });
+    await reader.ready;
+    const stalled = await Promise.all([1, 2, 3].map(() => stalledSse(server.url, 'wide')));
+    const payload = 'z'.repeat(60_000);
+    const total = 300;
+    for (let i = 0; i < total; i += 10) {
+      await Promise.all(Array.from({ length: 10 }, (_, k) => server.publish('wide', `${payload}${i + k}`)));
+    }
+    const got = await takeMessages(reader, total, 60_000);
+    assert.deepEqual(
+      got.map((message) => message.offset),
+      Array.from({ length: total }, (_, i) => i + 1),
+    );
+    assert.ok((await metric(server, 'pushwire_outbound_budget_cuts_total')) >= 1, 'the budget cut someone');
+    // Read again: each stalled subscriber was cut and sees its connection end.
+    for (const { socket } of stalled) socket.resume();
+    await Promise.all(stalled.map(({ closed }) => closed));
+    assert.ok((await metric(server, 'pushwire_connections_ended_total{code="slow_consumer"}')) >= 3);
+    reader.close();
   });
 });
