@@ -240,9 +240,14 @@ export class Hub implements SessionHost {
     }
   }
 
-  /** Each channel's latest position, for a client that starts without a cursor. */
+  /**
+   * Each channel's latest position, for a client that starts without a cursor. Its rights,
+   * and the application's word where asked, come first: reading a position makes the broker
+   * keep state for the channel, and tells its epoch and offset.
+   */
   async positions(identity: Identity, channels: readonly string[]): Promise<Map<string, StreamPosition>> {
     for (const channel of channels) this.access.assertRead(identity, channel);
+    await Promise.all(channels.map((channel) => this.access.askRead(identity, channel, null, 'subscribe')));
     const tops = await Promise.all(channels.map((channel) => this.history(channel, { limit: 0 })));
     return new Map(channels.map((channel, i) => [channel, tops[i]!.top]));
   }
@@ -264,7 +269,8 @@ export class Hub implements SessionHost {
 
   /**
    * Tells `watcher` of the channel's next messages. Only at the channel's latest position
-   * (after `read` gave nothing new this turn); false otherwise.
+   * (after `read` gave nothing new this turn); false otherwise. The caller MUST have had the
+   * reader's rights checked by `read` first: this one takes no identity.
    */
   watch(channel: string, position: StreamPosition, watcher: ChannelWatcher): boolean {
     if (this.state !== 'running') return false;
@@ -283,7 +289,9 @@ export class Hub implements SessionHost {
 
   /**
    * Keeps `channel` followed, with its position and recent messages, until released: for
-   * clients that come right back between requests (long polls), when nobody is on it.
+   * clients that come right back between requests (long polls), when nobody is on it. It
+   * creates state for the channel: the caller MUST hold it only for a reader whose rights
+   * were checked (a `read` that answered, or a session that subscribed).
    */
   hold(channel: string): Hold {
     const entry = this.follow(channel);
