@@ -17,7 +17,14 @@ import {
 } from '../brokers/index.ts';
 import { Hub } from '../core/index.ts';
 import { isSystemChannel, PushwireError, publicationOfValue } from '../protocol/index.ts';
-import { createTransports, HeartbeatWheel, sendError, type Transport } from '../transports/index.ts';
+import {
+  createTransports,
+  HeartbeatWheel,
+  sendError,
+  newTransportCounters,
+  OutboundBudget,
+  type Transport,
+} from '../transports/index.ts';
 import { adminRoutes } from './admin/admin-api.ts';
 import { dashboardRoutes } from './admin/dashboard.ts';
 import { NodeStats } from './admin/node-stats.ts';
@@ -128,6 +135,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     maxChannelsPerSession: config.maxChannelsPerConnection,
     presenceTtlMs: config.presenceTtlMs,
     clientPublishRate: config.clientPublishRate === 0 ? null : config.clientPublishRate,
+    clientPublishRatePerIp: config.clientPublishRatePerIp === 0 ? null : config.clientPublishRatePerIp,
     report,
     ...(hooks.lifecycle && { lifecycle: hooks.lifecycle }),
     ...(hooks.accessHook && { accessHook: hooks.accessHook }),
@@ -142,6 +150,8 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     config.heartbeatIntervalMs === null
       ? null
       : new HeartbeatWheel({ intervalMs: config.heartbeatIntervalMs, timeoutMs: config.heartbeatTimeoutMs });
+  const transportCounters = newTransportCounters();
+  const outbound = new OutboundBudget(config.maxOutboundMemory);
   const transports = createTransports({
     hub,
     heartbeat,
@@ -150,6 +160,9 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     maxFrameBytes: config.maxMessageBytes + 1024,
     pollTimeoutMs: config.pollTimeoutMs,
     pollLingerMs: POLL_LINGER_MS,
+    maxCommandsPerSecond: config.maxCommandsPerSecond === 0 ? null : config.maxCommandsPerSecond,
+    counters: transportCounters,
+    outbound,
     report,
     fault: edgeLog.fault,
   });
@@ -157,6 +170,9 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
   const metrics = new Metrics({
     hub,
     transports,
+    transportCounters,
+    memoryBroker: broker instanceof MemoryBroker ? broker : null,
+    outbound,
     heartbeat,
     brokerUp,
     clusterNodes: async () => (await cluster.nodes()).length,
@@ -313,7 +329,13 @@ function withDemoNamespace(config: Config): Config {
 
 function makeBroker(config: Config, logger: Logger): Broker {
   const log: BrokerLogger = (level, msg, err) => logger[level]({ err }, msg);
-  if (config.broker === 'memory') return new MemoryBroker({ logger: log });
+  if (config.broker === 'memory') {
+    return new MemoryBroker({
+      logger: log,
+      maxHistoryBytes: config.maxHistoryMemory,
+      maxChannels: config.maxHistoryChannels,
+    });
+  }
   return new RedisBroker({
     url: config.redisUrl,
     prefix: config.redisPrefix,

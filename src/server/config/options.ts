@@ -139,7 +139,37 @@ export const OPTIONS: readonly OptionSpec[] = [
     'clientPublishRate',
     'clientPublishRate',
     integer(0, 1_000_000),
-    'publishes per second one client may make (bursts of twice that); 0 = no limit',
+    'publishes per second one connection may make (bursts of twice that; rate_limited past it); 0 = no limit',
+  ),
+  option(
+    'clientPublishRatePerIp',
+    'clientPublishRatePerIp',
+    integer(0, 1_000_000),
+    'publishes per second all connections of one client address may make together (bursts of twice that); 0 = no limit',
+  ),
+  option(
+    'maxCommandsPerSecond',
+    'maxCommandsPerSecond',
+    integer(0, 1_000_000),
+    'WebSocket frames per second per connection, junk included (bursts of twice that): rate_limited replies past it, a close if it goes on; 0 = no limit',
+  ),
+  option(
+    'maxHistoryMemory',
+    'maxHistoryMemory',
+    { type: 'bytes', min: 1024 },
+    'bytes of messages the memory broker keeps in history over all channels; past it the oldest are evicted (resumes into them get a gap)',
+  ),
+  option(
+    'maxHistoryChannels',
+    'maxHistoryChannels',
+    integer(1, 100_000_000),
+    'channels whose position and history the memory broker keeps; past it the least recently used one nobody follows is forgotten',
+  ),
+  option(
+    'maxOutboundMemory',
+    'maxOutboundMemory',
+    { type: 'bytes', min: 1024 },
+    'bytes queued for sending over all connections; past it the connections with the most queued are cut (slow_consumer)',
   ),
   option(
     'presenceTtlMs',
