@@ -71,6 +71,7 @@ function recorder(): SessionSink & { seen: Seen[]; offsets(): number[] } {
   return {
     seen,
     offsets: () => seen.flatMap((s) => (s.kind === 'message' ? [s.offset] : [])),
+    dropped: () => {},
     message: (message, cursor) =>
       seen.push({ kind: 'message', offset: message.offset, epoch: message.epoch, cursor, message }),
     batch: (batch) => {
@@ -243,6 +244,7 @@ test('a sink that throws loses its own session only', async () => {
   const { hub, reports } = t;
   const good = recorder();
   const broken: SessionSink = {
+    dropped: () => {},
     message: () => {
       throw new Error('boom');
     },

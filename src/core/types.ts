@@ -70,6 +70,11 @@ export interface SessionSink {
    */
   batch(batch: OutboundBatch): void;
   gap(event: GapEvent): void;
+  /**
+   * The connection lost one channel and goes on with the rest (a refreshed token no longer
+   * grants it): tell the client, naming the channel.
+   */
+  dropped(channel: string, code: ErrorCode, reason: string): void;
   /** The server ends this connection: tell the client why (and to reconnect), then close. */
   close(request: CloseRequest): void;
   /** Bytes written to the connection but not yet sent, for operators; absent where unknown. */
@@ -94,7 +99,7 @@ export interface ChannelWatcher {
 }
 
 /** What a client asks of its session, as parsed at the edge (the WebSocket ops, POST /subscribe …). */
-export type SessionCommand = Exclude<ClientCommand, { op: 'pong' }>;
+export type SessionCommand = Exclude<ClientCommand, { op: 'pong' | 'refresh' }>;
 
 /** A command's outcome, for the transport to put into its reply. */
 export type CommandResult =
