@@ -24,16 +24,22 @@ export interface ChannelOptions {
   readonly public?: boolean;
 }
 
+/**
+ * The channels credentials grant: a list of names and patterns (see channelPatternMatches in
+ * access.ts), or every channel (`all`: no credentials are required).
+ */
+export type ChannelGrant = 'all' | readonly string[];
+
 /** Who is connected, as established by the server's auth at the edge. */
 export interface Identity {
   readonly userId: string | null;
-  /** May this identity subscribe to `channel`? */
-  canSubscribe(channel: string): boolean;
-  /** May this identity publish on `channel`, beyond what the namespace allows? */
-  canPublish(channel: string): boolean;
+  /** The channels it may read (subscribe, history, presence), beyond public namespaces. */
+  readonly subscribe: ChannelGrant;
+  /** The channels it may publish on, beyond what the namespace allows everyone. */
+  readonly publish: ChannelGrant;
   /**
    * Issued by the server for its own channels (`$admin:…`, see isSystemChannel): without it
-   * no identity reads them, whatever `canSubscribe` says.
+   * no identity reads them, whatever `subscribe` says.
    */
   readonly system?: boolean;
   /** When the credentials were issued (JWT `iat`, seconds), for revocations; absent if unknown. */
@@ -44,8 +50,8 @@ export interface Identity {
 
 export const ANONYMOUS: Identity = Object.freeze({
   userId: null,
-  canSubscribe: () => true,
-  canPublish: () => false,
+  subscribe: 'all',
+  publish: Object.freeze([]),
 });
 
 /** Why a session is being ended by the server. */

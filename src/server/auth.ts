@@ -139,15 +139,14 @@ function reasonOf(error: unknown): string {
   return 'the token is invalid';
 }
 
+/** A token's identity: its claims grant exactly what they name, no claim nothing (fail closed). */
 function identityOf(payload: JWTPayload): Identity {
-  const subscribe = patterns(payload.channels);
-  const publish = patterns(payload.publish) ?? [];
   return {
     userId: typeof payload.sub === 'string' ? payload.sub : null,
     ...(typeof payload.iat === 'number' ? { issuedAt: payload.iat } : {}),
     expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : null,
-    canSubscribe: (channel) => subscribe === null || matchesAny(subscribe, channel),
-    canPublish: (channel) => matchesAny(publish, channel),
+    subscribe: patterns(payload.channels),
+    publish: patterns(payload.publish),
   };
 }
 
@@ -214,16 +213,10 @@ function publicKeyOf(pem: string): { key: KeyObject; algorithms: string[] } {
   }
 }
 
-function patterns(claim: unknown): string[] | null {
-  if (claim === undefined) return null;
+function patterns(claim: unknown): readonly string[] {
+  if (claim === undefined) return [];
   if (!Array.isArray(claim) || !claim.every((entry) => typeof entry === 'string')) {
     throw new PushwireError('unauthorized', 'token claims "channels" and "publish" must be lists of strings');
   }
-  return claim;
-}
-
-function matchesAny(list: readonly string[], channel: string): boolean {
-  return list.some((entry) =>
-    entry.endsWith('*') ? channel.startsWith(entry.slice(0, -1)) : entry === channel,
-  );
+  return Object.freeze([...claim]);
 }
