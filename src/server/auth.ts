@@ -162,6 +162,12 @@ interface TokenKeys {
 
 const ASYMMETRIC = ['RS256', 'ES256', 'EdDSA', 'Ed25519'];
 
+/**
+ * A token naming a kid the cached JWKS lacks (a rotation) refetches the set, at most this
+ * often: tokens with made-up kids can't make the server hammer the key server.
+ */
+const JWKS_REFETCH_COOLDOWN_MS = 5_000;
+
 /** Each configured key, and the algorithms it alone verifies; null when none is configured. */
 function tokenKeys(options: TokenOptions): TokenKeys | null {
   const secret = options.tokenSecret === null ? null : new TextEncoder().encode(options.tokenSecret);
@@ -170,8 +176,7 @@ function tokenKeys(options: TokenOptions): TokenKeys | null {
     options.tokenJwksUrl === null
       ? null
       : createRemoteJWKSet(new URL(options.tokenJwksUrl), {
-          // A key rotation shows up as an unknown kid: refetched at once, but at most this often.
-          cooldownDuration: 30_000,
+          cooldownDuration: JWKS_REFETCH_COOLDOWN_MS,
           cacheMaxAge: 10 * 60_000,
           timeoutDuration: 5_000,
         });
