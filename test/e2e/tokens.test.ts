@@ -262,3 +262,68 @@ describe('token refresh', () => {
     });
   }
 });
+
+describe('changing channels of an open SSE or stream connection', () => {
+  let server: RunningPushwire;
+  before(async () => {
+    server = await startPushwire({ args: ['--token-secret', SECRET] });
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  for (const kind of ['sse', 'stream'] as const) {
+    test(`${kind}: POST /subscribe adds a channel (its history after a cursor too) and /unsubscribe drops it, on the one connection`, async () => {
+      const first = `c:${kind}-1`;
+      const second = `c:${kind}-2`;
+      await server.publish(second, 'before');
+      const { offset, epoch } = await server.publish(second, 'replayed');
+      const jwt = await token({ sub: 'ada', channels: ['c:*'] }, inSeconds(120));
+      const client = openWire(kind, server.url, { channels: [first], token: () => jwt });
+      try {
+        const connected = await client.connected;
+        await subscribed(client, kind);
+        const clientId = connected.clientId as string;
+        // A cursor right before the last message: that one is replayed on the connection.
+        const cursor = `1~${second}~${epoch}~${offset - 1}`;
+        const added = await postJson(`${server.url}/subscribe`, { clientId, channel: second, cursor });
+        assert.equal(added.status, 200, JSON.stringify(added.body));
+        assert.deepEqual(
+          { channel: added.body.channel, epoch: added.body.epoch, offset: added.body.offset },
+          { channel: second, epoch, offset: offset - 1 },
+        );
+        const [replayed] = await collect(client, (event) => event.op === 'message');
+        assert.deepEqual([replayed!.channel, replayed!.data], [second, 'replayed']);
+        await server.publish(second, 'live');
+        await server.publish(first, 'still');
+        const live = (
+          await collect(client, (event) => event.op === 'message' && event.channel === first)
+        ).filter((event) => event.op === 'message');
+        assert.deepEqual(
+          live.map((event) => event.data),
+          ['live', 'still'],
+        );
+        // The cursor of the last message covers both channels now.
+        assert.match(String(live[1]!.cursor), new RegExp(second.replace(/[-:]/g, '.')));
+
+        const again = await postJson(`${server.url}/subscribe`, { clientId, channel: second });
+        assert.equal(again.status, 400);
+        assert.equal((again.body.error as { code: string }).code, 'already_subscribed');
+        const denied = await postJson(`${server.url}/subscribe`, { clientId, channel: 'secret:x' });
+        assert.equal(denied.status, 403);
+        assert.equal((denied.body.error as { code: string }).code, 'forbidden');
+
+        const dropped = await postJson(`${server.url}/unsubscribe`, { clientId, channel: second });
+        assert.deepEqual(dropped, { status: 200, body: { channel: second } });
+        await server.publish(second, 'not for us');
+        await server.publish(first, 'last');
+        const [last] = await collect(client, (event) => event.op === 'message');
+        assert.deepEqual([last!.channel, last!.data], [first, 'last']);
+        const unknown = await postJson(`${server.url}/subscribe`, { clientId: 'nope', channel: first });
+        assert.equal(unknown.status, 404);
+      } finally {
+        client.close();
+      }
+    });
+  }
+});
