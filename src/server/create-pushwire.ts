@@ -20,9 +20,9 @@ import { isSystemChannel, PushwireError, publicationOfValue } from '../protocol/
 import {
   createTransports,
   HeartbeatWheel,
-  sendError,
   newTransportCounters,
   OutboundBudget,
+  sendError,
   type Transport,
 } from '../transports/index.ts';
 import { adminRoutes } from './admin/admin-api.ts';
@@ -31,7 +31,7 @@ import { NodeStats } from './admin/node-stats.ts';
 import { OperatorTokens } from './admin/operator-tokens.ts';
 import { StatsFeed, SYSTEM_CHANNEL_OPTIONS } from './admin/stats-feed.ts';
 import { ApiKeys } from './api-keys.ts';
-import { ConnectionAuth } from './auth.ts';
+import { ConnectionAuth, type TokenOptions } from './auth.ts';
 import { ClusterNode } from './cluster-node.ts';
 import {
   type Config,
@@ -47,6 +47,7 @@ import { answerSocket, clientErrorOf, type EdgeLog, edgeLogOf } from './edge.ts'
 import { healthRoutes, metricsRoutes } from './health.ts';
 import { createHooks } from './hooks/setup.ts';
 import { type InternalListener, listenInternal } from './internal-listener.ts';
+import { liveSessionRoutes } from './live-session-api.ts';
 import { createLogger } from './logger.ts';
 import { Metrics } from './metrics.ts';
 import { publishRoutes } from './publish-api.ts';
@@ -126,13 +127,14 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
   const cluster = hasCluster(broker) ? broker.cluster : new LocalCluster();
   const revocations = new Revocations(cluster, config.revocationTtlMs, report);
   const operatorTokens = config.adminKey === null ? null : new OperatorTokens(config.adminKey);
-  const auth = new ConnectionAuth(config.tokenSecret, { revocations, operatorTokens });
+  const auth = new ConnectionAuth(tokenOptionsOf(config), { revocations, operatorTokens });
   const hooks = createHooks({ config, broker, tokens: auth, logger });
   const hub = new Hub({
     broker,
     channelOptions: (channel) =>
       isSystemChannel(channel) ? SYSTEM_CHANNEL_OPTIONS : resolveChannelOptions(config, channel),
     maxChannelsPerSession: config.maxChannelsPerConnection,
+    clockSkewMs: config.tokenClockSkewMs,
     presenceTtlMs: config.presenceTtlMs,
     clientPublishRate: config.clientPublishRate === 0 ? null : config.clientPublishRate,
     clientPublishRatePerIp: config.clientPublishRatePerIp === 0 ? null : config.clientPublishRatePerIp,
@@ -164,7 +166,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     counters: transportCounters,
     outbound,
     report,
-    fault: edgeLog.fault,
+    ...(auth.required && { identifyToken: (token: string) => auth.identify(token) }),
   });
   const brokerUp = () => !hasHealth(broker) || broker.healthy();
   const metrics = new Metrics({
@@ -201,6 +203,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
   const publicRoutes: RouteEntry[] = [
     ...publishRoutes({ config, keys, hub, auth: hooks.connectAuth, metrics }),
     ...disconnectRoutes({ hub, node, keys, revocations }),
+    ...liveSessionRoutes({ hub, node, auth }),
     ...healthRoutes({ hub, ready }),
     ...staticRoutes(staticFiles),
   ];
@@ -275,6 +278,27 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
       })();
       return closing;
     },
+  };
+}
+
+/** The token keys and checks of `config`, the public key file read. */
+function tokenOptionsOf(config: Config): TokenOptions {
+  let pem: string | null = null;
+  if (config.tokenPublicKey !== null) {
+    try {
+      pem = readFileSync(config.tokenPublicKey, 'utf8');
+    } catch (error) {
+      throw new Error(`--token-public-key: can't read ${config.tokenPublicKey}: ${(error as Error).message}`);
+    }
+  }
+  return {
+    tokenSecret: config.tokenSecret,
+    tokenJwksUrl: config.tokenJwksUrl,
+    tokenPublicKeyPem: pem,
+    tokenAudience: config.tokenAudience,
+    tokenIssuer: config.tokenIssuer,
+    tokenMaxAgeMs: config.tokenMaxAgeMs,
+    tokenClockSkewMs: config.tokenClockSkewMs,
   };
 }
 
