@@ -17,14 +17,21 @@ import {
 } from '../brokers/index.ts';
 import { Hub } from '../core/index.ts';
 import { isSystemChannel, PushwireError, publicationOfValue } from '../protocol/index.ts';
-import { createTransports, HeartbeatWheel, sendError, type Transport } from '../transports/index.ts';
+import {
+  createTransports,
+  HeartbeatWheel,
+  newTransportCounters,
+  OutboundBudget,
+  sendError,
+  type Transport,
+} from '../transports/index.ts';
 import { adminRoutes } from './admin/admin-api.ts';
 import { dashboardRoutes } from './admin/dashboard.ts';
 import { NodeStats } from './admin/node-stats.ts';
 import { OperatorTokens } from './admin/operator-tokens.ts';
 import { StatsFeed, SYSTEM_CHANNEL_OPTIONS } from './admin/stats-feed.ts';
 import { ApiKeys } from './api-keys.ts';
-import { ConnectionAuth } from './auth.ts';
+import { ConnectionAuth, type TokenOptions } from './auth.ts';
 import { ClusterNode } from './cluster-node.ts';
 import {
   type Config,
@@ -40,6 +47,7 @@ import { answerSocket, clientErrorOf, type EdgeLog, edgeLogOf } from './edge.ts'
 import { healthRoutes, metricsRoutes } from './health.ts';
 import { createHooks } from './hooks/setup.ts';
 import { type InternalListener, listenInternal } from './internal-listener.ts';
+import { liveSessionRoutes } from './live-session-api.ts';
 import { createLogger } from './logger.ts';
 import { Metrics } from './metrics.ts';
 import { publishRoutes } from './publish-api.ts';
@@ -119,15 +127,17 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
   const cluster = hasCluster(broker) ? broker.cluster : new LocalCluster();
   const revocations = new Revocations(cluster, config.revocationTtlMs, report);
   const operatorTokens = config.adminKey === null ? null : new OperatorTokens(config.adminKey);
-  const auth = new ConnectionAuth(config.tokenSecret, { revocations, operatorTokens });
+  const auth = new ConnectionAuth(tokenOptionsOf(config), { revocations, operatorTokens });
   const hooks = createHooks({ config, broker, tokens: auth, logger });
   const hub = new Hub({
     broker,
     channelOptions: (channel) =>
       isSystemChannel(channel) ? SYSTEM_CHANNEL_OPTIONS : resolveChannelOptions(config, channel),
     maxChannelsPerSession: config.maxChannelsPerConnection,
+    clockSkewMs: config.tokenClockSkewMs,
     presenceTtlMs: config.presenceTtlMs,
     clientPublishRate: config.clientPublishRate === 0 ? null : config.clientPublishRate,
+    clientPublishRatePerIp: config.clientPublishRatePerIp === 0 ? null : config.clientPublishRatePerIp,
     report,
     ...(hooks.lifecycle && { lifecycle: hooks.lifecycle }),
     ...(hooks.accessHook && { accessHook: hooks.accessHook }),
@@ -142,6 +152,8 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     config.heartbeatIntervalMs === null
       ? null
       : new HeartbeatWheel({ intervalMs: config.heartbeatIntervalMs, timeoutMs: config.heartbeatTimeoutMs });
+  const transportCounters = newTransportCounters();
+  const outbound = new OutboundBudget(config.maxOutboundMemory);
   const transports = createTransports({
     hub,
     heartbeat,
@@ -150,13 +162,19 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     maxFrameBytes: config.maxMessageBytes + 1024,
     pollTimeoutMs: config.pollTimeoutMs,
     pollLingerMs: POLL_LINGER_MS,
+    maxCommandsPerSecond: config.maxCommandsPerSecond === 0 ? null : config.maxCommandsPerSecond,
+    counters: transportCounters,
+    outbound,
     report,
-    fault: edgeLog.fault,
+    ...(auth.required && { identifyToken: (token: string) => auth.identify(token) }),
   });
   const brokerUp = () => !hasHealth(broker) || broker.healthy();
   const metrics = new Metrics({
     hub,
     transports,
+    transportCounters,
+    memoryBroker: broker instanceof MemoryBroker ? broker : null,
+    outbound,
     heartbeat,
     brokerUp,
     clusterNodes: async () => (await cluster.nodes()).length,
@@ -185,6 +203,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
   const publicRoutes: RouteEntry[] = [
     ...publishRoutes({ config, keys, hub, auth: hooks.connectAuth, metrics }),
     ...disconnectRoutes({ hub, node, keys, revocations }),
+    ...liveSessionRoutes({ hub, node, auth }),
     ...healthRoutes({ hub, ready }),
     ...staticRoutes(staticFiles),
   ];
@@ -262,6 +281,27 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
   };
 }
 
+/** The token keys and checks of `config`, the public key file read. */
+function tokenOptionsOf(config: Config): TokenOptions {
+  let pem: string | null = null;
+  if (config.tokenPublicKey !== null) {
+    try {
+      pem = readFileSync(config.tokenPublicKey, 'utf8');
+    } catch (error) {
+      throw new Error(`--token-public-key: can't read ${config.tokenPublicKey}: ${(error as Error).message}`);
+    }
+  }
+  return {
+    tokenSecret: config.tokenSecret,
+    tokenJwksUrl: config.tokenJwksUrl,
+    tokenPublicKeyPem: pem,
+    tokenAudience: config.tokenAudience,
+    tokenIssuer: config.tokenIssuer,
+    tokenMaxAgeMs: config.tokenMaxAgeMs,
+    tokenClockSkewMs: config.tokenClockSkewMs,
+  };
+}
+
 /** The version of this package, as nodes announce it to the cluster. */
 const VERSION = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -313,7 +353,13 @@ function withDemoNamespace(config: Config): Config {
 
 function makeBroker(config: Config, logger: Logger): Broker {
   const log: BrokerLogger = (level, msg, err) => logger[level]({ err }, msg);
-  if (config.broker === 'memory') return new MemoryBroker({ logger: log });
+  if (config.broker === 'memory') {
+    return new MemoryBroker({
+      logger: log,
+      maxHistoryBytes: config.maxHistoryMemory,
+      maxChannels: config.maxHistoryChannels,
+    });
+  }
   return new RedisBroker({
     url: config.redisUrl,
     prefix: config.redisPrefix,

@@ -18,6 +18,13 @@ export const DEFAULTS: Config = Object.freeze({
   clientPublish: false,
   presence: false,
   clientPublishRate: 50, // per second: a game's 20 moves/s plus chat, with room to spare
+  // Per second: a few players behind one NAT or office proxy, each at the connection rate.
+  clientPublishRatePerIp: 200,
+  // Per second: subscribing to every channel the connection may have (100) fits in one burst.
+  maxCommandsPerSecond: 100,
+  maxHistoryMemory: 256 * 1024 * 1024, // 256 MiB
+  maxHistoryChannels: 100_000,
+  maxOutboundMemory: 512 * 1024 * 1024, // 512 MiB: 128 connections at the 4 MiB slow-consumer cut
   // 60 seconds: how long a dead node's clients stay listed in presence.
   presenceTtlMs: 60_000,
   maxMessageBytes: 65_536, // 64 KiB
@@ -28,6 +35,14 @@ export const DEFAULTS: Config = Object.freeze({
   redisShards: Object.freeze([]),
   redisCluster: false,
   tokenSecret: null,
+  tokenJwksUrl: null,
+  tokenPublicKey: null,
+  tokenAudience: null,
+  tokenIssuer: null,
+  tokenMaxAgeMs: null,
+  // Pushwire and the application that mints tokens usually share NTP: expiry is taken literally.
+  tokenClockSkewMs: 0,
+  public: false,
   hookUrl: null,
   hookSecret: null,
   hooks: true,
