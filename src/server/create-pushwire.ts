@@ -210,7 +210,9 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
   const internal = config.internalPort !== null;
   // Without an internal port they share the public one, and /metrics then takes the admin key.
   const privateRoutes: RouteEntry[] = [
-    ...metricsRoutes(metrics, !internal && config.adminKey !== null ? keys : null),
+    ...(internal
+      ? metricsRoutes(metrics, null)
+      : metricsRoutes(metrics, config.adminKey === null ? null : keys, config.adminKey === null)),
     ...adminRoutes({ hub, node, stats, keys, operatorTokens }),
     ...dashboardRoutes(operatorTokens !== null),
   ];
