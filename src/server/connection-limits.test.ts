@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { test } from 'node:test';
-import { ConnectionLimits } from './connection-limits.ts';
+import { addressKey, ConnectionLimits } from './connection-limits.ts';
 
 const refusals: string[] = [];
 const limits = (
@@ -72,4 +72,16 @@ test("a proxy's connections count in the total only; its requests count per forw
     behind.admit(request('192.0.2.9', '198.51.100.1'), () => {}),
     null,
   );
+});
+
+test('IPv6 addresses are counted by their /64, IPv4 addresses one by one', () => {
+  assert.equal(addressKey('192.0.2.1'), '192.0.2.1');
+  assert.equal(addressKey('2001:db8:1:2:aaaa::1'), '2001:db8:1:2::/64');
+  assert.equal(addressKey('2001:0DB8:0001:0002:ffff:ffff:ffff:ffff'), '2001:db8:1:2::/64');
+  assert.equal(addressKey('2001:db8::1'), '2001:db8:0:0::/64');
+  assert.equal(addressKey('::1'), '0:0:0:0::/64');
+  const capped = limits([], 1, null);
+  assert.equal(capped.accept(socketFrom('2001:db8:1:2::1')), null);
+  assert.equal(capped.accept(socketFrom('2001:db8:1:2::2'))?.code, 'too_many_connections');
+  assert.equal(capped.accept(socketFrom('2001:db8:1:3::1')), null);
 });
