@@ -1,4 +1,11 @@
-import type { ClusterView, LostNode, NodeInfo, NodeReply, OccupancyChange } from '../brokers/index.ts';
+import type {
+  ChannelTurn,
+  ClusterView,
+  LostNode,
+  NodeInfo,
+  NodeReply,
+  OccupancyChange,
+} from '../brokers/index.ts';
 import type { Hub } from '../core/index.ts';
 import { PushwireError } from '../protocol/index.ts';
 
@@ -50,7 +57,10 @@ export class ClusterNode {
     return () => this.lostListeners.delete(listener);
   }
 
-  /** Called when a channel's cluster-wide subscriber count leaves or reaches 0. Returns the undo. */
+  /**
+   * Called when a channel's cluster-wide subscriber count leaves or reaches 0, except for the
+   * changes that `turn` returns. Returns the undo.
+   */
   onOccupancy(listener: (change: OccupancyChange) => void): () => void {
     this.occupancyListeners.add(listener);
     return () => this.occupancyListeners.delete(listener);
@@ -75,6 +85,27 @@ export class ClusterNode {
   broadcast(type: string, body: unknown, timeoutMs = BROADCAST_TIMEOUT_MS): Promise<NodeReply[]> {
     if (this.state !== 'joined') return Promise.reject(new PushwireError('shutting_down'));
     return this.cluster.broadcast({ type, body }, timeoutMs);
+  }
+
+  /**
+   * Counts a subscribe or unsubscribe of `channel` on this node now (the hub has counted it)
+   * and numbers it in the channel's sequence; see ClusterView.turn. Lifecycle events need the
+   * count at once: a periodic report a second later could tell a channel vacated while a
+   * subscriber that joined meanwhile is not reported yet.
+   */
+  async turn(channel: string): Promise<ChannelTurn> {
+    if (this.state !== 'joined')
+      throw new PushwireError('broker_unavailable', 'this node is not in the cluster');
+    // The count is read and sent at once, like a report's: Redis applies them in that order.
+    const counting = this.cluster.turn(channel, this.hub.subscriberCount(channel));
+    // The next report sends the channel again rather than trusting a value this turn replaced.
+    this.reported.delete(channel);
+    try {
+      return await counting;
+    } catch (error) {
+      this.fullReportDue = true;
+      throw error;
+    }
   }
 
   /** Reports the counts now (tests and the stats feed want them current). */

@@ -56,6 +56,11 @@ export interface Config {
   readonly redisShards: readonly string[];
   /** The Redis URLs name seed nodes of a Redis Cluster (sharded pub/sub). */
   readonly redisCluster: boolean;
+  /**
+   * On Redis, a node that has not renewed its lease for this long is lost: another node tells
+   * its clients' disconnects (node_lost). Renewed every third of it.
+   */
+  readonly nodeLeaseMs: number;
   /** HS256 secret for connection JWTs; null allows anonymous connections. */
   readonly tokenSecret: string | null;
   /** Where lifecycle events are POSTed; null sends none. */
