@@ -34,7 +34,11 @@ export class ClusterNode {
   private reporting: Promise<void> = Promise.resolve();
   private reports = 0;
   private fullReportDue = true;
-  /** What the cluster was last told, so that a count that came back to it isn't sent again. */
+  /**
+   * What the cluster was last sent (by a report or a turn, in the order Redis applies them),
+   * so that a count that came back to it isn't sent again. A failed send makes the next
+   * report a full one.
+   */
   private readonly reported = new Map<string, number>();
   private state: 'new' | 'joined' | 'left' = 'new';
 
@@ -97,9 +101,9 @@ export class ClusterNode {
     if (this.state !== 'joined')
       throw new PushwireError('broker_unavailable', 'this node is not in the cluster');
     // The count is read and sent at once, like a report's: Redis applies them in that order.
-    const counting = this.cluster.turn(channel, this.hub.subscriberCount(channel));
-    // The next report sends the channel again rather than trusting a value this turn replaced.
-    this.reported.delete(channel);
+    const count = this.hub.subscriberCount(channel);
+    const counting = this.cluster.turn(channel, count);
+    this.remember(channel, count);
     try {
       return await counting;
     } catch (error) {
@@ -136,16 +140,19 @@ export class ClusterNode {
         if ((this.reported.get(channel) ?? 0) === count) counts.delete(channel);
     }
     if (counts.size === 0) return;
+    const sending = this.cluster.report(counts);
+    for (const [channel, count] of counts) this.remember(channel, count);
     try {
-      await this.cluster.report(counts);
-      for (const [channel, count] of counts) {
-        if (count > 0) this.reported.set(channel, count);
-        else this.reported.delete(channel);
-      }
+      await sending;
     } catch (error) {
       this.fullReportDue = true;
       this.report('cluster report', error);
     }
+  }
+
+  private remember(channel: string, count: number): void {
+    if (count > 0) this.reported.set(channel, count);
+    else this.reported.delete(channel);
   }
 
   private tell<T>(listeners: ReadonlySet<(event: T) => void>, event: T): void {

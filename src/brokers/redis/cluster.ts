@@ -56,8 +56,8 @@ interface PendingBroadcast {
 const SCAN_ROUNDS = 8;
 
 /**
- * A channel's sequence is kept this long after its last number: long enough that a receiver
- * has ordered what came before; a channel quiet for longer starts a new run from the clock.
+ * A vacated channel's sequence is kept this long: long enough that a receiver has ordered what
+ * came before; a channel vacated for longer starts its next run from the clock.
  */
 const SEQUENCE_TTL_MS = 24 * 60 * 60 * 1000;
 

@@ -5,7 +5,7 @@
 -- KEYS[1] occupancy (HASH nodeId -> count)   KEYS[2] sequence (STRING), in the channel's slot
 -- ARGV[1] nodeId   ARGV[2] count (0 removes the node's entry)
 -- ARGV[3] 1: this is a subscribe or unsubscribe (a turn) and takes a number; 0: a report
--- ARGV[4] how long (ms) the sequence is kept after its last use
+-- ARGV[4] how long (ms) the sequence is kept after the channel was vacated
 -- Returns {total before, total after, the turn's number or 0, the crossing's number or 0}.
 
 local before = 0
@@ -38,5 +38,6 @@ local seq, edge = 0, 0
 if crossed and after > 0 then edge = take() end
 if turn then seq = take() end
 if crossed and after == 0 then edge = take() end
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
+-- Kept while the channel is occupied, so that one run has no gaps from occupied to vacated.
+if after > 0 then redis.call('PERSIST', KEYS[2]) else redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
 return {before, after, seq, edge}
