@@ -32,6 +32,13 @@ export class Metrics {
   readonly registry = new Registry();
   readonly publishDuration: Histogram;
   readonly httpErrors: Counter<'code'>;
+  readonly connectionsRefused: Counter<'reason'>;
+  private sockets: () => number = () => 0;
+
+  /** Where `pushwire_tcp_connections` reads the open TCP connections. */
+  countSockets(read: () => number): void {
+    this.sockets = read;
+  }
 
   constructor({ hub, transports, heartbeat, brokerUp, clusterNodes }: MetricSources) {
     const registers = [this.registry];
@@ -114,6 +121,21 @@ export class Metrics {
       help: 'Time to accept a publish at the broker',
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers,
+    });
+    this.connectionsRefused = new Counter({
+      name: 'pushwire_connections_refused_total',
+      help: 'Connections refused with too_many_connections, by the cap they hit: max_connections, max_connections_per_ip',
+      labelNames: ['reason'],
+      registers,
+    });
+    const metrics = this;
+    new Gauge({
+      name: 'pushwire_tcp_connections',
+      help: 'Open TCP connections of the server, as --max-connections counts them (idle keep-alive included)',
+      registers,
+      collect() {
+        this.set(metrics.sockets());
+      },
     });
     this.httpErrors = new Counter({
       name: 'pushwire_http_errors_total',

@@ -63,4 +63,9 @@ export interface TransportContext {
    */
   readonly pollLingerMs: number;
   readonly report: (stage: string, error: unknown) => void;
+  /**
+   * A bug hit while handling a client's bytes (a frame): logged once, without those bytes.
+   * Defaults to `report`.
+   */
+  readonly fault?: (stage: string, error: unknown) => void;
 }

@@ -180,7 +180,24 @@ class WebSocketConnection implements SessionSink {
     this.dispose();
   }
 
+  /**
+   * The last-resort guard of frames: a frame whose handling throws (a bug) is answered with an
+   * `internal` error frame and logged once; the connection, and every other, goes on.
+   */
   private handle(text: string): void {
+    try {
+      this.handleCommand(text);
+    } catch (error) {
+      (this.context.fault ?? this.context.report)('websocket frame', error);
+      try {
+        this.writer.raw(webSocketTextFrame(encodeErrorFrame(undefined, 'internal', 'internal server error')));
+      } catch {
+        this.ws.terminate();
+      }
+    }
+  }
+
+  private handleCommand(text: string): void {
     const parsed = parseClientCommand(text);
     if (!parsed.ok) {
       const { code, message } = parsed.error;
@@ -193,7 +210,8 @@ class WebSocketConnection implements SessionSink {
     if (!session || session.closed) return;
     this.run(session, command).catch((error: unknown) => {
       const failure = asPushwireError(error);
-      if (failure.code === 'internal') this.context.report('websocket command', error);
+      if (failure.code === 'internal')
+        (this.context.fault ?? this.context.report)('websocket command', error);
       this.writer.raw(webSocketTextFrame(encodeErrorFrame(command.id, failure.code, failure.message)));
     });
   }

@@ -43,7 +43,15 @@ export const DEFAULTS: Config = Object.freeze({
   publishHook: false,
   hookTimeoutMs: 3_000, // 3 seconds: a connect waits for it
   hookConcurrency: 100,
-  corsOrigins: Object.freeze(['*']),
+  corsOrigins: Object.freeze([]), // the server's own origin only
+  maxConnections: 10_000,
+  // Room for many users behind one NAT; far below what exhausts the server.
+  maxConnectionsPerIp: 1_000,
+  trustProxy: Object.freeze([]),
+  requestTimeoutMs: 30_000, // 30 seconds for headers and body
+  // Above the 60 s idle timeout of common load balancers, so that they, not the server, close
+  // first; and a long-poll client's next poll finds its connection still open.
+  keepAliveTimeoutMs: 65_000,
   shutdownTimeoutMs: 10_000, // 10 seconds
   logLevel: 'info',
   logFormat: 'auto', // pretty when stderr is a terminal, JSON lines otherwise

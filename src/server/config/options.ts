@@ -23,7 +23,7 @@ export type OptionKind =
   | { readonly type: 'namespaces' };
 
 export type StringFormat = 'text' | 'redis-url' | 'http-url';
-export type ListItem = 'origin' | 'redis-url';
+export type ListItem = 'origin' | 'redis-url' | 'address';
 
 export interface OptionSpec {
   /** camelCase; the key in a config file (its kebab-case form is accepted too). */
@@ -73,7 +73,12 @@ const hookUrl: OptionKind = { type: 'string', format: 'http-url', nullable: true
 export const OPTIONS: readonly OptionSpec[] = [
   option('port', 'port', integer(0, 65_535), 'TCP port to listen on; 0 picks a free port'),
   option('host', 'host', text(), 'address to listen on'),
-  option('apiKey', 'apiKey', secret, 'key for POST /api/publish; unset: serve generates one and prints it'),
+  option(
+    'apiKey',
+    'apiKey',
+    secret,
+    'key for POST /api/publish (and /api/disconnect), at least 16 characters; unset: serve generates one and prints it',
+  ),
   option(
     'adminKey',
     'adminKey',
@@ -186,7 +191,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     'tokenSecret',
     'tokenSecret',
     secret,
-    'HS256 secret of connection JWTs; unset: anonymous connections',
+    'HS256 secret of connection JWTs, at least 32 bytes; unset: anonymous connections',
   ),
   option('hookUrl', 'hookUrl', hookUrl, 'where lifecycle events are POSTed in batches (see docs/hooks.md)'),
   option(
@@ -259,7 +264,37 @@ export const OPTIONS: readonly OptionSpec[] = [
     'corsOrigins',
     'corsOrigins',
     { type: 'list', item: 'origin' },
-    'origins allowed to call from browsers (comma list; * = any)',
+    "origins whose pages may call from browsers besides the server's own (comma list; * = any)",
+  ),
+  option(
+    'maxConnections',
+    'maxConnections',
+    { type: 'integer', min: 1, max: 10_000_000, nullable: true },
+    'open connections in all (idle keep-alive, held polls and streams included); more are refused with 503 too_many_connections; off: no limit',
+  ),
+  option(
+    'maxConnectionsPerIp',
+    'maxConnectionsPerIp',
+    { type: 'integer', min: 1, max: 10_000_000, nullable: true },
+    'open connections of one client address; more are refused with 503 too_many_connections (WebSocket: close 4005); off: no limit',
+  ),
+  option(
+    'trustProxy',
+    'trustProxy',
+    { type: 'list', item: 'address' },
+    "proxies (addresses or networks, comma list) whose X-Forwarded-For names the client's address; none: the peer's address",
+  ),
+  option(
+    'requestTimeoutMs',
+    'requestTimeout',
+    duration(false, 100, 3_600_000),
+    "a request's headers and body must arrive within this; else 408 request_timeout and the connection is closed",
+  ),
+  option(
+    'keepAliveTimeoutMs',
+    'keepAliveTimeout',
+    duration(false, 100, 3_600_000),
+    "an idle keep-alive connection is closed after this; keep it above your load balancer's idle timeout",
   ),
   option('shutdownTimeoutMs', 'shutdownTimeout', duration(false, 0), 'how long a drain may take on shutdown'),
   option(

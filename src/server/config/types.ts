@@ -80,7 +80,18 @@ export interface Config {
   readonly hookTimeoutMs: number;
   /** Requests in flight per authorization hook; more fail at once as `unavailable`. */
   readonly hookConcurrency: number;
+  /** Origins whose pages may call besides the server's own; `*`: any page. */
   readonly corsOrigins: readonly string[];
+  /** Open TCP connections in all; null: no limit. */
+  readonly maxConnections: number | null;
+  /** Open connections per client address; null: no limit. */
+  readonly maxConnectionsPerIp: number | null;
+  /** Proxies (addresses, networks) whose X-Forwarded-For names the client. */
+  readonly trustProxy: readonly string[];
+  /** A request's headers and body must arrive within this (`pushwire serve`). */
+  readonly requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this (`pushwire serve`). */
+  readonly keepAliveTimeoutMs: number;
   /** How long a drain may take on shutdown before the remaining connections are cut. */
   readonly shutdownTimeoutMs: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
