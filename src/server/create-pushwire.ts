@@ -33,6 +33,7 @@ import { StatsFeed, SYSTEM_CHANNEL_OPTIONS } from './admin/stats-feed.ts';
 import { ApiKeys } from './api-keys.ts';
 import { ConnectionAuth, type TokenOptions } from './auth.ts';
 import { ClusterNode } from './cluster-node.ts';
+import { ClusterOccupancy } from './cluster-occupancy.ts';
 import {
   type Config,
   ConfigError,
@@ -128,7 +129,9 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
   const revocations = new Revocations(cluster, config.revocationTtlMs, report);
   const operatorTokens = config.adminKey === null ? null : new OperatorTokens(config.adminKey);
   const auth = new ConnectionAuth(tokenOptionsOf(config), { revocations, operatorTokens });
-  const hooks = createHooks({ config, broker, tokens: auth, logger });
+  // A broker without a cluster view of its own gets one of this node alone: not the cluster's.
+  const occupancy = new ClusterOccupancy(hasCluster(broker));
+  const hooks = createHooks({ config, occupancy, tokens: auth, logger });
   const hub = new Hub({
     broker,
     channelOptions: (channel) =>
@@ -145,6 +148,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
   await hub.start();
   const info: NodeInfo = { id: hub.nodeId, version: VERSION, startedAt: Date.now(), host: hostname() };
   const node = new ClusterNode(cluster, info, hub, report);
+  occupancy.attach(node);
   await node.start();
   await revocations.start();
 
@@ -366,6 +370,7 @@ function makeBroker(config: Config, logger: Logger): Broker {
     // Empty: redisUrl alone. Every node must list the same shards to agree on channel owners.
     shards: config.redisShards,
     cluster: config.redisCluster,
+    nodeLeaseMs: config.nodeLeaseMs,
     logger: log,
   });
 }

@@ -34,6 +34,8 @@ export const DEFAULTS: Config = Object.freeze({
   redisPrefix: 'pushwire',
   redisShards: Object.freeze([]),
   redisCluster: false,
+  // 15 seconds: how long after a node dies its clients' disconnects (node_lost) are told.
+  nodeLeaseMs: 15_000,
   tokenSecret: null,
   tokenJwksUrl: null,
   tokenPublicKey: null,

@@ -212,6 +212,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     "the Redis URLs' hosts are seed nodes of a Redis Cluster (7+; sharded pub/sub)",
   ),
   option(
+    'nodeLeaseMs',
+    'nodeLease',
+    // Renewed every third of it: a shorter lease would renew faster than Redis answers under load.
+    duration(false, 300, 3_600_000),
+    'on Redis, a node silent this long is lost: another node tells its disconnects (node_lost)',
+  ),
+  option(
     'tokenSecret',
     'tokenSecret',
     secret,

@@ -68,6 +68,11 @@ export interface Config {
   readonly redisShards: readonly string[];
   /** The Redis URLs name seed nodes of a Redis Cluster (sharded pub/sub). */
   readonly redisCluster: boolean;
+  /**
+   * On Redis, a node that has not renewed its lease for this long is lost: another node tells
+   * its clients' disconnects (node_lost). Renewed every third of it.
+   */
+  readonly nodeLeaseMs: number;
   /** HS256 secret for connection JWTs (at least 32 bytes); null: no HS256 tokens. */
   readonly tokenSecret: string | null;
   /** A JWKS of the public keys that sign connection JWTs; null: none. */
