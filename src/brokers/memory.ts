@@ -70,9 +70,7 @@ export class MemoryBroker implements Broker, BrokerCluster {
     const publication: Publication = { channel, offset: stream.offset, epoch: stream.epoch, data, time: now };
     if (options.historySize > 0) {
       stream.history.push(publication);
-      if (stream.history.length > options.historySize) {
-        stream.history.splice(0, stream.history.length - options.historySize);
-      }
+      trimHistory(stream.history, options.historySize, options.historyMinAgeMs ?? 0, now);
     } else if (stream.history.length > 0) {
       stream.history = [];
     }
@@ -155,6 +153,24 @@ export class MemoryBroker implements Broker, BrokerCluster {
       }
     }
   }
+}
+
+/**
+ * The history window, by count: the oldest publications go while there are more than `size`,
+ * but none younger than `minAgeMs` (a client that comes back seconds behind must find what it
+ * missed, however fast the channel runs). The age cap (`expire`) applies on top. Redis keeps
+ * the same rule in lua/publish.lua.
+ */
+export function trimHistory(history: Publication[], size: number, minAgeMs: number, now: number): void {
+  const excess = history.length - size;
+  if (excess <= 0) return;
+  let drop = excess;
+  if (minAgeMs > 0) {
+    const youngest = now - minAgeMs;
+    drop = 0;
+    while (drop < excess && history[drop]!.time < youngest) drop++;
+  }
+  if (drop > 0) history.splice(0, drop);
 }
 
 function expire(stream: ChannelStream, now: number): void {

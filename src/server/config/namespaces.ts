@@ -99,10 +99,20 @@ export function resolveChannelOptions(config: Config, channel: string): Namespac
 }
 
 export function topLevelOf(config: Config): NamespaceOptions {
-  const { historySize, historyTtlMs, clientPublish, presence, hooks, subscribeHook, publishHook } = config;
+  const {
+    historySize,
+    historyTtlMs,
+    historyMinAgeMs,
+    clientPublish,
+    presence,
+    hooks,
+    subscribeHook,
+    publishHook,
+  } = config;
   return Object.freeze({
     historySize,
     historyTtlMs,
+    historyMinAgeMs,
     clientPublish,
     presence,
     hooks,
