@@ -134,6 +134,12 @@ export const OPTIONS: readonly OptionSpec[] = [
     duration(true, 1, Number.MAX_SAFE_INTEGER),
     'how long a message stays in history; 0/off keeps it until pushed out by size',
   ),
+  option(
+    'historyMinAgeMs',
+    'historyMinAge',
+    duration(false, 0),
+    'messages younger than this stay in history whatever history-size says, so resumes and long polls lose nothing under load; history-ttl still caps the age; 0 = count alone',
+  ),
   option('clientPublish', 'clientPublish', boolean, 'let connected clients publish (WebSocket and HTTP)'),
   option('presence', 'presence', boolean, 'track who is subscribed to each channel'),
   option(
@@ -405,6 +411,7 @@ export const CONFIG_FILE_OPTION = {
 export const NAMESPACE_FIELDS = [
   'historySize',
   'historyTtlMs',
+  'historyMinAgeMs',
   'clientPublish',
   'presence',
   'hooks',
