@@ -43,6 +43,8 @@ export const DEFAULTS: Config = Object.freeze({
   hookConcurrency: 100,
   corsOrigins: Object.freeze(['*']),
   shutdownTimeoutMs: 10_000, // 10 seconds
+  workers: 1,
+  pidFile: null,
   logLevel: 'info',
   logFormat: 'auto', // pretty when stderr is a terminal, JSON lines otherwise
   demo: true,
