@@ -82,7 +82,10 @@ function printBanner(config: Config, { url, internalUrl, apiKey }: Listening): v
             `  Workers        ${config.workers} (primary pid ${process.pid}: SIGHUP or pushwire reload replaces them one at a time)`,
           ]
         : []),
-      `API key: ${apiKey}${generated ? '  (generated: set --api-key or PUSHWIRE_API_KEY to keep one)' : ''}`,
+      // A key the operator chose is never shown: this banner ends up in logs.
+      generated
+        ? `API key: ${apiKey}  (generated: set --api-key or PUSHWIRE_API_KEY to keep one)`
+        : 'API key: as configured (not shown)',
     ].join('\n'),
   );
 }
@@ -115,6 +118,7 @@ export async function runServe(argv: string[]): Promise<number> {
   }
   const { url, pushwire } = running;
   printBanner(config, { url, internalUrl: pushwire.internalUrl, apiKey: pushwire.apiKey });
+  warnAboutCors(config, logger);
   if (displayHost(config.host) === 'localhost' && config.host !== 'localhost') {
     logger.info({ host: config.host }, 'listening on every interface');
   }
@@ -144,6 +148,15 @@ export async function runServe(argv: string[]): Promise<number> {
 }
 
 type Logger = ReturnType<typeof createLogger>;
+
+function warnAboutCors(config: Config, logger: Logger): void {
+  if (config.corsOrigins.includes('*')) {
+    logger.warn(
+      { corsOrigins: ['*'] },
+      'cors-origins is *: any web page a visitor opens may read and publish through this server with their access; list the origins that may instead',
+    );
+  }
+}
 
 /**
  * A worker of `serve --workers`: the primary prints the banner and coordinates signals. A
@@ -184,6 +197,7 @@ async function serveAsPrimary(config: Config, logger: Logger): Promise<number> {
   try {
     const ready = await supervisor.start();
     printBanner(config, ready);
+    warnAboutCors(config, logger);
   } catch (error) {
     console.error(`pushwire serve: ${startFailure(config, error)}`);
     return 1;

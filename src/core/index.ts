@@ -19,6 +19,7 @@ export {
   SequenceClock,
 } from './occupancy.ts';
 export { concatEncoded, OutboundBatch, OutboundMessage } from './outbound.ts';
+export { addressKey, RateLimiter, TokenBucket } from './rate-limit.ts';
 export { Session } from './session.ts';
 export {
   ANONYMOUS,
@@ -28,6 +29,7 @@ export {
   type CommandResult,
   type Identity,
   type OpenSessionOptions,
+  type PublishLimitKeys,
   type SessionCommand,
   type SessionSink,
   type SubscribeStart,

@@ -16,6 +16,7 @@ import type {
   CloseRequest,
   CommandResult,
   Identity,
+  PublishLimitKeys,
   SessionCommand,
   SessionSink,
   SubscribeStart,
@@ -32,7 +33,7 @@ export interface SessionHost {
   presenceOf(channel: string): Promise<PresenceInfo[]>;
   publishAs(
     identity: Identity,
-    limitKey: string,
+    limits: PublishLimitKeys,
     channel: string,
     data: string,
     clientId: string | null,
@@ -186,7 +187,7 @@ export class Session {
       case 'publish': {
         const { epoch, offset } = await this.host.publishAs(
           this.identity,
-          this.id,
+          { connection: this.id, address: this.address },
           channel,
           command.data,
           this.id,

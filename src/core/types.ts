@@ -131,3 +131,13 @@ export interface OpenSessionOptions {
 }
 
 export type { Cursor };
+
+/**
+ * What a client publish is rate-limited by: its connection (a session id, or the server's
+ * name for an HTTP connection) and its address (null when unknown). Never a value the client
+ * chooses: a client that could pick its key could pick a fresh bucket for every publish.
+ */
+export interface PublishLimitKeys {
+  readonly connection: string;
+  readonly address: string | null;
+}

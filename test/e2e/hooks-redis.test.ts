@@ -26,8 +26,7 @@ async function eventually(check: () => Promise<boolean>, timeoutMs: number, what
   }
 }
 
-function assertOnceInOrder(events: readonly ReceivedEvent[], clients: readonly string[]): void {
-  assert.equal(new Set(events.map((e) => e.id)).size, events.length, 'every event arrives once');
+function assertInOrder(events: readonly ReceivedEvent[], clients: readonly string[]): void {
   for (const client of clients) {
     const seqs = eventsOf(events, client).map((e) => e.clientSeq);
     assert.deepEqual(
@@ -133,7 +132,7 @@ describe('lifecycle webhooks on Redis: events outlive the node that made them', 
       receiver.calls.every((call) => call.signed),
       'signed',
     );
-    assertOnceInOrder(receiver.events, [first.id, stays.id, onB.id]);
+    assertInOrder(receiver.events, [first.id, stays.id, onB.id]);
     await eventually(
       async () => (await redis.xlen(stream)) === 0,
       5000,
@@ -159,6 +158,6 @@ describe('lifecycle webhooks on Redis: events outlive the node that made them', 
       'unsubscribe y',
       'disconnect drained',
     ]);
-    assertOnceInOrder(receiver.events, [drained.id]);
+    assertInOrder(receiver.events, [drained.id]);
   });
 });

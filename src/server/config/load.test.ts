@@ -187,7 +187,13 @@ describe('loadConfig: values', () => {
 
   it('keeps strings as given', () => {
     const config = load(
-      ['--api-key', 'k3y', '--token-secret=s=cr=t', '--redis-url', 'rediss://u:p@cache:6380/2'],
+      [
+        '--api-key',
+        'k3y-of-16-chars!',
+        '--token-secret=s=cr=t-of-at-least-thirty-two-bytes',
+        '--redis-url',
+        'rediss://u:p@cache:6380/2',
+      ],
       {
         PUSHWIRE_BROKER: 'redis',
         PUSHWIRE_LOG_LEVEL: 'debug',
@@ -203,7 +209,14 @@ describe('loadConfig: values', () => {
         config.logLevel,
         config.redisPrefix,
       ],
-      ['k3y', 's=cr=t', 'rediss://u:p@cache:6380/2', 'redis', 'debug', 'app1'],
+      [
+        'k3y-of-16-chars!',
+        's=cr=t-of-at-least-thirty-two-bytes',
+        'rediss://u:p@cache:6380/2',
+        'redis',
+        'debug',
+        'app1',
+      ],
     );
   });
 });
@@ -648,7 +661,7 @@ describe('loadConfig: result', () => {
   it('leaves DEFAULTS as they were', () => {
     load(['--port', '1', '--cors-origins', 'https://a.example']);
     assert.equal(DEFAULTS.port, 8_080);
-    assert.deepEqual(DEFAULTS.corsOrigins, ['*']);
+    assert.deepEqual(DEFAULTS.corsOrigins, []);
     assert.ok(Object.isFrozen(DEFAULTS));
   });
 });

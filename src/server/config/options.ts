@@ -30,7 +30,7 @@ export type OptionKind =
   | { readonly type: 'namespaces' };
 
 export type StringFormat = 'text' | 'redis-url' | 'http-url';
-export type ListItem = 'origin' | 'redis-url';
+export type ListItem = 'origin' | 'redis-url' | 'address';
 
 export interface OptionSpec {
   /** camelCase; the key in a config file (its kebab-case form is accepted too). */
@@ -80,7 +80,12 @@ const hookUrl: OptionKind = { type: 'string', format: 'http-url', nullable: true
 export const OPTIONS: readonly OptionSpec[] = [
   option('port', 'port', integer(0, 65_535), 'TCP port to listen on; 0 picks a free port'),
   option('host', 'host', text(), 'address to listen on'),
-  option('apiKey', 'apiKey', secret, 'key for POST /api/publish; unset: serve generates one and prints it'),
+  option(
+    'apiKey',
+    'apiKey',
+    secret,
+    'key for POST /api/publish (and /api/disconnect), at least 16 characters; unset: serve generates one and prints it',
+  ),
   option(
     'adminKey',
     'adminKey',
@@ -141,7 +146,37 @@ export const OPTIONS: readonly OptionSpec[] = [
     'clientPublishRate',
     'clientPublishRate',
     integer(0, 1_000_000),
-    'publishes per second one client may make (bursts of twice that); 0 = no limit',
+    'publishes per second one connection may make (bursts of twice that; rate_limited past it); 0 = no limit',
+  ),
+  option(
+    'clientPublishRatePerIp',
+    'clientPublishRatePerIp',
+    integer(0, 1_000_000),
+    'publishes per second all connections of one client address may make together (bursts of twice that); 0 = no limit',
+  ),
+  option(
+    'maxCommandsPerSecond',
+    'maxCommandsPerSecond',
+    integer(0, 1_000_000),
+    'WebSocket frames per second per connection, junk included (bursts of twice that): rate_limited replies past it, a close if it goes on; 0 = no limit',
+  ),
+  option(
+    'maxHistoryMemory',
+    'maxHistoryMemory',
+    { type: 'bytes', min: 1024 },
+    'bytes of messages the memory broker keeps in history over all channels; past it the oldest are evicted (resumes into them get a gap)',
+  ),
+  option(
+    'maxHistoryChannels',
+    'maxHistoryChannels',
+    integer(1, 100_000_000),
+    'channels whose position and history the memory broker keeps; past it the least recently used one nobody follows is forgotten',
+  ),
+  option(
+    'maxOutboundMemory',
+    'maxOutboundMemory',
+    { type: 'bytes', min: 1024 },
+    'bytes queued for sending over all connections; past it the connections with the most queued are cut (slow_consumer)',
   ),
   option(
     'presenceTtlMs',
@@ -186,7 +221,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     'tokenSecret',
     'tokenSecret',
     secret,
-    'HS256 secret of connection JWTs; unset: anonymous connections',
+    'HS256 secret of connection JWTs, at least 32 bytes; unset: anonymous connections',
   ),
   option('hookUrl', 'hookUrl', hookUrl, 'where lifecycle events are POSTed in batches (see docs/hooks.md)'),
   option(
@@ -259,7 +294,37 @@ export const OPTIONS: readonly OptionSpec[] = [
     'corsOrigins',
     'corsOrigins',
     { type: 'list', item: 'origin' },
-    'origins allowed to call from browsers (comma list; * = any)',
+    "origins whose pages may call from browsers besides the server's own (comma list; * = any)",
+  ),
+  option(
+    'maxConnections',
+    'maxConnections',
+    { type: 'integer', min: 1, max: 10_000_000, nullable: true },
+    'open connections in all (idle keep-alive, held polls and streams included); more are refused with 503 too_many_connections; off: no limit',
+  ),
+  option(
+    'maxConnectionsPerIp',
+    'maxConnectionsPerIp',
+    { type: 'integer', min: 1, max: 10_000_000, nullable: true },
+    'open connections of one client address; more are refused with 503 too_many_connections (WebSocket: close 4005); off: no limit',
+  ),
+  option(
+    'trustProxy',
+    'trustProxy',
+    { type: 'list', item: 'address' },
+    "proxies (addresses or networks, comma list) whose X-Forwarded-For names the client's address; none: the peer's address",
+  ),
+  option(
+    'requestTimeoutMs',
+    'requestTimeout',
+    duration(false, 100, 3_600_000),
+    "a request's headers and body must arrive within this; else 408 request_timeout and the connection is closed",
+  ),
+  option(
+    'keepAliveTimeoutMs',
+    'keepAliveTimeout',
+    duration(false, 100, 3_600_000),
+    "an idle keep-alive connection is closed after this; keep it above your load balancer's idle timeout",
   ),
   option('shutdownTimeoutMs', 'shutdownTimeout', duration(false, 0), 'how long a drain may take on shutdown'),
   option(

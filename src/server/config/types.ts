@@ -40,8 +40,18 @@ export interface Config {
   readonly historyTtlMs: number | null;
   readonly clientPublish: boolean;
   readonly presence: boolean;
-  /** Client publishes per second per client, bursts of twice that; 0: no limit. */
+  /** Client publishes per second per connection (or HTTP connection), bursts of twice that; 0: no limit. */
   readonly clientPublishRate: number;
+  /** Client publishes per second per client address, all its connections together; 0: no limit. */
+  readonly clientPublishRatePerIp: number;
+  /** WebSocket frames (commands, junk included) per second per connection, bursts of twice that; 0: no limit. */
+  readonly maxCommandsPerSecond: number;
+  /** Bytes of messages the memory broker keeps in history over all channels; past it the oldest go. */
+  readonly maxHistoryMemory: number;
+  /** Channels whose position and history the memory broker keeps; past it the least recently used unfollowed one goes. */
+  readonly maxHistoryChannels: number;
+  /** Bytes queued for sending over all connections; past it the connections with the most queued are cut. */
+  readonly maxOutboundMemory: number;
   /** A presence entry expires after this long unless its node refreshes it (every third of it). */
   readonly presenceTtlMs: number;
   readonly maxMessageBytes: number;
@@ -75,7 +85,18 @@ export interface Config {
   readonly hookTimeoutMs: number;
   /** Requests in flight per authorization hook; more fail at once as `unavailable`. */
   readonly hookConcurrency: number;
+  /** Origins whose pages may call besides the server's own; `*`: any page. */
   readonly corsOrigins: readonly string[];
+  /** Open TCP connections in all; null: no limit. */
+  readonly maxConnections: number | null;
+  /** Open connections per client address; null: no limit. */
+  readonly maxConnectionsPerIp: number | null;
+  /** Proxies (addresses, networks) whose X-Forwarded-For names the client. */
+  readonly trustProxy: readonly string[];
+  /** A request's headers and body must arrive within this (`pushwire serve`). */
+  readonly requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this (`pushwire serve`). */
+  readonly keepAliveTimeoutMs: number;
   /** How long a drain may take on shutdown before the remaining connections are cut. */
   readonly shutdownTimeoutMs: number;
   /** Worker processes of `serve` sharing the port; 1 serves from the one process. */
