@@ -71,6 +71,8 @@ export const DEFAULTS: Config = Object.freeze({
   // first; and a long-poll client's next poll finds its connection still open.
   keepAliveTimeoutMs: 65_000,
   shutdownTimeoutMs: 10_000, // 10 seconds
+  workers: 1,
+  pidFile: null,
   logLevel: 'info',
   logFormat: 'auto', // pretty when stderr is a terminal, JSON lines otherwise
   demo: true,

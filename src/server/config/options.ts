@@ -6,7 +6,14 @@ export const MAX_TIMER_MS = 2_147_483_647;
 /** What values an option takes; `values.ts` parses and checks each kind. */
 export type OptionKind =
   /** `nullable`: absent, null or `off` means null (the feature is off). */
-  | { readonly type: 'integer'; readonly min: number; readonly max: number; readonly nullable?: boolean }
+  /** `auto`: the word auto means one per core the process may use. */
+  | {
+      readonly type: 'integer';
+      readonly min: number;
+      readonly max: number;
+      readonly nullable?: boolean;
+      readonly auto?: boolean;
+    }
   /** `nullable`: 0 or `off` turns the feature off (null). */
   | { readonly type: 'duration'; readonly nullable: boolean; readonly minMs: number; readonly maxMs: number }
   | { readonly type: 'bytes'; readonly min: number }
@@ -376,6 +383,18 @@ export const OPTIONS: readonly OptionSpec[] = [
     "an idle keep-alive connection is closed after this; keep it above your load balancer's idle timeout",
   ),
   option('shutdownTimeoutMs', 'shutdownTimeout', duration(false, 0), 'how long a drain may take on shutdown'),
+  option(
+    'workers',
+    'workers',
+    { type: 'integer', min: 1, max: 256, auto: true },
+    'worker processes sharing the port (auto: one per core); the memory broker then lives in the primary',
+  ),
+  option(
+    'pidFile',
+    'pidFile',
+    { type: 'string', format: 'text', nullable: true, secret: false },
+    'where serve writes its process id, for `pushwire reload` (and kill -HUP) to find it; unset: none',
+  ),
   option(
     'logLevel',
     'logLevel',

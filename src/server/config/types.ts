@@ -123,6 +123,10 @@ export interface Config {
   readonly keepAliveTimeoutMs: number;
   /** How long a drain may take on shutdown before the remaining connections are cut. */
   readonly shutdownTimeoutMs: number;
+  /** Worker processes of `serve` sharing the port; 1 serves from the one process. */
+  readonly workers: number;
+  /** Where `serve` writes its process id; null writes none. */
+  readonly pidFile: string | null;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** `pretty`: one coloured line per entry, for people; `json`: pino's JSON lines; `auto`: pretty on a terminal. */
   readonly logFormat: 'auto' | 'json' | 'pretty';
