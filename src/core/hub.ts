@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Broker, HistoryQuery, HistoryResult, PresenceInfo } from '../brokers/types.ts';
 import {
   asPushwireError,
@@ -37,6 +37,15 @@ export interface HubOptions {
   /** Asks the application on channels whose options say so (subscribeHook, publishHook). */
   readonly accessHook?: AccessHook;
 }
+
+/** 128 bits: a replace key can't be guessed. */
+const REPLACE_KEY_BYTES = 16;
+
+const REPLACED: CloseRequest = Object.freeze({
+  code: 'replaced',
+  reason: 'a newer connection of this client replaced this one',
+  reconnectDelayMs: 0,
+});
 
 /** Node's timers fire at once past this many milliseconds (a signed 32-bit delay). */
 const MAX_TIMER_MS = 2_147_483_647;
@@ -95,7 +104,8 @@ export class Hub implements SessionHost {
   private readonly channelHost: ChannelHost;
   private readonly clientPublishLimit: RateLimiter | null;
   private readonly channels = new Map<string, Channel>();
-  private readonly sessions = new Set<Session>();
+  /** Open sessions by id, in the order they opened. */
+  private readonly sessions = new Map<string, Session>();
   private readonly inflight = new Set<Promise<unknown>>();
   /** Channels whose subscriber count may have changed since `takeCounts`. */
   private readonly countsChanged = new Set<string>();
@@ -168,8 +178,10 @@ export class Hub implements SessionHost {
   openSession({ transport, identity, sink, address, transient = false }: OpenSessionOptions): Session {
     if (this.state !== 'running') throw new PushwireError('shutting_down');
     const id = `${this.nodeId}-${++this.nextSessionId}`;
-    const session = new Session(id, transport, identity, sink, this, address ?? null);
-    this.sessions.add(session);
+    // Transient sessions (a long poll) end with their request: nothing to replace.
+    const replaceKey = transient ? '' : randomBytes(REPLACE_KEY_BYTES).toString('base64url');
+    const session = new Session(id, transport, identity, sink, this, address ?? null, replaceKey);
+    this.sessions.set(id, session);
     if (!transient) this.lifecycle?.connected(session);
     if (identity.expiresAt !== undefined && identity.expiresAt !== null)
       this.expire(session, identity.expiresAt);
@@ -282,8 +294,27 @@ export class Hub implements SessionHost {
   /** The open sessions that match `filter`, in the order they opened. */
   sessionsMatching(filter: SessionFilter): Session[] {
     const found: Session[] = [];
-    for (const session of this.sessions) if (matches(session, filter)) found.push(session);
+    if (filter.clientId !== undefined) {
+      const session = this.sessions.get(filter.clientId);
+      if (session && matches(session, filter)) found.push(session);
+      return found;
+    }
+    for (const session of this.sessions.values()) if (matches(session, filter)) found.push(session);
     return found;
+  }
+
+  /**
+   * Ends session `clientId` at once with `replaced`, if it is open here and `key` is its
+   * replace key: its client came back on a new connection, so the old one is a dead peer's
+   * (a network that dropped without a FIN leaves an SSE or stream response open for minutes).
+   * The key, given only to that connection, and the user must both match, so that knowing a
+   * clientId (presence shows it) is not enough to cut someone off. True if it ended one.
+   */
+  replace(clientId: string, key: string, userId: string | null): boolean {
+    const session = this.sessions.get(clientId);
+    if (!session || session.userId !== userId || !sameSecret(session.replaceKey, key)) return false;
+    session.end(REPLACED);
+    return true;
   }
 
   /**
@@ -336,7 +367,7 @@ export class Hub implements SessionHost {
     if (this.state !== 'running') return;
     this.state = 'draining';
     const spread = () => ({ ...request, reconnectDelayMs: Math.round(Math.random() * spreadMs) });
-    for (const session of [...this.sessions]) session.end(spread());
+    for (const session of [...this.sessions.values()]) session.end(spread());
     this.endWatchers((watcher) => watcher.end(spread()));
     await Promise.allSettled([...this.inflight]);
   }
@@ -346,7 +377,7 @@ export class Hub implements SessionHost {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.presence.stop();
-    for (const session of [...this.sessions]) session.close();
+    for (const session of [...this.sessions.values()]) session.close();
     this.endWatchers((watcher) => watcher.end(null));
     await Promise.allSettled([...this.inflight]);
     await this.broker.close();
@@ -387,7 +418,7 @@ export class Hub implements SessionHost {
   }
 
   forget(session: Session, ending: CloseRequest | null): void {
-    this.sessions.delete(session);
+    if (this.sessions.get(session.id) === session) this.sessions.delete(session.id);
     if (ending) this.countEnded(ending.code);
     const timer = this.expiries.get(session);
     if (timer) {
@@ -482,6 +513,12 @@ export class Hub implements SessionHost {
       if (entry.options.presence) yield [entry.name, entry.members];
     }
   }
+}
+
+/** Compares secrets in time that doesn't depend on where they differ. */
+function sameSecret(expected: string, given: string): boolean {
+  if (expected === '' || expected.length !== given.length) return false;
+  return timingSafeEqual(Buffer.from(expected), Buffer.from(given));
 }
 
 function matches(session: Session, { userId, clientId, channel }: SessionFilter): boolean {

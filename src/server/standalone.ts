@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from './config/index.ts';
 import { createPushwire, type Pushwire } from './create-pushwire.ts';
+import { TCP_KEEPALIVE_MS } from './routes.ts';
 
 const IDLE_SWEEP_MS = 50;
 /**
@@ -34,7 +35,12 @@ export interface RunningServer {
 
 /** Runs Pushwire as the whole HTTP server (what `pushwire serve` does). */
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
-  const server = createServer({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS });
+  // TCP keepalive on every accepted connection, not only those the router opens a session on.
+  const server = createServer({
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    keepAlive: true,
+    keepAliveInitialDelay: TCP_KEEPALIVE_MS,
+  });
   const pushwire = await createPushwire(server, { ...config, logger });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
