@@ -12,6 +12,8 @@ import {
   type TextStream,
   within,
 } from '../helpers/admin.ts';
+import { type ClientProxy, startClientProxy } from '../helpers/client-proxy.ts';
+import { nodeClient } from '../helpers/client-sdk.ts';
 import { type RunningPushwire, startPushwire } from '../helpers/server.ts';
 
 // Peers that vanish without a word (no FIN, no RST) must not pile up on the server: a client
@@ -201,3 +203,50 @@ async function openStalledStream(
   );
   return { socket, connected: /\{"op":"connected".*\}/.exec(text)![0] };
 }
+
+describe('the SDK after a network drop without a FIN', () => {
+  let server: RunningPushwire;
+  let proxy: ClientProxy;
+  before(async () => {
+    server = await startPushwire({ args: ['--admin-key', ADMIN_KEY, '--heartbeat-interval', '300ms'] });
+    proxy = await startClientProxy(server.port);
+  });
+  after(async () => {
+    await proxy.close();
+    await server.stop();
+  });
+
+  for (const transport of ['websocket', 'sse', 'stream'] as const) {
+    test(`${transport}: the reconnect ends the connection the network left open on the server`, async () => {
+      const channel = `abandoned-${transport}`;
+      // The previous test's client may still be closing.
+      const base = await eventually(async () => {
+        const now = await info(server);
+        return now.connections.total === 0 ? now : null;
+      }, 'no connections');
+      const observed = nodeClient(proxy.url, [channel], { transports: [transport], baseDelayMs: 50 });
+      try {
+        await observed.next('connected');
+        await observed.next('subscribed');
+        await server.publish(channel, 'before');
+        assert.equal((await observed.messages.next()).data, 'before');
+        proxy.abandonAll();
+        await observed.next('disconnected');
+        await server.publish(channel, 'while away');
+        await observed.next('connected');
+        // The old connection ended before the new one opened: one session, not two.
+        const now = await info(server);
+        assert.equal(now.connections.total, base.connections.total + 1);
+        assert.equal((now.counters.ended.replaced ?? 0) - (base.counters.ended.replaced ?? 0), 1);
+        await server.publish(channel, 'after');
+        const got = await observed.messages.take(2);
+        assert.deepEqual(
+          got.map((m) => m.data),
+          ['while away', 'after'],
+        );
+      } finally {
+        observed.client.close();
+      }
+    });
+  }
+});
