@@ -1,10 +1,9 @@
-import type { ConnectedEvent } from '../protocol/index.ts';
 import { backoffDelay, hintedDelay } from './backoff.ts';
 import type { FallbackPlan } from './fallback.ts';
 import { httpPublish } from './http-publish.ts';
 import type { ResumeState } from './resume.ts';
 import { isFinal, ServerError } from './server-error.ts';
-import type { TokenSource } from './token.ts';
+import { refreshDelay, type TokenSource, tokenExpiry } from './token.ts';
 import type { ClientTransport, Link, LinkClose, LinkEvent, LinkSink } from './transports/types.ts';
 import type {
   BackoffOptions,
@@ -44,6 +43,15 @@ type Timer = ReturnType<typeof setTimeout> | undefined;
 
 const sameChannels = (a: readonly string[], b: readonly string[]) =>
   a.length === b.length && a.every((channel) => b.includes(channel));
+
+/** Ends that a new token from `getToken` fixes. */
+const TOKEN_ENDS = ['token_expired', 'unauthorized'];
+/** Answers to a refresh that refuse the token itself; any other failure means the link can't. */
+const TOKEN_REFUSALS = ['forbidden', 'disconnected', ...TOKEN_ENDS];
+
+/** `getToken` threw, or gave no token: the app's `error` event says so under this code. */
+const tokenError = (error: unknown) =>
+  new ServerError('token_unavailable', `getToken failed: ${(error as Error)?.message ?? error}`);
 
 /**
  * One logical connection to the server over whichever transport works: opens links in the
@@ -92,6 +100,12 @@ export class Connection {
   #reconnectTimer: Timer;
   #connectTimer: Timer;
   #upgradeTimer: Timer;
+  #refreshTimer: Timer;
+  /** The token must come from `getToken` before the next link opens (it expired or was refused). */
+  #staleToken = false;
+  #gettingToken = false;
+  /** Failed refreshes in a row, for their backoff. */
+  #refreshFailures = 0;
 
   constructor(plan: FallbackPlan, resume: ResumeState, settings: ConnectionSettings, out: ConnectionOutput) {
     this.#plan = plan;
@@ -121,13 +135,18 @@ export class Connection {
   }
 
   /**
-   * Uses `token` from now on. A refused connection tries again with it; an open one is
-   * replaced by one that uses it (resuming from the cursor: nothing is lost), since the server
-   * reads a connection's rights when it opens.
+   * Uses `token` from now on. A refused connection tries again with it; an open one takes it
+   * in place (the server's refresh), or, where the server can't do that, is replaced by one
+   * that uses it (resuming from the cursor: nothing is lost).
    */
   setToken(token: string | undefined): void {
-    this.#settings.token.set(token);
     if (this.#state === 'closed') return;
+    this.#staleToken = false;
+    if (token && this.#opened && !this.#refusal) {
+      this.#refreshWith(token, false);
+      return;
+    }
+    this.#settings.token.set(token);
     if (this.#refusal) {
       this.#refusal = null;
       this.#attempt = this.#backoffs = 0;
@@ -189,7 +208,11 @@ export class Connection {
       // The scheduled reconnect opens with the set current by then.
     } else if (!this.#link) this.#open();
     else if (this.#linkTransport!.capabilities.updatesChannelsInPlace) {
-      this.#link.update!(this.#channels, this.#cursor());
+      const id = this.#linkId;
+      // A link that can't change its channels in place (an older server) is replaced.
+      this.#link.update!(this.#channels, this.#cursor())?.catch(() => {
+        if (id === this.#linkId) this.#replace();
+      });
     } else if (!sameChannels(this.#channels, this.#linkChannels)) {
       // A fixed set per link: replace the link. The new one resumes from the cursor, so
       // nothing published meanwhile on the kept channels is lost.
@@ -202,6 +225,12 @@ export class Connection {
   }
 
   #open(): void {
+    const source = this.#settings.token;
+    const expiry = tokenExpiry(source.current);
+    if (source.getToken && (this.#staleToken || !source.current || (expiry && expiry <= Date.now()))) {
+      this.#getToken();
+      return;
+    }
     const transport = this.#plan.current;
     this.#state = this.#announced ? 'connected' : this.#attempt > 0 ? 'reconnecting' : 'connecting';
     const id = ++this.#ids;
@@ -239,6 +268,7 @@ export class Connection {
     this.#link = null;
     this.#opened = false;
     this.#watchdog.stop();
+    clearTimeout(this.#refreshTimer);
     clearTimeout(this.#connectTimer);
     clearTimeout(this.#upgradeTimer);
     link?.close();
@@ -276,7 +306,7 @@ export class Connection {
     this.#out.event(event);
   }
 
-  #onConnected({ heartbeatIntervalMs, clientId }: ConnectedEvent): void {
+  #onConnected({ heartbeatIntervalMs, clientId, expiresAt }: LinkEvent & { op: 'connected' }): void {
     const transport = this.#linkTransport!;
     const { name, capabilities } = transport;
     clearTimeout(this.#connectTimer);
@@ -296,6 +326,7 @@ export class Connection {
       for (const channel of this.#linkChannels) this.#out.status('subscribed', { channel });
     }
     for (const wake of this.#waiters.splice(0)) wake();
+    this.#scheduleRefresh(expiresAt);
     clearTimeout(this.#upgradeTimer);
     if (this.#plan.degraded && this.#settings.upgradeAfterMs > 0) {
       this.#upgradeTimer = setTimeout(() => this.#startProbe(), this.#settings.upgradeAfterMs);
@@ -316,7 +347,9 @@ export class Connection {
     if (id !== this.#linkId) return;
     const opened = this.#opened;
     const { error } = info;
-    const final = error !== null && isFinal(error);
+    // An end a new token fixes goes on once `getToken` gave one (the reconnect asks it first).
+    const renew = !!error && !!this.#settings.token.getToken && TOKEN_ENDS.includes(error.code);
+    const final = !renew && error !== null && isFinal(error);
     // Listeners of `disconnected` see where the client is going, not where it was.
     this.#state = final ? 'refused' : 'reconnecting';
     this.#drop(info.reason);
@@ -325,8 +358,10 @@ export class Connection {
       this.#refuse(error!);
       return;
     }
-    // A connection the server refused is told about; one it ended (a drain) is just reconnected.
-    if (error && !opened) this.#out.status('error', error);
+    this.#staleToken ||= renew;
+    // A connection the server refused is told about, as is a token that ended one; one the
+    // server ended otherwise (a drain) is just reconnected.
+    if (error && (renew || !opened)) this.#out.status('error', error);
     // Only a failure the server said nothing about moves to the next transport (a proxy that
     // doesn't pass it): one it answered on works. Falling back is immediate.
     const movedOn = !opened && !error && this.#plan.failed();
@@ -365,6 +400,107 @@ export class Connection {
       this.#reconnectTimer = undefined;
       this.#sync();
     }, delay);
+  }
+
+  /**
+   * Asks `getToken` for the token the next link opens with; until it gives one, the client
+   * doesn't reconnect: each failure is an `error` (`token_unavailable`) and a retry after a
+   * backoff.
+   */
+  #getToken(): void {
+    if (this.#gettingToken) return;
+    this.#gettingToken = true;
+    const retry = (error: unknown) => {
+      this.#out.status('error', tokenError(error));
+      this.#reconnectTimer = setTimeout(
+        () => {
+          this.#reconnectTimer = undefined;
+          this.#sync();
+        },
+        backoffDelay(this.#backoffs++, this.#settings.backoff),
+      );
+    };
+    this.#settings.token.getToken!().then(
+      (token) => {
+        this.#gettingToken = false;
+        if (this.#state === 'closed') return;
+        if (!token) return retry(new Error('no token'));
+        this.#staleToken = false;
+        this.#settings.token.set(token);
+        this.#sync();
+      },
+      (error: unknown) => {
+        this.#gettingToken = false;
+        if (this.#state !== 'closed') retry(error);
+      },
+    );
+  }
+
+  /**
+   * Refreshes before `expiresAt` (the server's word, or the JWT's `exp` where the transport has
+   * no `connected` of its own to say it); null means the connection has no token to expire.
+   */
+  #scheduleRefresh(expiresAt: number | null | undefined): void {
+    clearTimeout(this.#refreshTimer);
+    const at = expiresAt === undefined ? tokenExpiry(this.#settings.token.current) : expiresAt;
+    if (at === null || !this.#settings.token.getToken) return;
+    this.#refreshTimer = setTimeout(() => this.#refresh(), refreshDelay(at));
+  }
+
+  #refresh(): void {
+    const id = this.#linkId;
+    this.#settings.token.getToken!().then(
+      (token) => {
+        if (id !== this.#linkId) return;
+        if (token) {
+          this.#refreshWith(token, true);
+          return;
+        }
+        this.#out.status('error', tokenError(new Error('no token')));
+        this.#retryRefresh();
+      },
+      (error: unknown) => {
+        if (id !== this.#linkId) return;
+        this.#out.status('error', tokenError(error));
+        this.#retryRefresh();
+      },
+    );
+  }
+
+  /**
+   * Hands `token` to the open link. A refusal of the token itself leaves the link on its old
+   * one (to end at its expiry if no refresh gets through) and is the app's `error`; a link
+   * that can't refresh (an older server) is replaced by one that opens with the token.
+   */
+  #refreshWith(token: string, retry: boolean): void {
+    const id = this.#linkId;
+    this.#link!.refresh(token).then(
+      (expiresAt) => {
+        if (id !== this.#linkId) return;
+        this.#refreshFailures = 0;
+        this.#settings.token.set(token);
+        this.#scheduleRefresh(expiresAt ?? undefined);
+      },
+      (error: Error & { code?: string }) => {
+        if (id !== this.#linkId) return;
+        if (!TOKEN_REFUSALS.includes(error.code!)) {
+          this.#settings.token.set(token);
+          this.#closeProbe();
+          this.#replace();
+          return;
+        }
+        this.#out.status('error', error as ServerError);
+        if (retry) this.#retryRefresh();
+      },
+    );
+  }
+
+  #retryRefresh(): void {
+    clearTimeout(this.#refreshTimer);
+    this.#refreshTimer = setTimeout(
+      () => this.#refresh(),
+      backoffDelay(++this.#refreshFailures, this.#settings.backoff),
+    );
   }
 
   #startProbe(): void {

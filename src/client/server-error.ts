@@ -1,4 +1,4 @@
-import { closeCodeMeansReconnect } from '../protocol/index.ts';
+import { closeCodeMeansReconnect, closeCodeOf, isErrorCode } from '../protocol/index.ts';
 
 /**
  * An error the server reported: `code` and `message` are the server's (docs/protocol.md lists
@@ -61,4 +61,18 @@ export function errorOfClose(
   if (!frame && (closeCode < 4000 || closeCode > 4999)) return null;
   const code = frame?.code ?? (reason || `close_${closeCode}`);
   return new ServerError(code, frame?.message ?? `closed with ${closeCode} ${code}`, { closeCode });
+}
+
+/**
+ * The server's error from the `error` event that ends an SSE or stream response (a token that
+ * expired, a revoked connection): judged by the close code its code has on a WebSocket, so
+ * that every transport retries, or not, alike. An unknown code is retried.
+ */
+export function errorOfEvent({ code, message }: Record<string, unknown>): ServerError {
+  const name = String(code);
+  return new ServerError(
+    name,
+    String(message ?? name),
+    isErrorCode(name) ? { closeCode: closeCodeOf(name) } : {},
+  );
 }
