@@ -44,14 +44,8 @@ type Timer = ReturnType<typeof setTimeout> | undefined;
 const sameChannels = (a: readonly string[], b: readonly string[]) =>
   a.length === b.length && a.every((channel) => b.includes(channel));
 
-/** Ends that a new token from `getToken` fixes. */
-const TOKEN_ENDS = ['token_expired', 'unauthorized'];
 /** Answers to a refresh that refuse the token itself; any other failure means the link can't. */
-const TOKEN_REFUSALS = ['forbidden', 'disconnected', ...TOKEN_ENDS];
-
-/** `getToken` threw, or gave no token: the app's `error` event says so under this code. */
-const tokenError = (error: unknown) =>
-  new ServerError('token_unavailable', `getToken failed: ${(error as Error)?.message ?? error}`);
+const TOKEN_REFUSALS = ['forbidden', 'disconnected', 'token_expired', 'unauthorized'];
 
 /**
  * One logical connection to the server over whichever transport works: opens links in the
@@ -100,12 +94,13 @@ export class Connection {
   #reconnectTimer: Timer;
   #connectTimer: Timer;
   #upgradeTimer: Timer;
-  #refreshTimer: Timer;
+  /** The next `getToken` call: a refresh before expiry, or a retry after a failure. */
+  #tokenTimer: Timer;
   /** The token must come from `getToken` before the next link opens (it expired or was refused). */
   #staleToken = false;
-  #gettingToken = false;
-  /** Failed refreshes in a row, for their backoff. */
-  #refreshFailures = 0;
+  #renewing = false;
+  /** `getToken` failures and refused tokens in a row, for the backoff of the next try. */
+  #tokenFailures = 0;
 
   constructor(plan: FallbackPlan, resume: ResumeState, settings: ConnectionSettings, out: ConnectionOutput) {
     this.#plan = plan;
@@ -142,19 +137,7 @@ export class Connection {
   setToken(token: string | undefined): void {
     if (this.#state === 'closed') return;
     this.#staleToken = false;
-    if (token && this.#opened && !this.#refusal) {
-      this.#refreshWith(token, false);
-      return;
-    }
-    this.#settings.token.set(token);
-    if (this.#refusal) {
-      this.#refusal = null;
-      this.#attempt = this.#backoffs = 0;
-      this.#sync();
-    } else if (this.#link) {
-      this.#closeProbe();
-      this.#replace();
-    }
+    this.#useToken(token).catch((error: ServerError) => this.#out.status('error', error));
   }
 
   /** Over the link where the transport has an upstream, else over `POST /publish`. */
@@ -189,6 +172,7 @@ export class Connection {
     this.#drop('closed by the client');
     this.#closeProbe();
     clearTimeout(this.#reconnectTimer);
+    clearTimeout(this.#tokenTimer);
   }
 
   #sync(): void {
@@ -228,7 +212,7 @@ export class Connection {
     const source = this.#settings.token;
     const expiry = tokenExpiry(source.current);
     if (source.getToken && (this.#staleToken || !source.current || (expiry && expiry <= Date.now()))) {
-      this.#getToken();
+      this.#renew();
       return;
     }
     const transport = this.#plan.current;
@@ -268,7 +252,6 @@ export class Connection {
     this.#link = null;
     this.#opened = false;
     this.#watchdog.stop();
-    clearTimeout(this.#refreshTimer);
     clearTimeout(this.#connectTimer);
     clearTimeout(this.#upgradeTimer);
     link?.close();
@@ -348,7 +331,8 @@ export class Connection {
     const opened = this.#opened;
     const { error } = info;
     // An end a new token fixes goes on once `getToken` gave one (the reconnect asks it first).
-    const renew = !!error && !!this.#settings.token.getToken && TOKEN_ENDS.includes(error.code);
+    const renew =
+      !!this.#settings.token.getToken && ['token_expired', 'unauthorized'].includes(error?.code ?? '');
     const final = !renew && error !== null && isFinal(error);
     // Listeners of `disconnected` see where the client is going, not where it was.
     this.#state = final ? 'refused' : 'reconnecting';
@@ -403,37 +387,62 @@ export class Connection {
   }
 
   /**
-   * Asks `getToken` for the token the next link opens with; until it gives one, the client
-   * doesn't reconnect: each failure is an `error` (`token_unavailable`) and a retry after a
-   * backoff.
+   * Asks `getToken` for a token and puts it to use. While it fails, or the server refuses its
+   * tokens, each failure is an `error` (the server's code, or `token_unavailable`) and `getToken`
+   * is asked again after a backoff; a link that needs a new token doesn't open meanwhile.
    */
-  #getToken(): void {
-    if (this.#gettingToken) return;
-    this.#gettingToken = true;
-    const retry = (error: unknown) => {
-      this.#out.status('error', tokenError(error));
-      this.#reconnectTimer = setTimeout(
-        () => {
-          this.#reconnectTimer = undefined;
-          this.#sync();
-        },
-        backoffDelay(this.#backoffs++, this.#settings.backoff),
+  async #renew(): Promise<void> {
+    if (this.#renewing) return;
+    this.#renewing = true;
+    clearTimeout(this.#tokenTimer);
+    try {
+      const token = await this.#settings.token.getToken!();
+      if (!token) throw new Error('getToken gave no token');
+      this.#staleToken = false;
+      await this.#useToken(token);
+      this.#tokenFailures = 0;
+    } catch (error) {
+      if (this.#state === 'closed') return;
+      const { code, message } = error as ServerError;
+      this.#out.status(
+        'error',
+        code ? (error as ServerError) : new ServerError('token_unavailable', message),
       );
-    };
-    this.#settings.token.getToken!().then(
-      (token) => {
-        this.#gettingToken = false;
-        if (this.#state === 'closed') return;
-        if (!token) return retry(new Error('no token'));
-        this.#staleToken = false;
+      const delay = backoffDelay(++this.#tokenFailures, this.#settings.backoff);
+      this.#tokenTimer = setTimeout(() => this.#renew(), delay);
+    } finally {
+      this.#renewing = false;
+    }
+  }
+
+  /**
+   * Hands `token` to the open link, in place; rejects when the server refuses the token itself
+   * (the link goes on with its old one, to end at its expiry unless a refresh gets through).
+   * Else, and where the link can't refresh (an older server), the next link opens with it.
+   */
+  async #useToken(token: string | undefined): Promise<void> {
+    const current = this.#link;
+    const link = token && this.#opened ? current : null;
+    try {
+      const expiresAt = await link?.refresh(token!);
+      if (link && link === this.#link) {
         this.#settings.token.set(token);
-        this.#sync();
-      },
-      (error: unknown) => {
-        this.#gettingToken = false;
-        if (this.#state !== 'closed') retry(error);
-      },
-    );
+        this.#scheduleRefresh(expiresAt ?? undefined);
+        return;
+      }
+    } catch (error) {
+      if (TOKEN_REFUSALS.includes((error as ServerError).code)) throw error;
+    }
+    if (current !== this.#link || this.#state === 'closed') return;
+    this.#settings.token.set(token);
+    if (this.#refusal) {
+      this.#refusal = null;
+      this.#attempt = this.#backoffs = 0;
+      this.#sync();
+    } else if (this.#link) {
+      this.#closeProbe();
+      this.#replace();
+    } else this.#sync();
   }
 
   /**
@@ -441,66 +450,11 @@ export class Connection {
    * no `connected` of its own to say it); null means the connection has no token to expire.
    */
   #scheduleRefresh(expiresAt: number | null | undefined): void {
-    clearTimeout(this.#refreshTimer);
     const at = expiresAt === undefined ? tokenExpiry(this.#settings.token.current) : expiresAt;
-    if (at === null || !this.#settings.token.getToken) return;
-    this.#refreshTimer = setTimeout(() => this.#refresh(), refreshDelay(at));
-  }
-
-  #refresh(): void {
-    const id = this.#linkId;
-    this.#settings.token.getToken!().then(
-      (token) => {
-        if (id !== this.#linkId) return;
-        if (token) {
-          this.#refreshWith(token, true);
-          return;
-        }
-        this.#out.status('error', tokenError(new Error('no token')));
-        this.#retryRefresh();
-      },
-      (error: unknown) => {
-        if (id !== this.#linkId) return;
-        this.#out.status('error', tokenError(error));
-        this.#retryRefresh();
-      },
-    );
-  }
-
-  /**
-   * Hands `token` to the open link. A refusal of the token itself leaves the link on its old
-   * one (to end at its expiry if no refresh gets through) and is the app's `error`; a link
-   * that can't refresh (an older server) is replaced by one that opens with the token.
-   */
-  #refreshWith(token: string, retry: boolean): void {
-    const id = this.#linkId;
-    this.#link!.refresh(token).then(
-      (expiresAt) => {
-        if (id !== this.#linkId) return;
-        this.#refreshFailures = 0;
-        this.#settings.token.set(token);
-        this.#scheduleRefresh(expiresAt ?? undefined);
-      },
-      (error: Error & { code?: string }) => {
-        if (id !== this.#linkId) return;
-        if (!TOKEN_REFUSALS.includes(error.code!)) {
-          this.#settings.token.set(token);
-          this.#closeProbe();
-          this.#replace();
-          return;
-        }
-        this.#out.status('error', error as ServerError);
-        if (retry) this.#retryRefresh();
-      },
-    );
-  }
-
-  #retryRefresh(): void {
-    clearTimeout(this.#refreshTimer);
-    this.#refreshTimer = setTimeout(
-      () => this.#refresh(),
-      backoffDelay(++this.#refreshFailures, this.#settings.backoff),
-    );
+    clearTimeout(this.#tokenTimer);
+    if (at !== null && this.#settings.token.getToken) {
+      this.#tokenTimer = setTimeout(() => this.#renew(), refreshDelay(at));
+    }
   }
 
   #startProbe(): void {

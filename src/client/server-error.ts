@@ -1,4 +1,4 @@
-import { closeCodeMeansReconnect, closeCodeOf, isErrorCode } from '../protocol/index.ts';
+import { closeCodeMeansReconnect } from '../protocol/index.ts';
 
 /**
  * An error the server reported: `code` and `message` are the server's (docs/protocol.md lists
@@ -64,15 +64,18 @@ export function errorOfClose(
 }
 
 /**
- * The server's error from the `error` event that ends an SSE or stream response (a token that
- * expired, a revoked connection): judged by the close code its code has on a WebSocket, so
- * that every transport retries, or not, alike. An unknown code is retried.
+ * The codes that end an SSE or stream response for good (their WebSocket close codes are
+ * 4500-4999), with their HTTP status: the client retries the others, as on a WebSocket.
  */
+const FINAL_ENDS: Record<string, number> = {
+  unauthorized: 401,
+  token_expired: 401,
+  disconnected: 401,
+  forbidden: 403,
+};
+
+/** The server's error from the `error` event that ends an SSE or stream response. */
 export function errorOfEvent({ code, message }: Record<string, unknown>): ServerError {
   const name = String(code);
-  return new ServerError(
-    name,
-    String(message ?? name),
-    isErrorCode(name) ? { closeCode: closeCodeOf(name) } : {},
-  );
+  return new ServerError(name, String(message ?? name), { status: FINAL_ENDS[name] ?? 0 });
 }

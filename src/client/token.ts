@@ -35,9 +35,8 @@ export class TokenSource {
  */
 export function tokenExpiry(token: string | undefined): number | null {
   try {
-    const part = token!.split('.')[1]!.replace(/-/g, '+').replace(/_/g, '/');
-    const exp = JSON.parse(atob(part)).exp;
-    return typeof exp === 'number' ? exp * 1000 : null;
+    const { exp } = JSON.parse(atob(token!.split('.')[1]!.replace(/-/g, '+').replace(/_/g, '/')));
+    return exp > 0 ? exp * 1000 : null;
   } catch {
     return null;
   }

@@ -1,5 +1,5 @@
 import { postJson } from '../http-publish.ts';
-import { ServerError } from '../server-error.ts';
+import type { ServerError } from '../server-error.ts';
 import type { Link, LinkParams, LinkSink, TransportPlatform } from './types.ts';
 
 /** What SSE and stream links do over plain requests beside their one open response. */
@@ -42,8 +42,8 @@ export function httpControl(
       } catch (error) {
         // A refusal of this channel (forbidden, invalid) is the app's to hear about, as on a
         // WebSocket; anything else (no such endpoint or connection) means this link can't.
-        const { status = 0, code, message } = error as ServerError;
-        if (!(error instanceof ServerError) || status === 404 || status >= 500 || !code) throw error;
+        const { status, code, message } = error as ServerError;
+        if (status !== 400 && status !== 403) throw error;
         sink.event({ op: 'error', code, message, channel });
       }
     }
