@@ -25,6 +25,8 @@ import type {
 export interface SessionHost {
   readonly access: Access;
   readonly maxChannelsPerSession: number;
+  /** Credentials stay good this long past their expiry, for clocks that disagree. */
+  readonly clockSkewMs: number;
   attach(channel: string, session: Session): Promise<void>;
   detach(channel: string, session: Session): void;
   historyFor(channel: string, since: StreamPosition | undefined): Promise<History>;
@@ -44,6 +46,15 @@ export interface SessionHost {
 
 /** The most messages one history command returns. */
 const MAX_HISTORY_LIMIT = 1000;
+
+/** Node's timers fire at once past this many milliseconds (a signed 32-bit delay). */
+const MAX_TIMER_MS = 2_147_483_647;
+
+const EXPIRED: CloseRequest = Object.freeze({
+  code: 'token_expired',
+  reason: 'the token has expired: reconnect with a new token',
+  reconnectDelayMs: 0,
+});
 
 interface Subscription {
   readonly channel: string;
@@ -71,7 +82,6 @@ export interface SubscribeRequest {
 export class Session {
   readonly id: string;
   readonly transport: TransportName;
-  readonly identity: Identity;
   readonly connectedAt = Date.now();
   /** The client's address as its transport saw it; null when unknown. */
   readonly address: string | null;
@@ -80,6 +90,10 @@ export class Session {
   private readonly subscriptions = new Map<string, Subscription>();
   private state: SessionState = 'open';
   private ending: CloseRequest | null = null;
+  private current: Identity;
+  /** When the credentials stop being good (expiry + clock skew, ms); null: never. */
+  private deadline: number | null = null;
+  private expiryTimer: NodeJS.Timeout | null = null;
 
   constructor(
     id: string,
@@ -92,13 +106,24 @@ export class Session {
     this.id = id;
     this.address = address;
     this.transport = transport;
-    this.identity = identity;
+    this.current = identity;
     this.sink = sink;
     this.host = host;
+    this.scheduleExpiry();
+  }
+
+  /** Who the connection is, with the rights of its latest credentials. */
+  get identity(): Identity {
+    return this.current;
+  }
+
+  /** When the connection's credentials expire (ms since the epoch); null when they don't. */
+  get expiresAt(): number | null {
+    return this.current.expiresAt ?? null;
   }
 
   get userId(): string | null {
-    return this.identity.userId;
+    return this.current.userId;
   }
 
   get closed(): boolean {
@@ -134,7 +159,7 @@ export class Session {
     try {
       for (const { channel } of requests) added.push(this.add(channel));
       await Promise.all(
-        added.map(({ channel }) => this.host.access.askRead(this.identity, channel, this.id, 'subscribe')),
+        added.map(({ channel }) => this.host.access.askRead(this.current, channel, this.id, 'subscribe')),
       );
       // The application was asked: the client may have left or unsubscribed meanwhile.
       this.assertStillSubscribed(added);
@@ -170,6 +195,7 @@ export class Session {
    */
   async execute(command: SessionCommand, reply: (result: CommandResult) => void): Promise<void> {
     this.assertOpen();
+    this.assertFresh();
     const { channel } = command;
     switch (command.op) {
       case 'subscribe': {
@@ -196,7 +222,7 @@ export class Session {
       }
       case 'history': {
         this.host.access.assertRead(this.identity, channel);
-        await this.host.access.askRead(this.identity, channel, this.id, 'history');
+        await this.host.access.askRead(this.current, channel, this.id, 'history');
         const limit = Math.min(command.limit ?? MAX_HISTORY_LIMIT, MAX_HISTORY_LIMIT);
         const since = command.cursor?.get(channel);
         const { publications, top } = await this.host.history(channel, since ? { since, limit } : { limit });
@@ -205,7 +231,7 @@ export class Session {
       }
       case 'presence': {
         this.host.access.assertPresence(this.identity, channel);
-        await this.host.access.askRead(this.identity, channel, this.id, 'presence');
+        await this.host.access.askRead(this.current, channel, this.id, 'presence');
         reply({ op: 'presence', channel, clients: await this.host.presenceOf(channel) });
         return;
       }
@@ -232,6 +258,11 @@ export class Session {
   receive(batch: OutboundBatch): void {
     const subscription = this.subscriptions.get(batch.channel);
     if (!subscription) return;
+    // The timer may run late on a busy node: what comes after the deadline never goes out.
+    if (this.deadline !== null && Date.now() >= this.deadline) {
+      this.end(EXPIRED);
+      return;
+    }
     if (subscription.buffer) {
       subscription.buffer.push(...batch.messages);
       return;
@@ -265,6 +296,7 @@ export class Session {
   close(): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
+    this.clearExpiry();
     for (const subscription of [...this.subscriptions.values()]) this.drop(subscription);
     this.host.forget(this, this.ending);
   }
@@ -277,7 +309,7 @@ export class Session {
   }
 
   private add(channel: string): Subscription {
-    this.host.access.assertRead(this.identity, channel);
+    this.host.access.assertRead(this.current, channel);
     if (this.subscriptions.has(channel))
       throw new PushwireError('already_subscribed', `already subscribed to "${channel}"`);
     if (this.subscriptions.size >= this.host.maxChannelsPerSession) {
@@ -351,6 +383,36 @@ export class Session {
     for (const subscription of this.subscriptions.values()) {
       if (subscription.segment) yield subscription.segment;
     }
+  }
+
+  /** Ends the session when its credentials are past their deadline (a late timer). */
+  private assertFresh(): void {
+    if (this.deadline === null || Date.now() < this.deadline) return;
+    this.end(EXPIRED);
+    throw new PushwireError('token_expired');
+  }
+
+  /** Arms the timer that ends the session when its credentials expire. */
+  private scheduleExpiry(): void {
+    this.clearExpiry();
+    const expiresAt = this.current.expiresAt;
+    this.deadline = expiresAt === undefined || expiresAt === null ? null : expiresAt + this.host.clockSkewMs;
+    if (this.deadline === null) return;
+    const wait = this.deadline - Date.now();
+    this.expiryTimer = setTimeout(
+      () => {
+        this.expiryTimer = null;
+        if (wait > MAX_TIMER_MS) this.scheduleExpiry();
+        else this.end(EXPIRED);
+      },
+      Math.min(Math.max(wait, 0), MAX_TIMER_MS),
+    );
+    this.expiryTimer.unref();
+  }
+
+  private clearExpiry(): void {
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    this.expiryTimer = null;
   }
 
   private assertOpen(): void {

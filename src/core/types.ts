@@ -20,6 +20,8 @@ export interface ChannelOptions {
   readonly subscribeHook?: boolean;
   /** Ask the application before each client publish; it may refuse or replace the data. */
   readonly publishHook?: boolean;
+  /** Anyone connected may read it, whatever their credentials grant. */
+  readonly public?: boolean;
 }
 
 /** Who is connected, as established by the server's auth at the edge. */

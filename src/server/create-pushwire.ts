@@ -23,7 +23,7 @@ import { NodeStats } from './admin/node-stats.ts';
 import { OperatorTokens } from './admin/operator-tokens.ts';
 import { StatsFeed, SYSTEM_CHANNEL_OPTIONS } from './admin/stats-feed.ts';
 import { ApiKeys } from './api-keys.ts';
-import { ConnectionAuth } from './auth.ts';
+import { ConnectionAuth, type TokenOptions } from './auth.ts';
 import { ClusterNode } from './cluster-node.ts';
 import { type Config, DEFAULTS, resolveChannelOptions, topLevelOf } from './config/index.ts';
 import { disconnectRoutes } from './disconnect-api.ts';
@@ -103,13 +103,14 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
   const cluster = hasCluster(broker) ? broker.cluster : new LocalCluster();
   const revocations = new Revocations(cluster, config.revocationTtlMs, report);
   const operatorTokens = config.adminKey === null ? null : new OperatorTokens(config.adminKey);
-  const auth = new ConnectionAuth(config.tokenSecret, { revocations, operatorTokens });
+  const auth = new ConnectionAuth(tokenOptionsOf(config), { revocations, operatorTokens });
   const hooks = createHooks({ config, broker, tokens: auth, logger });
   const hub = new Hub({
     broker,
     channelOptions: (channel) =>
       isSystemChannel(channel) ? SYSTEM_CHANNEL_OPTIONS : resolveChannelOptions(config, channel),
     maxChannelsPerSession: config.maxChannelsPerConnection,
+    clockSkewMs: config.tokenClockSkewMs,
     presenceTtlMs: config.presenceTtlMs,
     clientPublishRate: config.clientPublishRate === 0 ? null : config.clientPublishRate,
     report,
@@ -234,6 +235,27 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
       })();
       return closing;
     },
+  };
+}
+
+/** The token keys and checks of `config`, the public key file read. */
+function tokenOptionsOf(config: Config): TokenOptions {
+  let pem: string | null = null;
+  if (config.tokenPublicKey !== null) {
+    try {
+      pem = readFileSync(config.tokenPublicKey, 'utf8');
+    } catch (error) {
+      throw new Error(`--token-public-key: can't read ${config.tokenPublicKey}: ${(error as Error).message}`);
+    }
+  }
+  return {
+    tokenSecret: config.tokenSecret,
+    tokenJwksUrl: config.tokenJwksUrl,
+    tokenPublicKeyPem: pem,
+    tokenAudience: config.tokenAudience,
+    tokenIssuer: config.tokenIssuer,
+    tokenMaxAgeMs: config.tokenMaxAgeMs,
+    tokenClockSkewMs: config.tokenClockSkewMs,
   };
 }
 

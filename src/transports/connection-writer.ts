@@ -78,6 +78,7 @@ export class ConnectionWriter implements Beating {
       clientId: session.id,
       cursor: session.cursor(),
       heartbeatIntervalMs: heartbeat?.intervalMs ?? null,
+      expiresAt: session.expiresAt,
     };
     const connected = this.format.connected(event);
     this.write(this.format.preamble === '' ? connected : this.format.preamble + connected);

@@ -185,9 +185,22 @@ describe('loadConfig: values', () => {
     assert.deepEqual(load(['--config', yaml]).corsOrigins, ['https://a.example', '*']);
   });
 
+  it('refuses an HS256 token secret under 32 bytes', () => {
+    assert.throws(
+      () => load(['--token-secret', 'too-short']),
+      /--token-secret: the secret is too short \(use at least 32 bytes/,
+    );
+  });
+
   it('keeps strings as given', () => {
     const config = load(
-      ['--api-key', 'k3y', '--token-secret=s=cr=t', '--redis-url', 'rediss://u:p@cache:6380/2'],
+      [
+        '--api-key',
+        'k3y',
+        '--token-secret=s=cr=t-and-long-enough-for-hs256-keys',
+        '--redis-url',
+        'rediss://u:p@cache:6380/2',
+      ],
       {
         PUSHWIRE_BROKER: 'redis',
         PUSHWIRE_LOG_LEVEL: 'debug',
@@ -203,7 +216,7 @@ describe('loadConfig: values', () => {
         config.logLevel,
         config.redisPrefix,
       ],
-      ['k3y', 's=cr=t', 'rediss://u:p@cache:6380/2', 'redis', 'debug', 'app1'],
+      ['k3y', 's=cr=t-and-long-enough-for-hs256-keys', 'rediss://u:p@cache:6380/2', 'redis', 'debug', 'app1'],
     );
   });
 });

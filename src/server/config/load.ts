@@ -86,6 +86,7 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
 
   problems.push(...redisProblems(config, labels));
   problems.push(...adminProblems(config, labels));
+  problems.push(...tokenProblems(config, labels));
   const resolved = { ...config, namespaces: namespaces[0] ?? DEFAULTS.namespaces };
   problems.push(...hookProblems(resolved, labels));
 
@@ -109,6 +110,30 @@ function redisProblems(config: Config, labels: ReadonlyMap<keyof Config, string>
       problems.push(`${label}: ${shown} is a Sentinel URL (a cluster takes redis:// seed hosts)`);
     } else if (!config.redisCluster && !url.startsWith('redis-sentinel://') && redisUrlHosts(url) > 1) {
       problems.push(`${label}: ${shown} lists several hosts (only a cluster does: add --redis-cluster)`);
+    }
+  }
+  return problems;
+}
+
+/** An HS256 key shorter than the hash's 32-byte output makes tokens easier to forge. */
+export const MIN_TOKEN_SECRET_BYTES = 32;
+
+function tokenProblems(config: Config, labels: ReadonlyMap<keyof Config, string>): string[] {
+  const problems: string[] = [];
+  const secret = config.tokenSecret;
+  if (secret !== null && Buffer.byteLength(secret) < MIN_TOKEN_SECRET_BYTES) {
+    problems.push(
+      `${labels.get('tokenSecret') ?? 'tokenSecret'}: the secret is too short (use at least ${MIN_TOKEN_SECRET_BYTES} bytes, e.g. openssl rand -hex 32)`,
+    );
+  }
+  const keyed = config.tokenSecret !== null || config.tokenJwksUrl !== null || config.tokenPublicKey !== null;
+  if (!keyed) {
+    for (const field of ['tokenAudience', 'tokenIssuer', 'tokenMaxAgeMs'] as const) {
+      if (config[field] !== null) {
+        problems.push(
+          `${labels.get(field) ?? field}: set a token key too (--token-secret, --token-jwks-url or --token-public-key)`,
+        );
+      }
     }
   }
   return problems;
