@@ -78,7 +78,9 @@ function openWebSocket(platform: TransportPlatform, params: LinkParams, sink: Li
       const code = String(frame.code);
       const message = String(frame.message ?? code);
       if (waiter) waiter.reject(new ServerError(code, message));
-      else if (ready) sink.event({ op: 'error', code, message, channel });
+      else if (ready && channel) sink.event({ op: 'error', code, message, channel });
+      // The end of the connection (a refused upgrade, an expired token): the close that
+      // follows carries it, with this code and message.
       else refusal = { code, message };
     } else if (waiter) waiter.resolve(frame);
     else if (channel && typeof frame.cursor === 'string') {
