@@ -43,12 +43,13 @@ export function tokenExpiry(token: string | undefined): number | null {
 }
 
 /**
- * How long before `expiresAt` to refresh: a quarter of the time left, at most 30 s, plus up
- * to as much again at random, so that the clients of one deploy (whose tokens were minted in
- * the same second) don't all ask the application's token endpoint in the same instant.
+ * When to refresh a token that expires at `expiresAt`: half of the time left early (at most
+ * 30 s), less up to a quarter more at random, so that `getToken` has time to answer even for
+ * tokens of a few seconds, and the clients of one deploy (whose tokens were minted in the same
+ * second) don't all ask the application's token endpoint in the same instant.
  */
 export function refreshDelay(expiresAt: number, now = Date.now(), random = Math.random): number {
   const left = expiresAt - now;
-  const margin = Math.min(left / 4, 30_000);
-  return Math.max(0, Math.floor(left - margin - random() * margin));
+  const margin = Math.min(left / 2, 30_000);
+  return Math.max(0, Math.floor(left - margin - (random() * margin) / 2));
 }

@@ -57,7 +57,7 @@ export interface PushwireOptions extends BackoffOptions {
   token?: string;
   /**
    * Where tokens come from: called for the first one (unless `token` is given), again before
-   * the connection's token expires (a quarter of its remaining life early, at most 30 s, plus
+   * the connection's token expires (half of its remaining life early, at most 30 s, plus
    * jitter), and after the server ended or refused a connection with `token_expired` or
    * `unauthorized`. The new token is handed to the open connection in place, on every
    * transport: no reconnect, no gap, no duplicate. While it rejects (an `error` event with code

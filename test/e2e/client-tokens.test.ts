@@ -1,12 +1,18 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
 import type { Message, TransportName } from '../../src/client/index.ts';
 import { nodeClient, type ObservedClient } from '../helpers/client-sdk.ts';
 import { type RequestCounter, startRequestCounter } from '../helpers/request-counter.ts';
 import { type RunningPushwire, startPushwire } from '../helpers/server.ts';
 
+const root = fileURLToPath(new URL('../..', import.meta.url));
 const SECRET = 'a-client-token-test-secret-long-enough-for-hs256';
 /** Short enough that a run sees several refreshes, and the server ends a connection that missed one. */
 const TOKEN_SECONDS = 5;
@@ -186,6 +192,61 @@ describe('SDK getToken: short tokens refreshed in place', { concurrency: true },
       observed.client.close();
     }
   });
+
+  for (const transport of ['websocket', 'sse'] as const) {
+    test(`pushwire subscribe --token-command over ${transport}: refreshed before expiry on one connection, every message once`, async (t) => {
+      const counter = await counted(t);
+      const channel = `cli-tokens-${transport}`;
+      const dir = await mkdtemp(join(tmpdir(), 'pushwire-mint-'));
+      t.after(() => rm(dir, { recursive: true, force: true }));
+      const log = join(dir, 'minted.log');
+      const args = ['subscribe', channel, '--url', counter.url, '--transport', transport];
+      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+        cwd: root,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: {
+          ...process.env,
+          PUSHWIRE_TOKEN_COMMAND: `"${process.execPath}" test/fixtures/mint-token.mjs`,
+          MINT_SECRET: SECRET,
+          MINT_CHANNELS: channel,
+          MINT_LOG: log,
+        },
+      });
+      // A bound on the run: a subscriber that never ends fails instead of hanging.
+      const limit = setTimeout(() => child.kill('SIGKILL'), 90_000);
+      t.after(() => {
+        clearTimeout(limit);
+        child.kill('SIGKILL');
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        stdout += chunk;
+      });
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+        stderr += chunk;
+      });
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      await waitFor(() => /# connected to /.test(stderr), 30_000).catch(() => assert.fail(stderr));
+      const sent = await publishFor(server, channel);
+      await waitFor(() => stdout.split('\n').length > sent, 60_000).catch(() => assert.fail(stderr));
+      child.kill('SIGINT');
+      assert.equal(await exited, 0, stderr);
+      const numbers = stdout
+        .trim()
+        .split('\n')
+        .map((line) => (JSON.parse(line) as { data: { n: number } }).data.n);
+      assert.deepEqual(
+        numbers,
+        Array.from({ length: sent }, (_, i) => i + 1),
+      );
+      assert.equal(stderr.match(/# connected to /g)?.length, 1, stderr);
+      assert.doesNotMatch(stderr, /disconnected|reconnecting|error/, stderr);
+      assert.equal(counter.count(CONNECTION_PATH[transport]), 1, 'one connection');
+      const runs = (await readFile(log, 'utf8')).trim().split('\n').length;
+      assert.ok(runs >= 1 + Math.floor(RUN_MS / 1000 / TOKEN_SECONDS), `token command runs: ${runs}`);
+    });
+  }
 
   test("a refreshed token for another user is refused: the error says the server's code", async () => {
     const channel = 'tokens-other-user';
