@@ -95,7 +95,7 @@ export class Hub implements SessionHost {
   private readonly channelHost: ChannelHost;
   private readonly clientPublishLimit: RateLimiter | null;
   private readonly channels = new Map<string, Channel>();
-  private readonly sessions = new Set<Session>();
+  private readonly sessions = new Map<string, Session>();
   private readonly inflight = new Set<Promise<unknown>>();
   /** Channels whose subscriber count may have changed since `takeCounts`. */
   private readonly countsChanged = new Set<string>();
@@ -168,7 +168,7 @@ export class Hub implements SessionHost {
     // A clientId addresses a live connection (POST /refresh, /subscribe): 128 random bits.
     const id = randomBytes(16).toString('base64url');
     const session = new Session(id, transport, identity, sink, this, address ?? null);
-    this.sessions.add(session);
+    this.sessions.set(id, session);
     if (!transient) this.lifecycle?.connected(session);
     return session;
   }
@@ -285,10 +285,20 @@ export class Hub implements SessionHost {
     };
   }
 
+  /** The open session of a client connection (not a poll's) by its id. */
+  session(clientId: string): Session | null {
+    const session = this.sessions.get(clientId);
+    return session && session.transport !== 'longpoll' ? session : null;
+  }
+
   /** The open sessions that match `filter`, in the order they opened. */
   sessionsMatching(filter: SessionFilter): Session[] {
     const found: Session[] = [];
-    for (const session of this.sessions) if (matches(session, filter)) found.push(session);
+    if (filter.clientId !== undefined) {
+      const session = this.sessions.get(filter.clientId);
+      return session && matches(session, filter) ? [session] : [];
+    }
+    for (const session of this.sessions.values()) if (matches(session, filter)) found.push(session);
     return found;
   }
 
@@ -342,7 +352,7 @@ export class Hub implements SessionHost {
     if (this.state !== 'running') return;
     this.state = 'draining';
     const spread = () => ({ ...request, reconnectDelayMs: Math.round(Math.random() * spreadMs) });
-    for (const session of [...this.sessions]) session.end(spread());
+    for (const session of [...this.sessions.values()]) session.end(spread());
     this.endWatchers((watcher) => watcher.end(spread()));
     await Promise.allSettled([...this.inflight]);
   }
@@ -352,7 +362,7 @@ export class Hub implements SessionHost {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.presence.stop();
-    for (const session of [...this.sessions]) session.close();
+    for (const session of [...this.sessions.values()]) session.close();
     this.endWatchers((watcher) => watcher.end(null));
     await Promise.allSettled([...this.inflight]);
     await this.broker.close();
@@ -393,7 +403,7 @@ export class Hub implements SessionHost {
   }
 
   forget(session: Session, ending: CloseRequest | null): void {
-    this.sessions.delete(session);
+    if (this.sessions.get(session.id) === session) this.sessions.delete(session.id);
     if (ending) this.countEnded(ending.code);
     this.lifecycle?.disconnected(session, ending, this.state === 'closed');
   }

@@ -1,4 +1,11 @@
-export { Access, type AccessHook, type AccessRequest, type ReadOp } from './access.ts';
+export {
+  Access,
+  type AccessHook,
+  type AccessRequest,
+  channelPatternMatches,
+  grants,
+  type ReadOp,
+} from './access.ts';
 export { REAL_SCHEDULER, type Scheduler } from './fan-out.ts';
 export { type Hold, Hub, type HubOptions, type HubStats, type SessionFilter } from './hub.ts';
 export { LATENCY_BUCKETS_SECONDS, LatencyHistogram } from './latency.ts';

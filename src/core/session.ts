@@ -284,6 +284,28 @@ export class Session {
     for (const message of batch.messages) this.deliver(subscription, message);
   }
 
+  /**
+   * Goes on with new credentials of the same user: their expiry and their rights replace the
+   * old ones, and each channel they no longer grant is dropped (the client is told). Throws
+   * `forbidden` for another user's credentials, keeping the old ones. Returns the new expiry.
+   */
+  refresh(identity: Identity): number | null {
+    this.assertOpen();
+    this.assertFresh();
+    if (identity.userId !== this.current.userId) {
+      throw new PushwireError('forbidden', "the new token names another user (sub) than the connection's");
+    }
+    this.current = identity;
+    this.scheduleExpiry();
+    for (const subscription of [...this.subscriptions.values()]) {
+      const { channel } = subscription;
+      if (this.host.access.mayRead(identity, channel)) continue;
+      this.drop(subscription);
+      this.sink.dropped(channel, 'forbidden', `the new token does not grant "${channel}": unsubscribed`);
+    }
+    return this.expiresAt;
+  }
+
   /** The server ends the session (drain, dead peer): the transport tells the client. */
   end(request: CloseRequest): void {
     if (this.state === 'closed') return;

@@ -139,15 +139,14 @@ function reasonOf(error: unknown): string {
   return 'the token is invalid';
 }
 
+/** A token's identity: its claims grant exactly what they name, no claim nothing (fail closed). */
 function identityOf(payload: JWTPayload): Identity {
-  const subscribe = patterns(payload.channels);
-  const publish = patterns(payload.publish) ?? [];
   return {
     userId: typeof payload.sub === 'string' ? payload.sub : null,
     ...(typeof payload.iat === 'number' ? { issuedAt: payload.iat } : {}),
     expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : null,
-    canSubscribe: (channel) => subscribe === null || matchesAny(subscribe, channel),
-    canPublish: (channel) => matchesAny(publish, channel),
+    subscribe: patterns(payload.channels),
+    publish: patterns(payload.publish),
   };
 }
 
@@ -163,6 +162,12 @@ interface TokenKeys {
 
 const ASYMMETRIC = ['RS256', 'ES256', 'EdDSA', 'Ed25519'];
 
+/**
+ * A token naming a kid the cached JWKS lacks (a rotation) refetches the set, at most this
+ * often: tokens with made-up kids can't make the server hammer the key server.
+ */
+const JWKS_REFETCH_COOLDOWN_MS = 5_000;
+
 /** Each configured key, and the algorithms it alone verifies; null when none is configured. */
 function tokenKeys(options: TokenOptions): TokenKeys | null {
   const secret = options.tokenSecret === null ? null : new TextEncoder().encode(options.tokenSecret);
@@ -171,8 +176,7 @@ function tokenKeys(options: TokenOptions): TokenKeys | null {
     options.tokenJwksUrl === null
       ? null
       : createRemoteJWKSet(new URL(options.tokenJwksUrl), {
-          // A key rotation shows up as an unknown kid: refetched at once, but at most this often.
-          cooldownDuration: 30_000,
+          cooldownDuration: JWKS_REFETCH_COOLDOWN_MS,
           cacheMaxAge: 10 * 60_000,
           timeoutDuration: 5_000,
         });
@@ -214,16 +218,10 @@ function publicKeyOf(pem: string): { key: KeyObject; algorithms: string[] } {
   }
 }
 
-function patterns(claim: unknown): string[] | null {
-  if (claim === undefined) return null;
+function patterns(claim: unknown): readonly string[] {
+  if (claim === undefined) return [];
   if (!Array.isArray(claim) || !claim.every((entry) => typeof entry === 'string')) {
     throw new PushwireError('unauthorized', 'token claims "channels" and "publish" must be lists of strings');
   }
-  return claim;
-}
-
-function matchesAny(list: readonly string[], channel: string): boolean {
-  return list.some((entry) =>
-    entry.endsWith('*') ? channel.startsWith(entry.slice(0, -1)) : entry === channel,
-  );
+  return Object.freeze([...claim]);
 }

@@ -30,6 +30,7 @@ import { disconnectRoutes } from './disconnect-api.ts';
 import { healthRoutes, metricsRoutes } from './health.ts';
 import { createHooks } from './hooks/setup.ts';
 import { type InternalListener, listenInternal } from './internal-listener.ts';
+import { liveSessionRoutes } from './live-session-api.ts';
 import { createLogger } from './logger.ts';
 import { Metrics } from './metrics.ts';
 import { publishRoutes } from './publish-api.ts';
@@ -136,6 +137,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     pollTimeoutMs: config.pollTimeoutMs,
     pollLingerMs: POLL_LINGER_MS,
     report,
+    ...(auth.required && { identifyToken: (token: string) => auth.identify(token) }),
   });
   const brokerUp = () => !hasHealth(broker) || broker.healthy();
   const metrics = new Metrics({
@@ -169,6 +171,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
   const publicRoutes: RouteEntry[] = [
     ...publishRoutes({ config, keys, hub, auth: hooks.connectAuth, metrics }),
     ...disconnectRoutes({ hub, node, keys, revocations }),
+    ...liveSessionRoutes({ hub, node, auth }),
     ...healthRoutes({ hub, ready }),
     ...staticRoutes(staticFiles),
   ];

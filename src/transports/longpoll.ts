@@ -342,6 +342,9 @@ class HeldPoll implements SessionSink {
     this.soon();
   }
 
+  /** A poll's session lives for one request and is never refreshed: nothing to tell. */
+  dropped(): void {}
+
   close(request: CloseRequest): void {
     if (request.code === 'shutting_down') {
       this.answer(request);

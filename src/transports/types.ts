@@ -63,4 +63,9 @@ export interface TransportContext {
    */
   readonly pollLingerMs: number;
   readonly report: (stage: string, error: unknown) => void;
+  /**
+   * The identity a refreshed token gives (the WebSocket `refresh` op): rejects with the
+   * PushwireError that refuses it. Absent: the server takes no tokens.
+   */
+  readonly identifyToken?: (token: string) => Promise<Identity>;
 }

@@ -14,7 +14,9 @@ import {
   closeCodeOf,
   type ErrorCode,
   encodeErrorFrame,
+  encodeReplyFrame,
   type GapEvent,
+  PushwireError,
   parseClientCommand,
 } from '../protocol/index.ts';
 import { ConnectionWriter, type PushFormat } from './connection-writer.ts';
@@ -167,6 +169,10 @@ class WebSocketConnection implements SessionSink {
     this.writer.gap(event);
   }
 
+  dropped(channel: string, code: ErrorCode, reason: string): void {
+    this.writer.error({ op: 'error', code, message: reason, channel });
+  }
+
   bufferedBytes(): number {
     return this.writer.target.writableLength;
   }
@@ -198,7 +204,15 @@ class WebSocketConnection implements SessionSink {
     });
   }
 
-  private run(session: Session, command: Exclude<ClientCommand, { op: 'pong' }>): Promise<void> {
+  private async run(session: Session, command: Exclude<ClientCommand, { op: 'pong' }>): Promise<void> {
+    if (command.op === 'refresh') {
+      const identify = this.context.identifyToken;
+      if (!identify)
+        throw new PushwireError('invalid_request', 'this server takes no tokens: nothing to refresh');
+      const expiresAt = session.refresh(await identify(command.token));
+      this.writer.raw(webSocketTextFrame(encodeReplyFrame(command.id, { expiresAt })));
+      return;
+    }
     return session.execute(command, (result) =>
       this.writer.raw(webSocketTextFrame(replyJson(command.id, result))),
     );
