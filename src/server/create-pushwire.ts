@@ -5,6 +5,7 @@ import type { Socket } from 'node:net';
 import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import {
   type Broker,
   type Logger as BrokerLogger,
@@ -33,6 +34,7 @@ import { StatsFeed, SYSTEM_CHANNEL_OPTIONS } from './admin/stats-feed.ts';
 import { ApiKeys } from './api-keys.ts';
 import { ConnectionAuth, type TokenOptions } from './auth.ts';
 import { ClusterNode } from './cluster-node.ts';
+import { ClusterOccupancy } from './cluster-occupancy.ts';
 import {
   type Config,
   ConfigError,
@@ -53,6 +55,7 @@ import { Metrics } from './metrics.ts';
 import { publishRoutes } from './publish-api.ts';
 import { Revocations } from './revocations.ts';
 import { type RouteEntry, Router } from './routes.ts';
+import { SessionReplacer } from './session-replacer.ts';
 import { StaticFiles } from './static-files.ts';
 
 export interface PushwireOptions extends Partial<Config> {
@@ -61,6 +64,16 @@ export interface PushwireOptions extends Partial<Config> {
   readonly logger?: Logger;
   /** Serve every path under this prefix, e.g. '/push' for /push/ws, /push/sse, … */
   readonly prefix?: string;
+  /** Set by `pushwire serve --workers` in each worker process; embedders leave it out. */
+  readonly worker?: WorkerRole;
+}
+
+/** How a worker of `pushwire serve --workers` differs from a process on its own. */
+export interface WorkerRole {
+  /** What /api/info names as the broker (the worker's own broker only reaches the primary's). */
+  readonly brokerKind: string;
+  /** Given this instance's registry, what /metrics answers: every worker's metrics together. */
+  metrics(local: Registry): () => Promise<string>;
 }
 
 export interface PublishResult {
@@ -73,6 +86,8 @@ export interface Pushwire {
   /** The key that POST /api/publish requires (generated when none was configured). */
   readonly apiKey: string;
   readonly config: Config;
+  /** This node's id in the cluster; client ids (`connected`) start with it. */
+  readonly nodeId: string;
   /** Where the internal listener (`internalPort`) serves /metrics, /api/* and /admin; null without one. */
   readonly internalUrl: string | null;
   /** Publishes from server-side code; `data` is any JSON value. */
@@ -102,7 +117,7 @@ const POLL_LINGER_MS = 10_000;
  * served, everything else still goes to the server's own request listeners.
  */
 export async function createPushwire(server: Server, options: PushwireOptions = {}): Promise<Pushwire> {
-  const { brokerInstance, logger: givenLogger, prefix = '', ...overrides } = options;
+  const { brokerInstance, logger: givenLogger, prefix = '', worker, ...overrides } = options;
   // Embedded, the demo is off unless asked for: the host's own `/` stays the host's.
   // Embedded, connection caps are off unless asked for: the host's server, and the host's
   // own connections on it, are the host's.
@@ -128,7 +143,9 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
   const revocations = new Revocations(cluster, config.revocationTtlMs, report);
   const operatorTokens = config.adminKey === null ? null : new OperatorTokens(config.adminKey);
   const auth = new ConnectionAuth(tokenOptionsOf(config), { revocations, operatorTokens });
-  const hooks = createHooks({ config, broker, tokens: auth, logger });
+  // A broker without a cluster view of its own gets one of this node alone: not the cluster's.
+  const occupancy = new ClusterOccupancy(hasCluster(broker));
+  const hooks = createHooks({ config, occupancy, tokens: auth, logger });
   const hub = new Hub({
     broker,
     channelOptions: (channel) =>
@@ -145,6 +162,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
   await hub.start();
   const info: NodeInfo = { id: hub.nodeId, version: VERSION, startedAt: Date.now(), host: hostname() };
   const node = new ClusterNode(cluster, info, hub, report);
+  occupancy.attach(node);
   await node.start();
   await revocations.start();
 
@@ -192,7 +210,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     hub,
     transports,
     heartbeat,
-    broker: { kind: brokerInstance ? 'custom' : config.broker, healthy: brokerUp },
+    broker: { kind: worker?.brokerKind ?? (brokerInstance ? 'custom' : config.broker), healthy: brokerUp },
     httpErrors: async () => countsByCode(await metrics.httpErrors.get()),
   });
   stats.start();
@@ -210,12 +228,16 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
   const internal = config.internalPort !== null;
   // Without an internal port they share the public one, and /metrics then takes the admin key.
   const privateRoutes: RouteEntry[] = [
-    ...(internal
-      ? metricsRoutes(metrics, null)
-      : metricsRoutes(metrics, config.adminKey === null ? null : keys, config.adminKey === null)),
+    ...metricsRoutes(
+      worker ? worker.metrics(metrics.registry) : () => metrics.registry.metrics(),
+      !internal && config.adminKey !== null ? keys : null,
+      // No key to ask for, on the public port: this machine only.
+      !internal && config.adminKey === null,
+    ),
     ...adminRoutes({ hub, node, stats, keys, operatorTokens }),
     ...dashboardRoutes(operatorTokens !== null),
   ];
+  const replacer = new SessionReplacer(hub, node, report);
   const routerOf = (routes: readonly RouteEntry[], routePrefix: string) =>
     new Router({
       config,
@@ -225,6 +247,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
       routes,
       metrics,
       prefix: routePrefix,
+      replacer,
       report,
       edgeLog,
     });
@@ -248,6 +271,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
   return {
     apiKey,
     config,
+    nodeId: hub.nodeId,
     internalUrl: internalListener?.url ?? null,
     async publish(name, value) {
       const { channel, data } = publicationOfValue(name, value, config.maxMessageBytes);
@@ -368,6 +392,7 @@ function makeBroker(config: Config, logger: Logger): Broker {
     // Empty: redisUrl alone. Every node must list the same shards to agree on channel owners.
     shards: config.redisShards,
     cluster: config.redisCluster,
+    nodeLeaseMs: config.nodeLeaseMs,
     logger: log,
   });
 }

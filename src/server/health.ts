@@ -1,8 +1,8 @@
+import { Registry } from 'prom-client';
 import type { Hub } from '../core/index.ts';
 import { PushwireError } from '../protocol/index.ts';
 import { sendJson } from '../transports/index.ts';
 import type { ApiKeys } from './api-keys.ts';
-import type { Metrics } from './metrics.ts';
 import type { RouteEntry } from './routes.ts';
 
 export interface HealthDeps {
@@ -34,7 +34,11 @@ export function healthRoutes({ hub, ready }: HealthDeps): RouteEntry[] {
  * set) only to loopback peers: counts of connections, channels and errors tell an attacker how
  * an attack is going, and which channels are busy.
  */
-export function metricsRoutes(metrics: Metrics, keys: ApiKeys | null, loopbackOnly = false): RouteEntry[] {
+export function metricsRoutes(
+  scrape: () => Promise<string>,
+  keys: ApiKeys | null,
+  loopbackOnly = false,
+): RouteEntry[] {
   return [
     [
       '/metrics',
@@ -48,10 +52,10 @@ export function metricsRoutes(metrics: Metrics, keys: ApiKeys | null, loopbackOn
               '/metrics answers only this machine: set --admin-key (then scrape with it) or --internal-port',
             );
           }
-          const text = await metrics.registry.metrics();
+          const text = await scrape();
           res.writeHead(200, {
             ...headers,
-            'Content-Type': metrics.registry.contentType,
+            'Content-Type': Registry.PROMETHEUS_CONTENT_TYPE,
             'Cache-Control': 'no-store',
           });
           res.end(text);

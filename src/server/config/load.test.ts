@@ -324,6 +324,16 @@ describe('loadConfig: scale-out options', () => {
       '--presence-ttl: "off" is not a duration (use milliseconds or a unit: 500ms, 15s, 2m)',
     );
   });
+
+  it('takes a node lease of at least 300 ms, 15 s by default', () => {
+    assert.equal(DEFAULTS.nodeLeaseMs, 15_000);
+    assert.equal(load(['--node-lease', '1500ms']).nodeLeaseMs, 1_500);
+    assert.equal(load([], { PUSHWIRE_NODE_LEASE: '1m' }).nodeLeaseMs, 60_000);
+    assert.equal(
+      problem(['--node-lease', '100ms']),
+      '--node-lease: "100ms" is too short (use at least 300ms)',
+    );
+  });
 });
 
 describe('loadConfig: config files', () => {
