@@ -10,6 +10,7 @@ export const SCENARIO_NAMES = [
   'publish',
   'reconnect',
   'connect',
+  'flood',
 ] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
@@ -65,6 +66,8 @@ const SCENARIO_DEFAULTS: Readonly<Record<ScenarioName, ScenarioSettings>> = {
   // two cores carry, and the storm would time the overload rather than the reconnecting.
   reconnect: { subscribers: [10_000], rate: 10, durationMs: 10_000 },
   connect: { subscribers: [10_000], rate: 0, durationMs: 0 },
+  // Small: the point is the healthy subscribers' latency beside one flooder, not the load.
+  flood: { subscribers: [200], rate: 100, durationMs: 5000 },
 };
 
 /** `--quick`: every target and transport, small and short: about a minute for the fan-out. */
@@ -86,7 +89,7 @@ Starts each target fresh, drives it with subscribers in child processes and one 
 prints a progress line per scenario on stderr and a results table on stdout, and writes
 results.json and report.html.
 
-  --scenarios LIST         fanout,max-rate,idle,channels,publish,reconnect,connect, or all
+  --scenarios LIST         fanout,max-rate,idle,channels,publish,reconnect,connect,flood, or all
                            (default fanout):
                              fanout     N subscribers of one channel, a fixed rate
                              max-rate   fan-out at N = 1000 with the rate doubled from --rate
@@ -100,12 +103,15 @@ results.json and report.html.
                              reconnect  N subscribers dropped at once mid-run reconnect with
                                         their cursors (targets with resume: pushwire, raw)
                              connect    connections set up and subscribed per second
+                             flood      N subscribers' latency without and with one
+                                        WebSocket flooding frames (junk, unknown ops,
+                                        subscribes) and coming back when cut (pushwire)
   --quick                  every target and transport, 500 subscribers, 2 s each (~1 min)
   --targets LIST           pushwire,raw,socketio,nchan (default pushwire,raw)
   --transports LIST        ws,sse,poll,stream (default all; a target runs those it has)
   --subs LIST              N, one scenario per value, e.g. 1000,5000 (default per scenario:
                            fanout, max-rate, publish 1000; idle, channels, reconnect,
-                           connect 10000)
+                           connect 10000; flood 200)
   --rate N                 messages per second (default 100; channels 2000, reconnect 10)
   --duration D             publishing time per scenario: 10s, 1500ms, 1m (default 10s;
                            max-rate steps and publish 5s)

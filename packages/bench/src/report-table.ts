@@ -94,6 +94,23 @@ const RECONNECT: readonly Column<FanoutResult>[] = [
   { title: 'max ms', cell: (r) => r.latency.maxMs.toFixed(0) },
 ];
 
+const FLOOD: readonly Column<FanoutResult>[] = [
+  TARGET,
+  TRANSPORT,
+  N,
+  { title: 'msg/s', cell: (r) => n(r.rate) },
+  { title: 'p99 ms no flood', cell: (r) => (r.flood ? ms(r.flood.baselineP99Ms) : '') },
+  { title: 'p99 ms flood', cell: (r) => ms(r.latency.p99Ms) },
+  { title: 'max ms no flood', cell: (r) => (r.flood ? r.flood.baselineMaxMs.toFixed(0) : '') },
+  { title: 'max ms flood', cell: (r) => r.latency.maxMs.toFixed(0) },
+  { title: 'flood frames', cell: (r) => (r.flood ? n(r.flood.framesSent) : '') },
+  {
+    title: 'flooder cut',
+    cell: (r) => (r.flood ? String(Object.values(r.flood.closeCodes).reduce((a, b) => a + b, 0)) : ''),
+  },
+  { title: 'lost/dup/reord', cell: correctness },
+];
+
 const MAX_RATE: readonly Column<MaxRateResult>[] = [
   TARGET,
   TRANSPORT,
@@ -138,6 +155,7 @@ const TITLES: Readonly<Record<ScenarioName, string>> = {
   publish: 'HTTP publish API throughput',
   reconnect: 'Reconnect storm: every subscriber dropped at once, back with its cursor',
   connect: 'Connection set-up rate (connected and subscribed)',
+  flood: 'One abusive WebSocket flooding frames: healthy subscribers without and with it',
 };
 
 function columnsOf(scenario: ScenarioName): readonly Column<never>[] {
@@ -156,6 +174,8 @@ function columnsOf(scenario: ScenarioName): readonly Column<never>[] {
       return IDLE;
     case 'connect':
       return CONNECT;
+    case 'flood':
+      return FLOOD;
   }
 }
 
