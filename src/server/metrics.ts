@@ -37,6 +37,13 @@ export class Metrics {
   readonly registry = new Registry();
   readonly publishDuration: Histogram;
   readonly httpErrors: Counter<'code'>;
+  readonly connectionsRefused: Counter<'reason'>;
+  private sockets: () => number = () => 0;
+
+  /** Where `pushwire_tcp_connections` reads the open TCP connections. */
+  countSockets(read: () => number): void {
+    this.sockets = read;
+  }
 
   constructor(sources: MetricSources) {
     const { hub, transports, transportCounters, memoryBroker, outbound, heartbeat, brokerUp, clusterNodes } =
@@ -128,6 +135,8 @@ export class Metrics {
       name: 'pushwire_broker_up',
       help: 'Whether the broker can serve: 1 up, 0 down (Redis unreachable)',
       registers,
+      // With serve --workers, /metrics adds up the workers: down on one is down.
+      aggregator: 'min',
       collect() {
         this.set(brokerUp() ? 1 : 0);
       },
@@ -136,6 +145,8 @@ export class Metrics {
       name: 'pushwire_cluster_nodes',
       help: 'Nodes of the cluster whose lease is live, as this node sees them (1 on the memory broker)',
       registers,
+      // Every worker sees the same cluster: its nodes are counted once, not once per worker.
+      aggregator: 'max',
       async collect() {
         try {
           this.set(await clusterNodes());
@@ -149,6 +160,21 @@ export class Metrics {
       help: 'Time to accept a publish at the broker',
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers,
+    });
+    this.connectionsRefused = new Counter({
+      name: 'pushwire_connections_refused_total',
+      help: 'Connections refused with too_many_connections, by the cap they hit: max_connections, max_connections_per_ip',
+      labelNames: ['reason'],
+      registers,
+    });
+    const metrics = this;
+    new Gauge({
+      name: 'pushwire_tcp_connections',
+      help: 'Open TCP connections of the server, as --max-connections counts them (idle keep-alive included)',
+      registers,
+      collect() {
+        this.set(metrics.sockets());
+      },
     });
     this.httpErrors = new Counter({
       name: 'pushwire_http_errors_total',

@@ -80,6 +80,7 @@ export class ConnectionWriter implements Beating, BudgetMember {
       clientId: session.id,
       cursor: session.cursor(),
       heartbeatIntervalMs: heartbeat?.intervalMs ?? null,
+      expiresAt: session.expiresAt,
     };
     const connected = this.format.connected(event);
     this.context.outbound?.add(this);

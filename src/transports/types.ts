@@ -70,6 +70,16 @@ export interface TransportContext {
   /** What the transports refused or cut, for /metrics: plain numbers, read at scrape time. */
   readonly counters: TransportCounters;
   readonly report: (stage: string, error: unknown) => void;
+  /**
+   * A bug hit while handling a client's bytes (a frame): logged once, without those bytes.
+   * Defaults to `report`.
+   */
+  readonly fault?: (stage: string, error: unknown) => void;
+  /**
+   * The identity a refreshed token gives (the WebSocket `refresh` op): rejects with the
+   * PushwireError that refuses it. Absent: the server takes no tokens.
+   */
+  readonly identifyToken?: (token: string) => Promise<Identity>;
 }
 
 export interface TransportCounters {

@@ -15,7 +15,9 @@ import {
   closeCodeOf,
   type ErrorCode,
   encodeErrorFrame,
+  encodeReplyFrame,
   type GapEvent,
+  PushwireError,
   parseClientCommand,
 } from '../protocol/index.ts';
 import { ConnectionWriter, type PushFormat } from './connection-writer.ts';
@@ -181,6 +183,10 @@ class WebSocketConnection implements SessionSink {
     this.writer.gap(event);
   }
 
+  dropped(channel: string, code: ErrorCode, reason: string): void {
+    this.writer.error({ op: 'error', code, message: reason, channel });
+  }
+
   bufferedBytes(): number {
     return this.writer.target.writableLength;
   }
@@ -256,7 +262,24 @@ class WebSocketConnection implements SessionSink {
     return false;
   }
 
+  /**
+   * The last-resort guard of frames: a frame whose handling throws (a bug) is answered with an
+   * `internal` error frame and logged once; the connection, and every other, goes on.
+   */
   private handle(text: string): void {
+    try {
+      this.handleCommand(text);
+    } catch (error) {
+      (this.context.fault ?? this.context.report)('websocket frame', error);
+      try {
+        this.writer.raw(webSocketTextFrame(encodeErrorFrame(undefined, 'internal', 'internal server error')));
+      } catch {
+        this.ws.terminate();
+      }
+    }
+  }
+
+  private handleCommand(text: string): void {
     const parsed = parseClientCommand(text);
     if (!parsed.ok) {
       const { code, message } = parsed.error;
@@ -269,12 +292,21 @@ class WebSocketConnection implements SessionSink {
     if (!session || session.closed) return;
     this.run(session, command).catch((error: unknown) => {
       const failure = asPushwireError(error);
-      if (failure.code === 'internal') this.context.report('websocket command', error);
+      if (failure.code === 'internal')
+        (this.context.fault ?? this.context.report)('websocket command', error);
       this.writer.raw(webSocketTextFrame(encodeErrorFrame(command.id, failure.code, failure.message)));
     });
   }
 
-  private run(session: Session, command: Exclude<ClientCommand, { op: 'pong' }>): Promise<void> {
+  private async run(session: Session, command: Exclude<ClientCommand, { op: 'pong' }>): Promise<void> {
+    if (command.op === 'refresh') {
+      const identify = this.context.identifyToken;
+      if (!identify)
+        throw new PushwireError('invalid_request', 'this server takes no tokens: nothing to refresh');
+      const expiresAt = session.refresh(await identify(command.token));
+      this.writer.raw(webSocketTextFrame(encodeReplyFrame(command.id, { expiresAt })));
+      return;
+    }
     return session.execute(command, (result) =>
       this.writer.raw(webSocketTextFrame(replyJson(command.id, result))),
     );
