@@ -392,6 +392,12 @@ function makeBroker(config: Config, logger: Logger): Broker {
   });
 }
 
+/** HTTP/1.1 requires a Host (RFC 9112 §3.2): a request without one is refused, as Node would. */
+function missingHost(req: IncomingMessage): PushwireError | null {
+  if (req.httpVersion !== '1.1' || req.headers.host !== undefined) return null;
+  return new PushwireError('invalid_request', 'an HTTP/1.1 request needs a Host header');
+}
+
 /** A connection over a cap is answered (503 or close 4005) and closed; it may take this long. */
 const REFUSED_GRACE_MS = 2000;
 
@@ -422,13 +428,13 @@ function attachListeners(
     setTimeout(() => socket.destroy(), REFUSED_GRACE_MS).unref();
   };
   const refusalOf = (req: IncomingMessage, release: (done: () => void) => void) =>
-    overCap.get(req.socket) ?? limits.admit(req, release);
+    overCap.get(req.socket) ?? missingHost(req) ?? limits.admit(req, release);
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     const refusal = refusalOf(req, (done) => res.once('close', done));
     if (refusal) {
       metrics.httpErrors.inc({ code: refusal.code });
       res.shouldKeepAlive = false;
-      sendError(res, refusal, { 'Retry-After': '5' });
+      sendError(res, refusal, refusal.code === 'too_many_connections' ? { 'Retry-After': '5' } : {});
       return;
     }
     if (router.handle(req, res)) return;
@@ -439,7 +445,10 @@ function attachListeners(
     const refusal = refusalOf(req, (done) => socket.once('close', done));
     if (refusal) {
       metrics.httpErrors.inc({ code: refusal.code });
-      router.refuseUpgrade(req, socket, head, refusal);
+      // A malformed upgrade is answered as the bad HTTP it is; a full server as its transport
+      // refuses (a WebSocket is upgraded and closed with 4005, so that browsers see why).
+      if (refusal.code === 'invalid_request') answerSocket(socket, refusal);
+      else router.refuseUpgrade(req, socket, head, refusal);
       return;
     }
     if (router.handleUpgrade(req, socket, head)) return;
