@@ -24,6 +24,8 @@ export interface RouterDeps {
   readonly report: (stage: string, error: unknown) => void;
   /** Faults and departures of clients, logged without their bytes. */
   readonly edgeLog: EdgeLog;
+  /** The client's address (from X-Forwarded-For only behind a trusted proxy). */
+  readonly clientAddress: (req: IncomingMessage) => string;
 }
 
 /** One request as every handler sees it. */
@@ -229,7 +231,7 @@ export class Router {
         : readSubscribeQuery(req, target.query, deps.config.maxChannelsPerConnection, transport.cursorHeader);
     const identity = await deps.auth.identify(req, target.query, transport.name);
     if (wire.kind === 'upgrade' && wire.socket.destroyed) return;
-    transport.open(wire, { ...query, identity, headers });
+    transport.open(wire, { ...query, identity, headers, address: deps.clientAddress(req) || null });
   }
 
   private refuse(
