@@ -1,4 +1,4 @@
-import { Flooder, type FloodStats } from './flood.ts';
+import { FloodProcess, type FloodStats } from './flood.ts';
 import { LatencyHistogram, type LatencySummary } from './histogram.ts';
 import { processTree, sampleProcesses } from './process-stats.ts';
 import type { ProgressLine } from './progress.ts';
@@ -186,8 +186,9 @@ export async function runFanout(
     const startedUs = nowMicros();
     let phase = 'publish';
     let stormOver = params.stormAtMs === null;
-    const flooder = params.flood ? new Flooder(running.baseUrl) : null;
-    flooder?.start();
+    const flooder = params.flood ? new FloodProcess(running.baseUrl) : null;
+    // The flood is on before the first publish, so that every message is measured under it.
+    await flooder?.flooding;
     const publishing = publishAtRate(
       running,
       {
@@ -221,8 +222,15 @@ export async function runFanout(
     // Its failure is thrown below, once publishing is over: not an unhandled rejection before.
     storm?.catch(() => {});
     // The flood ends with the publishing: the drain measures what it left behind.
-    const outcome = await publishing.finally(() => flooder?.stop());
-    const flooding = flooder?.stop() ?? null;
+    const stopFlood = () => flooder?.stop() ?? Promise.resolve(null);
+    let outcome: Awaited<typeof publishing>;
+    try {
+      outcome = await publishing;
+    } catch (error) {
+      await stopFlood().catch(() => {});
+      throw error;
+    }
+    const flooding = await stopFlood();
     const stormResult = await storm;
     const accepted = outcome.published - outcome.failedSeqs.length;
     // Each publish reaches the subscribers of its channel: ready ÷ channels of them.

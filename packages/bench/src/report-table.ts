@@ -104,10 +104,7 @@ const FLOOD: readonly Column<FanoutResult>[] = [
   { title: 'max ms no flood', cell: (r) => (r.flood ? r.flood.baselineMaxMs.toFixed(0) : '') },
   { title: 'max ms flood', cell: (r) => r.latency.maxMs.toFixed(0) },
   { title: 'flood frames', cell: (r) => (r.flood ? n(r.flood.framesSent) : '') },
-  {
-    title: 'flooder cut',
-    cell: (r) => (r.flood ? String(Object.values(r.flood.closeCodes).reduce((a, b) => a + b, 0)) : ''),
-  },
+  { title: 'cut by server', cell: (r) => (r.flood ? String(r.flood.serverCuts ?? '?') : '') },
   { title: 'lost/dup/reord', cell: correctness },
 ];
 

@@ -198,7 +198,7 @@ function floodSummary(r: FanoutResult): string {
   const cuts = Object.entries(f.closeCodes)
     .map(([code, count]) => `${count}×${code}`)
     .join(' ');
-  return `p99 ${f.baselineP99Ms} ms without the flood, ${r.latency.p99Ms} ms with it (max ${f.baselineMaxMs} / ${r.latency.maxMs} ms); flooder sent ${f.framesSent.toLocaleString('en-US')} frames on ${f.connections} connections, closed ${cuts || 'never'}`;
+  return `p99 ${f.baselineP99Ms} ms without the flood, ${r.latency.p99Ms} ms with it (max ${f.baselineMaxMs} / ${r.latency.maxMs} ms); flooder sent ${f.framesSent.toLocaleString('en-US')} frames on ${f.connections} connections, saw closes ${cuts || 'none'}, server cut ${f.serverCuts ?? '?'}`;
 }
 
 function maxRateSummary(r: MaxRateResult): string {
