@@ -11,6 +11,8 @@ export const SCENARIO_NAMES = [
   'reconnect',
   'connect',
   'flood',
+  'drops',
+  'drops-silent',
 ] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
@@ -33,6 +35,10 @@ export interface BenchOptions {
   readonly profileDir: string | null;
   /** `serve` arguments added to Pushwire's defaults (`--pushwire-args`); empty: the defaults. */
   readonly pushwireArgs: readonly string[];
+  /** The drop scenarios: each client's network drops every this long (± 20 %)… */
+  readonly dropEveryMs: number;
+  /** …and stays away about this long. */
+  readonly dropAwayMs: number;
   readonly quick: boolean;
   readonly help: boolean;
 }
@@ -45,6 +51,8 @@ export const DEFAULTS = {
   inFlight: 64,
   payloadBytes: 100,
   repeat: 1,
+  dropEveryMs: 15_000,
+  dropAwayMs: 2000,
 } as const;
 
 /** What one scenario runs with: N values, a rate (msg/s, total over channels) and a duration. */
@@ -70,6 +78,9 @@ const SCENARIO_DEFAULTS: Readonly<Record<ScenarioName, ScenarioSettings>> = {
   connect: { subscribers: [10_000], rate: 0, durationMs: 0 },
   // Small: the point is the healthy subscribers' latency beside one flooder, not the load.
   flood: { subscribers: [200], rate: 100, durationMs: 5000 },
+  // AnyCable's harness: 10,000 clients, 2 msg/s, 2 minutes of drops every ~15 s for ~2 s.
+  drops: { subscribers: [10_000], rate: 2, durationMs: 120_000 },
+  'drops-silent': { subscribers: [10_000], rate: 2, durationMs: 120_000 },
 };
 
 /** `--quick`: every target and transport, small and short: about a minute for the fan-out. */
@@ -108,15 +119,26 @@ results.json and report.html.
                              flood      N subscribers' latency without and with one
                                         WebSocket flooding frames (junk, unknown ops,
                                         subscribes) and coming back when cut (pushwire)
+                             drops      N Pushwire SDK clients of one channel at 2 msg/s for
+                                        2 min, each one's network cut every 15 s ± 3 s for
+                                        ~2 s (socket reset, no close frame); the SDK
+                                        reconnects and resumes: delivered % (once, in order),
+                                        replay latency (pushwire only)
+                             drops-silent  the same, but the server's half of each dropped
+                                        connection is left open and silent (a loopback
+                                        proxy blackholes it): server connections vs clients
   --quick                  every target and transport, 500 subscribers, 2 s each (~1 min)
   --targets LIST           pushwire,raw,socketio,nchan (default pushwire,raw)
   --transports LIST        ws,sse,poll,stream (default all; a target runs those it has)
   --subs LIST              N, one scenario per value, e.g. 1000,5000 (default per scenario:
                            fanout, max-rate, publish 1000; idle, channels, reconnect,
-                           connect 10000; flood 200)
-  --rate N                 messages per second (default 100; channels 2000, reconnect 10)
+                           connect, drops 10000; flood 200)
+  --rate N                 messages per second (default 100; channels 2000, reconnect 10,
+                           drops 2)
   --duration D             publishing time per scenario: 10s, 1500ms, 1m (default 10s;
-                           max-rate steps and publish 5s)
+                           max-rate steps, publish and flood 5s; drops 2m)
+  --drop-every D           drops: each client's network drops every D ± 20 % (default 15s)
+  --drop-away D            drops: and stays away about D (default 2s)
   --in-flight K            publishes in flight in the publish scenario (default 64)
   --payload BYTES          size of each message's data (default 100)
   --repeat N               runs per scenario, medians reported (default 1)
@@ -138,6 +160,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
       quick: { type: 'boolean', default: false },
       scenarios: { type: 'string' },
       'in-flight': { type: 'string' },
+      'drop-every': { type: 'string' },
+      'drop-away': { type: 'string' },
       targets: { type: 'string' },
       transports: { type: 'string' },
       subs: { type: 'string' },
@@ -172,6 +196,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     inFlight: values['in-flight'] ? positiveInt('--in-flight', values['in-flight']) : DEFAULTS.inFlight,
     payloadBytes: values.payload ? positiveInt('--payload', values.payload) : DEFAULTS.payloadBytes,
     repeat: values.repeat ? positiveInt('--repeat', values.repeat) : DEFAULTS.repeat,
+    dropEveryMs: values['drop-every'] ? parseDurationMs(values['drop-every']) : DEFAULTS.dropEveryMs,
+    dropAwayMs: values['drop-away'] ? parseDurationMs(values['drop-away']) : DEFAULTS.dropAwayMs,
     outDir: values.out ?? null,
     profileDir: values.profile ?? null,
     pushwireArgs: (values['pushwire-args'] ?? '').split(/\s+/).filter((arg) => arg !== ''),

@@ -37,9 +37,14 @@ export class BrokerHost {
   private readonly cluster: HostCluster;
   private readonly log: Logger;
 
-  constructor(options: { logger?: Logger } = {}) {
+  /** `maxHistoryBytes`, `maxChannels`: the memory broker's caps (see MemoryBrokerOptions). */
+  constructor(options: { logger?: Logger; maxHistoryBytes?: number; maxChannels?: number } = {}) {
     this.log = options.logger ?? (() => {});
-    this.broker = new MemoryBroker({ logger: this.log });
+    this.broker = new MemoryBroker({
+      logger: this.log,
+      ...(options.maxHistoryBytes !== undefined && { maxHistoryBytes: options.maxHistoryBytes }),
+      ...(options.maxChannels !== undefined && { maxChannels: options.maxChannels }),
+    });
     this.cluster = new HostCluster(this.log);
   }
 
@@ -117,6 +122,12 @@ export class BrokerHost {
         return this.cluster.nodes();
       case 'cluster.report':
         return this.cluster.report(link.id, new Map(a[0] as [string, number][]));
+      case 'cluster.turn':
+        return this.cluster.turn(link.id, a[0], a[1]);
+      case 'cluster.clients.add':
+        return this.cluster.addClient(link.id, a[0]);
+      case 'cluster.clients.remove':
+        return this.cluster.removeClient(link.id, a[0]);
       case 'cluster.channels':
         return this.cluster.channels(a[0]);
       case 'cluster.broadcast':
