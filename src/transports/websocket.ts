@@ -244,6 +244,10 @@ class WebSocketConnection implements SessionSink {
     if (this.inboxHead === this.inbox.length) {
       this.inbox = [];
       this.inboxHead = 0;
+    } else if (this.inboxHead > INBOX_PAUSE_AT * 4) {
+      // A client that keeps the inbox from emptying must not grow it with handled slots.
+      this.inbox = this.inbox.slice(this.inboxHead);
+      this.inboxHead = 0;
     }
     if (this.paused && !this.disposed && this.inbox.length - this.inboxHead < INBOX_PAUSE_AT / 2) {
       this.paused = false;
