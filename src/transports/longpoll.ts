@@ -158,7 +158,7 @@ async function servePoll(
       transport: 'longpoll',
       identity: params.identity,
       sink: poll,
-      address: res.socket?.remoteAddress ?? null,
+      address: params.address,
       transient: true,
     });
   } catch (error) {
@@ -402,6 +402,12 @@ class HeldPoll implements SessionSink {
 }
 
 /**
+ * Channels kept followed for long polls at most: each is state the server holds for no one
+ * connected, so polls of ever new channel names must not grow it without bound.
+ */
+const MAX_LINGERING_CHANNELS = 10_000;
+
+/**
  * The channels long polls come back to, held in the hub for `lingerMs` after their last poll:
  * between two polls of a client nobody is on a channel, and its position and recent messages
  * must stay known for the next poll to be answered from memory.
@@ -418,14 +424,27 @@ class Lingering {
   touch(channel: string): void {
     if (this.lingerMs <= 0 || !this.hub.running) return;
     let entry = this.held.get(channel);
-    if (!entry) {
+    if (entry) {
+      // Most recently polled last: past the cap, the front is let go first.
+      this.held.delete(channel);
+    } else {
+      if (this.held.size >= MAX_LINGERING_CHANNELS) this.letGoOldest();
       entry = { hold: this.hub.hold(channel), until: 0 };
-      this.held.set(channel, entry);
     }
+    this.held.set(channel, entry);
     entry.until = Date.now() + this.lingerMs;
     if (!this.timer) {
       this.timer = setInterval(() => this.sweep(), Math.max(100, this.lingerMs / 4));
       this.timer.unref();
+    }
+  }
+
+  /** The channel polled longest ago stops lingering: its next poll takes the full path. */
+  private letGoOldest(): void {
+    for (const [channel, entry] of this.held) {
+      this.held.delete(channel);
+      entry.hold.release();
+      return;
     }
   }
 

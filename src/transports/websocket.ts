@@ -114,7 +114,7 @@ function serve(
       transport: 'websocket',
       identity: params.identity,
       sink: connection,
-      address: (socket as { remoteAddress?: string }).remoteAddress ?? null,
+      address: params.address,
     });
   } catch (error) {
     const failure = asPushwireError(error);
@@ -243,6 +243,10 @@ class WebSocketConnection implements SessionSink {
     }
     if (this.inboxHead === this.inbox.length) {
       this.inbox = [];
+      this.inboxHead = 0;
+    } else if (this.inboxHead > INBOX_PAUSE_AT * 4) {
+      // A client that keeps the inbox from emptying must not grow it with handled slots.
+      this.inbox = this.inbox.slice(this.inboxHead);
       this.inboxHead = 0;
     }
     if (this.paused && !this.disposed && this.inbox.length - this.inboxHead < INBOX_PAUSE_AT / 2) {

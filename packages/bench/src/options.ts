@@ -10,6 +10,7 @@ export const SCENARIO_NAMES = [
   'publish',
   'reconnect',
   'connect',
+  'flood',
   'drops',
   'drops-silent',
 ] as const;
@@ -75,6 +76,8 @@ const SCENARIO_DEFAULTS: Readonly<Record<ScenarioName, ScenarioSettings>> = {
   // two cores carry, and the storm would time the overload rather than the reconnecting.
   reconnect: { subscribers: [10_000], rate: 10, durationMs: 10_000 },
   connect: { subscribers: [10_000], rate: 0, durationMs: 0 },
+  // Small: the point is the healthy subscribers' latency beside one flooder, not the load.
+  flood: { subscribers: [200], rate: 100, durationMs: 5000 },
   // AnyCable's harness: 10,000 clients, 2 msg/s, 2 minutes of drops every ~15 s for ~2 s.
   drops: { subscribers: [10_000], rate: 2, durationMs: 120_000 },
   'drops-silent': { subscribers: [10_000], rate: 2, durationMs: 120_000 },
@@ -99,7 +102,7 @@ Starts each target fresh, drives it with subscribers in child processes and one 
 prints a progress line per scenario on stderr and a results table on stdout, and writes
 results.json and report.html.
 
-  --scenarios LIST         fanout,max-rate,idle,channels,publish,reconnect,connect, or all
+  --scenarios LIST         fanout,max-rate,idle,channels,publish,reconnect,connect,flood, or all
                            (default fanout):
                              fanout     N subscribers of one channel, a fixed rate
                              max-rate   fan-out at N = 1000 with the rate doubled from --rate
@@ -113,6 +116,9 @@ results.json and report.html.
                              reconnect  N subscribers dropped at once mid-run reconnect with
                                         their cursors (targets with resume: pushwire, raw)
                              connect    connections set up and subscribed per second
+                             flood      N subscribers' latency without and with one
+                                        WebSocket flooding frames (junk, unknown ops,
+                                        subscribes) and coming back when cut (pushwire)
                              drops      N Pushwire SDK clients of one channel at 2 msg/s for
                                         2 min, each one's network cut every 15 s ± 3 s for
                                         ~2 s (socket reset, no close frame); the SDK
@@ -126,11 +132,11 @@ results.json and report.html.
   --transports LIST        ws,sse,poll,stream (default all; a target runs those it has)
   --subs LIST              N, one scenario per value, e.g. 1000,5000 (default per scenario:
                            fanout, max-rate, publish 1000; idle, channels, reconnect,
-                           connect, drops 10000)
+                           connect, drops 10000; flood 200)
   --rate N                 messages per second (default 100; channels 2000, reconnect 10,
                            drops 2)
   --duration D             publishing time per scenario: 10s, 1500ms, 1m (default 10s;
-                           max-rate steps and publish 5s; drops 2m)
+                           max-rate steps, publish and flood 5s; drops 2m)
   --drop-every D           drops: each client's network drops every D ± 20 % (default 15s)
   --drop-away D            drops: and stays away about D (default 2s)
   --in-flight K            publishes in flight in the publish scenario (default 64)

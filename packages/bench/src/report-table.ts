@@ -95,6 +95,20 @@ const RECONNECT: readonly Column<FanoutResult>[] = [
   { title: 'max ms', cell: (r) => r.latency.maxMs.toFixed(0) },
 ];
 
+const FLOOD: readonly Column<FanoutResult>[] = [
+  TARGET,
+  TRANSPORT,
+  N,
+  { title: 'msg/s', cell: (r) => n(r.rate) },
+  { title: 'p99 ms no flood', cell: (r) => (r.flood ? ms(r.flood.baselineP99Ms) : '') },
+  { title: 'p99 ms flood', cell: (r) => ms(r.latency.p99Ms) },
+  { title: 'max ms no flood', cell: (r) => (r.flood ? r.flood.baselineMaxMs.toFixed(0) : '') },
+  { title: 'max ms flood', cell: (r) => r.latency.maxMs.toFixed(0) },
+  { title: 'flood frames', cell: (r) => (r.flood ? n(r.flood.framesSent) : '') },
+  { title: 'cut by server', cell: (r) => (r.flood ? String(r.flood.serverCuts ?? '?') : '') },
+  { title: 'lost/dup/reord', cell: correctness },
+];
+
 const MAX_RATE: readonly Column<MaxRateResult>[] = [
   TARGET,
   TRANSPORT,
@@ -155,6 +169,7 @@ const TITLES: Readonly<Record<ScenarioName, string>> = {
   publish: 'HTTP publish API throughput',
   reconnect: 'Reconnect storm: every subscriber dropped at once, back with its cursor',
   connect: 'Connection set-up rate (connected and subscribed)',
+  flood: 'One abusive WebSocket flooding frames: healthy subscribers without and with it',
   drops: 'Network drops: SDK clients cut every ~15 s for ~2 s, resumed by the SDK',
   'drops-silent': 'Network drops, server half left open and silent: the same, plus dead peers on the server',
 };
@@ -175,6 +190,8 @@ function columnsOf(scenario: ScenarioName): readonly Column<never>[] {
       return IDLE;
     case 'connect':
       return CONNECT;
+    case 'flood':
+      return FLOOD;
     case 'drops':
     case 'drops-silent':
       return DROPS;
