@@ -258,11 +258,7 @@ export class Session {
   receive(batch: OutboundBatch): void {
     const subscription = this.subscriptions.get(batch.channel);
     if (!subscription) return;
-    // The timer may run late on a busy node: what comes after the deadline never goes out.
-    if (this.deadline !== null && Date.now() >= this.deadline) {
-      this.end(EXPIRED);
-      return;
-    }
+    if (this.pastDeadline()) return;
     if (subscription.buffer) {
       subscription.buffer.push(...batch.messages);
       return;
@@ -357,6 +353,7 @@ export class Session {
   }
 
   private deliver(subscription: Subscription, message: OutboundMessage): void {
+    if (this.pastDeadline()) return;
     if (message.epoch !== subscription.epoch) {
       this.reportGap(subscription, 'epoch', subscription.offset, message.epoch, message.offset);
     } else if (message.offset <= subscription.offset) {
@@ -405,6 +402,18 @@ export class Session {
     for (const subscription of this.subscriptions.values()) {
       if (subscription.segment) yield subscription.segment;
     }
+  }
+
+  /**
+   * Ends the session when its credentials are past their deadline, before anything more goes
+   * out: the timer may run late on a busy node, and nothing published after it may reach the
+   * client. True when the session is (now) closed.
+   */
+  private pastDeadline(): boolean {
+    if (this.state === 'closed') return true;
+    if (this.deadline === null || Date.now() < this.deadline) return false;
+    this.end(EXPIRED);
+    return true;
   }
 
   /** Ends the session when its credentials are past their deadline (a late timer). */
