@@ -10,6 +10,7 @@ import {
   type TransportName,
 } from '../protocol/index.ts';
 import type { Access } from './access.ts';
+import type { Expiring, ExpiryWheel } from './expiry.ts';
 import type { OutboundBatch, OutboundMessage } from './outbound.ts';
 import { type History, type PlannedGap, plan } from './resume-plan.ts';
 import type {
@@ -27,6 +28,8 @@ export interface SessionHost {
   readonly maxChannelsPerSession: number;
   /** Credentials stay good this long past their expiry, for clocks that disagree. */
   readonly clockSkewMs: number;
+  /** Ends sessions when their credentials expire. */
+  readonly expiries: ExpiryWheel;
   attach(channel: string, session: Session): Promise<void>;
   detach(channel: string, session: Session): void;
   historyFor(channel: string, since: StreamPosition | undefined): Promise<History>;
@@ -46,9 +49,6 @@ export interface SessionHost {
 
 /** The most messages one history command returns. */
 const MAX_HISTORY_LIMIT = 1000;
-
-/** Node's timers fire at once past this many milliseconds (a signed 32-bit delay). */
-const MAX_TIMER_MS = 2_147_483_647;
 
 const EXPIRED: CloseRequest = Object.freeze({
   code: 'token_expired',
@@ -79,7 +79,7 @@ export interface SubscribeRequest {
  * its cursor) and the sink its transport gave. Every message reaches the sink once, in offset
  * order per channel, with gaps reported, whichever way it came (history or live).
  */
-export class Session {
+export class Session implements Expiring {
   readonly id: string;
   readonly transport: TransportName;
   readonly connectedAt = Date.now();
@@ -93,7 +93,6 @@ export class Session {
   private current: Identity;
   /** When the credentials stop being good (expiry + clock skew, ms); null: never. */
   private deadline: number | null = null;
-  private expiryTimer: NodeJS.Timeout | null = null;
 
   constructor(
     id: string,
@@ -314,7 +313,7 @@ export class Session {
   close(): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    this.clearExpiry();
+    this.host.expiries.remove(this);
     for (const subscription of [...this.subscriptions.values()]) this.drop(subscription);
     this.host.forget(this, this.ending);
   }
@@ -423,27 +422,17 @@ export class Session {
     throw new PushwireError('token_expired');
   }
 
-  /** Arms the timer that ends the session when its credentials expire. */
+  /** Puts the session in the host's expiry wheel at its credentials' deadline. */
   private scheduleExpiry(): void {
-    this.clearExpiry();
     const expiresAt = this.current.expiresAt;
     this.deadline = expiresAt === undefined || expiresAt === null ? null : expiresAt + this.host.clockSkewMs;
-    if (this.deadline === null) return;
-    const wait = this.deadline - Date.now();
-    this.expiryTimer = setTimeout(
-      () => {
-        this.expiryTimer = null;
-        if (wait > MAX_TIMER_MS) this.scheduleExpiry();
-        else this.end(EXPIRED);
-      },
-      Math.min(Math.max(wait, 0), MAX_TIMER_MS),
-    );
-    this.expiryTimer.unref();
+    if (this.deadline === null) this.host.expiries.remove(this);
+    else this.host.expiries.add(this, this.deadline);
   }
 
-  private clearExpiry(): void {
-    if (this.expiryTimer) clearTimeout(this.expiryTimer);
-    this.expiryTimer = null;
+  /** The wheel's call at the deadline. */
+  expire(): void {
+    this.end(EXPIRED);
   }
 
   private assertOpen(): void {
