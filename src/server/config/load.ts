@@ -1,3 +1,5 @@
+import { createPublicKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { redactRedisUrl } from '../../brokers/index.ts';
 import { DEFAULTS } from './defaults.ts';
 import { hookProblems } from './hooks.ts';
@@ -125,6 +127,20 @@ function tokenProblems(config: Config, labels: ReadonlyMap<keyof Config, string>
     problems.push(
       `${labels.get('tokenSecret') ?? 'tokenSecret'}: the secret is too short (use at least ${MIN_TOKEN_SECRET_BYTES} bytes, e.g. openssl rand -hex 32)`,
     );
+  }
+  const file = config.tokenPublicKey;
+  if (file !== null) {
+    const label = labels.get('tokenPublicKey') ?? 'tokenPublicKey';
+    try {
+      const type = createPublicKey(readFileSync(file, 'utf8')).asymmetricKeyType;
+      if (type !== 'rsa' && type !== 'ec' && type !== 'ed25519') {
+        problems.push(`${label}: ${file} holds a ${String(type)} key (use RSA, P-256 or Ed25519)`);
+      }
+    } catch (error) {
+      const reason =
+        (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : 'not a PEM public key';
+      problems.push(`${label}: can't use ${file}: ${reason}`);
+    }
   }
   const keyed = config.tokenSecret !== null || config.tokenJwksUrl !== null || config.tokenPublicKey !== null;
   if (!keyed) {
