@@ -17,6 +17,7 @@ import type {
   CloseRequest,
   CommandResult,
   Identity,
+  PublishLimitKeys,
   SessionCommand,
   SessionSink,
   SubscribeStart,
@@ -37,7 +38,7 @@ export interface SessionHost {
   presenceOf(channel: string): Promise<PresenceInfo[]>;
   publishAs(
     identity: Identity,
-    limitKey: string,
+    limits: PublishLimitKeys,
     channel: string,
     data: string,
     clientId: string | null,
@@ -211,7 +212,7 @@ export class Session implements Expiring {
       case 'publish': {
         const { epoch, offset } = await this.host.publishAs(
           this.identity,
-          this.id,
+          { connection: this.id, address: this.address },
           channel,
           command.data,
           this.id,
