@@ -30,15 +30,19 @@ export interface ClusterScope {
   /**
    * Shared views only: a node in a process of its own that joins as `id`, reports `counts`,
    * adds `clients` (id -> user) to its roster and is then killed without a word (SIGKILL) when
-   * `kill` is called.
+   * `kill` is called. With `dieWhenTold` it kills itself when told of a lost node, halfway
+   * through its claim.
    */
   doomedNode?(
     id: string,
     counts: Record<string, number>,
     clients?: Record<string, string | null>,
-  ): Promise<{ kill(): Promise<void> }>;
+    options?: { dieWhenTold?: boolean },
+  ): Promise<{ kill(): Promise<void>; readonly exited: Promise<void> }>;
   /** How long until a killed node's lease has surely run out and been claimed. */
   readonly lostWithinMs: number;
+  /** Shared views only: how long until a claim whose claimer died is surely claimed again. */
+  readonly reclaimedWithinMs?: number;
   dispose(): Promise<void>;
 }
 
@@ -371,6 +375,35 @@ export function clusterContract(factory: ClusterFactory): void {
         (change) => !change.occupied,
       );
       assert.deepEqual(changes(vacated), [{ channel: 'alone', occupied: false }]);
+    });
+
+    test('a node that dies while telling of a lost node leaves the telling to another', async () => {
+      const doomedId = `doomed-${unique()}`;
+      const doomed = await scope.doomedNode!(doomedId, { orphan: 3 }, { [`${doomedId}-1`]: 'bob' });
+      const claimerId = `claimer-${unique()}`;
+      const claimer = await scope.doomedNode!(claimerId, {}, {}, { dieWhenTold: true });
+      await doomed.kill();
+      // The claimer is the only live node: it claims the doomed one and dies on the spot.
+      let claimed = false;
+      void claimer.exited.then(() => {
+        claimed = true;
+      });
+      await eventually(() => claimed, 'the claimer to claim and die', scope.lostWithinMs);
+      const a = await joined(`a-${unique()}`);
+      await eventually(
+        () => a.handler.lost.some((lost) => lost.node.id === doomedId),
+        'the doomed node to be claimed again',
+        scope.reclaimedWithinMs!,
+      );
+      const lost = a.handler.lost.find((entry) => entry.node.id === doomedId)!;
+      assert.deepEqual(lost.channels, new Map([['orphan', 3]]));
+      assert.deepEqual(lost.clients, [{ clientId: `${doomedId}-1`, user: 'bob' }]);
+      await eventually(
+        () => a.handler.occupancies.some((change) => change.channel === 'orphan'),
+        'the orphaned channel to be vacated',
+      );
+      assert.deepEqual(changes(a.handler.occupancies), [{ channel: 'orphan', occupied: false }]);
+      assert.deepEqual((await a.cluster.channels({ limit: 10 })).channels, []);
     });
   });
 }
