@@ -19,7 +19,14 @@ const OPTIONS: ChannelOptions = { historySize: 10, historyTtlMs: null, clientPub
 
 function sink(): SessionSink & { closed: CloseRequest[] } {
   const closed: CloseRequest[] = [];
-  return { closed, message() {}, batch() {}, gap() {}, close: (request) => closed.push(request) };
+  return {
+    closed,
+    message() {},
+    batch() {},
+    gap() {},
+    dropped() {},
+    close: (request) => closed.push(request),
+  };
 }
 
 /**

@@ -5,6 +5,7 @@ import type { Socket } from 'node:net';
 import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import {
   type Broker,
   type Logger as BrokerLogger,
@@ -17,14 +18,21 @@ import {
 } from '../brokers/index.ts';
 import { Hub } from '../core/index.ts';
 import { isSystemChannel, PushwireError, publicationOfValue } from '../protocol/index.ts';
-import { createTransports, HeartbeatWheel, sendError, type Transport } from '../transports/index.ts';
+import {
+  createTransports,
+  HeartbeatWheel,
+  newTransportCounters,
+  OutboundBudget,
+  sendError,
+  type Transport,
+} from '../transports/index.ts';
 import { adminRoutes } from './admin/admin-api.ts';
 import { dashboardRoutes } from './admin/dashboard.ts';
 import { NodeStats } from './admin/node-stats.ts';
 import { OperatorTokens } from './admin/operator-tokens.ts';
 import { StatsFeed, SYSTEM_CHANNEL_OPTIONS } from './admin/stats-feed.ts';
 import { ApiKeys } from './api-keys.ts';
-import { ConnectionAuth } from './auth.ts';
+import { ConnectionAuth, type TokenOptions } from './auth.ts';
 import { ClusterNode } from './cluster-node.ts';
 import { ClusterOccupancy } from './cluster-occupancy.ts';
 import {
@@ -41,6 +49,7 @@ import { answerSocket, clientErrorOf, type EdgeLog, edgeLogOf } from './edge.ts'
 import { healthRoutes, metricsRoutes } from './health.ts';
 import { createHooks } from './hooks/setup.ts';
 import { type InternalListener, listenInternal } from './internal-listener.ts';
+import { liveSessionRoutes } from './live-session-api.ts';
 import { createLogger } from './logger.ts';
 import { Metrics } from './metrics.ts';
 import { publishRoutes } from './publish-api.ts';
@@ -54,6 +63,16 @@ export interface PushwireOptions extends Partial<Config> {
   readonly logger?: Logger;
   /** Serve every path under this prefix, e.g. '/push' for /push/ws, /push/sse, … */
   readonly prefix?: string;
+  /** Set by `pushwire serve --workers` in each worker process; embedders leave it out. */
+  readonly worker?: WorkerRole;
+}
+
+/** How a worker of `pushwire serve --workers` differs from a process on its own. */
+export interface WorkerRole {
+  /** What /api/info names as the broker (the worker's own broker only reaches the primary's). */
+  readonly brokerKind: string;
+  /** Given this instance's registry, what /metrics answers: every worker's metrics together. */
+  metrics(local: Registry): () => Promise<string>;
 }
 
 export interface PublishResult {
@@ -66,6 +85,8 @@ export interface Pushwire {
   /** The key that POST /api/publish requires (generated when none was configured). */
   readonly apiKey: string;
   readonly config: Config;
+  /** This node's id in the cluster; client ids (`connected`) start with it. */
+  readonly nodeId: string;
   /** Where the internal listener (`internalPort`) serves /metrics, /api/* and /admin; null without one. */
   readonly internalUrl: string | null;
   /** Publishes from server-side code; `data` is any JSON value. */
@@ -95,7 +116,7 @@ const POLL_LINGER_MS = 10_000;
  * served, everything else still goes to the server's own request listeners.
  */
 export async function createPushwire(server: Server, options: PushwireOptions = {}): Promise<Pushwire> {
-  const { brokerInstance, logger: givenLogger, prefix = '', ...overrides } = options;
+  const { brokerInstance, logger: givenLogger, prefix = '', worker, ...overrides } = options;
   // Embedded, the demo is off unless asked for: the host's own `/` stays the host's.
   // Embedded, connection caps are off unless asked for: the host's server, and the host's
   // own connections on it, are the host's.
@@ -120,7 +141,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
   const cluster = hasCluster(broker) ? broker.cluster : new LocalCluster();
   const revocations = new Revocations(cluster, config.revocationTtlMs, report);
   const operatorTokens = config.adminKey === null ? null : new OperatorTokens(config.adminKey);
-  const auth = new ConnectionAuth(config.tokenSecret, { revocations, operatorTokens });
+  const auth = new ConnectionAuth(tokenOptionsOf(config), { revocations, operatorTokens });
   // A broker without a cluster view of its own gets one of this node alone: not the cluster's.
   const occupancy = new ClusterOccupancy(hasCluster(broker));
   const hooks = createHooks({ config, occupancy, tokens: auth, logger });
@@ -129,8 +150,10 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     channelOptions: (channel) =>
       isSystemChannel(channel) ? SYSTEM_CHANNEL_OPTIONS : resolveChannelOptions(config, channel),
     maxChannelsPerSession: config.maxChannelsPerConnection,
+    clockSkewMs: config.tokenClockSkewMs,
     presenceTtlMs: config.presenceTtlMs,
     clientPublishRate: config.clientPublishRate === 0 ? null : config.clientPublishRate,
+    clientPublishRatePerIp: config.clientPublishRatePerIp === 0 ? null : config.clientPublishRatePerIp,
     report,
     ...(hooks.lifecycle && { lifecycle: hooks.lifecycle }),
     ...(hooks.accessHook && { accessHook: hooks.accessHook }),
@@ -146,6 +169,8 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     config.heartbeatIntervalMs === null
       ? null
       : new HeartbeatWheel({ intervalMs: config.heartbeatIntervalMs, timeoutMs: config.heartbeatTimeoutMs });
+  const transportCounters = newTransportCounters();
+  const outbound = new OutboundBudget(config.maxOutboundMemory);
   const transports = createTransports({
     hub,
     heartbeat,
@@ -154,13 +179,19 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     maxFrameBytes: config.maxMessageBytes + 1024,
     pollTimeoutMs: config.pollTimeoutMs,
     pollLingerMs: POLL_LINGER_MS,
+    maxCommandsPerSecond: config.maxCommandsPerSecond === 0 ? null : config.maxCommandsPerSecond,
+    counters: transportCounters,
+    outbound,
     report,
-    fault: edgeLog.fault,
+    ...(auth.required && { identifyToken: (token: string) => auth.identify(token) }),
   });
   const brokerUp = () => !hasHealth(broker) || broker.healthy();
   const metrics = new Metrics({
     hub,
     transports,
+    transportCounters,
+    memoryBroker: broker instanceof MemoryBroker ? broker : null,
+    outbound,
     heartbeat,
     brokerUp,
     clusterNodes: async () => (await cluster.nodes()).length,
@@ -178,7 +209,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     hub,
     transports,
     heartbeat,
-    broker: { kind: brokerInstance ? 'custom' : config.broker, healthy: brokerUp },
+    broker: { kind: worker?.brokerKind ?? (brokerInstance ? 'custom' : config.broker), healthy: brokerUp },
     httpErrors: async () => countsByCode(await metrics.httpErrors.get()),
   });
   stats.start();
@@ -189,13 +220,17 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
   const publicRoutes: RouteEntry[] = [
     ...publishRoutes({ config, keys, hub, auth: hooks.connectAuth, metrics }),
     ...disconnectRoutes({ hub, node, keys, revocations }),
+    ...liveSessionRoutes({ hub, node, auth }),
     ...healthRoutes({ hub, ready }),
     ...staticRoutes(staticFiles),
   ];
   const internal = config.internalPort !== null;
   // Without an internal port they share the public one, and /metrics then takes the admin key.
   const privateRoutes: RouteEntry[] = [
-    ...metricsRoutes(metrics, !internal && config.adminKey !== null ? keys : null),
+    ...metricsRoutes(
+      worker ? worker.metrics(metrics.registry) : () => metrics.registry.metrics(),
+      !internal && config.adminKey !== null ? keys : null,
+    ),
     ...adminRoutes({ hub, node, stats, keys, operatorTokens }),
     ...dashboardRoutes(operatorTokens !== null),
   ];
@@ -231,6 +266,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
   return {
     apiKey,
     config,
+    nodeId: hub.nodeId,
     internalUrl: internalListener?.url ?? null,
     async publish(name, value) {
       const { channel, data } = publicationOfValue(name, value, config.maxMessageBytes);
@@ -263,6 +299,27 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
       })();
       return closing;
     },
+  };
+}
+
+/** The token keys and checks of `config`, the public key file read. */
+function tokenOptionsOf(config: Config): TokenOptions {
+  let pem: string | null = null;
+  if (config.tokenPublicKey !== null) {
+    try {
+      pem = readFileSync(config.tokenPublicKey, 'utf8');
+    } catch (error) {
+      throw new Error(`--token-public-key: can't read ${config.tokenPublicKey}: ${(error as Error).message}`);
+    }
+  }
+  return {
+    tokenSecret: config.tokenSecret,
+    tokenJwksUrl: config.tokenJwksUrl,
+    tokenPublicKeyPem: pem,
+    tokenAudience: config.tokenAudience,
+    tokenIssuer: config.tokenIssuer,
+    tokenMaxAgeMs: config.tokenMaxAgeMs,
+    tokenClockSkewMs: config.tokenClockSkewMs,
   };
 }
 
@@ -317,7 +374,13 @@ function withDemoNamespace(config: Config): Config {
 
 function makeBroker(config: Config, logger: Logger): Broker {
   const log: BrokerLogger = (level, msg, err) => logger[level]({ err }, msg);
-  if (config.broker === 'memory') return new MemoryBroker({ logger: log });
+  if (config.broker === 'memory') {
+    return new MemoryBroker({
+      logger: log,
+      maxHistoryBytes: config.maxHistoryMemory,
+      maxChannels: config.maxHistoryChannels,
+    });
+  }
   return new RedisBroker({
     url: config.redisUrl,
     prefix: config.redisPrefix,

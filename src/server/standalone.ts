@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from './config/index.ts';
-import { createPushwire, type Pushwire } from './create-pushwire.ts';
+import { createPushwire, type Pushwire, type PushwireOptions } from './create-pushwire.ts';
 
 const IDLE_SWEEP_MS = 50;
 /**
@@ -26,7 +26,11 @@ export interface RunningServer {
 }
 
 /** Runs Pushwire as the whole HTTP server (what `pushwire serve` does). */
-export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+export async function startServer(
+  config: Config,
+  logger: Logger,
+  extra: Pick<PushwireOptions, 'brokerInstance' | 'worker'> = {},
+): Promise<RunningServer> {
   const server = createServer({
     keepAliveTimeout: config.keepAliveTimeoutMs,
     // Headers and body within the request timeout: a client trickling either is cut with 408.
@@ -35,7 +39,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     // Node checks those timeouts this often (30 s by default, which would double them).
     connectionsCheckingInterval: Math.min(1000, config.requestTimeoutMs / 2),
   });
-  const pushwire = await createPushwire(server, { ...config, logger });
+  const pushwire = await createPushwire(server, { ...config, ...extra, logger });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG }, () => {

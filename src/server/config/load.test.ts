@@ -185,6 +185,13 @@ describe('loadConfig: values', () => {
     assert.deepEqual(load(['--config', yaml]).corsOrigins, ['https://a.example', '*']);
   });
 
+  it('refuses an HS256 token secret under 32 bytes', () => {
+    assert.throws(
+      () => load(['--token-secret', 'too-short']),
+      /--token-secret: the secret is too short \(use at least 32 bytes/,
+    );
+  });
+
   it('keeps strings as given', () => {
     const config = load(
       [
