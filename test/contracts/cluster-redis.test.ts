@@ -64,7 +64,12 @@ function redisScope(url: string, cluster: boolean): ClusterScope {
   };
 }
 
-clusterContract({ name: 'redis', shared: true, scope: async () => redisScope(redisUrl(), false) });
+clusterContract({
+  name: 'redis',
+  shared: true,
+  killable: true,
+  scope: async () => redisScope(redisUrl(), false),
+});
 
 let clusterServer: ReturnType<typeof startOneNodeCluster> | null = null;
 after(async () => {
@@ -74,6 +79,7 @@ after(async () => {
 clusterContract({
   name: 'redis cluster',
   shared: true,
+  killable: true,
   async scope() {
     clusterServer ??= startOneNodeCluster();
     return redisScope((await clusterServer).url, true);

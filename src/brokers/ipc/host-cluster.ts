@@ -1,13 +1,17 @@
 import { PushwireError } from '../../protocol/index.ts';
+import { ChannelCounts } from '../channel-counts.ts';
 import { LocalCluster } from '../local-cluster.ts';
 import type {
   ChannelPage,
   ChannelQuery,
+  ChannelTurn,
   ClusterRequest,
+  ConnectedClient,
   Logger,
   NodeInfo,
   NodeLease,
   NodeReply,
+  OccupancyChange,
   RevocationStore,
 } from '../types.ts';
 import type { HostLink } from './host.ts';
@@ -19,7 +23,8 @@ const NOMINAL_LEASE_MS = 15_000;
 interface Member {
   readonly link: HostLink;
   readonly info: NodeInfo;
-  readonly counts: Map<string, number>;
+  /** Its connected clients: clientId -> user, told if it is lost. */
+  readonly clients: Map<string, string | null>;
 }
 
 interface PendingBus {
@@ -35,8 +40,8 @@ interface PendingBus {
 export class HostCluster {
   readonly revocations: RevocationStore;
   private readonly members = new Map<string, Member>();
-  /** Channel -> subscribers on every worker together. */
-  private readonly totals = new Map<string, number>();
+  /** Each channel's count per worker (by link id) and in total, with its sequence. */
+  private readonly counts = new ChannelCounts();
   private readonly pending = new Map<string, PendingBus>();
   private nextBusId = 0;
 
@@ -46,7 +51,7 @@ export class HostCluster {
   }
 
   join(link: HostLink, info: NodeInfo): null {
-    this.members.set(link.id, { link, info, counts: new Map() });
+    this.members.set(link.id, { link, info, clients: new Map() });
     return null;
   }
 
@@ -58,24 +63,36 @@ export class HostCluster {
   }
 
   report(linkId: string, counts: ReadonlyMap<string, number>): null {
-    const member = this.members.get(linkId);
-    if (!member) throw new PushwireError('broker_unavailable', 'this node has not joined the cluster');
+    const member = this.member(linkId);
     for (const [channel, count] of counts) {
-      const before = member.counts.get(channel) ?? 0;
-      if (count > 0) member.counts.set(channel, count);
-      else member.counts.delete(channel);
-      this.add(channel, count - before, member);
+      const { edgeSeq } = this.counts.set(linkId, channel, count, false);
+      if (edgeSeq !== null) this.tell(member, { channel, occupied: count > 0, seq: edgeSeq });
     }
     return null;
   }
 
+  turn(linkId: string, channel: string, count: number): ChannelTurn {
+    this.member(linkId);
+    return this.counts.set(linkId, channel, count, true);
+  }
+
+  addClient(linkId: string, { clientId, user }: ConnectedClient): null {
+    this.member(linkId).clients.set(clientId, user);
+    return null;
+  }
+
+  removeClient(linkId: string, clientId: string): null {
+    this.members.get(linkId)?.clients.delete(clientId);
+    return null;
+  }
+
   channels({ prefix = '', after, limit }: ChannelQuery): ChannelPage {
-    const names = [...this.totals.keys()]
+    const names = [...this.counts.names()]
       .filter((name) => name.startsWith(prefix) && (after === undefined || name > after))
       .sort(compare);
     const page = names.slice(0, limit);
     return {
-      channels: page.map((channel) => ({ channel, subscribers: this.totals.get(channel)! })),
+      channels: page.map((channel) => ({ channel, subscribers: this.counts.total(channel) })),
       next: names.length > limit ? page[page.length - 1]! : null,
     };
   }
@@ -100,26 +117,37 @@ export class HostCluster {
   leave(linkId: string): null {
     const member = this.members.get(linkId);
     if (!member) return null;
+    // The leaving node is told of the channels it vacates, as on Redis; it still listens.
+    this.dropCounts(linkId, member);
     this.members.delete(linkId);
-    this.dropCounts(member);
     return null;
   }
 
-  /** The link's process is gone without leaving: one live node hears of it. */
+  /**
+   * The link's process is gone without leaving: one live node hears of it and its clients,
+   * then of the channels it alone held.
+   */
   lose(linkId: string): void {
     const member = this.members.get(linkId);
     if (!member) return;
-    const channels = [...member.counts];
-    this.leave(linkId);
+    this.members.delete(linkId);
     for (const [key, pending] of this.pending) {
       if (!key.startsWith(`${linkId}/`)) continue;
       this.pending.delete(key);
       pending.resolve({ node: pending.node, ok: false, error: 'the node is gone' });
     }
     const witness = this.witness();
-    if (!witness) return;
-    this.log('warn', `node ${member.info.id} ended without leaving the cluster`);
-    send(witness.link, { pw: 'lost', link: witness.link.id, lost: { node: member.info, channels } });
+    if (witness) {
+      this.log('warn', `node ${member.info.id} ended without leaving the cluster`);
+      const channels = [...this.counts.of(linkId)];
+      const clients = [...member.clients].map(([clientId, user]) => ({ clientId, user }));
+      send(witness.link, {
+        pw: 'lost',
+        link: witness.link.id,
+        lost: { node: member.info, channels, clients },
+      });
+    }
+    this.dropCounts(linkId, this.witness());
   }
 
   private ask(member: Member, request: ClusterRequest, timeoutMs: number): Promise<NodeReply> {
@@ -142,20 +170,21 @@ export class HostCluster {
     });
   }
 
-  private dropCounts(member: Member): void {
-    for (const [channel, count] of member.counts) this.add(channel, -count, this.witness());
-    member.counts.clear();
+  private member(linkId: string): Member {
+    const member = this.members.get(linkId);
+    if (!member) throw new PushwireError('broker_unavailable', 'this node has not joined the cluster');
+    return member;
   }
 
-  /** Changes a channel's total; a change between 0 and more is told to `teller` alone. */
-  private add(channel: string, delta: number, teller: Member | undefined): void {
-    if (delta === 0) return;
-    const before = this.totals.get(channel) ?? 0;
-    const after = before + delta;
-    if (after > 0) this.totals.set(channel, after);
-    else this.totals.delete(channel);
-    if ((before === 0) === after <= 0 || !teller) return;
-    send(teller.link, { pw: 'occupancy', link: teller.link.id, change: { channel, occupied: after > 0 } });
+  /** Removes a node's counts; the channels it alone held are told vacated to `teller`. */
+  private dropCounts(linkId: string, teller: Member | undefined): void {
+    const vacated = this.counts.drop(linkId);
+    if (teller) for (const change of vacated) this.tell(teller, change);
+  }
+
+  /** A change between 0 and more, told to one node alone. */
+  private tell(member: Member, change: OccupancyChange): void {
+    send(member.link, { pw: 'occupancy', link: member.link.id, change });
   }
 
   private witness(): Member | undefined {
