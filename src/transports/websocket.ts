@@ -69,9 +69,16 @@ export function webSocketTransport(context: TransportContext): Transport {
     cursorHeader: null,
     open(wire, params) {
       if (wire.kind !== 'upgrade') return;
-      wss.handleUpgrade(wire.req, wire.socket, wire.head, (ws) =>
-        serve(context, ws, wire.socket, params, open),
-      );
+      // `ws` writes the 101 and calls back at once, where `connected` is written: corked, the
+      // two leave in one syscall instead of two, a third of a connection's set-up writes.
+      wire.socket.cork();
+      try {
+        wss.handleUpgrade(wire.req, wire.socket, wire.head, (ws) =>
+          serve(context, ws, wire.socket, params, open),
+        );
+      } finally {
+        wire.socket.uncork();
+      }
     },
     refuse(wire, error) {
       if (wire.kind !== 'upgrade') return;
