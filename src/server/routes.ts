@@ -42,6 +42,14 @@ export interface Route {
 /** A route at its path under the prefix. */
 export type RouteEntry = readonly [path: string, route: Route];
 
+/**
+ * An upgraded socket's error listener. Not a closure: one made here would share its scope
+ * with the request and keep it (headers and all, ~1.5 KB) for as long as the connection lives.
+ */
+function destroySocket(this: Duplex): void {
+  this.destroy();
+}
+
 const ANY_ORIGIN: Readonly<Record<string, string>> = Object.freeze({ 'Access-Control-Allow-Origin': '*' });
 const VARY_ORIGIN: Readonly<Record<string, string>> = Object.freeze({ Vary: 'Origin' });
 
@@ -110,7 +118,7 @@ export class Router {
     const target = readTarget(req.url);
     const transport = target && this.upgrades.get(target.path);
     if (!target || !transport) return false;
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroySocket);
     const wire: Wire = { kind: 'upgrade', req, socket, head };
     const headers = this.corsHeaders(req);
     this.open(wire, target, headers, transport).catch((error: unknown) =>

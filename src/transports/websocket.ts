@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import { type WebSocket, WebSocketServer } from 'ws';
+import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import {
   type CloseRequest,
   concatEncoded,
@@ -122,6 +122,17 @@ function serve(
   connection.start(session);
 }
 
+const connections = new WeakMap<WebSocket, WebSocketConnection>();
+
+function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  connections.get(this)?.received(data, isBinary);
+}
+
+function onPong(this: WebSocket): void {
+  const connection = connections.get(this);
+  if (connection) connection.heard();
+}
+
 class WebSocketConnection implements SessionSink {
   private session: Session | null = null;
   private readonly writer: ConnectionWriter;
@@ -143,23 +154,30 @@ class WebSocketConnection implements SessionSink {
   start(session: Session): void {
     this.session = session;
     this.open.add(this);
-    const { ws, writer } = this;
-    ws.on('message', (data, isBinary) => {
-      writer.lastSeenAt = Date.now();
-      if (isBinary) {
-        writer.raw(
-          webSocketTextFrame(encodeErrorFrame(undefined, 'invalid_request', 'send JSON text frames')),
-        );
-        return;
-      }
-      this.handle(data.toString());
-    });
-    ws.on('pong', () => {
-      writer.lastSeenAt = Date.now();
-    });
+    const { ws } = this;
+    // Shared listeners that find their connection on the socket, rather than closures: these
+    // live as long as the connection, and at 10,000 idle connections every closure counts.
+    connections.set(ws, this);
+    ws.on('message', onMessage);
+    ws.on('pong', onPong);
     ws.on('close', this.dispose);
     ws.on('error', this.dispose);
-    writer.start(session);
+    this.writer.start(session);
+  }
+
+  received(data: RawData, isBinary: boolean): void {
+    this.writer.lastSeenAt = Date.now();
+    if (isBinary) {
+      this.writer.raw(
+        webSocketTextFrame(encodeErrorFrame(undefined, 'invalid_request', 'send JSON text frames')),
+      );
+      return;
+    }
+    this.handle(data.toString());
+  }
+
+  heard(): void {
+    this.writer.lastSeenAt = Date.now();
   }
 
   message(message: OutboundMessage, cursor: string): void {
