@@ -161,7 +161,7 @@ export class Channel {
       messages.push(message);
     }
     // Memory must not answer for longer than history does (past it, a gap is reported): the
-    // broker's window (memory.ts trimHistory) holds the last historySize messages and every
+    // broker's window (memory.ts beyondWindow) holds the last historySize messages and every
     // one younger than historyMinAgeMs, none older than historyTtlMs.
     const oldest = messages[0]!.time;
     const { historySize, historyTtlMs, historyMinAgeMs = 0 } = this.options;

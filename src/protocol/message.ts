@@ -59,4 +59,9 @@ export interface ConnectedEvent {
   cursor: string;
   /** How often the server sends a heartbeat when idle; null when heartbeats are off. */
   heartbeatIntervalMs: number | null;
+  /**
+   * When the connection's token expires (its `exp`, ms since the epoch); null without one.
+   * Every server of this version sends it; optional for clients of older servers.
+   */
+  expiresAt?: number | null;
 }

@@ -49,7 +49,7 @@ export interface RunningTarget {
 /** File descriptors every target and load-generator process may hold (the machine's hard limit). */
 export const OPEN_FILES = 20_000;
 const START_TIMEOUT_MS = 30_000;
-const API_KEY = 'bench-api-key';
+const API_KEY = 'bench-api-key-0123456789';
 
 /** Runs `command` with its open-file limit raised first (`ulimit -n`, up to the hard limit). */
 export function spawnWithFileLimit(
@@ -274,6 +274,11 @@ export const TARGETS: Readonly<Record<TargetName, TargetInfo>> = {
       'serve',
       '--api-key',
       API_KEY,
+      // The load comes from one address, in numbers no single client should reach.
+      '--max-connections',
+      'off',
+      '--max-connections-per-ip',
+      'off',
       ...pushwireExtraArgs,
       ...(options.historySize === undefined ? [] : ['--history-size', String(options.historySize)]),
     ],

@@ -109,6 +109,7 @@ export function topLevelOf(config: Config): NamespaceOptions {
     subscribeHook,
     publishHook,
   } = config;
+  const isPublic = config.public;
   return Object.freeze({
     historySize,
     historyTtlMs,
@@ -118,5 +119,6 @@ export function topLevelOf(config: Config): NamespaceOptions {
     hooks,
     subscribeHook,
     publishHook,
+    public: isPublic,
   });
 }

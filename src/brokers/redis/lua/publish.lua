@@ -30,7 +30,7 @@ redis.call('PEXPIRE', KEYS[1], meta_ttl)
 local now = redis.call('TIME')
 local time = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 
--- The history window of the memory broker (memory.ts trimHistory): the oldest entries go while
+-- The history window of the memory broker (memory.ts beyondWindow): the oldest entries go while
 -- there are more than `size`, but none younger than `min_age`. Entries are in offset order and
 -- their times never decrease, so what goes is a prefix; at most 100 are looked at per publish,
 -- which still trims faster than one publish adds.
