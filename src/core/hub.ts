@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Broker, HistoryQuery, HistoryResult, PresenceInfo } from '../brokers/types.ts';
 import {
   asPushwireError,
@@ -48,6 +48,18 @@ export interface HubOptions {
   /** Credentials stay good this long past their expiry, for clocks that disagree; 0 by default. */
   readonly clockSkewMs?: number;
 }
+
+/** 128 bits: a replace key can't be guessed. */
+const REPLACE_KEY_BYTES = 16;
+
+const REPLACED: CloseRequest = Object.freeze({
+  code: 'replaced',
+  reason: 'a newer connection of this client replaced this one',
+  reconnectDelayMs: 0,
+});
+
+/** Node's timers fire at once past this many milliseconds (a signed 32-bit delay). */
+const MAX_TIMER_MS = 2_147_483_647;
 
 /** The numbers of the application's traffic: the server's own channels ($admin:stats) are left out. */
 export interface HubStats {
@@ -108,6 +120,7 @@ export class Hub implements SessionHost {
   private readonly clientPublishLimit: RateLimiter | null;
   private readonly addressPublishLimit: RateLimiter | null;
   private readonly channels = new Map<string, Channel>();
+  /** Open sessions by id, in the order they opened. */
   private readonly sessions = new Map<string, Session>();
   private readonly inflight = new Set<Promise<unknown>>();
   /** Channels whose subscriber count may have changed since `takeCounts`. */
@@ -182,7 +195,9 @@ export class Hub implements SessionHost {
     if (this.state !== 'running') throw new PushwireError('shutting_down');
     // A clientId addresses a live connection (POST /refresh, /subscribe): 128 random bits.
     const id = randomBytes(16).toString('base64url');
-    const session = new Session(id, transport, identity, sink, this, address ?? null);
+    // Transient sessions (a long poll) end with their request: nothing to replace.
+    const replaceKey = transient ? '' : randomBytes(REPLACE_KEY_BYTES).toString('base64url');
+    const session = new Session(id, transport, identity, sink, this, address ?? null, replaceKey);
     this.sessions.set(id, session);
     if (!transient) this.lifecycle?.connected(session);
     return session;
@@ -328,6 +343,20 @@ export class Hub implements SessionHost {
     }
     for (const session of this.sessions.values()) if (matches(session, filter)) found.push(session);
     return found;
+  }
+
+  /**
+   * Ends session `clientId` at once with `replaced`, if it is open here and `key` is its
+   * replace key: its client came back on a new connection, so the old one is a dead peer's
+   * (a network that dropped without a FIN leaves an SSE or stream response open for minutes).
+   * The key, given only to that connection, and the user must both match, so that knowing a
+   * clientId (presence shows it) is not enough to cut someone off. True if it ended one.
+   */
+  replace(clientId: string, key: string, userId: string | null): boolean {
+    const session = this.sessions.get(clientId);
+    if (!session || session.userId !== userId || !sameSecret(session.replaceKey, key)) return false;
+    session.end(REPLACED);
+    return true;
   }
 
   /**
@@ -509,6 +538,12 @@ export class Hub implements SessionHost {
       if (entry.options.presence) yield [entry.name, entry.members];
     }
   }
+}
+
+/** Compares secrets in time that doesn't depend on where they differ. */
+function sameSecret(expected: string, given: string): boolean {
+  if (expected === '' || expected.length !== given.length) return false;
+  return timingSafeEqual(Buffer.from(expected), Buffer.from(given));
 }
 
 function matches(session: Session, { userId, clientId, channel }: SessionFilter): boolean {

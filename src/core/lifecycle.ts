@@ -17,6 +17,8 @@ export type DisconnectReason =
   | 'node_lost'
   /** The server closed without draining. */
   | 'server_closed'
+  /** The client came back on a new connection that named this one (`?replaces=`). */
+  | 'replaced'
   /** The server ended it for another reason, given in `code`. */
   | 'disconnected';
 
@@ -94,6 +96,7 @@ export function disconnectReason(ending: CloseRequest | null, serverClosing: boo
     case 'heartbeat_timeout':
     case 'slow_consumer':
     case 'token_expired':
+    case 'replaced':
       return ending.code;
     case 'shutting_down':
       return 'drained';

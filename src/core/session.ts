@@ -86,6 +86,8 @@ export class Session {
   readonly connectedAt = Date.now();
   /** The client's address as its transport saw it; null when unknown. */
   readonly address: string | null;
+  /** The secret that lets the client's next connection replace this one (see Hub.replace); '' for none. */
+  readonly replaceKey: string;
   private readonly sink: SessionSink;
   private readonly host: SessionHost;
   private readonly subscriptions = new Map<string, Subscription>();
@@ -103,8 +105,10 @@ export class Session {
     sink: SessionSink,
     host: SessionHost,
     address: string | null = null,
+    replaceKey = '',
   ) {
     this.id = id;
+    this.replaceKey = replaceKey;
     this.address = address;
     this.transport = transport;
     this.current = identity;

@@ -55,6 +55,7 @@ import { Metrics } from './metrics.ts';
 import { publishRoutes } from './publish-api.ts';
 import { Revocations } from './revocations.ts';
 import { type RouteEntry, Router } from './routes.ts';
+import { SessionReplacer } from './session-replacer.ts';
 import { StaticFiles } from './static-files.ts';
 
 export interface PushwireOptions extends Partial<Config> {
@@ -234,6 +235,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     ...adminRoutes({ hub, node, stats, keys, operatorTokens }),
     ...dashboardRoutes(operatorTokens !== null),
   ];
+  const replacer = new SessionReplacer(hub, node, report);
   const routerOf = (routes: readonly RouteEntry[], routePrefix: string) =>
     new Router({
       config,
@@ -243,6 +245,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
       routes,
       metrics,
       prefix: routePrefix,
+      replacer,
       report,
       edgeLog,
     });

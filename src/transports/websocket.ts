@@ -20,7 +20,7 @@ import {
   PushwireError,
   parseClientCommand,
 } from '../protocol/index.ts';
-import { ConnectionWriter, type PushFormat } from './connection-writer.ts';
+import { ConnectionWriter, type PushFormat, type SentCounter } from './connection-writer.ts';
 import { framed, messageJson, replyJson, webSocketTextFrame } from './encodings.ts';
 import type { SubscribeParams, Transport, TransportContext } from './types.ts';
 
@@ -162,10 +162,17 @@ class WebSocketConnection implements SessionSink {
     socket: Duplex,
     private readonly open: Set<WebSocketConnection>,
   ) {
-    this.writer = new ConnectionWriter(socket, WEBSOCKET_FORMAT, context, (code) => {
-      const reason = code === 'slow_consumer' ? 'send buffer overflow' : 'no pong in time';
-      this.session?.end({ code, reason, reconnectDelayMs: 0 });
-    });
+    const counted = socket as Partial<SentCounter>;
+    this.writer = new ConnectionWriter(
+      socket,
+      WEBSOCKET_FORMAT,
+      context,
+      (code) => {
+        const reason = code === 'slow_consumer' ? 'send buffer overflow' : 'no pong in time';
+        this.session?.end({ code, reason, reconnectDelayMs: 0 });
+      },
+      typeof counted.bytesWritten === 'number' ? (socket as Duplex & SentCounter) : null,
+    );
     this.writer.lastSeenAt = Date.now();
     const rate = context.maxCommandsPerSecond;
     this.commands = rate === null ? null : new TokenBucket(rate, rate * 2);

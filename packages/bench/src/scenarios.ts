@@ -1,4 +1,5 @@
 import { type ConnectionsResult, runConnections } from './connections.ts';
+import { type DropsParams, type DropsResult, runDrops } from './drops.ts';
 import { type FanoutParams, type FanoutResult, fanoutParams, runFanout } from './fanout.ts';
 import { type MaxRateResult, searchMaxRate } from './max-rate.ts';
 import { type BenchOptions, type ScenarioName, settingsFor } from './options.ts';
@@ -52,6 +53,8 @@ export function planCases(
       for (const target of targets) {
         if (!target.transports.includes(transport)) continue;
         if (scenario === 'reconnect' && !target.resumes) continue;
+        // The drops are driven by Pushwire's own SDK: only Pushwire speaks its protocol.
+        if ((scenario === 'drops' || scenario === 'drops-silent') && target.name !== 'pushwire') continue;
         if (scenario === 'connect' && target.dialect === 'nchan' && transport === 'poll') continue;
         cases.push({ scenario, target, transport, subscribers: n });
       }
@@ -108,6 +111,24 @@ export async function runCase(
         fanoutCase(target, transport, base(rate), `${label} ${rate} msg/s`),
       );
       process.stderr.write(`${label} max sustained ${maxRateSummary(result)}\n`);
+      return result;
+    }
+    case 'drops':
+    case 'drops-silent': {
+      const params: DropsParams = {
+        clients: subscribers,
+        rate: settings.rate,
+        durationMs: settings.durationMs,
+        payloadBytes: options.payloadBytes,
+        mode: item.scenario === 'drops' ? 'cut' : 'silent',
+        periodMs: options.dropEveryMs,
+        jitterMs: Math.round(options.dropEveryMs / 5),
+        awayMs: options.dropAwayMs,
+      };
+      const [result, progress] = await withTarget(target, label, (running, line) =>
+        runDrops(running, transport, params, line),
+      );
+      progress.done(dropsSummary(result));
       return result;
     }
     case 'idle':
@@ -170,6 +191,10 @@ function fanoutSummary(r: FanoutResult): string {
     ? `, storm: ${r.storm.reconnected}/${r.storm.dropped} back in ${r.storm.allLiveMs} ms`
     : '';
   return `${r.publishesPerSec.toLocaleString('en-US')} publishes/s, ${r.deliveriesPerSec.toLocaleString('en-US')} deliveries/s, p50 ${r.latency.p50Ms} ms, p99 ${r.latency.p99Ms} ms, lost ${r.lost}, dup ${r.duplicated}, reordered ${r.reordered}${storm}`;
+}
+
+function dropsSummary(r: DropsResult): string {
+  return `delivered ${r.deliveredPercent} % (lost ${r.lost}, dup ${r.duplicated}, reordered ${r.reordered}, gaps ${r.gaps}), replay p50 ${r.replay.p50Ms} ms p99 ${r.replay.p99Ms} ms, away p99 ${r.away.p99Ms} ms, ${r.drops} drops, server conns max ${r.serverConnectionsMax} (${r.serverConnectionsRatio}× clients)`;
 }
 
 function maxRateSummary(r: MaxRateResult): string {

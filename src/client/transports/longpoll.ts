@@ -51,7 +51,9 @@ function openLongPoll(platform: TransportPlatform, params: LinkParams, sink: Lin
     const timeout = setTimeout(() => finish('poll timed out'), platform.longPollTimeoutMs);
     const held = cursor !== null;
     try {
-      const response = await platform.fetch!(linkUrl(params, '/poll', cursor), { signal: abort.signal });
+      // Only the first poll replaces the client's old connection (one it fell back from).
+      const url = linkUrl(held ? { ...params, replaces: null } : params, '/poll', cursor);
+      const response = await platform.fetch!(url, { signal: abort.signal });
       if (!response.ok) {
         finish(`HTTP ${response.status}`, await errorOfResponse(response));
         return false;
