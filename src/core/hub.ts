@@ -58,9 +58,6 @@ const REPLACED: CloseRequest = Object.freeze({
   reconnectDelayMs: 0,
 });
 
-/** Node's timers fire at once past this many milliseconds (a signed 32-bit delay). */
-const MAX_TIMER_MS = 2_147_483_647;
-
 /** The numbers of the application's traffic: the server's own channels ($admin:stats) are left out. */
 export interface HubStats {
   published: number;
