@@ -40,8 +40,20 @@ export interface BenchOptions {
   /** …and stays away about this long. */
   readonly dropAwayMs: number;
   readonly quick: boolean;
+  /** `--headline`: the run behind the table docs/benchmarks.md opens with (see HEADLINE). */
+  readonly headline: boolean;
   readonly help: boolean;
 }
+
+/**
+ * `--headline`: the fan-out at N = 2,000 (100 msg/s, 10 s), idle memory and connection set-up
+ * at N = 10,000, every target and transport, Pushwire with its defaults: one command for the
+ * table docs/benchmarks.md opens with (written as summary.md).
+ */
+const HEADLINE = {
+  scenarios: ['fanout', 'idle', 'connect'],
+  fanoutSubscribers: [2000],
+} as const;
 
 /** With no flags: the fan-out scenario only, on Pushwire and the raw ceiling as the control. */
 export const DEFAULTS = {
@@ -88,7 +100,10 @@ const QUICK = { subscribers: [500], durationMs: 2000 } as const;
 
 /** The settings of `scenario`: the flags given, else `--quick`'s, else the scenario's defaults. */
 export function settingsFor(scenario: ScenarioName, options: BenchOptions): ScenarioSettings {
-  const defaults = SCENARIO_DEFAULTS[scenario];
+  const defaults =
+    options.headline && scenario === 'fanout'
+      ? { ...SCENARIO_DEFAULTS.fanout, subscribers: HEADLINE.fanoutSubscribers }
+      : SCENARIO_DEFAULTS[scenario];
   return {
     subscribers: options.subscribers ?? (options.quick ? QUICK.subscribers : defaults.subscribers),
     rate: options.rate ?? defaults.rate,
@@ -128,6 +143,9 @@ results.json and report.html.
                                         connection is left open and silent (a loopback
                                         proxy blackholes it): server connections vs clients
   --quick                  every target and transport, 500 subscribers, 2 s each (~1 min)
+  --headline               the table docs/benchmarks.md opens with: fanout at N = 2000,
+                           idle and connect at N = 10000, every target and transport
+                           (other flags still apply); written as summary.md
   --targets LIST           pushwire,raw,socketio,nchan (default pushwire,raw)
   --transports LIST        ws,sse,poll,stream (default all; a target runs those it has)
   --subs LIST              N, one scenario per value, e.g. 1000,5000 (default per scenario:
@@ -158,6 +176,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     allowPositionals: false,
     options: {
       quick: { type: 'boolean', default: false },
+      headline: { type: 'boolean', default: false },
       scenarios: { type: 'string' },
       'in-flight': { type: 'string' },
       'drop-every': { type: 'string' },
@@ -176,17 +195,21 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     },
   });
   const quick = values.quick === true;
+  const headline = values.headline === true;
   return {
     quick,
+    headline,
     help: values.help === true,
     scenarios: values.scenarios
       ? values.scenarios.trim() === 'all'
         ? SCENARIO_NAMES
         : list('--scenarios', values.scenarios, SCENARIO_NAMES)
-      : DEFAULTS.scenarios,
+      : headline
+        ? HEADLINE.scenarios
+        : DEFAULTS.scenarios,
     targets: values.targets
       ? list('--targets', values.targets, TARGET_NAMES)
-      : quick
+      : quick || headline
         ? TARGET_NAMES
         : DEFAULTS.targets,
     transports: values.transports ? list('--transports', values.transports, TRANSPORTS) : DEFAULTS.transports,
