@@ -48,7 +48,11 @@ export class Supervisor {
   ) {
     this.host =
       config.broker === 'memory'
-        ? new BrokerHost({ logger: (level, msg, err) => logger[level]({ err }, msg) })
+        ? new BrokerHost({
+            logger: (level, msg, err) => logger[level]({ err }, msg),
+            maxHistoryBytes: config.maxHistoryMemory,
+            maxChannels: config.maxHistoryChannels,
+          })
         : null;
     // Every worker must take the same key: a generated one is made once, here.
     this.env = config.apiKey === null ? { PUSHWIRE_API_KEY: randomBytes(18).toString('base64url') } : {};
