@@ -129,7 +129,8 @@ async function publishWhile(
 describe('serve --workers 2', { timeout: 300_000 }, () => {
   let server: RunningPushwire;
   before(async () => {
-    server = await startPushwire({ args: ARGS });
+    // Three processes compile the sources at once: on a loaded machine that takes a while.
+    server = await startPushwire({ args: ARGS, startTimeoutMs: 120_000 });
   });
   after(async () => {
     const code = await server.stop();

@@ -97,11 +97,12 @@ export class HostCluster {
     );
   }
 
+  /** The node leaves: a channel its counts leave empty is told (vacated) to the node itself. */
   leave(linkId: string): null {
     const member = this.members.get(linkId);
     if (!member) return null;
     this.members.delete(linkId);
-    this.dropCounts(member);
+    this.dropCounts(member, member);
     return null;
   }
 
@@ -110,7 +111,8 @@ export class HostCluster {
     const member = this.members.get(linkId);
     if (!member) return;
     const channels = [...member.counts];
-    this.leave(linkId);
+    this.members.delete(linkId);
+    this.dropCounts(member, this.witness());
     for (const [key, pending] of this.pending) {
       if (!key.startsWith(`${linkId}/`)) continue;
       this.pending.delete(key);
@@ -142,8 +144,8 @@ export class HostCluster {
     });
   }
 
-  private dropCounts(member: Member): void {
-    for (const [channel, count] of member.counts) this.add(channel, -count, this.witness());
+  private dropCounts(member: Member, teller: Member | undefined): void {
+    for (const [channel, count] of member.counts) this.add(channel, -count, teller);
     member.counts.clear();
   }
 
