@@ -142,6 +142,10 @@ describe('serve --workers 2', { timeout: 300_000 }, () => {
   }, async () => {
     const channel = 'workers-one-stream';
     const clients = await clientsOnBothWorkers(server, channel, 4);
+    // A held poll is answered by its worker whichever worker took the publish.
+    const poller = nodeClient(server.url, [channel], { transports: ['longpoll'], baseDelayMs: 100 });
+    await poller.next('subscribed', 30_000);
+    clients.push({ observed: poller, node: 'any' });
     // Concurrent publishes through both workers: one sequencer, or offsets would repeat.
     const offsets: (number | null)[] = [];
     for (let batch = 0; batch < 10; batch++) {
