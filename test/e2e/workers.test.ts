@@ -1,14 +1,21 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import type { Message, TransportName } from '../../src/client/index.ts';
 import { nodeClient, type ObservedClient } from '../helpers/client-sdk.ts';
 import { type ClientEvent, openRawClient, type RawClient, takeMessages } from '../helpers/clients.ts';
 import { type RunningPushwire, startPushwire } from '../helpers/server.ts';
 
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'pushwire-workers-'));
+const pidFile = join(dir, 'pushwire.pid');
 /** History holds every message of a test: a message could only be lost by the servers. */
-const ARGS = ['--workers', '2', '--history-size', '5000', '--shutdown-timeout', '5s'];
+const ARGS = ['--workers', '2', '--history-size', '5000', '--shutdown-timeout', '5s', '--pid-file', pidFile];
 const SDK_TRANSPORTS: TransportName[] = ['websocket', 'sse', 'stream'];
 
 /** The worker processes of a primary (not other children, such as tsx's esbuild service). */
@@ -126,6 +133,17 @@ async function publishWhile(
   return last;
 }
 
+function cli(args: readonly string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', ...args],
+      { cwd: root },
+      (error, stdout) => (error ? reject(error) : resolve(stdout)),
+    );
+  });
+}
+
 describe('serve --workers 2', { timeout: 300_000 }, () => {
   let server: RunningPushwire;
   before(async () => {
@@ -134,6 +152,7 @@ describe('serve --workers 2', { timeout: 300_000 }, () => {
   });
   after(async () => {
     const code = await server.stop();
+    rmSync(dir, { recursive: true, force: true });
     assert.equal(code, 0, `a drained primary exits 0:\n${server.output().stderr}`);
   });
 
@@ -178,6 +197,8 @@ describe('serve --workers 2', { timeout: 300_000 }, () => {
     let other: RawClient | null = null;
     for (let i = 0; i < 10 && !other; i++) {
       const client = openRawClient('websocket', server.url, { channels: [channel], cursor });
+      // Closing a client before its subscription is confirmed rejects `ready`: not a failure here.
+      client.ready.catch(() => {});
       const event = (await client.events.next(30_000, 'connected')) as ClientEvent & { clientId?: string };
       if (nodeOf(event.clientId ?? null) !== firstNode) other = client;
       else client.close();
@@ -215,13 +236,15 @@ describe('serve --workers 2', { timeout: 300_000 }, () => {
     for (const { observed } of clients) observed.client.close();
   });
 
-  test('a rolling restart (SIGHUP) under load: nothing lost, nothing duplicated', {
+  test('a rolling restart (pushwire reload) under load: nothing lost, nothing duplicated', {
     timeout: 180_000,
   }, async () => {
     const channel = 'workers-reload';
     const clients = await clientsOnBothWorkers(server, channel, 6);
     const old = workerPids(server.pid);
     assert.equal(old.length, 2);
+    assert.equal(readFileSync(pidFile, 'utf8').trim(), String(server.pid), 'the pid file names the primary');
+    let reload: Promise<string> | null = null;
     const replaced = () => {
       const now = workerPids(server.pid);
       return now.length === 2 && now.every((pid) => !old.includes(pid));
@@ -230,10 +253,12 @@ describe('serve --workers 2', { timeout: 300_000 }, () => {
       min: 100,
       done: replaced,
       at: (n) => {
-        if (n === 30) process.kill(server.pid, 'SIGHUP');
+        // `pushwire reload` reads the pid file and sends the primary SIGHUP.
+        if (n === 30) reload = cli(['reload', '--pid-file', pidFile]);
       },
     });
     note(`reload: published up to offset ${last}`);
+    assert.match(await reload!, /sent SIGHUP to \d+/);
     assert.ok(replaced(), 'both workers were replaced');
     await assertWhole(clients, last);
     for (const { observed } of clients) observed.client.close();
