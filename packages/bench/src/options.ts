@@ -30,6 +30,8 @@ export interface BenchOptions {
   readonly outDir: string | null;
   /** Where the Node targets write a CPU profile (`node --cpu-prof`) per run; null: none. */
   readonly profileDir: string | null;
+  /** Pushwire's `serve --workers`: worker processes sharing the port (1: the one process). */
+  readonly workers: number;
   readonly quick: boolean;
   readonly help: boolean;
 }
@@ -42,6 +44,7 @@ export const DEFAULTS = {
   inFlight: 64,
   payloadBytes: 100,
   repeat: 1,
+  workers: 1,
 } as const;
 
 /** What one scenario runs with: N values, a rate (msg/s, total over channels) and a duration. */
@@ -115,6 +118,8 @@ results.json and report.html.
   --out DIR                where results go (default packages/bench/results/<timestamp>)
   --profile DIR            Node targets (pushwire, raw, socketio) write a CPU profile of
                            each run there (node --cpu-prof); open it in Chrome DevTools
+  --workers N              run Pushwire as serve --workers N (default 1): compare the
+                           fan-out of 1 and 2 workers; CPU and memory add up the workers
   -h, --help               this text
 `;
 
@@ -136,6 +141,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
       repeat: { type: 'string' },
       out: { type: 'string' },
       profile: { type: 'string' },
+      workers: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -162,6 +168,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     repeat: values.repeat ? positiveInt('--repeat', values.repeat) : DEFAULTS.repeat,
     outDir: values.out ?? null,
     profileDir: values.profile ?? null,
+    workers: values.workers ? positiveInt('--workers', values.workers) : DEFAULTS.workers,
   };
 }
 

@@ -77,6 +77,12 @@ export function freePort(): Promise<number> {
 }
 
 let nodeProfileArgs: readonly string[] = [];
+/** `--workers` of the bench: Pushwire's worker processes. */
+let pushwireWorkers = 1;
+
+export function setPushwireWorkers(workers: number): void {
+  pushwireWorkers = workers;
+}
 
 /**
  * Node targets started from now on write a CPU profile into `dir` when they stop (they exit
@@ -276,6 +282,7 @@ export const TARGETS: Readonly<Record<TargetName, TargetInfo>> = {
       'off',
       '--max-connections-per-ip',
       'off',
+      ...(pushwireWorkers > 1 ? ['--workers', String(pushwireWorkers)] : []),
     ],
     ['ws', 'sse', 'poll', 'stream'],
   ),
