@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Broker, HistoryQuery, HistoryResult, PresenceInfo } from '../brokers/types.ts';
 import {
   asPushwireError,
@@ -45,10 +45,18 @@ export interface HubOptions {
   readonly lifecycle?: LifecycleOptions;
   /** Asks the application on channels whose options say so (subscribeHook, publishHook). */
   readonly accessHook?: AccessHook;
+  /** Credentials stay good this long past their expiry, for clocks that disagree; 0 by default. */
+  readonly clockSkewMs?: number;
 }
 
-/** Node's timers fire at once past this many milliseconds (a signed 32-bit delay). */
-const MAX_TIMER_MS = 2_147_483_647;
+/** 128 bits: a replace key can't be guessed. */
+const REPLACE_KEY_BYTES = 16;
+
+const REPLACED: CloseRequest = Object.freeze({
+  code: 'replaced',
+  reason: 'a newer connection of this client replaced this one',
+  reconnectDelayMs: 0,
+});
 
 /** The numbers of the application's traffic: the server's own channels ($admin:stats) are left out. */
 export interface HubStats {
@@ -89,6 +97,7 @@ type HubState = 'running' | 'draining' | 'closed';
 export class Hub implements SessionHost {
   readonly nodeId = randomBytes(4).toString('hex');
   readonly maxChannelsPerSession: number;
+  readonly clockSkewMs: number;
   readonly access: Access;
   readonly stats: HubStats = {
     published: 0,
@@ -108,20 +117,19 @@ export class Hub implements SessionHost {
   private readonly clientPublishLimit: RateLimiter | null;
   private readonly addressPublishLimit: RateLimiter | null;
   private readonly channels = new Map<string, Channel>();
-  private readonly sessions = new Set<Session>();
+  /** Open sessions by id, in the order they opened. */
+  private readonly sessions = new Map<string, Session>();
   private readonly inflight = new Set<Promise<unknown>>();
   /** Channels whose subscriber count may have changed since `takeCounts`. */
   private readonly countsChanged = new Set<string>();
   private readonly lifecycle: Lifecycle | null;
-  /** Sessions whose credentials expire, with the timer that ends them then. */
-  private readonly expiries = new Map<Session, NodeJS.Timeout>();
-  private nextSessionId = 0;
   private state: HubState = 'running';
 
   constructor(options: HubOptions) {
     this.broker = options.broker;
     this.channelOptions = options.channelOptions;
     this.maxChannelsPerSession = options.maxChannelsPerSession;
+    this.clockSkewMs = options.clockSkewMs ?? 0;
     this.access = new Access(options.channelOptions, options.accessHook ?? null);
     this.report = options.report ?? (() => {});
     this.lifecycle = options.lifecycle ? new Lifecycle(this.nodeId, options.lifecycle, this.report) : null;
@@ -182,13 +190,23 @@ export class Hub implements SessionHost {
 
   openSession({ transport, identity, sink, address, transient = false }: OpenSessionOptions): Session {
     if (this.state !== 'running') throw new PushwireError('shutting_down');
-    const id = `${this.nodeId}-${++this.nextSessionId}`;
-    const session = new Session(id, transport, identity, sink, this, address ?? null);
-    this.sessions.add(session);
+    // A clientId addresses a live connection (POST /refresh, /subscribe): 128 random bits.
+    const id = randomBytes(16).toString('base64url');
+    // Transient sessions (a long poll) end with their request: nothing to replace.
+    const replaceKey = transient ? '' : randomBytes(REPLACE_KEY_BYTES).toString('base64url');
+    const session = new Session(id, transport, identity, sink, this, address ?? null, replaceKey);
+    this.sessions.set(id, session);
     if (!transient) this.lifecycle?.connected(session);
-    if (identity.expiresAt !== undefined && identity.expiresAt !== null)
-      this.expire(session, identity.expiresAt);
     return session;
+  }
+
+  /**
+   * When `identity`'s credentials stop being good (expiry + clock skew, ms since the epoch),
+   * for readers without a session (a waiting poll); null when they don't expire.
+   */
+  deadlineOf(identity: Identity): number | null {
+    const expiresAt = identity.expiresAt;
+    return expiresAt === undefined || expiresAt === null ? null : expiresAt + this.clockSkewMs;
   }
 
   /** Publishes as the server (API key holders, server-side code): no rights to check. */
@@ -307,11 +325,35 @@ export class Hub implements SessionHost {
     };
   }
 
+  /** The open session of a client connection (not a poll's) by its id. */
+  session(clientId: string): Session | null {
+    const session = this.sessions.get(clientId);
+    return session && session.transport !== 'longpoll' ? session : null;
+  }
+
   /** The open sessions that match `filter`, in the order they opened. */
   sessionsMatching(filter: SessionFilter): Session[] {
     const found: Session[] = [];
-    for (const session of this.sessions) if (matches(session, filter)) found.push(session);
+    if (filter.clientId !== undefined) {
+      const session = this.sessions.get(filter.clientId);
+      return session && matches(session, filter) ? [session] : [];
+    }
+    for (const session of this.sessions.values()) if (matches(session, filter)) found.push(session);
     return found;
+  }
+
+  /**
+   * Ends session `clientId` at once with `replaced`, if it is open here and `key` is its
+   * replace key: its client came back on a new connection, so the old one is a dead peer's
+   * (a network that dropped without a FIN leaves an SSE or stream response open for minutes).
+   * The key, given only to that connection, and the user must both match, so that knowing a
+   * clientId (presence shows it) is not enough to cut someone off. True if it ended one.
+   */
+  replace(clientId: string, key: string, userId: string | null): boolean {
+    const session = this.sessions.get(clientId);
+    if (!session || session.userId !== userId || !sameSecret(session.replaceKey, key)) return false;
+    session.end(REPLACED);
+    return true;
   }
 
   /**
@@ -364,7 +406,7 @@ export class Hub implements SessionHost {
     if (this.state !== 'running') return;
     this.state = 'draining';
     const spread = () => ({ ...request, reconnectDelayMs: Math.round(Math.random() * spreadMs) });
-    for (const session of [...this.sessions]) session.end(spread());
+    for (const session of [...this.sessions.values()]) session.end(spread());
     this.endWatchers((watcher) => watcher.end(spread()));
     await Promise.allSettled([...this.inflight]);
   }
@@ -374,7 +416,7 @@ export class Hub implements SessionHost {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.presence.stop();
-    for (const session of [...this.sessions]) session.close();
+    for (const session of [...this.sessions.values()]) session.close();
     this.endWatchers((watcher) => watcher.end(null));
     await Promise.allSettled([...this.inflight]);
     await this.broker.close();
@@ -415,35 +457,14 @@ export class Hub implements SessionHost {
   }
 
   forget(session: Session, ending: CloseRequest | null): void {
-    this.sessions.delete(session);
+    if (this.sessions.get(session.id) === session) this.sessions.delete(session.id);
     if (ending) this.countEnded(ending.code);
-    const timer = this.expiries.get(session);
-    if (timer) {
-      clearTimeout(timer);
-      this.expiries.delete(session);
-    }
     this.lifecycle?.disconnected(session, ending, this.state === 'closed');
   }
 
   /** A connection the server ended with `code`, for operators. */
   private countEnded(code: ErrorCode): void {
     this.stats.ended[code] = (this.stats.ended[code] ?? 0) + 1;
-  }
-
-  /** Ends `session` with token_expired at `expiresAt` (ms since the epoch). */
-  private expire(session: Session, expiresAt: number): void {
-    const wait = expiresAt - Date.now();
-    const timer = setTimeout(
-      () => {
-        this.expiries.delete(session);
-        if (wait > MAX_TIMER_MS) this.expire(session, expiresAt);
-        else
-          session.end({ code: 'token_expired', reason: 'the credentials have expired', reconnectDelayMs: 0 });
-      },
-      Math.min(Math.max(wait, 0), MAX_TIMER_MS),
-    );
-    timer.unref();
-    this.expiries.set(session, timer);
   }
 
   /** Every publish ends here; `by` is the publishing client, for lifecycle events. */
@@ -455,7 +476,11 @@ export class Hub implements SessionHost {
     if (this.state === 'closed') return Promise.reject(new PushwireError('shutting_down'));
     const options = this.channelOptions(channel);
     const publishing = this.broker
-      .publish(channel, data, { historySize: options.historySize, historyTtlMs: options.historyTtlMs })
+      .publish(channel, data, {
+        historySize: options.historySize,
+        historyTtlMs: options.historyTtlMs,
+        historyMinAgeMs: options.historyMinAgeMs ?? 0,
+      })
       .then(
         (publication) => {
           if (!isSystemChannel(channel)) this.stats.published += 1;
@@ -510,6 +535,12 @@ export class Hub implements SessionHost {
       if (entry.options.presence) yield [entry.name, entry.members];
     }
   }
+}
+
+/** Compares secrets in time that doesn't depend on where they differ. */
+function sameSecret(expected: string, given: string): boolean {
+  if (expected === '' || expected.length !== given.length) return false;
+  return timingSafeEqual(Buffer.from(expected), Buffer.from(given));
 }
 
 function matches(session: Session, { userId, clientId, channel }: SessionFilter): boolean {

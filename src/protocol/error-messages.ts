@@ -32,4 +32,5 @@ export const ERROR_MESSAGES: Readonly<Record<ErrorCode, string>> = {
   shutting_down: 'the server is shutting down',
   heartbeat_timeout: 'no pong within the heartbeat timeout',
   slow_consumer: 'the client reads too slowly',
+  replaced: 'a newer connection of this client replaced this one',
 };

@@ -34,6 +34,7 @@ export const ERROR_CODES = {
   shutting_down: { status: 503, closeCode: 4000 },
   heartbeat_timeout: { status: null, closeCode: 4001 },
   slow_consumer: { status: null, closeCode: 4002 },
+  replaced: { status: null, closeCode: 4506 },
 } as const satisfies Record<string, { status: number | null; closeCode: number | null }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -32,8 +32,9 @@ import { NodeStats } from './admin/node-stats.ts';
 import { OperatorTokens } from './admin/operator-tokens.ts';
 import { StatsFeed, SYSTEM_CHANNEL_OPTIONS } from './admin/stats-feed.ts';
 import { ApiKeys } from './api-keys.ts';
-import { ConnectionAuth } from './auth.ts';
+import { ConnectionAuth, type TokenOptions } from './auth.ts';
 import { ClusterNode } from './cluster-node.ts';
+import { ClusterOccupancy } from './cluster-occupancy.ts';
 import {
   type Config,
   ConfigError,
@@ -48,11 +49,13 @@ import { answerSocket, clientErrorOf, type EdgeLog, edgeLogOf } from './edge.ts'
 import { healthRoutes, metricsRoutes } from './health.ts';
 import { createHooks } from './hooks/setup.ts';
 import { type InternalListener, listenInternal } from './internal-listener.ts';
+import { liveSessionRoutes } from './live-session-api.ts';
 import { createLogger } from './logger.ts';
 import { Metrics } from './metrics.ts';
 import { publishRoutes } from './publish-api.ts';
 import { Revocations } from './revocations.ts';
 import { type RouteEntry, Router } from './routes.ts';
+import { SessionReplacer } from './session-replacer.ts';
 import { StaticFiles } from './static-files.ts';
 
 export interface PushwireOptions extends Partial<Config> {
@@ -139,13 +142,16 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
   const cluster = hasCluster(broker) ? broker.cluster : new LocalCluster();
   const revocations = new Revocations(cluster, config.revocationTtlMs, report);
   const operatorTokens = config.adminKey === null ? null : new OperatorTokens(config.adminKey);
-  const auth = new ConnectionAuth(config.tokenSecret, { revocations, operatorTokens });
-  const hooks = createHooks({ config, broker, tokens: auth, logger });
+  const auth = new ConnectionAuth(tokenOptionsOf(config), { revocations, operatorTokens });
+  // A broker without a cluster view of its own gets one of this node alone: not the cluster's.
+  const occupancy = new ClusterOccupancy(hasCluster(broker));
+  const hooks = createHooks({ config, occupancy, tokens: auth, logger });
   const hub = new Hub({
     broker,
     channelOptions: (channel) =>
       isSystemChannel(channel) ? SYSTEM_CHANNEL_OPTIONS : resolveChannelOptions(config, channel),
     maxChannelsPerSession: config.maxChannelsPerConnection,
+    clockSkewMs: config.tokenClockSkewMs,
     presenceTtlMs: config.presenceTtlMs,
     clientPublishRate: config.clientPublishRate === 0 ? null : config.clientPublishRate,
     clientPublishRatePerIp: config.clientPublishRatePerIp === 0 ? null : config.clientPublishRatePerIp,
@@ -156,6 +162,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
   await hub.start();
   const info: NodeInfo = { id: hub.nodeId, version: VERSION, startedAt: Date.now(), host: hostname() };
   const node = new ClusterNode(cluster, info, hub, report);
+  occupancy.attach(node);
   await node.start();
   await revocations.start();
 
@@ -177,7 +184,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     counters: transportCounters,
     outbound,
     report,
-    fault: edgeLog.fault,
+    ...(auth.required && { identifyToken: (token: string) => auth.identify(token) }),
   });
   const brokerUp = () => !hasHealth(broker) || broker.healthy();
   const metrics = new Metrics({
@@ -214,6 +221,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
   const publicRoutes: RouteEntry[] = [
     ...publishRoutes({ config, keys, hub, auth: hooks.connectAuth, metrics }),
     ...disconnectRoutes({ hub, node, keys, revocations }),
+    ...liveSessionRoutes({ hub, node, auth }),
     ...healthRoutes({ hub, ready }),
     ...staticRoutes(staticFiles),
   ];
@@ -227,6 +235,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     ...adminRoutes({ hub, node, stats, keys, operatorTokens }),
     ...dashboardRoutes(operatorTokens !== null),
   ];
+  const replacer = new SessionReplacer(hub, node, report);
   const routerOf = (routes: readonly RouteEntry[], routePrefix: string) =>
     new Router({
       config,
@@ -236,6 +245,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
       routes,
       metrics,
       prefix: routePrefix,
+      replacer,
       report,
       edgeLog,
     });
@@ -292,6 +302,27 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
       })();
       return closing;
     },
+  };
+}
+
+/** The token keys and checks of `config`, the public key file read. */
+function tokenOptionsOf(config: Config): TokenOptions {
+  let pem: string | null = null;
+  if (config.tokenPublicKey !== null) {
+    try {
+      pem = readFileSync(config.tokenPublicKey, 'utf8');
+    } catch (error) {
+      throw new Error(`--token-public-key: can't read ${config.tokenPublicKey}: ${(error as Error).message}`);
+    }
+  }
+  return {
+    tokenSecret: config.tokenSecret,
+    tokenJwksUrl: config.tokenJwksUrl,
+    tokenPublicKeyPem: pem,
+    tokenAudience: config.tokenAudience,
+    tokenIssuer: config.tokenIssuer,
+    tokenMaxAgeMs: config.tokenMaxAgeMs,
+    tokenClockSkewMs: config.tokenClockSkewMs,
   };
 }
 
@@ -359,6 +390,7 @@ function makeBroker(config: Config, logger: Logger): Broker {
     // Empty: redisUrl alone. Every node must list the same shards to agree on channel owners.
     shards: config.redisShards,
     cluster: config.redisCluster,
+    nodeLeaseMs: config.nodeLeaseMs,
     logger: log,
   });
 }

@@ -7,8 +7,9 @@ import type { Config } from './config/index.ts';
 import { answerSocket, type EdgeLog, isClientGone } from './edge.ts';
 import type { ConnectAuth } from './hooks/connect-auth.ts';
 import type { Metrics } from './metrics.ts';
-import { readSubscribeQuery } from './request-input.ts';
+import { readReplaceTarget, readSubscribeQuery } from './request-input.ts';
 import { type RequestTarget, readTarget } from './request-target.ts';
+import type { SessionReplacer } from './session-replacer.ts';
 
 export interface RouterDeps {
   readonly config: Config;
@@ -21,6 +22,8 @@ export interface RouterDeps {
   readonly metrics: Metrics;
   /** Paths are served under this prefix ('' or '/push'). */
   readonly prefix: string;
+  /** Ends the connection a reconnecting client names as the one it replaces. */
+  readonly replacer: SessionReplacer;
   readonly report: (stage: string, error: unknown) => void;
   /** Faults and departures of clients, logged without their bytes. */
   readonly edgeLog: EdgeLog;
@@ -44,6 +47,12 @@ export interface Route {
 
 /** A route at its path under the prefix. */
 export type RouteEntry = readonly [path: string, route: Route];
+
+/**
+ * Idle time before TCP starts probing a push connection's peer: a dead peer of an idle
+ * connection (heartbeats off, or a held long poll) is found without our traffic.
+ */
+export const TCP_KEEPALIVE_MS = 30_000;
 
 const ANY_ORIGIN: Readonly<Record<string, string>> = Object.freeze({ 'Access-Control-Allow-Origin': '*' });
 const VARY_ORIGIN: Readonly<Record<string, string>> = Object.freeze({ Vary: 'Origin' });
@@ -227,8 +236,12 @@ export class Router {
       transport.opens === 'upgrade'
         ? { channels: [], cursor: null }
         : readSubscribeQuery(req, target.query, deps.config.maxChannelsPerConnection, transport.cursorHeader);
+    const replaces = readReplaceTarget(target.query);
     const identity = await deps.auth.identify(req, target.query, transport.name);
     if (wire.kind === 'upgrade' && wire.socket.destroyed) return;
+    // A peer that vanished without a FIN is found by TCP on idle connections; busy ones by the writer.
+    req.socket.setKeepAlive(true, TCP_KEEPALIVE_MS);
+    if (replaces) deps.replacer.replace(replaces, identity);
     transport.open(wire, { ...query, identity, headers });
   }
 

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from './config/index.ts';
 import { createPushwire, type Pushwire, type PushwireOptions } from './create-pushwire.ts';
+import { TCP_KEEPALIVE_MS } from './routes.ts';
 
 const IDLE_SWEEP_MS = 50;
 /**
@@ -33,6 +34,9 @@ export async function startServer(
 ): Promise<RunningServer> {
   const server = createServer({
     keepAliveTimeout: config.keepAliveTimeoutMs,
+    // TCP keepalive on every accepted connection, not only those the router opens a session on.
+    keepAlive: true,
+    keepAliveInitialDelay: TCP_KEEPALIVE_MS,
     // Headers and body within the request timeout: a client trickling either is cut with 408.
     requestTimeout: config.requestTimeoutMs,
     headersTimeout: config.requestTimeoutMs,

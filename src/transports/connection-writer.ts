@@ -41,6 +41,21 @@ export interface WriteTarget {
   readonly writableLength: number;
 }
 
+/** The socket under a connection: what it has sent, as Node's net.Socket counts it. */
+export interface SentCounter {
+  /** Bytes written to the socket, whether sent yet or not. */
+  readonly bytesWritten: number;
+  /** Bytes written to the socket and not yet handed to the kernel. */
+  readonly writableLength: number;
+}
+
+/**
+ * Heartbeat intervals in a row with unsent bytes and nothing sent before a connection is
+ * taken for dead: long enough for a slow reader to make some progress, short enough that a
+ * vanished peer's connection doesn't outlive its client's reconnect by much.
+ */
+export const STALLED_INTERVALS = 3;
+
 /** Ends a run of single-message writes (see ConnectionWriter.message). */
 function uncork(writer: ConnectionWriter): void {
   writer.corked = false;
@@ -62,6 +77,9 @@ export class ConnectionWriter implements Beating, BudgetMember {
   /** Writes are held back until the end of this tick (a run of single messages). */
   corked = false;
   private open = false;
+  /** What the socket had sent at the last stall check; -1 before the first. */
+  private sentAtCheck = -1;
+  private stalledChecks = 0;
 
   constructor(
     readonly target: WriteTarget,
@@ -69,6 +87,8 @@ export class ConnectionWriter implements Beating, BudgetMember {
     private readonly context: TransportContext,
     /** The connection is a slow consumer, or its peer stopped answering pings. */
     private readonly fail: (code: 'slow_consumer' | 'heartbeat_timeout') => void,
+    /** The socket whose progress tells a stalled connection; null where none can be seen. */
+    private readonly socket: SentCounter | null = null,
   ) {}
 
   /** Opens the connection for writing: the preamble and `connected`, then heartbeats. */
@@ -80,6 +100,8 @@ export class ConnectionWriter implements Beating, BudgetMember {
       clientId: session.id,
       cursor: session.cursor(),
       heartbeatIntervalMs: heartbeat?.intervalMs ?? null,
+      expiresAt: session.expiresAt,
+      ...(session.replaceKey && { replaceKey: session.replaceKey }),
     };
     const connected = this.format.connected(event);
     this.context.outbound?.add(this);
@@ -131,6 +153,26 @@ export class ConnectionWriter implements Beating, BudgetMember {
 
   timedOut(): void {
     this.fail('heartbeat_timeout');
+  }
+
+  /**
+   * True when unsent bytes have waited STALLED_INTERVALS checks in a row with nothing sent:
+   * the peer stopped reading, or vanished without a FIN (TCP keeps retrying for many minutes).
+   */
+  stalled(): boolean {
+    const socket = this.socket;
+    if (!socket || this.target.writableLength === 0) {
+      this.stalledChecks = 0;
+      return false;
+    }
+    // Writes raise both counts alike; only what reached the kernel raises their difference.
+    const sent = socket.bytesWritten - socket.writableLength;
+    if (sent !== this.sentAtCheck) {
+      this.sentAtCheck = sent;
+      this.stalledChecks = 0;
+      return false;
+    }
+    return ++this.stalledChecks >= STALLED_INTERVALS;
   }
 
   /** No more writes: leaves the heartbeat wheel and the outbound budget. Safe to call twice. */

@@ -1,9 +1,12 @@
 import type { ServerResponse } from 'node:http';
 import type { CloseRequest, OutboundBatch, OutboundMessage, Session, SessionSink } from '../core/index.ts';
-import type { GapEvent, TransportName } from '../protocol/index.ts';
+import type { ErrorCode, GapEvent, TransportName } from '../protocol/index.ts';
 import { ConnectionWriter, type PushFormat } from './connection-writer.ts';
 import { refuseRequest, sendError } from './http-util.ts';
 import type { SubscribeParams, Transport, TransportContext } from './types.ts';
+
+/** How long a replaced connection's farewell may take to leave before its socket is closed. */
+const REPLACED_GRACE_MS = 1000;
 
 /** How a streaming format (SSE, NDJSON) labels its response. */
 export interface StreamFormat extends PushFormat {
@@ -82,9 +85,16 @@ class StreamConnection implements SessionSink {
     private readonly headers: Readonly<Record<string, string>>,
     private readonly open: Set<StreamConnection>,
   ) {
-    this.writer = new ConnectionWriter(res, format, context, (code) => {
-      this.session?.end({ code, reason: 'send buffer overflow', reconnectDelayMs: 0 });
-    });
+    this.writer = new ConnectionWriter(
+      res,
+      format,
+      context,
+      (code) => {
+        const reason = code === 'slow_consumer' ? 'send buffer overflow' : 'written bytes stopped draining';
+        this.session?.end({ code, reason, reconnectDelayMs: 0 });
+      },
+      res.socket,
+    );
   }
 
   begin(session: Session): void {
@@ -113,16 +123,24 @@ class StreamConnection implements SessionSink {
     this.writer.gap(event);
   }
 
+  dropped(channel: string, code: ErrorCode, reason: string): void {
+    this.writer.error({ op: 'error', code, message: reason, channel });
+  }
+
   bufferedBytes(): number {
     return this.res.writableLength;
   }
 
   close(request: CloseRequest): void {
-    if (request.code === 'slow_consumer') {
+    if (request.code === 'slow_consumer' || request.code === 'heartbeat_timeout') {
+      // Nothing written drains any more: a farewell would wait behind the rest, forever.
       this.res.destroy();
     } else {
       this.writer.farewell(request);
       this.res.end();
+      // A replaced connection's peer is most likely gone: free its socket rather than keep it
+      // for a next request (keep-alive) that will never come.
+      if (request.code === 'replaced') setTimeout(() => this.res.destroy(), REPLACED_GRACE_MS).unref();
     }
     this.dispose();
   }

@@ -75,6 +75,11 @@ export interface TransportContext {
    * Defaults to `report`.
    */
   readonly fault?: (stage: string, error: unknown) => void;
+  /**
+   * The identity a refreshed token gives (the WebSocket `refresh` op): rejects with the
+   * PushwireError that refuses it. Absent: the server takes no tokens.
+   */
+  readonly identifyToken?: (token: string) => Promise<Identity>;
 }
 
 export interface TransportCounters {

@@ -15,10 +15,12 @@ import {
   closeCodeOf,
   type ErrorCode,
   encodeErrorFrame,
+  encodeReplyFrame,
   type GapEvent,
+  PushwireError,
   parseClientCommand,
 } from '../protocol/index.ts';
-import { ConnectionWriter, type PushFormat } from './connection-writer.ts';
+import { ConnectionWriter, type PushFormat, type SentCounter } from './connection-writer.ts';
 import { framed, messageJson, replyJson, webSocketTextFrame } from './encodings.ts';
 import type { SubscribeParams, Transport, TransportContext } from './types.ts';
 
@@ -146,10 +148,17 @@ class WebSocketConnection implements SessionSink {
     socket: Duplex,
     private readonly open: Set<WebSocketConnection>,
   ) {
-    this.writer = new ConnectionWriter(socket, WEBSOCKET_FORMAT, context, (code) => {
-      const reason = code === 'slow_consumer' ? 'send buffer overflow' : 'no pong in time';
-      this.session?.end({ code, reason, reconnectDelayMs: 0 });
-    });
+    const counted = socket as Partial<SentCounter>;
+    this.writer = new ConnectionWriter(
+      socket,
+      WEBSOCKET_FORMAT,
+      context,
+      (code) => {
+        const reason = code === 'slow_consumer' ? 'send buffer overflow' : 'no pong in time';
+        this.session?.end({ code, reason, reconnectDelayMs: 0 });
+      },
+      typeof counted.bytesWritten === 'number' ? (socket as Duplex & SentCounter) : null,
+    );
     this.writer.lastSeenAt = Date.now();
     const rate = context.maxCommandsPerSecond;
     this.commands = rate === null ? null : new TokenBucket(rate, rate * 2);
@@ -179,6 +188,10 @@ class WebSocketConnection implements SessionSink {
 
   gap(event: GapEvent): void {
     this.writer.gap(event);
+  }
+
+  dropped(channel: string, code: ErrorCode, reason: string): void {
+    this.writer.error({ op: 'error', code, message: reason, channel });
   }
 
   bufferedBytes(): number {
@@ -292,7 +305,15 @@ class WebSocketConnection implements SessionSink {
     });
   }
 
-  private run(session: Session, command: Exclude<ClientCommand, { op: 'pong' }>): Promise<void> {
+  private async run(session: Session, command: Exclude<ClientCommand, { op: 'pong' }>): Promise<void> {
+    if (command.op === 'refresh') {
+      const identify = this.context.identifyToken;
+      if (!identify)
+        throw new PushwireError('invalid_request', 'this server takes no tokens: nothing to refresh');
+      const expiresAt = session.refresh(await identify(command.token));
+      this.writer.raw(webSocketTextFrame(encodeReplyFrame(command.id, { expiresAt })));
+      return;
+    }
     return session.execute(command, (result) =>
       this.writer.raw(webSocketTextFrame(replyJson(command.id, result))),
     );

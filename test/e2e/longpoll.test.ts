@@ -29,7 +29,7 @@ describe('long polling from memory', () => {
       .sign(new TextEncoder().encode(SECRET));
 
   test('25 pollers of a busy channel each get all 300 messages once, in order', async () => {
-    const token = await signed({ sub: 'poller' });
+    const token = await signed({ sub: 'poller', channels: ['busy'] });
     const pollers = Array.from({ length: 25 }, () =>
       openRawClient('longpoll', server.url, { channels: ['busy'], token }),
     );
@@ -56,7 +56,7 @@ describe('long polling from memory', () => {
   });
 
   test('a poll with a cursor of a channel its token may not read is refused, busy channel or not', async () => {
-    const reader = await signed({ sub: 'reader' });
+    const reader = await signed({ sub: 'reader', channels: ['busy'] });
     const first = await fetch(`${server.url}/poll?channel=busy&token=${reader}`);
     const { cursor } = (await first.json()) as { cursor: string };
     const limited = await signed({ sub: 'limited', channels: ['other'] });
@@ -66,7 +66,7 @@ describe('long polling from memory', () => {
   });
 
   test('a poll client that comes back after a 6 s pause finds its keep-alive connection open', async () => {
-    const token = await signed({ sub: 'pauser' });
+    const token = await signed({ sub: 'pauser', channels: ['pause'] });
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     const poll = () =>
       new Promise<number>((resolve, reject) => {
@@ -82,5 +82,45 @@ describe('long polling from memory', () => {
     await new Promise((resolve) => setTimeout(resolve, 6000));
     assert.equal(await poll(), firstPort, 'the second poll went over the same connection');
     agent.destroy();
+  });
+});
+
+/**
+ * With the default settings a poller comes back to find everything it missed, however many
+ * messages came meanwhile: history keeps the last --history-min-age (30 s), not only the last
+ * --history-size (100) messages.
+ */
+describe('a slow long-poll client with the default history settings', () => {
+  let server: RunningPushwire;
+  before(async () => {
+    server = await startPushwire();
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  test('polling once per 300 messages at 100 msg/s, it gets every message, with no gap', async () => {
+    const first = (await (await fetch(`${server.url}/poll?channel=slow`)).json()) as { cursor: string };
+    let cursor = first.cursor;
+    const offsets: number[] = [];
+    let next = 1;
+    for (let round = 0; round < 3; round++) {
+      // 300 messages, ten every 100 ms: three times the default history size between two polls.
+      for (let tick = 0; tick < 30; tick++) {
+        const started = Date.now();
+        await Promise.all(Array.from({ length: 10 }, () => server.publish('slow', { n: next++ })));
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, 100 - (Date.now() - started))));
+      }
+      const answer = (await (
+        await fetch(`${server.url}/poll?channel=slow&cursor=${encodeURIComponent(cursor)}`)
+      ).json()) as { messages: { offset: number }[]; cursor: string; gaps?: unknown[] };
+      assert.equal(answer.gaps, undefined, `no gap in round ${round + 1}`);
+      offsets.push(...answer.messages.map((m) => m.offset));
+      cursor = answer.cursor;
+    }
+    assert.deepEqual(
+      offsets,
+      Array.from({ length: 900 }, (_, i) => i + 1),
+    );
   });
 });

@@ -15,10 +15,10 @@ import { planCases, runCase, stopRunningTargets } from './scenarios.ts';
 import {
   PACKAGE_ROOT,
   profileNodeTargets,
-  setPushwireWorkers,
   TARGETS,
   type TargetInfo,
   type TargetName,
+  tunePushwire,
 } from './targets.ts';
 
 export type { BenchOptions } from './options.ts';
@@ -42,7 +42,7 @@ export async function runBench(argv: readonly string[]): Promise<number> {
     return 0;
   }
   stopTargetsOnSignal();
-  setPushwireWorkers(options.workers);
+  tunePushwire(options.pushwireArgs);
   if (options.profileDir) {
     mkdirSync(resolve(options.profileDir), { recursive: true });
     profileNodeTargets(resolve(options.profileDir));

@@ -4,7 +4,8 @@ import type { EventSourceConstructor, FetchFunction, TransportName, WebSocketCon
 
 /** What a link reports, already parsed: the control events of docs/protocol.md and messages. */
 export type LinkEvent =
-  | ConnectedEvent
+  /** `expiresAt`: when the connection's token expires (ms since the epoch), from servers that say. */
+  | (ConnectedEvent & { expiresAt?: number | null })
   | (Message & { op: 'message' })
   | GapEvent
   | ReconnectEvent
@@ -42,20 +43,40 @@ export interface LinkParams {
   /** Where to resume from; null starts live. */
   cursor: string | null;
   token: string | undefined;
+  /**
+   * The connection this one replaces, as its `connected` event named it: the server ends it at
+   * once (a network that dropped without a FIN leaves it open there). Null on a first connect.
+   */
+  replaces: Replaces | null;
+}
+
+/** A connection the client had: its `clientId` and the `replaceKey` the server gave it. */
+export interface Replaces {
+  readonly clientId: string;
+  readonly key: string;
 }
 
 /** One connection attempt of one transport. */
 export interface Link {
   /**
-   * Changes the channel set in place; `cursor` is where the added channels resume from.
-   * Present exactly where the transport `updatesChannelsInPlace`.
+   * Changes the channel set in place; `cursor` is where the added channels resume from. A
+   * channel the server refuses is reported as an `error` event naming it. Present exactly
+   * where the transport `updatesChannelsInPlace`; it MAY reject when the change can't be made
+   * on this link, and the caller then replaces the link.
    */
-  update?(channels: readonly string[], cursor: string | null): void;
+  update?(channels: readonly string[], cursor: string | null): Promise<void> | undefined;
   /**
    * Sends a command and resolves with its reply, or rejects with the server's `ServerError`.
    * Present exactly where the transport `hasUpstream`; it rejects until the link is connected.
    */
   request?(command: Record<string, unknown>, timeoutMs: number): Promise<Record<string, unknown>>;
+  /**
+   * Gives the open link a new token without ending it, and resolves with the new expiry (null
+   * when the server doesn't say). Rejects with the server's ServerError when it refuses the
+   * token (the link goes on with the old one), or with any error when the link can't do it
+   * (an older server): then a new link must carry the token.
+   */
+  refresh(token: string): Promise<number | null>;
   /** Ends the link; MUST NOT call `closed` afterwards. Safe in any state. */
   close(): void;
 }
@@ -65,6 +86,8 @@ export interface TransportPlatform {
   EventSource: EventSourceConstructor | undefined;
   fetch: FetchFunction | undefined;
   longPollTimeoutMs: number;
+  /** How long a request on an open link (a refresh, an in-place subscribe) may take. */
+  requestTimeoutMs: number;
 }
 
 /**
@@ -74,7 +97,10 @@ export interface TransportPlatform {
 export interface TransportCapabilities {
   /** Commands go up the link (`Link.request`): publish there instead of `POST /publish`. */
   readonly hasUpstream: boolean;
-  /** The channel set changes on the open link (`Link.update`); else a new set takes a new link. */
+  /**
+   * The channel set changes on the open link (`Link.update`); else a new set takes a new link,
+   * as it also does when an update fails (an older server without the in-place endpoints).
+   */
   readonly updatesChannelsInPlace: boolean;
   /** Each channel is confirmed by a reply of its own (`subscribed`); else all of them by `connected`. */
   readonly confirmsEachChannel: boolean;
@@ -108,6 +134,10 @@ export function linkUrl(params: LinkParams, path: string, cursor = params.cursor
   for (const channel of params.channels) query.append('channel', channel);
   if (cursor) query.set('cursor', cursor);
   if (params.token) query.set('token', params.token);
+  if (params.replaces) {
+    query.set('replaces', params.replaces.clientId);
+    query.set('replaceKey', params.replaces.key);
+  }
   const text = query.toString();
   return `${params.baseUrl}${path}${text ? `?${text}` : ''}`;
 }

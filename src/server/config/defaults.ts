@@ -15,6 +15,9 @@ export const DEFAULTS: Config = Object.freeze({
   pollTimeoutMs: 25_000,
   historySize: 100,
   historyTtlMs: 300_000, // 5 minutes
+  // 30 seconds: a long poll comes back a moment after its answer, a client on a flaky network
+  // within seconds; under load 100 messages can be less than one second.
+  historyMinAgeMs: 30_000,
   clientPublish: false,
   presence: false,
   clientPublishRate: 50, // per second: a game's 20 moves/s plus chat, with room to spare
@@ -34,7 +37,17 @@ export const DEFAULTS: Config = Object.freeze({
   redisPrefix: 'pushwire',
   redisShards: Object.freeze([]),
   redisCluster: false,
+  // 15 seconds: how long after a node dies its clients' disconnects (node_lost) are told.
+  nodeLeaseMs: 15_000,
   tokenSecret: null,
+  tokenJwksUrl: null,
+  tokenPublicKey: null,
+  tokenAudience: null,
+  tokenIssuer: null,
+  tokenMaxAgeMs: null,
+  // Pushwire and the application that mints tokens usually share NTP: expiry is taken literally.
+  tokenClockSkewMs: 0,
+  public: false,
   hookUrl: null,
   hookSecret: null,
   hooks: true,

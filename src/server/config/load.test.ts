@@ -185,6 +185,13 @@ describe('loadConfig: values', () => {
     assert.deepEqual(load(['--config', yaml]).corsOrigins, ['https://a.example', '*']);
   });
 
+  it('refuses an HS256 token secret under 32 bytes', () => {
+    assert.throws(
+      () => load(['--token-secret', 'too-short']),
+      /--token-secret: the secret is too short \(use at least 32 bytes/,
+    );
+  });
+
   it('keeps strings as given', () => {
     const config = load(
       [
@@ -315,6 +322,16 @@ describe('loadConfig: scale-out options', () => {
     assert.equal(
       problem(['--presence-ttl', 'off']),
       '--presence-ttl: "off" is not a duration (use milliseconds or a unit: 500ms, 15s, 2m)',
+    );
+  });
+
+  it('takes a node lease of at least 300 ms, 15 s by default', () => {
+    assert.equal(DEFAULTS.nodeLeaseMs, 15_000);
+    assert.equal(load(['--node-lease', '1500ms']).nodeLeaseMs, 1_500);
+    assert.equal(load([], { PUSHWIRE_NODE_LEASE: '1m' }).nodeLeaseMs, 60_000);
+    assert.equal(
+      problem(['--node-lease', '100ms']),
+      '--node-lease: "100ms" is too short (use at least 300ms)',
     );
   });
 });

@@ -87,6 +87,7 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
   problems.push(...redisProblems(config, labels));
   problems.push(...secretProblems(config, labels));
   problems.push(...adminProblems(config, labels));
+  problems.push(...tokenProblems(config, labels));
   const resolved = { ...config, namespaces: namespaces[0] ?? DEFAULTS.namespaces };
   problems.push(...hookProblems(resolved, labels));
 
@@ -135,6 +136,22 @@ export function secretProblems(
     problems.push(
       `${labels.get('tokenSecret') ?? 'tokenSecret'}: the secret is too short (use at least ${MIN_TOKEN_SECRET_BYTES} bytes, e.g. openssl rand -hex 32)`,
     );
+  }
+  return problems;
+}
+
+/** Token checks that mean nothing without a key to verify tokens with. */
+function tokenProblems(config: Config, labels: ReadonlyMap<keyof Config, string>): string[] {
+  const problems: string[] = [];
+  const keyed = config.tokenSecret !== null || config.tokenJwksUrl !== null || config.tokenPublicKey !== null;
+  if (!keyed) {
+    for (const field of ['tokenAudience', 'tokenIssuer', 'tokenMaxAgeMs'] as const) {
+      if (config[field] !== null) {
+        problems.push(
+          `${labels.get(field) ?? field}: set a token key too (--token-secret, --token-jwks-url or --token-public-key)`,
+        );
+      }
+    }
   }
   return problems;
 }

@@ -99,14 +99,26 @@ export function resolveChannelOptions(config: Config, channel: string): Namespac
 }
 
 export function topLevelOf(config: Config): NamespaceOptions {
-  const { historySize, historyTtlMs, clientPublish, presence, hooks, subscribeHook, publishHook } = config;
-  return Object.freeze({
+  const {
     historySize,
     historyTtlMs,
+    historyMinAgeMs,
     clientPublish,
     presence,
     hooks,
     subscribeHook,
     publishHook,
+  } = config;
+  const isPublic = config.public;
+  return Object.freeze({
+    historySize,
+    historyTtlMs,
+    historyMinAgeMs,
+    clientPublish,
+    presence,
+    hooks,
+    subscribeHook,
+    publishHook,
+    public: isPublic,
   });
 }

@@ -73,6 +73,7 @@ const text = (format: StringFormat = 'text'): OptionKind => ({
 });
 const secret: OptionKind = { type: 'string', format: 'text', nullable: true, secret: true };
 const boolean: OptionKind = { type: 'boolean' };
+const optionalText: OptionKind = { type: 'string', format: 'text', nullable: true, secret: false };
 /** A hook's address: never shown, since webhook URLs often carry a key in their path or query. */
 const hookUrl: OptionKind = { type: 'string', format: 'http-url', nullable: true, secret: true };
 
@@ -139,6 +140,12 @@ export const OPTIONS: readonly OptionSpec[] = [
     'historyTtl',
     duration(true, 1, Number.MAX_SAFE_INTEGER),
     'how long a message stays in history; 0/off keeps it until pushed out by size',
+  ),
+  option(
+    'historyMinAgeMs',
+    'historyMinAge',
+    duration(false, 0),
+    'messages younger than this stay in history whatever history-size says, so resumes and long polls lose nothing under load; history-ttl still caps the age; 0 = count alone',
   ),
   option('clientPublish', 'clientPublish', boolean, 'let connected clients publish (WebSocket and HTTP)'),
   option('presence', 'presence', boolean, 'track who is subscribed to each channel'),
@@ -218,10 +225,59 @@ export const OPTIONS: readonly OptionSpec[] = [
     "the Redis URLs' hosts are seed nodes of a Redis Cluster (7+; sharded pub/sub)",
   ),
   option(
+    'nodeLeaseMs',
+    'nodeLease',
+    // Renewed every third of it: a shorter lease would renew faster than Redis answers under load.
+    duration(false, 300, 3_600_000),
+    'on Redis, a node silent this long is lost: another node tells its disconnects (node_lost)',
+  ),
+  option(
     'tokenSecret',
     'tokenSecret',
     secret,
-    'HS256 secret of connection JWTs, at least 32 bytes; unset: anonymous connections',
+    'HS256 secret (at least 32 bytes) of connection JWTs; unset (and no other token key): anonymous connections',
+  ),
+  option(
+    'tokenJwksUrl',
+    'tokenJwksUrl',
+    { type: 'string', format: 'http-url', nullable: true, secret: false },
+    'JWKS of the keys that sign connection JWTs (RS256, ES256, EdDSA): cached, refetched for an unknown kid',
+  ),
+  option(
+    'tokenPublicKey',
+    'tokenPublicKey',
+    optionalText,
+    'PEM file of the public key that signs connection JWTs (RSA: RS256, P-256: ES256, Ed25519: EdDSA)',
+  ),
+  option(
+    'tokenAudience',
+    'tokenAudience',
+    optionalText,
+    'connection JWTs must carry this aud; unset: not checked',
+  ),
+  option(
+    'tokenIssuer',
+    'tokenIssuer',
+    optionalText,
+    'connection JWTs must carry this iss; unset: not checked',
+  ),
+  option(
+    'tokenMaxAgeMs',
+    'tokenMaxAge',
+    duration(true, 1000, Number.MAX_SAFE_INTEGER),
+    'refuse connection JWTs whose exp - iat is longer (they then need iat); 0/off: any lifetime',
+  ),
+  option(
+    'tokenClockSkewMs',
+    'tokenClockSkew',
+    duration(false, 0, 300_000),
+    "a token's exp and nbf are stretched this much, for clocks that disagree; connections end at exp + this",
+  ),
+  option(
+    'public',
+    'public',
+    boolean,
+    "channels anyone connected may read, whatever a token's channels claim says (per namespace: public)",
   ),
   option('hookUrl', 'hookUrl', hookUrl, 'where lifecycle events are POSTed in batches (see docs/hooks.md)'),
   option(
@@ -374,11 +430,13 @@ export const CONFIG_FILE_OPTION = {
 export const NAMESPACE_FIELDS = [
   'historySize',
   'historyTtlMs',
+  'historyMinAgeMs',
   'clientPublish',
   'presence',
   'hooks',
   'subscribeHook',
   'publishHook',
+  'public',
 ] as const;
 
 /**

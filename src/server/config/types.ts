@@ -4,6 +4,8 @@ export interface NamespaceOptions {
   readonly historySize: number;
   /** How long a message stays in history; null keeps it until pushed out by size. */
   readonly historyTtlMs: number | null;
+  /** Messages younger than this stay in history whatever `historySize` says (0: count alone). */
+  readonly historyMinAgeMs: number;
   /** Whether connected clients may publish (WebSocket `publish` op and HTTP). */
   readonly clientPublish: boolean;
   /** Whether the server tracks who is subscribed. */
@@ -14,6 +16,8 @@ export interface NamespaceOptions {
   readonly subscribeHook: boolean;
   /** Whether `publishHookUrl` is asked before each client publish. */
   readonly publishHook: boolean;
+  /** Whether anyone connected may read the channel, whatever a token's `channels` claim grants. */
+  readonly public: boolean;
 }
 
 /** The server's whole configuration: validated once by `loadConfig`, then deep-frozen. */
@@ -38,6 +42,7 @@ export interface Config {
   readonly pollTimeoutMs: number;
   readonly historySize: number;
   readonly historyTtlMs: number | null;
+  readonly historyMinAgeMs: number;
   readonly clientPublish: boolean;
   readonly presence: boolean;
   /** Client publishes per second per connection (or HTTP connection), bursts of twice that; 0: no limit. */
@@ -66,8 +71,27 @@ export interface Config {
   readonly redisShards: readonly string[];
   /** The Redis URLs name seed nodes of a Redis Cluster (sharded pub/sub). */
   readonly redisCluster: boolean;
-  /** HS256 secret for connection JWTs; null allows anonymous connections. */
+  /**
+   * On Redis, a node that has not renewed its lease for this long is lost: another node tells
+   * its clients' disconnects (node_lost). Renewed every third of it.
+   */
+  readonly nodeLeaseMs: number;
+  /** HS256 secret for connection JWTs (at least 32 bytes); null: no HS256 tokens. */
   readonly tokenSecret: string | null;
+  /** A JWKS of the public keys that sign connection JWTs; null: none. */
+  readonly tokenJwksUrl: string | null;
+  /** A PEM file of the public key that signs connection JWTs; null: none. */
+  readonly tokenPublicKey: string | null;
+  /** Connection JWTs must carry this `aud`; null: not checked. */
+  readonly tokenAudience: string | null;
+  /** Connection JWTs must carry this `iss`; null: not checked. */
+  readonly tokenIssuer: string | null;
+  /** Connection JWTs whose `exp - iat` is longer are refused; null: any lifetime. */
+  readonly tokenMaxAgeMs: number | null;
+  /** `exp` and `nbf` are stretched this much; connections end at `exp` + this. */
+  readonly tokenClockSkewMs: number;
+  /** Anyone connected may read these channels, whatever a token grants. */
+  readonly public: boolean;
   /** Where lifecycle events are POSTed; null sends none. */
   readonly hookUrl: string | null;
   /** Signs every hook request; required by every hook, at least 32 bytes. */
