@@ -15,7 +15,7 @@ clusterContract({
         await broker.start({ publication: () => {}, recovered: () => {} });
         return { cluster: broker.cluster, close: () => broker.close() };
       },
-      doomedNode: (id, counts) => doomedWorker(primary, id, counts),
+      doomedNode: (id, counts, clients) => doomedWorker(primary, id, counts, clients),
       // A worker's end is known at once: the primary sees its process exit.
       lostWithinMs: 10_000,
       dispose: () => stopPrimary(primary),

@@ -35,10 +35,15 @@ export async function stopPrimary(child: ChildProcess): Promise<void> {
 }
 
 /**
- * A second worker of the primary, in a process of its own, that joins the cluster as `id` and
- * reports `counts`; `kill` ends it without a word (SIGKILL).
+ * A second worker of the primary, in a process of its own, that joins the cluster as `id`,
+ * reports `counts` and adds `clients`; `kill` ends it without a word (SIGKILL).
  */
-export async function doomedWorker(child: ChildProcess, id: string, counts: Record<string, number>) {
+export async function doomedWorker(
+  child: ChildProcess,
+  id: string,
+  counts: Record<string, number>,
+  clients: Record<string, string | null> = {},
+) {
   const pid = await new Promise<number>((resolve) => {
     const listener = (message: { harness?: string; pid?: number }) => {
       if (message.harness !== 'doomed-ready') return;
@@ -46,7 +51,7 @@ export async function doomedWorker(child: ChildProcess, id: string, counts: Reco
       resolve(message.pid!);
     };
     child.on('message', listener);
-    child.send({ harness: 'doomed', id, counts });
+    child.send({ harness: 'doomed', id, counts, clients });
   });
   return {
     async kill() {

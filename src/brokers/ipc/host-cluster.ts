@@ -119,7 +119,8 @@ export class HostCluster {
     const member = this.members.get(linkId);
     if (!member) return null;
     this.members.delete(linkId);
-    this.dropCounts(member);
+    // Still connected: the node that leaves is told of what its leaving vacates.
+    this.dropCounts(member, member);
     return null;
   }
 
@@ -129,7 +130,8 @@ export class HostCluster {
     if (!member) return;
     const channels = [...member.counts];
     const clients = [...member.clients.values()];
-    this.leave(linkId);
+    this.members.delete(linkId);
+    this.dropCounts(member);
     for (const [key, pending] of this.pending) {
       if (!key.startsWith(`${linkId}/`)) continue;
       this.pending.delete(key);
@@ -167,14 +169,13 @@ export class HostCluster {
     return member;
   }
 
-  /** A left or lost worker's counts leave the totals; a crossing is told to one live worker. */
-  private dropCounts(member: Member): void {
-    const witness = this.witness();
+  /** A left or lost worker's counts leave the totals; a crossing is told to `teller` (a live worker). */
+  private dropCounts(member: Member, teller: Member | undefined = this.witness()): void {
     for (const [channel, count] of member.counts) {
       const total = this.totals.get(channel);
       if (!total) continue;
       const edge = this.change(channel, total, total.subscribers - count, false);
-      if (edge.edgeSeq !== null && witness) this.tell(witness, channel, edge);
+      if (edge.edgeSeq !== null && teller) this.tell(teller, channel, edge);
     }
     member.counts.clear();
   }
