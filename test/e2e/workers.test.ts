@@ -15,7 +15,11 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'pushwire-workers-'));
 const pidFile = join(dir, 'pushwire.pid');
 /** History holds every message of a test: a message could only be lost by the servers. */
-const ARGS = ['--workers', '2', '--history-size', '5000', '--shutdown-timeout', '5s', '--pid-file', pidFile];
+const ADMIN_KEY = 'workers-test-admin-key-0123456789';
+const ARGS = [
+  ...['--workers', '2', '--history-size', '5000', '--shutdown-timeout', '5s', '--pid-file', pidFile],
+  ...['--admin-key', ADMIN_KEY],
+];
 const SDK_TRANSPORTS: TransportName[] = ['websocket', 'sse', 'stream'];
 
 /** The worker processes of a primary (not other children, such as tsx's esbuild service). */
@@ -30,10 +34,11 @@ function workerPids(primary: number): number[] {
   }
 }
 
-/** Client ids are `<node id>-<n>`: the node id names the worker that answered. */
-function nodeOf(clientId: string | null): string {
-  assert.ok(clientId, 'a client id');
-  return clientId.slice(0, clientId.indexOf('-'));
+/** `connected` names the node (the worker) that holds the connection. */
+function nodeOf(event: ClientEvent): string {
+  const { node } = event as { node?: unknown };
+  assert.equal(typeof node, 'string', `connected names its node: ${JSON.stringify(event)}`);
+  return node as string;
 }
 
 function note(text: string): void {
@@ -77,6 +82,18 @@ function publishFresh(server: RunningPushwire, channel: string, data: unknown): 
   });
 }
 
+/** Which node (worker) holds the connection of `clientId`, as the admin API says. */
+async function nodeHolding(server: RunningPushwire, clientId: string | null): Promise<string> {
+  assert.ok(clientId, 'a client id');
+  const response = await fetch(`${server.url}/api/connections`, {
+    headers: { Authorization: `Bearer ${ADMIN_KEY}` },
+  });
+  const { connections } = (await response.json()) as { connections: { clientId: string; node: string }[] };
+  const found = connections.find((c) => c.clientId === clientId);
+  assert.ok(found, `the admin API lists ${clientId}`);
+  return found.node;
+}
+
 /** SDK clients until they are connected to both workers (one per worker at least). */
 async function clientsOnBothWorkers(server: RunningPushwire, channel: string, atLeast: number) {
   const clients: { observed: ObservedClient; node: string }[] = [];
@@ -85,7 +102,7 @@ async function clientsOnBothWorkers(server: RunningPushwire, channel: string, at
     const observed = nodeClient(server.url, [channel], { transports: [transport], baseDelayMs: 100 });
     const { clientId } = await observed.next('connected', 30_000);
     await observed.next('subscribed', 30_000);
-    clients.push({ observed, node: nodeOf(clientId) });
+    clients.push({ observed, node: await nodeHolding(server, clientId) });
   }
   assert.equal(new Set(clients.map((c) => c.node)).size, 2, 'clients on both workers');
   return clients;
@@ -180,13 +197,21 @@ describe('serve --workers 2', { timeout: 300_000 }, () => {
     );
     await assertWhole(clients, 100);
     for (const { observed } of clients) observed.client.close();
+
+    // Whichever worker answers /metrics, it speaks for all of them and for the primary.
+    const metrics = await (
+      await fetch(`${server.url}/metrics`, { headers: { Authorization: `Bearer ${ADMIN_KEY}` } })
+    ).text();
+    assert.match(metrics, /^pushwire_cluster_nodes 2$/m);
+    const published = Number(/^pushwire_messages_published_total (\d+)$/m.exec(metrics)?.[1]);
+    assert.ok(published >= 100, `published on both workers together: ${published}`);
+    assert.match(metrics, /^pushwire_history_bytes [1-9]\d*$/m, 'the history the primary holds');
   });
 
   test('a cursor from one worker resumes on the other', { timeout: 180_000 }, async () => {
     const channel = 'workers-resume';
     const first = openRawClient('websocket', server.url, { channels: [channel] });
-    const connected = (await first.events.next(30_000, 'connected')) as ClientEvent & { clientId?: string };
-    const firstNode = nodeOf(connected.clientId ?? null);
+    const firstNode = nodeOf(await first.events.next(30_000, 'connected'));
     await first.ready;
     for (let n = 1; n <= 3; n++) await server.publish(channel, n);
     const before = await takeMessages(first, 3, 30_000);
@@ -199,8 +224,7 @@ describe('serve --workers 2', { timeout: 300_000 }, () => {
       const client = openRawClient('websocket', server.url, { channels: [channel], cursor });
       // Closing a client before its subscription is confirmed rejects `ready`: not a failure here.
       client.ready.catch(() => {});
-      const event = (await client.events.next(30_000, 'connected')) as ClientEvent & { clientId?: string };
-      if (nodeOf(event.clientId ?? null) !== firstNode) other = client;
+      if (nodeOf(await client.events.next(30_000, 'connected')) !== firstNode) other = client;
       else client.close();
     }
     assert.ok(other, 'a connection reached the other worker');

@@ -1,5 +1,5 @@
 import { type Publication, PushwireError } from '../../protocol/index.ts';
-import { MemoryBroker, type MemoryBrokerOptions } from '../memory.ts';
+import { MemoryBroker, type MemoryBrokerOptions, type MemoryBrokerStats } from '../memory.ts';
 import type { HistoryQuery, Logger, PresenceInfo, PublishOptions } from '../types.ts';
 import { HostCluster } from './host-cluster.ts';
 import { type CallOp, type HostMessage, isWorkerMessage, type WorkerMessage } from './messages.ts';
@@ -76,6 +76,11 @@ export class BrokerHost {
       this.dropLink(link);
       this.cluster.lose(link.id);
     }
+  }
+
+  /** The history the primary holds for every worker, against its caps. */
+  stats(): MemoryBrokerStats {
+    return this.broker.stats();
   }
 
   async close(): Promise<void> {
