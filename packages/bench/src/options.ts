@@ -33,8 +33,13 @@ export interface BenchOptions {
   readonly outDir: string | null;
   /** Where the Node targets write a CPU profile (`node --cpu-prof`) per run; null: none. */
   readonly profileDir: string | null;
-  /** `serve` arguments added to Pushwire's defaults (`--pushwire-args`); empty: the defaults. */
+  /**
+   * `serve` arguments added to Pushwire's defaults (`--pushwire-args`, and `--workers N` as
+   * `--workers N`); empty: the defaults.
+   */
   readonly pushwireArgs: readonly string[];
+  /** Pushwire's `serve --workers`: worker processes sharing the port (1: the one process). */
+  readonly workers: number;
   /** The drop scenarios: each client's network drops every this long (± 20 %)… */
   readonly dropEveryMs: number;
   /** …and stays away about this long. */
@@ -65,6 +70,7 @@ export const DEFAULTS = {
   repeat: 1,
   dropEveryMs: 15_000,
   dropAwayMs: 2000,
+  workers: 1,
 } as const;
 
 /** What one scenario runs with: N values, a rate (msg/s, total over channels) and a duration. */
@@ -166,6 +172,8 @@ results.json and report.html.
                            runs with the settings a user gets)
   --profile DIR            Node targets (pushwire, raw, socketio) write a CPU profile of
                            each run there (node --cpu-prof); open it in Chrome DevTools
+  --workers N              run Pushwire as serve --workers N (default 1): compare the
+                           fan-out of 1 and 2 workers; CPU and memory add up the workers
   -h, --help               this text
 `;
 
@@ -191,11 +199,13 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
       out: { type: 'string' },
       profile: { type: 'string' },
       'pushwire-args': { type: 'string' },
+      workers: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   const quick = values.quick === true;
   const headline = values.headline === true;
+  const workers = values.workers ? positiveInt('--workers', values.workers) : DEFAULTS.workers;
   return {
     quick,
     headline,
@@ -223,7 +233,11 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     dropAwayMs: values['drop-away'] ? parseDurationMs(values['drop-away']) : DEFAULTS.dropAwayMs,
     outDir: values.out ?? null,
     profileDir: values.profile ?? null,
-    pushwireArgs: (values['pushwire-args'] ?? '').split(/\s+/).filter((arg) => arg !== ''),
+    pushwireArgs: [
+      ...(workers > 1 ? ['--workers', String(workers)] : []),
+      ...(values['pushwire-args'] ?? '').split(/\s+/).filter((arg) => arg !== ''),
+    ],
+    workers,
   };
 }
 
