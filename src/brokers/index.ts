@@ -1,5 +1,5 @@
 export { LocalCluster } from './local-cluster.ts';
-export { MemoryBroker, type MemoryBrokerOptions } from './memory.ts';
+export { MemoryBroker, type MemoryBrokerOptions, type MemoryBrokerStats } from './memory.ts';
 export { RedisBroker, type RedisBrokerOptions } from './redis/broker.ts';
 export {
   createClient as createRedisClient,
@@ -14,9 +14,12 @@ export type {
   ChannelCount,
   ChannelPage,
   ChannelQuery,
+  ChannelTurn,
+  ClientRoster,
   ClusterHandler,
   ClusterRequest,
   ClusterView,
+  ConnectedClient,
   HistoryQuery,
   HistoryResult,
   Logger,

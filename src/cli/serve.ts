@@ -88,9 +88,18 @@ export async function runServe(argv: string[]): Promise<number> {
         : []),
       ...(config.demo ? [`  Demo           ${url}/  (--no-demo turns it off)`] : []),
       `  Broker         ${brokerLine(config)}`,
-      `API key: ${pushwire.apiKey}${generated ? '  (generated: set --api-key or PUSHWIRE_API_KEY to keep one)' : ''}`,
+      // A key the operator chose is never shown: this banner ends up in logs.
+      generated
+        ? `API key: ${pushwire.apiKey}  (generated: set --api-key or PUSHWIRE_API_KEY to keep one)`
+        : 'API key: as configured (not shown)',
     ].join('\n'),
   );
+  if (config.corsOrigins.includes('*')) {
+    logger.warn(
+      { corsOrigins: ['*'] },
+      'cors-origins is *: any web page a visitor opens may read and publish through this server with their access; list the origins that may instead',
+    );
+  }
   if (displayHost(config.host) === 'localhost' && config.host !== 'localhost') {
     logger.info({ host: config.host }, 'listening on every interface');
   }

@@ -1,5 +1,33 @@
 import { isSystemChannel, PushwireError } from '../protocol/index.ts';
-import type { ChannelOptions, Identity } from './types.ts';
+import type { ChannelGrant, ChannelOptions, Identity } from './types.ts';
+
+/**
+ * Whether a pattern of a token's `channels` or `publish` claim covers `channel`. Patterns
+ * work on the `:`-separated segments of a name: a segment `*` matches exactly one segment (so
+ * `chat:*` covers `chat:a`, not `chat:a:b` nor `chatroom:x`), and a last segment `**` matches
+ * one or more segments (`chat:**` covers `chat:a` and `chat:a:b`; `**` alone every channel).
+ * Any other segment matches itself only: `chat*` is no prefix.
+ */
+export function channelPatternMatches(pattern: string, channel: string): boolean {
+  if (pattern === channel) return true;
+  const wanted = pattern.split(':');
+  const given = channel.split(':');
+  for (let i = 0; i < wanted.length; i++) {
+    const segment = wanted[i]!;
+    if (segment === '**' && i === wanted.length - 1) return given.length > i;
+    const actual = given[i];
+    if (actual === undefined) return false;
+    if (segment === '*' ? actual === '' : segment !== actual) return false;
+  }
+  return wanted.length === given.length;
+}
+
+/** Whether a grant covers `channel`: fail closed, an empty list grants nothing. */
+export function grants(grant: ChannelGrant, channel: string): boolean {
+  if (grant === 'all') return true;
+  for (const pattern of grant) if (channelPatternMatches(pattern, channel)) return true;
+  return false;
+}
 
 /** What a read of a channel is for, as an access hook is told. */
 export type ReadOp = 'subscribe' | 'history' | 'presence';
@@ -40,7 +68,7 @@ export class Access {
   mayRead(identity: Identity, channel: string): boolean {
     // The server's own channels ($admin:stats) take credentials the server issued for them.
     if (isSystemChannel(channel) && identity.system !== true) return false;
-    return identity.canSubscribe(channel);
+    return grants(identity.subscribe, channel) || this.channelOptions(channel).public === true;
   }
 
   /** Whether a read may go without asking the application (the hub's reads from memory). */
@@ -68,7 +96,7 @@ export class Access {
         `"${channel}" is the server's own: only the server publishes there`,
       );
     }
-    if (this.channelOptions(channel).clientPublish || identity.canPublish(channel)) return;
+    if (this.channelOptions(channel).clientPublish || grants(identity.publish, channel)) return;
     throw new PushwireError(
       'forbidden',
       `clients may not publish on "${channel}": allow it with clientPublish on its namespace ` +

@@ -71,6 +71,7 @@ function recorder(): SessionSink & { seen: Seen[]; offsets(): number[] } {
   return {
     seen,
     offsets: () => seen.flatMap((s) => (s.kind === 'message' ? [s.offset] : [])),
+    dropped: () => {},
     message: (message, cursor) =>
       seen.push({ kind: 'message', offset: message.offset, epoch: message.epoch, cursor, message }),
     batch: (batch) => {
@@ -243,6 +244,7 @@ test('a sink that throws loses its own session only', async () => {
   const { hub, reports } = t;
   const good = recorder();
   const broken: SessionSink = {
+    dropped: () => {},
     message: () => {
       throw new Error('boom');
     },
@@ -343,7 +345,7 @@ test('read answers from memory for readers allowed to read, or null for a sessio
     hub.read(ANONYMOUS, 'c', { epoch, offset: 2 })?.map((m) => m.offset),
     [3, 4, 5],
   );
-  const nobody: Identity = { ...ANONYMOUS, canSubscribe: () => false };
+  const nobody: Identity = { ...ANONYMOUS, subscribe: [] };
   assert.equal(hub.read(nobody, 'c', { epoch, offset: 5 }), null, 'forbidden: a session says so');
   await followed(t, 'presence:p', 1);
   assert.equal(hub.read(ANONYMOUS, 'presence:p', { epoch, offset: 1 }), null, 'presence needs a session');
@@ -402,8 +404,8 @@ test('rights are checked for every command, and each refusal says what would all
   const { hub } = t;
   const reader: Identity = {
     userId: 'u',
-    canSubscribe: (c) => c.startsWith('open'),
-    canPublish: () => false,
+    subscribe: ['open', 'open:**'],
+    publish: [],
   };
   const session = hub.openSession({ transport: 'websocket', identity: reader, sink: recorder() });
   const results: CommandResult[] = [];

@@ -15,9 +15,16 @@ import { LatencyHistogram } from './latency.ts';
 import { Lifecycle, type LifecycleOptions } from './lifecycle.ts';
 import { OutboundMessage } from './outbound.ts';
 import { Presence } from './presence.ts';
-import { RateLimiter } from './rate-limit.ts';
+import { addressKey, RateLimiter } from './rate-limit.ts';
 import { Session, type SessionHost } from './session.ts';
-import type { ChannelOptions, ChannelWatcher, CloseRequest, Identity, OpenSessionOptions } from './types.ts';
+import type {
+  ChannelOptions,
+  ChannelWatcher,
+  CloseRequest,
+  Identity,
+  OpenSessionOptions,
+  PublishLimitKeys,
+} from './types.ts';
 
 export interface HubOptions {
   readonly broker: Broker;
@@ -26,8 +33,10 @@ export interface HubOptions {
   readonly maxChannelsPerSession: number;
   /** Presence entries expire after this long unless refreshed (every third of it). */
   readonly presenceTtlMs?: number;
-  /** Client publishes per second per client (bursts of twice that); null: no limit. */
+  /** Client publishes per second per connection (bursts of twice that); null: no limit. */
   readonly clientPublishRate?: number | null;
+  /** Client publishes per second per client address, all its connections together; null: no limit. */
+  readonly clientPublishRatePerIp?: number | null;
   /** Where failures that must not reach a caller go (a flaky backplane, a broken sink). */
   readonly report?: (stage: string, error: unknown) => void;
   /** The fan-out's clock and timers; real ones by default. */
@@ -36,6 +45,8 @@ export interface HubOptions {
   readonly lifecycle?: LifecycleOptions;
   /** Asks the application on channels whose options say so (subscribeHook, publishHook). */
   readonly accessHook?: AccessHook;
+  /** Credentials stay good this long past their expiry, for clocks that disagree; 0 by default. */
+  readonly clockSkewMs?: number;
 }
 
 /** 128 bits: a replace key can't be guessed. */
@@ -47,17 +58,16 @@ const REPLACED: CloseRequest = Object.freeze({
   reconnectDelayMs: 0,
 });
 
-/** Node's timers fire at once past this many milliseconds (a signed 32-bit delay). */
-const MAX_TIMER_MS = 2_147_483_647;
-
 /** The numbers of the application's traffic: the server's own channels ($admin:stats) are left out. */
 export interface HubStats {
   published: number;
   /** Messages handed out (one per subscriber or watcher per message). */
   delivered: number;
   gapsRecovered: number;
-  /** Client publishes refused by the client publish rate. */
+  /** Client publishes refused by a client publish rate (per connection or per address). */
   publishesRateLimited: number;
+  /** Of those, the ones refused by the rate per client address. */
+  publishesRateLimitedByAddress: number;
   /** Connections the server ended, by the code they ended with (slow_consumer, …). */
   readonly ended: Partial<Record<ErrorCode, number>>;
   /** Publish-to-deliver time of what was fanned out to someone. */
@@ -87,12 +97,14 @@ type HubState = 'running' | 'draining' | 'closed';
 export class Hub implements SessionHost {
   readonly nodeId = randomBytes(4).toString('hex');
   readonly maxChannelsPerSession: number;
+  readonly clockSkewMs: number;
   readonly access: Access;
   readonly stats: HubStats = {
     published: 0,
     delivered: 0,
     gapsRecovered: 0,
     publishesRateLimited: 0,
+    publishesRateLimitedByAddress: 0,
     ended: {},
     latency: new LatencyHistogram(),
   };
@@ -103,6 +115,7 @@ export class Hub implements SessionHost {
   private readonly fanOut: FanOut<Channel>;
   private readonly channelHost: ChannelHost;
   private readonly clientPublishLimit: RateLimiter | null;
+  private readonly addressPublishLimit: RateLimiter | null;
   private readonly channels = new Map<string, Channel>();
   /** Open sessions by id, in the order they opened. */
   private readonly sessions = new Map<string, Session>();
@@ -110,15 +123,13 @@ export class Hub implements SessionHost {
   /** Channels whose subscriber count may have changed since `takeCounts`. */
   private readonly countsChanged = new Set<string>();
   private readonly lifecycle: Lifecycle | null;
-  /** Sessions whose credentials expire, with the timer that ends them then. */
-  private readonly expiries = new Map<Session, NodeJS.Timeout>();
-  private nextSessionId = 0;
   private state: HubState = 'running';
 
   constructor(options: HubOptions) {
     this.broker = options.broker;
     this.channelOptions = options.channelOptions;
     this.maxChannelsPerSession = options.maxChannelsPerSession;
+    this.clockSkewMs = options.clockSkewMs ?? 0;
     this.access = new Access(options.channelOptions, options.accessHook ?? null);
     this.report = options.report ?? (() => {});
     this.lifecycle = options.lifecycle ? new Lifecycle(this.nodeId, options.lifecycle, this.report) : null;
@@ -135,6 +146,8 @@ export class Hub implements SessionHost {
     }, options.scheduler);
     const rate = options.clientPublishRate ?? null;
     this.clientPublishLimit = rate === null ? null : new RateLimiter(rate, rate * 2);
+    const perIp = options.clientPublishRatePerIp ?? null;
+    this.addressPublishLimit = perIp === null ? null : new RateLimiter(perIp, perIp * 2);
     this.channelHost = {
       readHistory: async (channel, since) => {
         const { publications } = await this.broker.history(channel, { since });
@@ -177,15 +190,23 @@ export class Hub implements SessionHost {
 
   openSession({ transport, identity, sink, address, transient = false }: OpenSessionOptions): Session {
     if (this.state !== 'running') throw new PushwireError('shutting_down');
-    const id = `${this.nodeId}-${++this.nextSessionId}`;
+    // A clientId addresses a live connection (POST /refresh, /subscribe): 128 random bits.
+    const id = randomBytes(16).toString('base64url');
     // Transient sessions (a long poll) end with their request: nothing to replace.
     const replaceKey = transient ? '' : randomBytes(REPLACE_KEY_BYTES).toString('base64url');
     const session = new Session(id, transport, identity, sink, this, address ?? null, replaceKey);
     this.sessions.set(id, session);
     if (!transient) this.lifecycle?.connected(session);
-    if (identity.expiresAt !== undefined && identity.expiresAt !== null)
-      this.expire(session, identity.expiresAt);
     return session;
+  }
+
+  /**
+   * When `identity`'s credentials stop being good (expiry + clock skew, ms since the epoch),
+   * for readers without a session (a waiting poll); null when they don't expire.
+   */
+  deadlineOf(identity: Identity): number | null {
+    const expiresAt = identity.expiresAt;
+    return expiresAt === undefined || expiresAt === null ? null : expiresAt + this.clockSkewMs;
   }
 
   /** Publishes as the server (API key holders, server-side code): no rights to check. */
@@ -195,21 +216,26 @@ export class Hub implements SessionHost {
 
   /**
    * Publishes for a client: only where its rights allow, at most at the client publish rate
-   * for `limitKey` (a connection, or whatever an HTTP request is limited by), and with the
-   * application's word where the channel's namespace asks for it (it may replace the data).
-   * `clientId` names the client to the application and in lifecycle events.
+   * of its connection and of its address (keys the server made, never values the client
+   * chose), and with the application's word where the channel's namespace asks for it (it may
+   * replace the data). `clientId` names the client to the application and in lifecycle events.
    */
   async publishAs(
     identity: Identity,
-    limitKey: string,
+    limits: PublishLimitKeys,
     channel: string,
     data: string,
     clientId: string | null = null,
   ): Promise<Publication> {
     this.access.assertPublish(identity, channel);
-    if (this.clientPublishLimit && !this.clientPublishLimit.take(limitKey)) {
+    if (this.clientPublishLimit && !this.clientPublishLimit.take(limits.connection)) {
       this.stats.publishesRateLimited += 1;
-      throw new PushwireError('rate_limited', 'too many publishes: slow down');
+      throw new PushwireError('rate_limited', 'too many publishes on this connection: slow down');
+    }
+    if (limits.address !== null && this.addressPublishLimit?.take(addressKey(limits.address)) === false) {
+      this.stats.publishesRateLimited += 1;
+      this.stats.publishesRateLimitedByAddress += 1;
+      throw new PushwireError('rate_limited', 'too many publishes from this address: slow down');
     }
     const final = await this.access.askPublish(identity, channel, data, clientId);
     return this.send(channel, final, { clientId, user: identity.userId });
@@ -232,9 +258,14 @@ export class Hub implements SessionHost {
     }
   }
 
-  /** Each channel's latest position, for a client that starts without a cursor. */
+  /**
+   * Each channel's latest position, for a client that starts without a cursor. Its rights,
+   * and the application's word where asked, come first: reading a position makes the broker
+   * keep state for the channel, and tells its epoch and offset.
+   */
   async positions(identity: Identity, channels: readonly string[]): Promise<Map<string, StreamPosition>> {
     for (const channel of channels) this.access.assertRead(identity, channel);
+    await Promise.all(channels.map((channel) => this.access.askRead(identity, channel, null, 'subscribe')));
     const tops = await Promise.all(channels.map((channel) => this.history(channel, { limit: 0 })));
     return new Map(channels.map((channel, i) => [channel, tops[i]!.top]));
   }
@@ -256,7 +287,8 @@ export class Hub implements SessionHost {
 
   /**
    * Tells `watcher` of the channel's next messages. Only at the channel's latest position
-   * (after `read` gave nothing new this turn); false otherwise.
+   * (after `read` gave nothing new this turn); false otherwise. The caller MUST have had the
+   * reader's rights checked by `read` first: this one takes no identity.
    */
   watch(channel: string, position: StreamPosition, watcher: ChannelWatcher): boolean {
     if (this.state !== 'running') return false;
@@ -275,7 +307,9 @@ export class Hub implements SessionHost {
 
   /**
    * Keeps `channel` followed, with its position and recent messages, until released: for
-   * clients that come right back between requests (long polls), when nobody is on it.
+   * clients that come right back between requests (long polls), when nobody is on it. It
+   * creates state for the channel: the caller MUST hold it only for a reader whose rights
+   * were checked (a `read` that answered, or a session that subscribed).
    */
   hold(channel: string): Hold {
     const entry = this.follow(channel);
@@ -291,13 +325,18 @@ export class Hub implements SessionHost {
     };
   }
 
+  /** The open session of a client connection (not a poll's) by its id. */
+  session(clientId: string): Session | null {
+    const session = this.sessions.get(clientId);
+    return session && session.transport !== 'longpoll' ? session : null;
+  }
+
   /** The open sessions that match `filter`, in the order they opened. */
   sessionsMatching(filter: SessionFilter): Session[] {
     const found: Session[] = [];
     if (filter.clientId !== undefined) {
       const session = this.sessions.get(filter.clientId);
-      if (session && matches(session, filter)) found.push(session);
-      return found;
+      return session && matches(session, filter) ? [session] : [];
     }
     for (const session of this.sessions.values()) if (matches(session, filter)) found.push(session);
     return found;
@@ -420,33 +459,12 @@ export class Hub implements SessionHost {
   forget(session: Session, ending: CloseRequest | null): void {
     if (this.sessions.get(session.id) === session) this.sessions.delete(session.id);
     if (ending) this.countEnded(ending.code);
-    const timer = this.expiries.get(session);
-    if (timer) {
-      clearTimeout(timer);
-      this.expiries.delete(session);
-    }
     this.lifecycle?.disconnected(session, ending, this.state === 'closed');
   }
 
   /** A connection the server ended with `code`, for operators. */
   private countEnded(code: ErrorCode): void {
     this.stats.ended[code] = (this.stats.ended[code] ?? 0) + 1;
-  }
-
-  /** Ends `session` with token_expired at `expiresAt` (ms since the epoch). */
-  private expire(session: Session, expiresAt: number): void {
-    const wait = expiresAt - Date.now();
-    const timer = setTimeout(
-      () => {
-        this.expiries.delete(session);
-        if (wait > MAX_TIMER_MS) this.expire(session, expiresAt);
-        else
-          session.end({ code: 'token_expired', reason: 'the credentials have expired', reconnectDelayMs: 0 });
-      },
-      Math.min(Math.max(wait, 0), MAX_TIMER_MS),
-    );
-    timer.unref();
-    this.expiries.set(session, timer);
   }
 
   /** Every publish ends here; `by` is the publishing client, for lifecycle events. */

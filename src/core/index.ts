@@ -1,4 +1,11 @@
-export { Access, type AccessHook, type AccessRequest, type ReadOp } from './access.ts';
+export {
+  Access,
+  type AccessHook,
+  type AccessRequest,
+  channelPatternMatches,
+  grants,
+  type ReadOp,
+} from './access.ts';
 export { REAL_SCHEDULER, type Scheduler } from './fan-out.ts';
 export { type Hold, Hub, type HubOptions, type HubStats, type SessionFilter } from './hub.ts';
 export { LATENCY_BUCKETS_SECONDS, LatencyHistogram } from './latency.ts';
@@ -9,16 +16,9 @@ export type {
   LifecycleListener,
   LifecycleOptions,
 } from './lifecycle.ts';
-export {
-  type ChannelTurn,
-  LocalOccupancy,
-  type LostClient,
-  type NodeLoss,
-  type Occupancy,
-  type OccupancyEvents,
-  SequenceClock,
-} from './occupancy.ts';
+export type { ChannelTurn, LostClient, NodeLoss, Occupancy, OccupancyEvents } from './occupancy.ts';
 export { concatEncoded, OutboundBatch, OutboundMessage } from './outbound.ts';
+export { addressKey, RateLimiter, TokenBucket } from './rate-limit.ts';
 export { Session } from './session.ts';
 export {
   ANONYMOUS,
@@ -28,6 +28,7 @@ export {
   type CommandResult,
   type Identity,
   type OpenSessionOptions,
+  type PublishLimitKeys,
   type SessionCommand,
   type SessionSink,
   type SubscribeStart,

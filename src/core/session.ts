@@ -16,6 +16,7 @@ import type {
   CloseRequest,
   CommandResult,
   Identity,
+  PublishLimitKeys,
   SessionCommand,
   SessionSink,
   SubscribeStart,
@@ -25,6 +26,8 @@ import type {
 export interface SessionHost {
   readonly access: Access;
   readonly maxChannelsPerSession: number;
+  /** Credentials stay good this long past their expiry, for clocks that disagree. */
+  readonly clockSkewMs: number;
   attach(channel: string, session: Session): Promise<void>;
   detach(channel: string, session: Session): void;
   historyFor(channel: string, since: StreamPosition | undefined): Promise<History>;
@@ -32,7 +35,7 @@ export interface SessionHost {
   presenceOf(channel: string): Promise<PresenceInfo[]>;
   publishAs(
     identity: Identity,
-    limitKey: string,
+    limits: PublishLimitKeys,
     channel: string,
     data: string,
     clientId: string | null,
@@ -44,6 +47,15 @@ export interface SessionHost {
 
 /** The most messages one history command returns. */
 const MAX_HISTORY_LIMIT = 1000;
+
+/** Node's timers fire at once past this many milliseconds (a signed 32-bit delay). */
+const MAX_TIMER_MS = 2_147_483_647;
+
+const EXPIRED: CloseRequest = Object.freeze({
+  code: 'token_expired',
+  reason: 'the token has expired: reconnect with a new token',
+  reconnectDelayMs: 0,
+});
 
 interface Subscription {
   readonly channel: string;
@@ -71,7 +83,6 @@ export interface SubscribeRequest {
 export class Session {
   readonly id: string;
   readonly transport: TransportName;
-  readonly identity: Identity;
   readonly connectedAt = Date.now();
   /** The client's address as its transport saw it; null when unknown. */
   readonly address: string | null;
@@ -82,6 +93,10 @@ export class Session {
   private readonly subscriptions = new Map<string, Subscription>();
   private state: SessionState = 'open';
   private ending: CloseRequest | null = null;
+  private current: Identity;
+  /** When the credentials stop being good (expiry + clock skew, ms); null: never. */
+  private deadline: number | null = null;
+  private expiryTimer: NodeJS.Timeout | null = null;
 
   constructor(
     id: string,
@@ -96,13 +111,24 @@ export class Session {
     this.replaceKey = replaceKey;
     this.address = address;
     this.transport = transport;
-    this.identity = identity;
+    this.current = identity;
     this.sink = sink;
     this.host = host;
+    this.scheduleExpiry();
+  }
+
+  /** Who the connection is, with the rights of its latest credentials. */
+  get identity(): Identity {
+    return this.current;
+  }
+
+  /** When the connection's credentials expire (ms since the epoch); null when they don't. */
+  get expiresAt(): number | null {
+    return this.current.expiresAt ?? null;
   }
 
   get userId(): string | null {
-    return this.identity.userId;
+    return this.current.userId;
   }
 
   get closed(): boolean {
@@ -138,7 +164,7 @@ export class Session {
     try {
       for (const { channel } of requests) added.push(this.add(channel));
       await Promise.all(
-        added.map(({ channel }) => this.host.access.askRead(this.identity, channel, this.id, 'subscribe')),
+        added.map(({ channel }) => this.host.access.askRead(this.current, channel, this.id, 'subscribe')),
       );
       // The application was asked: the client may have left or unsubscribed meanwhile.
       this.assertStillSubscribed(added);
@@ -174,6 +200,7 @@ export class Session {
    */
   async execute(command: SessionCommand, reply: (result: CommandResult) => void): Promise<void> {
     this.assertOpen();
+    this.assertFresh();
     const { channel } = command;
     switch (command.op) {
       case 'subscribe': {
@@ -190,7 +217,7 @@ export class Session {
       case 'publish': {
         const { epoch, offset } = await this.host.publishAs(
           this.identity,
-          this.id,
+          { connection: this.id, address: this.address },
           channel,
           command.data,
           this.id,
@@ -200,7 +227,7 @@ export class Session {
       }
       case 'history': {
         this.host.access.assertRead(this.identity, channel);
-        await this.host.access.askRead(this.identity, channel, this.id, 'history');
+        await this.host.access.askRead(this.current, channel, this.id, 'history');
         const limit = Math.min(command.limit ?? MAX_HISTORY_LIMIT, MAX_HISTORY_LIMIT);
         const since = command.cursor?.get(channel);
         const { publications, top } = await this.host.history(channel, since ? { since, limit } : { limit });
@@ -209,7 +236,7 @@ export class Session {
       }
       case 'presence': {
         this.host.access.assertPresence(this.identity, channel);
-        await this.host.access.askRead(this.identity, channel, this.id, 'presence');
+        await this.host.access.askRead(this.current, channel, this.id, 'presence');
         reply({ op: 'presence', channel, clients: await this.host.presenceOf(channel) });
         return;
       }
@@ -236,6 +263,11 @@ export class Session {
   receive(batch: OutboundBatch): void {
     const subscription = this.subscriptions.get(batch.channel);
     if (!subscription) return;
+    // The timer may run late on a busy node: what comes after the deadline never goes out.
+    if (this.deadline !== null && Date.now() >= this.deadline) {
+      this.end(EXPIRED);
+      return;
+    }
     if (subscription.buffer) {
       subscription.buffer.push(...batch.messages);
       return;
@@ -257,6 +289,28 @@ export class Session {
     for (const message of batch.messages) this.deliver(subscription, message);
   }
 
+  /**
+   * Goes on with new credentials of the same user: their expiry and their rights replace the
+   * old ones, and each channel they no longer grant is dropped (the client is told). Throws
+   * `forbidden` for another user's credentials, keeping the old ones. Returns the new expiry.
+   */
+  refresh(identity: Identity): number | null {
+    this.assertOpen();
+    this.assertFresh();
+    if (identity.userId !== this.current.userId) {
+      throw new PushwireError('forbidden', "the new token names another user (sub) than the connection's");
+    }
+    this.current = identity;
+    this.scheduleExpiry();
+    for (const subscription of [...this.subscriptions.values()]) {
+      const { channel } = subscription;
+      if (this.host.access.mayRead(identity, channel)) continue;
+      this.drop(subscription);
+      this.sink.dropped(channel, 'forbidden', `the new token does not grant "${channel}": unsubscribed`);
+    }
+    return this.expiresAt;
+  }
+
   /** The server ends the session (drain, dead peer): the transport tells the client. */
   end(request: CloseRequest): void {
     if (this.state === 'closed') return;
@@ -269,6 +323,7 @@ export class Session {
   close(): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
+    this.clearExpiry();
     for (const subscription of [...this.subscriptions.values()]) this.drop(subscription);
     this.host.forget(this, this.ending);
   }
@@ -281,7 +336,7 @@ export class Session {
   }
 
   private add(channel: string): Subscription {
-    this.host.access.assertRead(this.identity, channel);
+    this.host.access.assertRead(this.current, channel);
     if (this.subscriptions.has(channel))
       throw new PushwireError('already_subscribed', `already subscribed to "${channel}"`);
     if (this.subscriptions.size >= this.host.maxChannelsPerSession) {
@@ -355,6 +410,36 @@ export class Session {
     for (const subscription of this.subscriptions.values()) {
       if (subscription.segment) yield subscription.segment;
     }
+  }
+
+  /** Ends the session when its credentials are past their deadline (a late timer). */
+  private assertFresh(): void {
+    if (this.deadline === null || Date.now() < this.deadline) return;
+    this.end(EXPIRED);
+    throw new PushwireError('token_expired');
+  }
+
+  /** Arms the timer that ends the session when its credentials expire. */
+  private scheduleExpiry(): void {
+    this.clearExpiry();
+    const expiresAt = this.current.expiresAt;
+    this.deadline = expiresAt === undefined || expiresAt === null ? null : expiresAt + this.host.clockSkewMs;
+    if (this.deadline === null) return;
+    const wait = this.deadline - Date.now();
+    this.expiryTimer = setTimeout(
+      () => {
+        this.expiryTimer = null;
+        if (wait > MAX_TIMER_MS) this.scheduleExpiry();
+        else this.end(EXPIRED);
+      },
+      Math.min(Math.max(wait, 0), MAX_TIMER_MS),
+    );
+    this.expiryTimer.unref();
+  }
+
+  private clearExpiry(): void {
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    this.expiryTimer = null;
   }
 
   private assertOpen(): void {

@@ -20,18 +20,26 @@ export interface ChannelOptions {
   readonly subscribeHook?: boolean;
   /** Ask the application before each client publish; it may refuse or replace the data. */
   readonly publishHook?: boolean;
+  /** Anyone connected may read it, whatever their credentials grant. */
+  readonly public?: boolean;
 }
+
+/**
+ * The channels credentials grant: a list of names and patterns (see channelPatternMatches in
+ * access.ts), or every channel (`all`: no credentials are required).
+ */
+export type ChannelGrant = 'all' | readonly string[];
 
 /** Who is connected, as established by the server's auth at the edge. */
 export interface Identity {
   readonly userId: string | null;
-  /** May this identity subscribe to `channel`? */
-  canSubscribe(channel: string): boolean;
-  /** May this identity publish on `channel`, beyond what the namespace allows? */
-  canPublish(channel: string): boolean;
+  /** The channels it may read (subscribe, history, presence), beyond public namespaces. */
+  readonly subscribe: ChannelGrant;
+  /** The channels it may publish on, beyond what the namespace allows everyone. */
+  readonly publish: ChannelGrant;
   /**
    * Issued by the server for its own channels (`$admin:…`, see isSystemChannel): without it
-   * no identity reads them, whatever `canSubscribe` says.
+   * no identity reads them, whatever `subscribe` says.
    */
   readonly system?: boolean;
   /** When the credentials were issued (JWT `iat`, seconds), for revocations; absent if unknown. */
@@ -42,8 +50,8 @@ export interface Identity {
 
 export const ANONYMOUS: Identity = Object.freeze({
   userId: null,
-  canSubscribe: () => true,
-  canPublish: () => false,
+  subscribe: 'all',
+  publish: Object.freeze([]),
 });
 
 /** Why a session is being ended by the server. */
@@ -68,6 +76,11 @@ export interface SessionSink {
    */
   batch(batch: OutboundBatch): void;
   gap(event: GapEvent): void;
+  /**
+   * The connection lost one channel and goes on with the rest (a refreshed token no longer
+   * grants it): tell the client, naming the channel.
+   */
+  dropped(channel: string, code: ErrorCode, reason: string): void;
   /** The server ends this connection: tell the client why (and to reconnect), then close. */
   close(request: CloseRequest): void;
   /** Bytes written to the connection but not yet sent, for operators; absent where unknown. */
@@ -92,7 +105,7 @@ export interface ChannelWatcher {
 }
 
 /** What a client asks of its session, as parsed at the edge (the WebSocket ops, POST /subscribe …). */
-export type SessionCommand = Exclude<ClientCommand, { op: 'pong' }>;
+export type SessionCommand = Exclude<ClientCommand, { op: 'pong' | 'refresh' }>;
 
 /** A command's outcome, for the transport to put into its reply. */
 export type CommandResult =
@@ -131,3 +144,13 @@ export interface OpenSessionOptions {
 }
 
 export type { Cursor };
+
+/**
+ * What a client publish is rate-limited by: its connection (a session id, or the server's
+ * name for an HTTP connection) and its address (null when unknown). Never a value the client
+ * chooses: a client that could pick its key could pick a fresh bucket for every publish.
+ */
+export interface PublishLimitKeys {
+  readonly connection: string;
+  readonly address: string | null;
+}

@@ -3,6 +3,17 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { parseClientCommand } from './commands.ts';
 
+test('refresh carries a token of bounded length', () => {
+  assert.deepEqual(parseClientCommand('{"id":7,"op":"refresh","token":"a.b.c"}'), {
+    ok: true,
+    command: { op: 'refresh', id: 7, token: 'a.b.c' },
+  });
+  for (const token of ['', 5, null, 'x'.repeat(8193)]) {
+    const parsed = parseClientCommand(JSON.stringify({ id: 7, op: 'refresh', token }));
+    assert.ok(!parsed.ok && parsed.error.code === 'invalid_request' && parsed.id === 7);
+  }
+});
+
 test('valid commands parse into typed values', () => {
   assert.deepEqual(parseClientCommand('{"id":1,"op":"subscribe","channel":"ns:a"}'), {
     ok: true,

@@ -13,7 +13,11 @@ export type ClientCommand =
   | { op: 'publish'; id?: CommandId; channel: string; data: string }
   | { op: 'history'; id?: CommandId; channel: string; limit?: number; cursor?: Cursor }
   | { op: 'presence'; id?: CommandId; channel: string }
+  | { op: 'refresh'; id?: CommandId; token: string }
   | { op: 'pong'; id?: CommandId };
+
+/** Longer tokens are refused before any check (a JWT with a few claims is well under 1 KiB). */
+export const MAX_TOKEN_LENGTH = 8192;
 
 export type ParsedCommand =
   | { ok: true; command: ClientCommand }
@@ -76,6 +80,8 @@ function toCommand(frame: JsonFields, id: CommandId | undefined, maxMessageBytes
   switch (op) {
     case 'pong':
       return { op, id };
+    case 'refresh':
+      return { op, id, token: tokenOf(field('token')) };
     case 'subscribe': {
       const channel = channelOf(field('channel'));
       const cursor = cursorOf(field('cursor'));
@@ -103,6 +109,17 @@ function toCommand(frame: JsonFields, id: CommandId | undefined, maxMessageBytes
         typeof op === 'string' ? `unknown op "${op.slice(0, 32)}"` : 'a command needs a string "op"',
       );
   }
+}
+
+/** A token as a client hands it over: a non-empty string of bounded length, checked later. */
+export function tokenOf(token: unknown): string {
+  if (typeof token !== 'string' || token === '' || token.length > MAX_TOKEN_LENGTH) {
+    throw new PushwireError(
+      'invalid_request',
+      `"token" must be a string of 1 to ${MAX_TOKEN_LENGTH} characters`,
+    );
+  }
+  return token;
 }
 
 function channelOf(channel: unknown): string {

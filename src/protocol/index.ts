@@ -4,8 +4,10 @@ export {
   type CommandId,
   encodeErrorFrame,
   encodeReplyFrame,
+  MAX_TOKEN_LENGTH,
   type ParsedCommand,
   parseClientCommand,
+  tokenOf,
 } from './commands.ts';
 export {
   type Cursor,

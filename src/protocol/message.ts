@@ -65,4 +65,9 @@ export interface ConnectedEvent {
    * old connection open on the server. Absent on long poll, which keeps no connection.
    */
   replaceKey?: string;
+  /**
+   * When the connection's token expires (its `exp`, ms since the epoch); null without one.
+   * Every server of this version sends it; optional for clients of older servers.
+   */
+  expiresAt?: number | null;
 }

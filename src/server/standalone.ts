@@ -13,13 +13,6 @@ const IDLE_SWEEP_MS = 50;
  * caps it at net.core.somaxconn.
  */
 const LISTEN_BACKLOG = 4096;
-/**
- * How long an idle keep-alive connection stays open. Node's 5 s default closes a long-poll
- * client's socket whenever its next poll comes more than 5 s after an answer (a busy client,
- * a slow network), and a poll sent as the server closes fails with "socket hang up". Above
- * the 60 s idle timeout of common load balancers, so that they, not the server, close first.
- */
-const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 
 export interface RunningServer {
   readonly url: string;
@@ -35,9 +28,14 @@ export interface RunningServer {
 
 /** Runs Pushwire as the whole HTTP server (what `pushwire serve` does). */
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
-  // TCP keepalive on every accepted connection, not only those the router opens a session on.
   const server = createServer({
-    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    // Headers and body within the request timeout: a client trickling either is cut with 408.
+    requestTimeout: config.requestTimeoutMs,
+    headersTimeout: config.requestTimeoutMs,
+    // Node checks those timeouts this often (30 s by default, which would double them).
+    connectionsCheckingInterval: Math.min(1000, config.requestTimeoutMs / 2),
+    // TCP keepalive on every accepted connection, not only those the router opens a session on.
     keepAlive: true,
     keepAliveInitialDelay: TCP_KEEPALIVE_MS,
   });

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { CloseRequest, OutboundBatch, OutboundMessage, Session, SessionSink } from '../core/index.ts';
-import type { GapEvent, TransportName } from '../protocol/index.ts';
+import type { ErrorCode, GapEvent, TransportName } from '../protocol/index.ts';
 import { ConnectionWriter, type PushFormat } from './connection-writer.ts';
 import { refuseRequest, sendError } from './http-util.ts';
 import type { SubscribeParams, Transport, TransportContext } from './types.ts';
@@ -121,6 +121,10 @@ class StreamConnection implements SessionSink {
 
   gap(event: GapEvent): void {
     this.writer.gap(event);
+  }
+
+  dropped(channel: string, code: ErrorCode, reason: string): void {
+    this.writer.error({ op: 'error', code, message: reason, channel });
   }
 
   bufferedBytes(): number {

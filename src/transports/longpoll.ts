@@ -91,6 +91,12 @@ function ended(request: CloseRequest): PushwireError {
   return new PushwireError(request.code, request.reason);
 }
 
+const EXPIRED: CloseRequest = {
+  code: 'token_expired',
+  reason: 'the token has expired: reconnect with a new token',
+  reconnectDelayMs: 0,
+};
+
 function reconnectJson(request: CloseRequest): string {
   return JSON.stringify({ reason: request.reason, delayMs: request.reconnectDelayMs });
 }
@@ -198,12 +204,15 @@ function answerFromMemory(
   }
   const poll = new WaitingPoll(context, res, params.headers, channel, since, pending, lingering);
   poll.userId = params.identity.userId;
+  poll.deadline = context.hub.deadlineOf(params.identity);
   return poll.start();
 }
 
 /** A one-channel poll watching the channel in the hub for its next messages. */
 class WaitingPoll implements ChannelWatcher {
   userId: string | null = null;
+  /** When the poll's token stops being good: it is answered 401 token_expired then. */
+  deadline: number | null = null;
   private timer: NodeJS.Timeout | null = null;
   private done = false;
 
@@ -220,12 +229,17 @@ class WaitingPoll implements ChannelWatcher {
   start(): boolean {
     if (!this.context.hub.watch(this.channel, this.position, this)) return false;
     this.pending.add(this);
-    this.timer = setTimeout(this.timeout, this.context.pollTimeoutMs);
+    const untilExpiry = this.deadline === null ? Number.POSITIVE_INFINITY : this.deadline - Date.now();
+    this.timer = setTimeout(this.timeout, Math.max(0, Math.min(this.context.pollTimeoutMs, untilExpiry)));
     this.res.on('close', this.gone);
     return true;
   }
 
   next(batch: OutboundBatch): number | null {
+    if (this.expired()) {
+      this.end(EXPIRED);
+      return 0;
+    }
     const { epoch, offset } = this.position;
     const first = batch.messages[0]!;
     if (batch.contiguous && first.epoch === epoch && first.offset === offset + 1) {
@@ -258,8 +272,12 @@ class WaitingPoll implements ChannelWatcher {
 
   private readonly timeout = (): void => {
     this.context.hub.unwatch(this.channel, this);
-    this.end(null);
+    this.end(this.expired() ? EXPIRED : null);
   };
+
+  private expired(): boolean {
+    return this.deadline !== null && Date.now() >= this.deadline;
+  }
 
   private readonly gone = (): void => {
     if (this.done) return;
@@ -323,6 +341,9 @@ class HeldPoll implements SessionSink {
     this.gaps.push(event);
     this.soon();
   }
+
+  /** A poll's session lives for one request and is never refreshed: nothing to tell. */
+  dropped(): void {}
 
   close(request: CloseRequest): void {
     if (request.code === 'shutting_down') {

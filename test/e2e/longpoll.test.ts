@@ -29,7 +29,7 @@ describe('long polling from memory', () => {
       .sign(new TextEncoder().encode(SECRET));
 
   test('25 pollers of a busy channel each get all 300 messages once, in order', async () => {
-    const token = await signed({ sub: 'poller' });
+    const token = await signed({ sub: 'poller', channels: ['busy'] });
     const pollers = Array.from({ length: 25 }, () =>
       openRawClient('longpoll', server.url, { channels: ['busy'], token }),
     );
@@ -56,7 +56,7 @@ describe('long polling from memory', () => {
   });
 
   test('a poll with a cursor of a channel its token may not read is refused, busy channel or not', async () => {
-    const reader = await signed({ sub: 'reader' });
+    const reader = await signed({ sub: 'reader', channels: ['busy'] });
     const first = await fetch(`${server.url}/poll?channel=busy&token=${reader}`);
     const { cursor } = (await first.json()) as { cursor: string };
     const limited = await signed({ sub: 'limited', channels: ['other'] });
@@ -66,7 +66,7 @@ describe('long polling from memory', () => {
   });
 
   test('a poll client that comes back after a 6 s pause finds its keep-alive connection open', async () => {
-    const token = await signed({ sub: 'pauser' });
+    const token = await signed({ sub: 'pauser', channels: ['pause'] });
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     const poll = () =>
       new Promise<number>((resolve, reject) => {

@@ -4,9 +4,9 @@ import WebSocket from 'ws';
 export const TOKEN_SECRET = 'an-admin-test-secret-long-enough-for-hs256';
 export const ADMIN_KEY = 'admin-test-key-0123456789';
 
-/** A connection token for `user` (HS256 with TOKEN_SECRET), issued now. */
+/** A connection token for `user` (HS256 with TOKEN_SECRET) that reads every channel, issued now. */
 export function userToken(user: string): Promise<string> {
-  return new SignJWT({})
+  return new SignJWT({ channels: ['**'] })
     .setProtectedHeader({ alg: 'HS256' })
     .setSubject(user)
     .setIssuedAt()

@@ -49,7 +49,7 @@ export interface RunningTarget {
 /** File descriptors every target and load-generator process may hold (the machine's hard limit). */
 export const OPEN_FILES = 20_000;
 const START_TIMEOUT_MS = 30_000;
-const API_KEY = 'bench-api-key';
+const API_KEY = 'bench-api-key-0123456789';
 
 /** Runs `command` with its open-file limit raised first (`ulimit -n`, up to the hard limit). */
 export function spawnWithFileLimit(
@@ -271,6 +271,11 @@ export const TARGETS: Readonly<Record<TargetName, TargetInfo>> = {
       '15s',
       '--history-size',
       String(options.historySize),
+      // The load comes from one address, in numbers no single client should reach.
+      '--max-connections',
+      'off',
+      '--max-connections-per-ip',
+      'off',
     ],
     ['ws', 'sse', 'poll', 'stream'],
   ),

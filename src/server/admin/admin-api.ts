@@ -43,8 +43,8 @@ const MAX_TEXT = 256;
 const OPERATOR_READ: Identity = Object.freeze({
   userId: null,
   system: true,
-  canSubscribe: () => true,
-  canPublish: () => false,
+  subscribe: 'all',
+  publish: Object.freeze([]),
 });
 
 /**

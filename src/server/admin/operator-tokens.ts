@@ -48,6 +48,6 @@ export class OperatorTokens {
 const OPERATOR: Identity = Object.freeze({
   userId: null,
   system: true,
-  canSubscribe: (channel: string) => channel.startsWith(READS),
-  canPublish: () => false,
+  subscribe: Object.freeze([`${READS}**`]),
+  publish: Object.freeze([]),
 });

@@ -19,6 +19,7 @@ export function valuePlaceholder(kind: OptionKind): string {
     case 'boolean':
       return '';
     case 'list':
+      if (kind.item === 'address') return '<addresses>';
       return kind.item === 'origin' ? '<origins>' : '<urls>';
     case 'namespaces':
       return '<json>';
@@ -71,6 +72,7 @@ export function acceptsText(kind: OptionKind): string {
     case 'boolean':
       return 'on/off';
     case 'list':
+      if (kind.item === 'address') return 'IP addresses or networks, comma-separated';
       return kind.item === 'origin' ? 'origins, comma-separated' : 'Redis URLs, comma-separated';
     case 'namespaces':
       return 'JSON object';

@@ -185,9 +185,22 @@ describe('loadConfig: values', () => {
     assert.deepEqual(load(['--config', yaml]).corsOrigins, ['https://a.example', '*']);
   });
 
+  it('refuses an HS256 token secret under 32 bytes', () => {
+    assert.throws(
+      () => load(['--token-secret', 'too-short']),
+      /--token-secret: the secret is too short \(use at least 32 bytes/,
+    );
+  });
+
   it('keeps strings as given', () => {
     const config = load(
-      ['--api-key', 'k3y', '--token-secret=s=cr=t', '--redis-url', 'rediss://u:p@cache:6380/2'],
+      [
+        '--api-key',
+        'k3y-of-16-chars!',
+        '--token-secret=s=cr=t-of-at-least-thirty-two-bytes',
+        '--redis-url',
+        'rediss://u:p@cache:6380/2',
+      ],
       {
         PUSHWIRE_BROKER: 'redis',
         PUSHWIRE_LOG_LEVEL: 'debug',
@@ -203,7 +216,14 @@ describe('loadConfig: values', () => {
         config.logLevel,
         config.redisPrefix,
       ],
-      ['k3y', 's=cr=t', 'rediss://u:p@cache:6380/2', 'redis', 'debug', 'app1'],
+      [
+        'k3y-of-16-chars!',
+        's=cr=t-of-at-least-thirty-two-bytes',
+        'rediss://u:p@cache:6380/2',
+        'redis',
+        'debug',
+        'app1',
+      ],
     );
   });
 });
@@ -302,6 +322,16 @@ describe('loadConfig: scale-out options', () => {
     assert.equal(
       problem(['--presence-ttl', 'off']),
       '--presence-ttl: "off" is not a duration (use milliseconds or a unit: 500ms, 15s, 2m)',
+    );
+  });
+
+  it('takes a node lease of at least 300 ms, 15 s by default', () => {
+    assert.equal(DEFAULTS.nodeLeaseMs, 15_000);
+    assert.equal(load(['--node-lease', '1500ms']).nodeLeaseMs, 1_500);
+    assert.equal(load([], { PUSHWIRE_NODE_LEASE: '1m' }).nodeLeaseMs, 60_000);
+    assert.equal(
+      problem(['--node-lease', '100ms']),
+      '--node-lease: "100ms" is too short (use at least 300ms)',
     );
   });
 });
@@ -648,7 +678,7 @@ describe('loadConfig: result', () => {
   it('leaves DEFAULTS as they were', () => {
     load(['--port', '1', '--cors-origins', 'https://a.example']);
     assert.equal(DEFAULTS.port, 8_080);
-    assert.deepEqual(DEFAULTS.corsOrigins, ['*']);
+    assert.deepEqual(DEFAULTS.corsOrigins, []);
     assert.ok(Object.isFrozen(DEFAULTS));
   });
 });

@@ -24,7 +24,7 @@ function problemsOf(load: () => unknown): readonly string[] {
 }
 
 /** The hook fields every resolved namespace has, as the defaults set them. */
-const HOOKS_OFF = { hooks: true, subscribeHook: false, publishHook: false };
+const HOOKS_OFF = { hooks: true, subscribeHook: false, publishHook: false, public: false };
 
 const GAME = `
 historySize: 20
@@ -136,8 +136,8 @@ namespaces:
         'pushwire.yaml: namespaces.game.historySize: -1 is out of range (use a whole number from 0 to 100000)',
         'pushwire.yaml: namespaces.game.historyTl: not a namespace option (did you mean historyTtl?)',
         'pushwire.yaml: namespaces.game.clientPublish: "sometimes" is not a boolean (use true/false, yes/no, on/off or 1/0)',
-        'pushwire.yaml: namespaces.game.colour: not a namespace option (use historySize, historyTtl, clientPublish, presence, hooks, subscribeHook, publishHook)',
-        'pushwire.yaml: namespaces.chat: 5 is not a mapping of options (use historySize, historyTtl, clientPublish, presence, hooks, subscribeHook, publishHook)',
+        'pushwire.yaml: namespaces.game.colour: not a namespace option (use historySize, historyTtl, clientPublish, presence, hooks, subscribeHook, publishHook, public)',
+        'pushwire.yaml: namespaces.chat: 5 is not a mapping of options (use historySize, historyTtl, clientPublish, presence, hooks, subscribeHook, publishHook, public)',
       ],
     );
   });

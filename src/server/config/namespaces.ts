@@ -100,6 +100,7 @@ export function resolveChannelOptions(config: Config, channel: string): Namespac
 
 export function topLevelOf(config: Config): NamespaceOptions {
   const { historySize, historyTtlMs, clientPublish, presence, hooks, subscribeHook, publishHook } = config;
+  const isPublic = config.public;
   return Object.freeze({
     historySize,
     historyTtlMs,
@@ -108,5 +109,6 @@ export function topLevelOf(config: Config): NamespaceOptions {
     hooks,
     subscribeHook,
     publishHook,
+    public: isPublic,
   });
 }

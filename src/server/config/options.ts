@@ -23,7 +23,7 @@ export type OptionKind =
   | { readonly type: 'namespaces' };
 
 export type StringFormat = 'text' | 'redis-url' | 'http-url';
-export type ListItem = 'origin' | 'redis-url';
+export type ListItem = 'origin' | 'redis-url' | 'address';
 
 export interface OptionSpec {
   /** camelCase; the key in a config file (its kebab-case form is accepted too). */
@@ -66,6 +66,7 @@ const text = (format: StringFormat = 'text'): OptionKind => ({
 });
 const secret: OptionKind = { type: 'string', format: 'text', nullable: true, secret: true };
 const boolean: OptionKind = { type: 'boolean' };
+const optionalText: OptionKind = { type: 'string', format: 'text', nullable: true, secret: false };
 /** A hook's address: never shown, since webhook URLs often carry a key in their path or query. */
 const hookUrl: OptionKind = { type: 'string', format: 'http-url', nullable: true, secret: true };
 
@@ -73,7 +74,12 @@ const hookUrl: OptionKind = { type: 'string', format: 'http-url', nullable: true
 export const OPTIONS: readonly OptionSpec[] = [
   option('port', 'port', integer(0, 65_535), 'TCP port to listen on; 0 picks a free port'),
   option('host', 'host', text(), 'address to listen on'),
-  option('apiKey', 'apiKey', secret, 'key for POST /api/publish; unset: serve generates one and prints it'),
+  option(
+    'apiKey',
+    'apiKey',
+    secret,
+    'key for POST /api/publish (and /api/disconnect), at least 16 characters; unset: serve generates one and prints it',
+  ),
   option(
     'adminKey',
     'adminKey',
@@ -134,7 +140,37 @@ export const OPTIONS: readonly OptionSpec[] = [
     'clientPublishRate',
     'clientPublishRate',
     integer(0, 1_000_000),
-    'publishes per second one client may make (bursts of twice that); 0 = no limit',
+    'publishes per second one connection may make (bursts of twice that; rate_limited past it); 0 = no limit',
+  ),
+  option(
+    'clientPublishRatePerIp',
+    'clientPublishRatePerIp',
+    integer(0, 1_000_000),
+    'publishes per second all connections of one client address may make together (bursts of twice that); 0 = no limit',
+  ),
+  option(
+    'maxCommandsPerSecond',
+    'maxCommandsPerSecond',
+    integer(0, 1_000_000),
+    'WebSocket frames per second per connection, junk included (bursts of twice that): rate_limited replies past it, a close if it goes on; 0 = no limit',
+  ),
+  option(
+    'maxHistoryMemory',
+    'maxHistoryMemory',
+    { type: 'bytes', min: 1024 },
+    'bytes of messages the memory broker keeps in history over all channels; past it the oldest are evicted (resumes into them get a gap)',
+  ),
+  option(
+    'maxHistoryChannels',
+    'maxHistoryChannels',
+    integer(1, 100_000_000),
+    'channels whose position and history the memory broker keeps; past it the least recently used one nobody follows is forgotten',
+  ),
+  option(
+    'maxOutboundMemory',
+    'maxOutboundMemory',
+    { type: 'bytes', min: 1024 },
+    'bytes queued for sending over all connections; past it the connections with the most queued are cut (slow_consumer)',
   ),
   option(
     'presenceTtlMs',
@@ -176,10 +212,59 @@ export const OPTIONS: readonly OptionSpec[] = [
     "the Redis URLs' hosts are seed nodes of a Redis Cluster (7+; sharded pub/sub)",
   ),
   option(
+    'nodeLeaseMs',
+    'nodeLease',
+    // Renewed every third of it: a shorter lease would renew faster than Redis answers under load.
+    duration(false, 300, 3_600_000),
+    'on Redis, a node silent this long is lost: another node tells its disconnects (node_lost)',
+  ),
+  option(
     'tokenSecret',
     'tokenSecret',
     secret,
-    'HS256 secret of connection JWTs; unset: anonymous connections',
+    'HS256 secret (at least 32 bytes) of connection JWTs; unset (and no other token key): anonymous connections',
+  ),
+  option(
+    'tokenJwksUrl',
+    'tokenJwksUrl',
+    { type: 'string', format: 'http-url', nullable: true, secret: false },
+    'JWKS of the keys that sign connection JWTs (RS256, ES256, EdDSA): cached, refetched for an unknown kid',
+  ),
+  option(
+    'tokenPublicKey',
+    'tokenPublicKey',
+    optionalText,
+    'PEM file of the public key that signs connection JWTs (RSA: RS256, P-256: ES256, Ed25519: EdDSA)',
+  ),
+  option(
+    'tokenAudience',
+    'tokenAudience',
+    optionalText,
+    'connection JWTs must carry this aud; unset: not checked',
+  ),
+  option(
+    'tokenIssuer',
+    'tokenIssuer',
+    optionalText,
+    'connection JWTs must carry this iss; unset: not checked',
+  ),
+  option(
+    'tokenMaxAgeMs',
+    'tokenMaxAge',
+    duration(true, 1000, Number.MAX_SAFE_INTEGER),
+    'refuse connection JWTs whose exp - iat is longer (they then need iat); 0/off: any lifetime',
+  ),
+  option(
+    'tokenClockSkewMs',
+    'tokenClockSkew',
+    duration(false, 0, 300_000),
+    "a token's exp and nbf are stretched this much, for clocks that disagree; connections end at exp + this",
+  ),
+  option(
+    'public',
+    'public',
+    boolean,
+    "channels anyone connected may read, whatever a token's channels claim says (per namespace: public)",
   ),
   option('hookUrl', 'hookUrl', hookUrl, 'where lifecycle events are POSTed in batches (see docs/hooks.md)'),
   option(
@@ -252,7 +337,37 @@ export const OPTIONS: readonly OptionSpec[] = [
     'corsOrigins',
     'corsOrigins',
     { type: 'list', item: 'origin' },
-    'origins allowed to call from browsers (comma list; * = any)',
+    "origins whose pages may call from browsers besides the server's own (comma list; * = any)",
+  ),
+  option(
+    'maxConnections',
+    'maxConnections',
+    { type: 'integer', min: 1, max: 10_000_000, nullable: true },
+    'open connections in all (idle keep-alive, held polls and streams included); more are refused with 503 too_many_connections; off: no limit',
+  ),
+  option(
+    'maxConnectionsPerIp',
+    'maxConnectionsPerIp',
+    { type: 'integer', min: 1, max: 10_000_000, nullable: true },
+    'open connections of one client address; more are refused with 503 too_many_connections (WebSocket: close 4005); off: no limit',
+  ),
+  option(
+    'trustProxy',
+    'trustProxy',
+    { type: 'list', item: 'address' },
+    "proxies (addresses or networks, comma list) whose X-Forwarded-For names the client's address; none: the peer's address",
+  ),
+  option(
+    'requestTimeoutMs',
+    'requestTimeout',
+    duration(false, 100, 3_600_000),
+    "a request's headers and body must arrive within this; else 408 request_timeout and the connection is closed",
+  ),
+  option(
+    'keepAliveTimeoutMs',
+    'keepAliveTimeout',
+    duration(false, 100, 3_600_000),
+    "an idle keep-alive connection is closed after this; keep it above your load balancer's idle timeout",
   ),
   option('shutdownTimeoutMs', 'shutdownTimeout', duration(false, 0), 'how long a drain may take on shutdown'),
   option(
@@ -295,6 +410,7 @@ export const NAMESPACE_FIELDS = [
   'hooks',
   'subscribeHook',
   'publishHook',
+  'public',
 ] as const;
 
 /**

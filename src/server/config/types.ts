@@ -14,6 +14,8 @@ export interface NamespaceOptions {
   readonly subscribeHook: boolean;
   /** Whether `publishHookUrl` is asked before each client publish. */
   readonly publishHook: boolean;
+  /** Whether anyone connected may read the channel, whatever a token's `channels` claim grants. */
+  readonly public: boolean;
 }
 
 /** The server's whole configuration: validated once by `loadConfig`, then deep-frozen. */
@@ -40,8 +42,18 @@ export interface Config {
   readonly historyTtlMs: number | null;
   readonly clientPublish: boolean;
   readonly presence: boolean;
-  /** Client publishes per second per client, bursts of twice that; 0: no limit. */
+  /** Client publishes per second per connection (or HTTP connection), bursts of twice that; 0: no limit. */
   readonly clientPublishRate: number;
+  /** Client publishes per second per client address, all its connections together; 0: no limit. */
+  readonly clientPublishRatePerIp: number;
+  /** WebSocket frames (commands, junk included) per second per connection, bursts of twice that; 0: no limit. */
+  readonly maxCommandsPerSecond: number;
+  /** Bytes of messages the memory broker keeps in history over all channels; past it the oldest go. */
+  readonly maxHistoryMemory: number;
+  /** Channels whose position and history the memory broker keeps; past it the least recently used unfollowed one goes. */
+  readonly maxHistoryChannels: number;
+  /** Bytes queued for sending over all connections; past it the connections with the most queued are cut. */
+  readonly maxOutboundMemory: number;
   /** A presence entry expires after this long unless its node refreshes it (every third of it). */
   readonly presenceTtlMs: number;
   readonly maxMessageBytes: number;
@@ -56,8 +68,27 @@ export interface Config {
   readonly redisShards: readonly string[];
   /** The Redis URLs name seed nodes of a Redis Cluster (sharded pub/sub). */
   readonly redisCluster: boolean;
-  /** HS256 secret for connection JWTs; null allows anonymous connections. */
+  /**
+   * On Redis, a node that has not renewed its lease for this long is lost: another node tells
+   * its clients' disconnects (node_lost). Renewed every third of it.
+   */
+  readonly nodeLeaseMs: number;
+  /** HS256 secret for connection JWTs (at least 32 bytes); null: no HS256 tokens. */
   readonly tokenSecret: string | null;
+  /** A JWKS of the public keys that sign connection JWTs; null: none. */
+  readonly tokenJwksUrl: string | null;
+  /** A PEM file of the public key that signs connection JWTs; null: none. */
+  readonly tokenPublicKey: string | null;
+  /** Connection JWTs must carry this `aud`; null: not checked. */
+  readonly tokenAudience: string | null;
+  /** Connection JWTs must carry this `iss`; null: not checked. */
+  readonly tokenIssuer: string | null;
+  /** Connection JWTs whose `exp - iat` is longer are refused; null: any lifetime. */
+  readonly tokenMaxAgeMs: number | null;
+  /** `exp` and `nbf` are stretched this much; connections end at `exp` + this. */
+  readonly tokenClockSkewMs: number;
+  /** Anyone connected may read these channels, whatever a token grants. */
+  readonly public: boolean;
   /** Where lifecycle events are POSTed; null sends none. */
   readonly hookUrl: string | null;
   /** Signs every hook request; required by every hook, at least 32 bytes. */
@@ -75,7 +106,18 @@ export interface Config {
   readonly hookTimeoutMs: number;
   /** Requests in flight per authorization hook; more fail at once as `unavailable`. */
   readonly hookConcurrency: number;
+  /** Origins whose pages may call besides the server's own; `*`: any page. */
   readonly corsOrigins: readonly string[];
+  /** Open TCP connections in all; null: no limit. */
+  readonly maxConnections: number | null;
+  /** Open connections per client address; null: no limit. */
+  readonly maxConnectionsPerIp: number | null;
+  /** Proxies (addresses, networks) whose X-Forwarded-For names the client. */
+  readonly trustProxy: readonly string[];
+  /** A request's headers and body must arrive within this (`pushwire serve`). */
+  readonly requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this (`pushwire serve`). */
+  readonly keepAliveTimeoutMs: number;
   /** How long a drain may take on shutdown before the remaining connections are cut. */
   readonly shutdownTimeoutMs: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';

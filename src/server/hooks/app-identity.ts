@@ -7,14 +7,6 @@ export class InvalidAnswer extends Error {
 }
 
 /**
- * Whether `pattern` covers `channel`: the same name, or a prefix when the pattern ends in `*`
- * (`chat:*`), as token claims read. One function, so that richer patterns can replace it.
- */
-export function channelMatches(pattern: string, channel: string): boolean {
-  return pattern.endsWith('*') ? channel.startsWith(pattern.slice(0, -1)) : pattern === channel;
-}
-
-/**
  * The identity a connect hook's answer gives, with the rights a token's claims would:
  * `{"user": "u1", "channels": ["news", "chat:*"], "publish": ["chat:*"], "expiresAt": 1767225600}`.
  * `user` null or absent: anonymous. `channels` absent: any channel; `publish` absent: none
@@ -38,8 +30,8 @@ export function identityFromAnswer(answer: Record<string, unknown>, now: number 
   }
   return {
     userId: user ?? null,
-    canSubscribe: (channel) => subscribe === null || subscribe.some((p) => channelMatches(p, channel)),
-    canPublish: (channel) => publishing.some((p) => channelMatches(p, channel)),
+    subscribe: subscribe ?? 'all',
+    publish: publishing,
     expiresAt: expiresAtMs,
   };
 }

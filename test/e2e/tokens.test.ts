@@ -1,0 +1,329 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { SignJWT } from 'jose';
+import { type RunningPushwire, startPushwire } from '../helpers/server.ts';
+import { collect, openWire, WIRE_KINDS, type WireClient, type WireEvent } from '../helpers/token-clients.ts';
+
+const SECRET = 'a-token-test-secret-that-is-long-enough-for-hs256';
+
+/** An HS256 token; `exp` in seconds since the epoch. */
+function token(claims: Record<string, unknown>, exp: number, secret = SECRET): Promise<string> {
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: 'HS256' })
+    .setIssuedAt()
+    .setExpirationTime(exp)
+    .sign(new TextEncoder().encode(secret));
+}
+
+const inSeconds = (seconds: number) => Math.floor(Date.now() / 1000) + seconds;
+
+/**
+ * Waits until the client receives live messages on its `channels` channels: the last
+ * subscription reply on WebSocket, else the connected event (or the first poll's answer).
+ */
+async function subscribed(client: WireClient, kind: string, channels = 1): Promise<void> {
+  await client.connected;
+  const last = `sub-${channels - 1}`;
+  await collect(client, (event) => (kind === 'websocket' ? event.id === last : event.op === 'connected'));
+}
+
+/**
+ * Publishes `{i, sentAt}` every 100 ms until `stop` says so (at most `max` times): a message
+ * whose sentAt is past a moment reached the server after it.
+ */
+function keepPublishing(server: RunningPushwire, channel: string, stop: () => boolean, max = 200) {
+  return (async () => {
+    for (let i = 0; i < max && !stop(); i++) {
+      await server.publish(channel, { i, sentAt: Date.now() });
+      await delay(100);
+    }
+  })();
+}
+
+function endOf(events: readonly WireEvent[]): WireEvent {
+  const last = events[events.length - 1]!;
+  assert.equal(last.op, 'end', JSON.stringify(events.slice(-3)));
+  return last;
+}
+
+describe('token expiry', () => {
+  let server: RunningPushwire;
+  before(async () => {
+    server = await startPushwire({ args: ['--token-secret', SECRET] });
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  for (const kind of WIRE_KINDS) {
+    test(`${kind}: at exp the connection ends with token_expired, and nothing published after exp arrives`, async () => {
+      const channel = `t:expiry-${kind}`;
+      const exp = inSeconds(3);
+      const jwt = await token({ sub: 'ada', channels: ['t:*'] }, exp);
+      const client = openWire(kind, server.url, { channels: [channel], token: () => jwt });
+      try {
+        const connected = await client.connected;
+        if (kind !== 'longpoll') assert.equal(connected.expiresAt, exp * 1000);
+        await subscribed(client, kind);
+        let done = false;
+        const publishing = keepPublishing(server, channel, () => done);
+        const events = await collect(client);
+        done = true;
+        await publishing;
+        const end = endOf(events);
+        const errors = events.filter((event) => event.op === 'error');
+        if (kind === 'websocket') {
+          assert.equal(end.code, 4502);
+          assert.equal(end.reason, 'token_expired');
+        } else if (kind === 'longpoll') {
+          assert.equal(end.status, 401);
+          assert.equal((end.error as { code: string }).code, 'token_expired');
+        } else {
+          assert.equal(errors.length, 1, JSON.stringify(events));
+          assert.equal(errors[0]!.code, 'token_expired');
+          assert.equal(typeof errors[0]!.message, 'string');
+        }
+        const messages = events.filter((event) => event.op === 'message');
+        assert.ok(messages.length > 0, 'messages published before exp arrive');
+        for (const message of messages) {
+          const { sentAt } = message.data as { sentAt: number };
+          assert.ok(sentAt < exp * 1000, `published ${sentAt - exp * 1000} ms after exp, yet delivered`);
+        }
+      } finally {
+        client.close();
+      }
+    });
+  }
+
+  test('connected carries expiresAt null without a token', async () => {
+    const anonymous = await startPushwire();
+    try {
+      const client = openWire('stream', anonymous.url, { channels: ['a'], token: () => '' });
+      assert.equal((await client.connected).expiresAt, null);
+      client.close();
+    } finally {
+      await anonymous.stop();
+    }
+  });
+
+  test('a poll or a connection with an expired token is refused 401 token_expired', async () => {
+    const jwt = await token({ sub: 'ada', channels: ['t:*'] }, inSeconds(-60));
+    for (const path of ['poll', 'sse', 'stream']) {
+      const response = await fetch(`${server.url}/${path}?channel=t:x&cursor=1&token=${jwt}`);
+      assert.equal(response.status, 401);
+      const { error } = (await response.json()) as { error: { code: string } };
+      assert.equal(error.code, 'token_expired');
+    }
+  });
+});
+
+async function postJson(
+  url: string,
+  body: unknown,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+/** Refreshes a connection in place: the WebSocket op, else POST /refresh; the reply's body. */
+async function refresh(
+  server: RunningPushwire,
+  client: WireClient,
+  kind: string,
+  clientId: string,
+  jwt: string,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  if (kind !== 'websocket') return postJson(`${server.url}/refresh`, { clientId, token: jwt });
+  client.send({ id: 'refresh', op: 'refresh', token: jwt });
+  const events = await collect(client, (event) => event.id === 'refresh');
+  const reply = events[events.length - 1]!;
+  // Whatever came before the reply is put back for the test to see.
+  for (const event of events.slice(0, -1)) client.events.push(event);
+  return reply.op === 'reply'
+    ? { status: 200, body: reply }
+    : { status: reply.code === 'forbidden' ? 403 : 401, body: { error: reply } };
+}
+
+describe('token refresh', () => {
+  let server: RunningPushwire;
+  before(async () => {
+    server = await startPushwire({ args: ['--token-secret', SECRET] });
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  for (const kind of WIRE_KINDS) {
+    test(`${kind}: a token refreshed before exp keeps the connection, and every message arrives once, in order`, async () => {
+      const channel = `t:refresh-${kind}`;
+      const exp = inSeconds(3);
+      let jwt = await token({ sub: 'ada', channels: ['t:*'] }, exp);
+      const client = openWire(kind, server.url, { channels: [channel], token: () => jwt });
+      try {
+        const connected = await client.connected;
+        await subscribed(client, kind);
+        const later = inSeconds(120);
+        const fresh = await token({ sub: 'ada', channels: ['t:*'] }, later);
+        if (kind === 'longpoll') jwt = fresh;
+        else {
+          const reply = await refresh(server, client, kind, connected.clientId as string, fresh);
+          assert.equal(reply.status, 200, JSON.stringify(reply.body));
+          assert.equal(reply.body.expiresAt, later * 1000);
+        }
+        // Published until well past the first token's exp.
+        const count = 50;
+        for (let i = 0; i < count; i++) {
+          await server.publish(channel, { i });
+          await delay(100);
+        }
+        assert.ok(Date.now() > exp * 1000 + 500, 'the messages went on past the first exp');
+        const events = await collect(
+          client,
+          (event) => event.op === 'message' && (event.data as { i: number }).i === count - 1,
+        );
+        const unexpected = events.filter((event) => !['message', 'reply'].includes(event.op));
+        assert.deepEqual(unexpected, [], 'no end, no error, no second connected');
+        const numbers = events
+          .filter((event) => event.op === 'message')
+          .map((event) => (event.data as { i: number }).i);
+        assert.deepEqual(numbers, [...Array(count).keys()]);
+      } finally {
+        client.close();
+      }
+    });
+  }
+
+  for (const kind of ['websocket', 'sse', 'stream'] as const) {
+    test(`${kind}: a refresh naming another sub is refused 403 and the old expiry stands`, async () => {
+      const channel = `t:other-${kind}`;
+      const exp = inSeconds(3);
+      const jwt = await token({ sub: 'ada', channels: ['t:*'] }, exp);
+      const client = openWire(kind, server.url, { channels: [channel], token: () => jwt });
+      try {
+        const connected = await client.connected;
+        await subscribed(client, kind);
+        const mallory = await token({ sub: 'mallory', channels: ['t:*'] }, inSeconds(120));
+        const refused = await refresh(server, client, kind, connected.clientId as string, mallory);
+        assert.equal(refused.status, 403);
+        assert.equal((refused.body.error as { code: string }).code, 'forbidden');
+        const forged = await token({ sub: 'ada', channels: ['t:*'] }, inSeconds(120), 'x'.repeat(40));
+        const invalid = await refresh(server, client, kind, connected.clientId as string, forged);
+        assert.equal(invalid.status, 401);
+        const end = endOf(await collect(client));
+        if (kind === 'websocket') assert.equal(end.code, 4502);
+        else assert.equal(end.status, 200);
+      } finally {
+        client.close();
+      }
+    });
+  }
+
+  test('POST /refresh for an unknown clientId is 404 not_found; a bad body is 400', async () => {
+    const jwt = await token({ sub: 'ada', channels: ['t:*'] }, inSeconds(60));
+    const unknown = await postJson(`${server.url}/refresh`, {
+      clientId: 'AAAAAAAAAAAAAAAAAAAAAA',
+      token: jwt,
+    });
+    assert.equal(unknown.status, 404);
+    assert.equal((unknown.body.error as { code: string }).code, 'not_found');
+    const bad = await postJson(`${server.url}/refresh`, { clientId: 'x' });
+    assert.equal(bad.status, 400);
+  });
+
+  for (const kind of ['websocket', 'sse', 'stream'] as const) {
+    test(`${kind}: a refreshed token that no longer grants a channel drops it with an error naming it`, async () => {
+      const kept = `keep:${kind}`;
+      const lost = `lose:${kind}`;
+      const jwt = await token({ sub: 'ada', channels: ['keep:*', 'lose:*'] }, inSeconds(60));
+      const client = openWire(kind, server.url, { channels: [kept, lost], token: () => jwt });
+      try {
+        const connected = await client.connected;
+        await subscribed(client, kind, 2);
+        const narrower = await token({ sub: 'ada', channels: ['keep:*'] }, inSeconds(60));
+        const reply = await refresh(server, client, kind, connected.clientId as string, narrower);
+        assert.equal(reply.status, 200);
+        const [error] = await collect(client, (event) => event.op === 'error');
+        assert.equal(error!.op, 'error');
+        assert.equal(error!.code, 'forbidden');
+        assert.equal(error!.channel, lost);
+        await server.publish(lost, 'gone');
+        await server.publish(kept, 'still here');
+        const [message] = await collect(client, (event) => event.op === 'message');
+        assert.equal(message!.channel, kept);
+        assert.equal(message!.data, 'still here');
+      } finally {
+        client.close();
+      }
+    });
+  }
+});
+
+describe('changing channels of an open SSE or stream connection', () => {
+  let server: RunningPushwire;
+  before(async () => {
+    server = await startPushwire({ args: ['--token-secret', SECRET] });
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  for (const kind of ['sse', 'stream'] as const) {
+    test(`${kind}: POST /subscribe adds a channel (its history after a cursor too) and /unsubscribe drops it, on the one connection`, async () => {
+      const first = `c:${kind}-1`;
+      const second = `c:${kind}-2`;
+      await server.publish(second, 'before');
+      const { offset, epoch } = await server.publish(second, 'replayed');
+      const jwt = await token({ sub: 'ada', channels: ['c:*'] }, inSeconds(120));
+      const client = openWire(kind, server.url, { channels: [first], token: () => jwt });
+      try {
+        const connected = await client.connected;
+        await subscribed(client, kind);
+        const clientId = connected.clientId as string;
+        // A cursor right before the last message: that one is replayed on the connection.
+        const cursor = `1~${second}~${epoch}~${offset - 1}`;
+        const added = await postJson(`${server.url}/subscribe`, { clientId, channel: second, cursor });
+        assert.equal(added.status, 200, JSON.stringify(added.body));
+        assert.deepEqual(
+          { channel: added.body.channel, epoch: added.body.epoch, offset: added.body.offset },
+          { channel: second, epoch, offset: offset - 1 },
+        );
+        const [replayed] = await collect(client, (event) => event.op === 'message');
+        assert.deepEqual([replayed!.channel, replayed!.data], [second, 'replayed']);
+        await server.publish(second, 'live');
+        await server.publish(first, 'still');
+        const live = (
+          await collect(client, (event) => event.op === 'message' && event.channel === first)
+        ).filter((event) => event.op === 'message');
+        assert.deepEqual(
+          live.map((event) => event.data),
+          ['live', 'still'],
+        );
+        // The cursor of the last message covers both channels now.
+        assert.match(String(live[1]!.cursor), new RegExp(second.replace(/[-:]/g, '.')));
+
+        const again = await postJson(`${server.url}/subscribe`, { clientId, channel: second });
+        assert.equal(again.status, 400);
+        assert.equal((again.body.error as { code: string }).code, 'already_subscribed');
+        const denied = await postJson(`${server.url}/subscribe`, { clientId, channel: 'secret:x' });
+        assert.equal(denied.status, 403);
+        assert.equal((denied.body.error as { code: string }).code, 'forbidden');
+
+        const dropped = await postJson(`${server.url}/unsubscribe`, { clientId, channel: second });
+        assert.deepEqual(dropped, { status: 200, body: { channel: second } });
+        await server.publish(second, 'not for us');
+        await server.publish(first, 'last');
+        const [last] = await collect(client, (event) => event.op === 'message');
+        assert.deepEqual([last!.channel, last!.data], [first, 'last']);
+        const unknown = await postJson(`${server.url}/subscribe`, { clientId: 'nope', channel: first });
+        assert.equal(unknown.status, 404);
+      } finally {
+        client.close();
+      }
+    });
+  }
+});
