@@ -1,3 +1,5 @@
+export { IpcBroker, type IpcBrokerOptions, type IpcLink } from './ipc/broker.ts';
+export { BrokerHost, type HostPort } from './ipc/host.ts';
 export { LocalCluster } from './local-cluster.ts';
 export { MemoryBroker, type MemoryBrokerOptions, type MemoryBrokerStats } from './memory.ts';
 export { RedisBroker, type RedisBrokerOptions } from './redis/broker.ts';

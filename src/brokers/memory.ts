@@ -126,9 +126,9 @@ export class MemoryBroker implements Broker, BrokerCluster {
       this.stored.push(entry);
       this.historyBytes += entry.bytes;
       this.historyMessages += 1;
-      this.trim(stream, options.historySize);
+      this.trim(stream, beyondWindow(stream.history, options.historySize, options.historyMinAgeMs ?? 0, now));
     } else {
-      this.trim(stream, 0);
+      this.trim(stream, stream.history.length);
     }
     if (this.subscribed.has(channel)) this.deliver(publication);
     return publication;
@@ -215,12 +215,12 @@ export class MemoryBroker implements Broker, BrokerCluster {
 
   /**
    * Every way a message leaves history goes through here, in this order: the channel's size
-   * (`keep`), then the memory budget over all channels, which wins over any per-channel
+   * (`drop`, from `beyondWindow`), then the memory budget over all channels, which wins over any per-channel
    * promise: the oldest messages go first, whatever their channel. A client resuming into
    * what left is told of the gap by the history read (its `earliest`).
    */
-  private trim(stream: ChannelStream, keep: number): void {
-    if (stream.history.length > keep) this.evict(stream, stream.history.length - keep);
+  private trim(stream: ChannelStream, drop: number): void {
+    if (drop > 0) this.evict(stream, drop);
     while (this.historyBytes > this.maxHistoryBytes && this.oldestAt < this.stored.length) {
       const entry = this.stored[this.oldestAt]!;
       this.stored[this.oldestAt++] = undefined as never;
@@ -299,6 +299,26 @@ export class MemoryBroker implements Broker, BrokerCluster {
     }
     this.compactStored();
   }
+}
+
+/**
+ * The history window, by count: how many of the oldest messages go so that `size` remain, but
+ * none younger than `minAgeMs` (a client that comes back seconds behind must find what it
+ * missed, however fast the channel runs). The age cap (`expire`) and the memory budget apply
+ * on top. Redis keeps the same rule in lua/publish.lua.
+ */
+export function beyondWindow(
+  history: readonly Stored[],
+  size: number,
+  minAgeMs: number,
+  now: number,
+): number {
+  const excess = history.length - size;
+  if (excess <= 0 || minAgeMs <= 0) return Math.max(0, excess);
+  const youngest = now - minAgeMs;
+  let drop = 0;
+  while (drop < excess && history[drop]!.publication.time < youngest) drop++;
+  return drop;
 }
 
 class MemoryPresence implements PresenceStore {

@@ -6,6 +6,12 @@ export interface PublishOptions {
   readonly historySize: number;
   /** How long a publication stays in history; null keeps it until pushed out by size. */
   readonly historyTtlMs: number | null;
+  /**
+   * Publications younger than this stay in history whatever `historySize` says (a client that
+   * comes back seconds later finds what it missed); `historyTtlMs` still caps their age, and
+   * `historySize: 0` still keeps none. Absent: 0, the count alone decides.
+   */
+  readonly historyMinAgeMs?: number;
 }
 
 export interface HistoryQuery {

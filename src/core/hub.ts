@@ -476,7 +476,11 @@ export class Hub implements SessionHost {
     if (this.state === 'closed') return Promise.reject(new PushwireError('shutting_down'));
     const options = this.channelOptions(channel);
     const publishing = this.broker
-      .publish(channel, data, { historySize: options.historySize, historyTtlMs: options.historyTtlMs })
+      .publish(channel, data, {
+        historySize: options.historySize,
+        historyTtlMs: options.historyTtlMs,
+        historyMinAgeMs: options.historyMinAgeMs ?? 0,
+      })
       .then(
         (publication) => {
           if (!isSystemChannel(channel)) this.stats.published += 1;

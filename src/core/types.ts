@@ -14,6 +14,8 @@ import type { OutboundBatch, OutboundMessage } from './outbound.ts';
 export interface ChannelOptions {
   readonly historySize: number;
   readonly historyTtlMs: number | null;
+  /** See PublishOptions.historyMinAgeMs; absent: 0. */
+  readonly historyMinAgeMs?: number;
   readonly clientPublish: boolean;
   readonly presence: boolean;
   /** Ask the application (the hub's AccessHook) before each read: subscribe, history, presence. */

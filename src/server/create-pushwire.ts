@@ -5,6 +5,7 @@ import type { Socket } from 'node:net';
 import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import {
   type Broker,
   type Logger as BrokerLogger,
@@ -63,6 +64,16 @@ export interface PushwireOptions extends Partial<Config> {
   readonly logger?: Logger;
   /** Serve every path under this prefix, e.g. '/push' for /push/ws, /push/sse, … */
   readonly prefix?: string;
+  /** Set by `pushwire serve --workers` in each worker process; embedders leave it out. */
+  readonly worker?: WorkerRole;
+}
+
+/** How a worker of `pushwire serve --workers` differs from a process on its own. */
+export interface WorkerRole {
+  /** What /api/info names as the broker (the worker's own broker only reaches the primary's). */
+  readonly brokerKind: string;
+  /** Given this instance's registry, what /metrics answers: every worker's metrics together. */
+  metrics(local: Registry): () => Promise<string>;
 }
 
 export interface PublishResult {
@@ -75,6 +86,8 @@ export interface Pushwire {
   /** The key that POST /api/publish requires (generated when none was configured). */
   readonly apiKey: string;
   readonly config: Config;
+  /** This node's id in the cluster; client ids (`connected`) start with it. */
+  readonly nodeId: string;
   /** Where the internal listener (`internalPort`) serves /metrics, /api/* and /admin; null without one. */
   readonly internalUrl: string | null;
   /** Publishes from server-side code; `data` is any JSON value. */
@@ -104,7 +117,7 @@ const POLL_LINGER_MS = 10_000;
  * served, everything else still goes to the server's own request listeners.
  */
 export async function createPushwire(server: Server, options: PushwireOptions = {}): Promise<Pushwire> {
-  const { brokerInstance, logger: givenLogger, prefix = '', ...overrides } = options;
+  const { brokerInstance, logger: givenLogger, prefix = '', worker, ...overrides } = options;
   // Embedded, the demo is off unless asked for: the host's own `/` stays the host's.
   // Embedded, connection caps are off unless asked for: the host's server, and the host's
   // own connections on it, are the host's.
@@ -197,7 +210,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     hub,
     transports,
     heartbeat,
-    broker: { kind: brokerInstance ? 'custom' : config.broker, healthy: brokerUp },
+    broker: { kind: worker?.brokerKind ?? (brokerInstance ? 'custom' : config.broker), healthy: brokerUp },
     httpErrors: async () => countsByCode(await metrics.httpErrors.get()),
   });
   stats.start();
@@ -215,7 +228,10 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
   const internal = config.internalPort !== null;
   // Without an internal port they share the public one, and /metrics then takes the admin key.
   const privateRoutes: RouteEntry[] = [
-    ...metricsRoutes(metrics, !internal && config.adminKey !== null ? keys : null),
+    ...metricsRoutes(
+      worker ? worker.metrics(metrics.registry) : () => metrics.registry.metrics(),
+      !internal && config.adminKey !== null ? keys : null,
+    ),
     ...adminRoutes({ hub, node, stats, keys, operatorTokens }),
     ...dashboardRoutes(operatorTokens !== null),
   ];
@@ -253,6 +269,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
   return {
     apiKey,
     config,
+    nodeId: hub.nodeId,
     internalUrl: internalListener?.url ?? null,
     async publish(name, value) {
       const { channel, data } = publicationOfValue(name, value, config.maxMessageBytes);

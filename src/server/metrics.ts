@@ -135,6 +135,8 @@ export class Metrics {
       name: 'pushwire_broker_up',
       help: 'Whether the broker can serve: 1 up, 0 down (Redis unreachable)',
       registers,
+      // With serve --workers, /metrics adds up the workers: down on one is down.
+      aggregator: 'min',
       collect() {
         this.set(brokerUp() ? 1 : 0);
       },
@@ -143,6 +145,8 @@ export class Metrics {
       name: 'pushwire_cluster_nodes',
       help: 'Nodes of the cluster whose lease is live, as this node sees them (1 on the memory broker)',
       registers,
+      // Every worker sees the same cluster: its nodes are counted once, not once per worker.
+      aggregator: 'max',
       async collect() {
         try {
           this.set(await clusterNodes());

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from './config/index.ts';
-import { createPushwire, type Pushwire } from './create-pushwire.ts';
+import { createPushwire, type Pushwire, type PushwireOptions } from './create-pushwire.ts';
 import { TCP_KEEPALIVE_MS } from './routes.ts';
 
 const IDLE_SWEEP_MS = 50;
@@ -27,7 +27,11 @@ export interface RunningServer {
 }
 
 /** Runs Pushwire as the whole HTTP server (what `pushwire serve` does). */
-export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+export async function startServer(
+  config: Config,
+  logger: Logger,
+  extra: Pick<PushwireOptions, 'brokerInstance' | 'worker'> = {},
+): Promise<RunningServer> {
   const server = createServer({
     keepAliveTimeout: config.keepAliveTimeoutMs,
     // Headers and body within the request timeout: a client trickling either is cut with 408.
@@ -39,7 +43,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     keepAlive: true,
     keepAliveInitialDelay: TCP_KEEPALIVE_MS,
   });
-  const pushwire = await createPushwire(server, { ...config, logger });
+  const pushwire = await createPushwire(server, { ...config, ...extra, logger });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG }, () => {

@@ -36,6 +36,8 @@ export interface BenchOptions {
   readonly dropEveryMs: number;
   /** …and stays away about this long. */
   readonly dropAwayMs: number;
+  /** `serve` arguments added to Pushwire's defaults (`--pushwire-args`); empty: the defaults. */
+  readonly pushwireArgs: readonly string[];
   readonly quick: boolean;
   readonly help: boolean;
 }
@@ -135,6 +137,9 @@ results.json and report.html.
   --payload BYTES          size of each message's data (default 100)
   --repeat N               runs per scenario, medians reported (default 1)
   --out DIR                where results go (default packages/bench/results/<timestamp>)
+  --pushwire-args ARGS     serve arguments added to Pushwire's defaults, e.g.
+                           "--history-size 1000 --log-level warn" (default none: Pushwire
+                           runs with the settings a user gets)
   --profile DIR            Node targets (pushwire, raw, socketio) write a CPU profile of
                            each run there (node --cpu-prof); open it in Chrome DevTools
   -h, --help               this text
@@ -160,6 +165,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
       repeat: { type: 'string' },
       out: { type: 'string' },
       profile: { type: 'string' },
+      'pushwire-args': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -188,6 +194,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     dropAwayMs: values['drop-away'] ? parseDurationMs(values['drop-away']) : DEFAULTS.dropAwayMs,
     outDir: values.out ?? null,
     profileDir: values.profile ?? null,
+    pushwireArgs: (values['pushwire-args'] ?? '').split(/\s+/).filter((arg) => arg !== ''),
   };
 }
 

@@ -227,7 +227,16 @@ export function formatTable(results: BenchResults): string {
     out.push(...table.rows.map(line), ...table.failures, '');
   }
   for (const skip of results.skipped) out.push(`${skip.target}: skipped (${skip.reason})`);
+  out.push(pushwireSettings(results));
   return `${out.join('\n')}\n`;
+}
+
+/** Which settings Pushwire ran with: a user's defaults unless `--pushwire-args` tuned them. */
+export function pushwireSettings(results: BenchResults): string {
+  const args = results.options.pushwireArgs ?? [];
+  return args.length === 0
+    ? 'pushwire: default settings (pushwire serve --api-key KEY)'
+    : `pushwire: tuned (pushwire serve --api-key KEY ${args.join(' ')})`;
 }
 
 /** The same tables in Markdown (written as results.md), as docs/benchmarks.md quotes them. */
@@ -239,5 +248,6 @@ export function formatMarkdownTable(results: BenchResults): string {
     out.push(...table.rows.map((row) => `| ${row.join(' | ')} |`));
     out.push(...table.failures.map((failure) => `\nerror: ${failure}`), '');
   }
+  out.push(pushwireSettings(results), '');
   return `${out.join('\n')}\n`;
 }

@@ -15,6 +15,9 @@ export const DEFAULTS: Config = Object.freeze({
   pollTimeoutMs: 25_000,
   historySize: 100,
   historyTtlMs: 300_000, // 5 minutes
+  // 30 seconds: a long poll comes back a moment after its answer, a client on a flaky network
+  // within seconds; under load 100 messages can be less than one second.
+  historyMinAgeMs: 30_000,
   clientPublish: false,
   presence: false,
   clientPublishRate: 50, // per second: a game's 20 moves/s plus chat, with room to spare
@@ -68,6 +71,8 @@ export const DEFAULTS: Config = Object.freeze({
   // first; and a long-poll client's next poll finds its connection still open.
   keepAliveTimeoutMs: 65_000,
   shutdownTimeoutMs: 10_000, // 10 seconds
+  workers: 1,
+  pidFile: null,
   logLevel: 'info',
   logFormat: 'auto', // pretty when stderr is a terminal, JSON lines otherwise
   demo: true,

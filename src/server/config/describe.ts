@@ -57,7 +57,7 @@ export function flagUsage(spec: OptionSpec): string {
 export function acceptsText(kind: OptionKind): string {
   switch (kind.type) {
     case 'integer':
-      return `${kind.min}-${kind.max}${kind.nullable ? ', or off' : ''}`;
+      return `${kind.min}-${kind.max}${kind.nullable ? ', or off' : ''}${kind.auto ? ', or auto' : ''}`;
     case 'duration':
       if (kind.nullable) return 'duration, or 0/off';
       if (kind.minMs > 1) return `duration, at least ${formatDuration(kind.minMs)}`;

@@ -6,7 +6,14 @@ export const MAX_TIMER_MS = 2_147_483_647;
 /** What values an option takes; `values.ts` parses and checks each kind. */
 export type OptionKind =
   /** `nullable`: absent, null or `off` means null (the feature is off). */
-  | { readonly type: 'integer'; readonly min: number; readonly max: number; readonly nullable?: boolean }
+  /** `auto`: the word auto means one per core the process may use. */
+  | {
+      readonly type: 'integer';
+      readonly min: number;
+      readonly max: number;
+      readonly nullable?: boolean;
+      readonly auto?: boolean;
+    }
   /** `nullable`: 0 or `off` turns the feature off (null). */
   | { readonly type: 'duration'; readonly nullable: boolean; readonly minMs: number; readonly maxMs: number }
   | { readonly type: 'bytes'; readonly min: number }
@@ -133,6 +140,12 @@ export const OPTIONS: readonly OptionSpec[] = [
     'historyTtl',
     duration(true, 1, Number.MAX_SAFE_INTEGER),
     'how long a message stays in history; 0/off keeps it until pushed out by size',
+  ),
+  option(
+    'historyMinAgeMs',
+    'historyMinAge',
+    duration(false, 0),
+    'messages younger than this stay in history whatever history-size says, so resumes and long polls lose nothing under load; history-ttl still caps the age; 0 = count alone',
   ),
   option('clientPublish', 'clientPublish', boolean, 'let connected clients publish (WebSocket and HTTP)'),
   option('presence', 'presence', boolean, 'track who is subscribed to each channel'),
@@ -371,6 +384,18 @@ export const OPTIONS: readonly OptionSpec[] = [
   ),
   option('shutdownTimeoutMs', 'shutdownTimeout', duration(false, 0), 'how long a drain may take on shutdown'),
   option(
+    'workers',
+    'workers',
+    { type: 'integer', min: 1, max: 256, auto: true },
+    'worker processes sharing the port (auto: one per core); the memory broker then lives in the primary',
+  ),
+  option(
+    'pidFile',
+    'pidFile',
+    { type: 'string', format: 'text', nullable: true, secret: false },
+    'where serve writes its process id, for `pushwire reload` (and kill -HUP) to find it; unset: none',
+  ),
+  option(
     'logLevel',
     'logLevel',
     { type: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
@@ -405,6 +430,7 @@ export const CONFIG_FILE_OPTION = {
 export const NAMESPACE_FIELDS = [
   'historySize',
   'historyTtlMs',
+  'historyMinAgeMs',
   'clientPublish',
   'presence',
   'hooks',

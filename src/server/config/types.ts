@@ -4,6 +4,8 @@ export interface NamespaceOptions {
   readonly historySize: number;
   /** How long a message stays in history; null keeps it until pushed out by size. */
   readonly historyTtlMs: number | null;
+  /** Messages younger than this stay in history whatever `historySize` says (0: count alone). */
+  readonly historyMinAgeMs: number;
   /** Whether connected clients may publish (WebSocket `publish` op and HTTP). */
   readonly clientPublish: boolean;
   /** Whether the server tracks who is subscribed. */
@@ -40,6 +42,7 @@ export interface Config {
   readonly pollTimeoutMs: number;
   readonly historySize: number;
   readonly historyTtlMs: number | null;
+  readonly historyMinAgeMs: number;
   readonly clientPublish: boolean;
   readonly presence: boolean;
   /** Client publishes per second per connection (or HTTP connection), bursts of twice that; 0: no limit. */
@@ -120,6 +123,10 @@ export interface Config {
   readonly keepAliveTimeoutMs: number;
   /** How long a drain may take on shutdown before the remaining connections are cut. */
   readonly shutdownTimeoutMs: number;
+  /** Worker processes of `serve` sharing the port; 1 serves from the one process. */
+  readonly workers: number;
+  /** Where `serve` writes its process id; null writes none. */
+  readonly pidFile: string | null;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** `pretty`: one coloured line per entry, for people; `json`: pino's JSON lines; `auto`: pretty on a terminal. */
   readonly logFormat: 'auto' | 'json' | 'pretty';

@@ -1,6 +1,7 @@
 // Parses one option value, from a flag or env var (always text) or a config file (any data),
 // into its typed value, or into a problem that says what the option accepts.
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { redactRedisUrl } from '../../brokers/index.ts';
 import type { ListItem, OptionKind, OptionSpec, StringFormat } from './options.ts';
 import { closest } from './suggest.ts';
@@ -47,7 +48,7 @@ export function parseValue(spec: OptionSpec, raw: unknown): Parsed {
 export function kindHint(kind: OptionKind): string {
   switch (kind.type) {
     case 'integer':
-      return `use a whole number from ${kind.min} to ${kind.max}${kind.nullable ? ', or off' : ''}`;
+      return `use a whole number from ${kind.min} to ${kind.max}${kind.nullable ? ', or off' : ''}${kind.auto ? ', or auto' : ''}`;
     case 'duration':
       return `use milliseconds or a unit: 500ms, 15s, 2m${kind.nullable ? ', or 0/off to disable' : ''}`;
     case 'bytes':
@@ -125,10 +126,13 @@ function wholeNumber(raw: unknown, parse: (text: string) => number | undefined):
 }
 
 function parseInteger(
-  kind: { min: number; max: number; nullable?: boolean },
+  kind: { min: number; max: number; nullable?: boolean; auto?: boolean },
   raw: unknown,
   shown: string,
 ): Parsed {
+  if (kind.auto && typeof raw === 'string' && raw.trim().toLowerCase() === 'auto') {
+    return ok(Math.min(kind.max, Math.max(kind.min, availableParallelism())));
+  }
   if (kind.nullable && (raw === null || (typeof raw === 'string' && raw.trim().toLowerCase() === 'off'))) {
     return ok(null);
   }
