@@ -85,6 +85,8 @@ export class Connection {
   /** Reconnect attempts since the last connection, and how many of them waited a backoff. */
   #attempt = 0;
   #backoffs = 0;
+  /** When the client lost its connection (Date.now()), or null while connected. */
+  #lostAt: number | null = null;
   #hintMs: number | null = null;
   #publishes = 0;
   /**
@@ -144,6 +146,7 @@ export class Connection {
     if (this.#refusal) {
       this.#refusal = null;
       this.#attempt = this.#backoffs = 0;
+      this.#lostAt = null;
       this.#sync();
     } else if (this.#link) {
       this.#closeProbe();
@@ -192,6 +195,7 @@ export class Connection {
       if (sameChannels(this.#channels, this.#refusal.channels)) return;
       this.#refusal = null;
       this.#attempt = this.#backoffs = 0;
+      this.#lostAt = null;
     }
     if (this.#channels.length === 0 && this.#publishes === 0) {
       this.#state = 'idle';
@@ -296,6 +300,7 @@ export class Connection {
     this.#opened = true;
     this.#plan.opened(transport);
     this.#attempt = this.#backoffs = 0;
+    this.#lostAt = null;
     this.#hintMs = null;
     this.#state = 'connected';
     this.#heartbeatMs = heartbeatIntervalMs;
@@ -365,9 +370,12 @@ export class Connection {
   /** `delayMs` 0 moves to the next transport at once, and doesn't lengthen the next backoff. */
   #scheduleReconnect(delayMs: number | null): void {
     const { backoff } = this.#settings;
+    this.#lostAt ??= Date.now();
     const delay =
       delayMs ??
-      (this.#hintMs !== null ? hintedDelay(this.#hintMs) : backoffDelay(this.#backoffs++, backoff));
+      (this.#hintMs !== null
+        ? hintedDelay(this.#hintMs)
+        : backoffDelay(this.#backoffs++, Date.now() - this.#lostAt!, backoff));
     this.#hintMs = null;
     this.#attempt++;
     this.#state = 'reconnecting';
