@@ -1,3 +1,5 @@
+import { exec } from 'node:child_process';
+import { promisify } from 'node:util';
 import { EventSource } from 'eventsource';
 import WebSocket from 'ws';
 import { Pushwire } from '../client/index.ts';
@@ -14,7 +16,8 @@ import { closest } from '../server/index.ts';
 import { parseFlags, serverUrl, UsageError } from './args.ts';
 import { describeConnectionError } from './connection-problem.ts';
 
-export const SUBSCRIBE_USAGE = `Usage: pushwire subscribe <channel>... [--transport NAME] [--cursor C] [--url URL] [--token JWT]
+export const SUBSCRIBE_USAGE = `Usage: pushwire subscribe <channel>... [--transport NAME] [--cursor C] [--url URL]
+                          [--token JWT | --token-command CMD]
 
 Prints every message of the channels as one JSON line on stdout, and what happens to the
 connection (connected, reconnecting and why, gaps, errors) as # lines on stderr. Runs until
@@ -26,23 +29,56 @@ token, a forbidden channel).
   --cursor     resume after this cursor (the "cursor" of a message printed earlier)
   --url        the server (env PUSHWIRE_URL, default http://localhost:8080)
   --token      a connection token, when the server requires one (env PUSHWIRE_TOKEN)
+  --token-command
+               a shell command that prints a connection token (env PUSHWIRE_TOKEN_COMMAND):
+               run for the first token (unless --token gives it), again before each token
+               expires, and after the server refused one; the connection takes the new token
+               without reconnecting. A command that fails or prints nothing is retried.
   -h, --help   show this help
 
 Examples:
   pushwire subscribe chat:lobby
   pushwire subscribe chat:lobby scores --transport sse --url http://localhost:8080
   pushwire subscribe chat:lobby --cursor '1~chat:lobby~Xk3vQ9aB~41'   # resume where you left off
-  pushwire subscribe chat:lobby | jq .data`;
+  pushwire subscribe chat:lobby | jq .data
+  pushwire subscribe chat:lobby --token-command 'curl -sf https://app.example.com/push-token'`;
 
 /** A probe that gets no answer within this long reports a timeout. */
 const PROBE_TIMEOUT_MS = 5000;
+/** A token command that prints nothing within this long is killed and counts as failed. */
+const TOKEN_COMMAND_TIMEOUT_MS = 10_000;
 
 interface Settings {
   readonly url: string;
   readonly channels: readonly string[];
   readonly transport: TransportName | null;
   readonly token: string | undefined;
+  readonly tokenCommand: string | undefined;
   readonly cursor: string | undefined;
+}
+
+const run = promisify(exec);
+
+/**
+ * `--token-command` as the SDK's getToken: the command's stdout, trimmed, is the token. Its
+ * stderr goes to ours (where the user looks when it fails); a command that exits non-zero,
+ * times out or prints nothing rejects, and the SDK says so and retries with backoff.
+ */
+export function tokenCommand(command: string, timeoutMs = TOKEN_COMMAND_TIMEOUT_MS): () => Promise<string> {
+  return async () => {
+    let stdout: string;
+    try {
+      ({ stdout } = await run(command, { timeout: timeoutMs, maxBuffer: 64 * 1024 }));
+    } catch (error) {
+      const { code, killed, stderr } = error as { code?: unknown; killed?: boolean; stderr?: string };
+      if (stderr) process.stderr.write(stderr);
+      const why = killed ? `timed out after ${timeoutMs} ms` : `exited with ${String(code)}`;
+      throw new Error(`--token-command ${why}`);
+    }
+    const token = stdout.trim();
+    if (!token) throw new Error('--token-command printed no token');
+    return token;
+  };
 }
 
 /**
@@ -57,11 +93,16 @@ export async function runSubscribe(argv: string[]): Promise<number> {
   }
   const { url, channels, transport, token, cursor } = settings;
   const note = (line: string) => process.stderr.write(`# ${line}\n`);
+  // The token the probe below uses: the latest one the command printed.
+  let latest = token;
+  const fromCommand = settings.tokenCommand === undefined ? undefined : tokenCommand(settings.tokenCommand);
+  const getToken = fromCommand && (async () => (latest = await fromCommand()));
   let client: Pushwire;
   try {
     client = new Pushwire(url, {
       ...(transport ? { transports: [transport] } : {}),
       ...(token !== undefined ? { token } : {}),
+      ...(getToken ? { getToken } : {}),
       ...(cursor !== undefined ? { cursor } : {}),
       WebSocket,
       EventSource,
@@ -102,8 +143,11 @@ export async function runSubscribe(argv: string[]): Promise<number> {
       }
       tried = next;
       say(async () => {
-        const found = await probe(settings);
-        if (found?.terminal) {
+        const found = await probe({ ...settings, token: latest });
+        // A token the server no longer takes is the token command's to replace.
+        const renewable =
+          getToken !== undefined && ['token_expired', 'unauthorized'].includes(found?.code ?? '');
+        if (found?.terminal && !renewable) {
           note(`error: ${found.text}; not retrying`);
           end(1);
           return null;
@@ -143,6 +187,7 @@ function readSettings(argv: readonly string[]): Settings | null {
     transport: {},
     cursor: {},
     token: { env: 'PUSHWIRE_TOKEN' },
+    'token-command': { env: 'PUSHWIRE_TOKEN_COMMAND' },
   });
   if (args.help) return null;
   if (args.positionals.length === 0) throw new UsageError('give at least one channel');
@@ -161,6 +206,7 @@ function readSettings(argv: readonly string[]): Settings | null {
     channels: args.positionals,
     transport: args.values.transport === undefined ? null : transportFlag(args.values.transport),
     token: args.values.token,
+    tokenCommand: args.values['token-command'],
     cursor: args.values.cursor,
   };
 }
@@ -179,7 +225,7 @@ function transportFlag(text: string): TransportName {
  * without a cursor): unreachable, not a Pushwire server, or a refusal (`unauthorized`, ...)
  * that no retry will fix. Null when the server answers the poll: the cause is elsewhere.
  */
-async function probe(settings: Settings): Promise<{ terminal: boolean; text: string } | null> {
+async function probe(settings: Settings): Promise<{ terminal: boolean; text: string; code?: string } | null> {
   const { url, channels, token } = settings;
   const query = new URLSearchParams(channels.map((channel) => ['channel', channel]));
   if (token !== undefined) query.set('token', token);
@@ -205,5 +251,5 @@ async function probe(settings: Settings): Promise<{ terminal: boolean; text: str
   }
   // Client errors other than a timeout or a rate limit won't go away by retrying.
   const terminal = response.status < 500 && response.status !== 408 && response.status !== 429;
-  return { terminal, text: `${error.code}: ${String(error.message)}` };
+  return { terminal, text: `${error.code}: ${String(error.message)}`, code: error.code };
 }

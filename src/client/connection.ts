@@ -4,7 +4,7 @@ import type { FallbackPlan } from './fallback.ts';
 import { httpPublish } from './http-publish.ts';
 import type { ResumeState } from './resume.ts';
 import { isFinal, ServerError } from './server-error.ts';
-import type { TokenSource } from './token.ts';
+import { refreshDelay, type TokenSource, tokenExpiry } from './token.ts';
 import type {
   ClientTransport,
   Link,
@@ -52,6 +52,9 @@ type Timer = ReturnType<typeof setTimeout> | undefined;
 
 const sameChannels = (a: readonly string[], b: readonly string[]) =>
   a.length === b.length && a.every((channel) => b.includes(channel));
+
+/** Answers to a refresh that refuse the token itself; any other failure means the link can't. */
+const TOKEN_REFUSALS = ['forbidden', 'disconnected', 'token_expired', 'unauthorized'];
 
 /**
  * One logical connection to the server over whichever transport works: opens links in the
@@ -107,6 +110,15 @@ export class Connection {
   #reconnectTimer: Timer;
   #connectTimer: Timer;
   #upgradeTimer: Timer;
+  /** The next `getToken` call: a refresh before expiry, or a retry after a failure. */
+  #tokenTimer: Timer;
+  /** The token must come from `getToken` before the next link opens (it expired or was refused). */
+  #staleToken = false;
+  #renewing = false;
+  /** `getToken` failures and refused tokens in a row, for the backoff of the next try. */
+  #tokenFailures = 0;
+  /** When getToken began failing (Date.now()); the retries slow down with the time since. */
+  #tokenFailingSince = 0;
 
   constructor(plan: FallbackPlan, resume: ResumeState, settings: ConnectionSettings, out: ConnectionOutput) {
     this.#plan = plan;
@@ -136,22 +148,14 @@ export class Connection {
   }
 
   /**
-   * Uses `token` from now on. A refused connection tries again with it; an open one is
-   * replaced by one that uses it (resuming from the cursor: nothing is lost), since the server
-   * reads a connection's rights when it opens.
+   * Uses `token` from now on. A refused connection tries again with it; an open one takes it
+   * in place (the server's refresh), or, where the server can't do that, is replaced by one
+   * that uses it (resuming from the cursor: nothing is lost).
    */
   setToken(token: string | undefined): void {
-    this.#settings.token.set(token);
     if (this.#state === 'closed') return;
-    if (this.#refusal) {
-      this.#refusal = null;
-      this.#attempt = this.#backoffs = 0;
-      this.#lostAt = null;
-      this.#sync();
-    } else if (this.#link) {
-      this.#closeProbe();
-      this.#replace();
-    }
+    this.#staleToken = false;
+    this.#useToken(token).catch((error: ServerError) => this.#out.status('error', error));
   }
 
   /** Over the link where the transport has an upstream, else over `POST /publish`. */
@@ -186,6 +190,7 @@ export class Connection {
     this.#drop('closed by the client');
     this.#closeProbe();
     clearTimeout(this.#reconnectTimer);
+    clearTimeout(this.#tokenTimer);
   }
 
   #sync(): void {
@@ -206,7 +211,11 @@ export class Connection {
       // The scheduled reconnect opens with the set current by then.
     } else if (!this.#link) this.#open();
     else if (this.#linkTransport!.capabilities.updatesChannelsInPlace) {
-      this.#link.update!(this.#channels, this.#cursor());
+      const id = this.#linkId;
+      // A link that can't change its channels in place (an older server) is replaced.
+      this.#link.update!(this.#channels, this.#cursor())?.catch(() => {
+        if (id === this.#linkId) this.#replace();
+      });
     } else if (!sameChannels(this.#channels, this.#linkChannels)) {
       // A fixed set per link: replace the link. The new one resumes from the cursor, so
       // nothing published meanwhile on the kept channels is lost.
@@ -219,6 +228,12 @@ export class Connection {
   }
 
   #open(): void {
+    const source = this.#settings.token;
+    const expiry = tokenExpiry(source.current);
+    if (source.getToken && (this.#staleToken || !source.current || (expiry && expiry <= Date.now()))) {
+      this.#renew();
+      return;
+    }
     const transport = this.#plan.current;
     this.#state = this.#announced ? 'connected' : this.#attempt > 0 ? 'reconnecting' : 'connecting';
     const id = ++this.#ids;
@@ -293,7 +308,7 @@ export class Connection {
     this.#out.event(event);
   }
 
-  #onConnected({ heartbeatIntervalMs, clientId, replaceKey }: ConnectedEvent): void {
+  #onConnected({ heartbeatIntervalMs, clientId, replaceKey, expiresAt }: ConnectedEvent): void {
     const transport = this.#linkTransport!;
     const { name, capabilities } = transport;
     clearTimeout(this.#connectTimer);
@@ -316,6 +331,7 @@ export class Connection {
       for (const channel of this.#linkChannels) this.#out.status('subscribed', { channel });
     }
     for (const wake of this.#waiters.splice(0)) wake();
+    this.#scheduleRefresh(expiresAt);
     clearTimeout(this.#upgradeTimer);
     if (this.#plan.degraded && this.#settings.upgradeAfterMs > 0) {
       this.#upgradeTimer = setTimeout(() => this.#startProbe(), this.#settings.upgradeAfterMs);
@@ -336,7 +352,10 @@ export class Connection {
     if (id !== this.#linkId) return;
     const opened = this.#opened;
     const { error } = info;
-    const final = error !== null && isFinal(error);
+    // An end a new token fixes goes on once `getToken` gave one (the reconnect asks it first).
+    const renew =
+      !!this.#settings.token.getToken && ['token_expired', 'unauthorized'].includes(error?.code ?? '');
+    const final = !renew && error !== null && isFinal(error);
     // Listeners of `disconnected` see where the client is going, not where it was.
     this.#state = final ? 'refused' : 'reconnecting';
     this.#drop(info.reason);
@@ -345,8 +364,10 @@ export class Connection {
       this.#refuse(error!);
       return;
     }
-    // A connection the server refused is told about; one it ended (a drain) is just reconnected.
-    if (error && !opened) this.#out.status('error', error);
+    this.#staleToken ||= renew;
+    // A connection the server refused is told about, as is a token that ended one; one the
+    // server ended otherwise (a drain) is just reconnected.
+    if (error && (renew || !opened)) this.#out.status('error', error);
     // Only a failure the server said nothing about moves to the next transport (a proxy that
     // doesn't pass it): one it answered on works. Falling back is immediate.
     const movedOn = !opened && !error && this.#plan.failed();
@@ -388,6 +409,84 @@ export class Connection {
       this.#reconnectTimer = undefined;
       this.#sync();
     }, delay);
+  }
+
+  /**
+   * Asks `getToken` for a token and puts it to use. While it fails, or the server refuses its
+   * tokens, each failure is an `error` (the server's code, or `token_unavailable`) and `getToken`
+   * is asked again after a backoff; a link that needs a new token doesn't open meanwhile.
+   */
+  async #renew(): Promise<void> {
+    if (this.#renewing) return;
+    this.#renewing = true;
+    clearTimeout(this.#tokenTimer);
+    try {
+      const token = await this.#settings.token.getToken!();
+      if (!token) throw new Error('getToken gave no token');
+      this.#staleToken = false;
+      await this.#useToken(token);
+      this.#tokenFailures = 0;
+      this.#tokenFailingSince = 0;
+    } catch (error) {
+      if (this.#state === 'closed') return;
+      const { code, message } = error as ServerError;
+      this.#out.status(
+        'error',
+        code ? (error as ServerError) : new ServerError('token_unavailable', message),
+      );
+      if (this.#tokenFailures++ === 0) this.#tokenFailingSince = Date.now();
+      const delay = backoffDelay(
+        this.#tokenFailures,
+        Date.now() - this.#tokenFailingSince,
+        this.#settings.backoff,
+      );
+      this.#tokenTimer = setTimeout(() => this.#renew(), delay);
+    } finally {
+      this.#renewing = false;
+    }
+  }
+
+  /**
+   * Hands `token` to the open link, in place; rejects when the server refuses the token itself
+   * (the link goes on with its old one, to end at its expiry unless a refresh gets through).
+   * Else, and where the link can't refresh (an older server), the next link opens with it.
+   */
+  async #useToken(token: string | undefined): Promise<void> {
+    const current = this.#link;
+    const link = token && this.#opened ? current : null;
+    try {
+      const expiresAt = await link?.refresh(token!);
+      if (link && link === this.#link) {
+        this.#settings.token.set(token);
+        this.#scheduleRefresh(expiresAt ?? undefined);
+        return;
+      }
+    } catch (error) {
+      if (TOKEN_REFUSALS.includes((error as ServerError).code)) throw error;
+    }
+    if (current !== this.#link || this.#state === 'closed') return;
+    this.#settings.token.set(token);
+    if (this.#refusal) {
+      this.#refusal = null;
+      this.#attempt = this.#backoffs = 0;
+      this.#lostAt = null;
+      this.#sync();
+    } else if (this.#link) {
+      this.#closeProbe();
+      this.#replace();
+    } else this.#sync();
+  }
+
+  /**
+   * Refreshes before `expiresAt` (the server's word, or the JWT's `exp` where the transport has
+   * no `connected` of its own to say it); null means the connection has no token to expire.
+   */
+  #scheduleRefresh(expiresAt: number | null | undefined): void {
+    const at = expiresAt === undefined ? tokenExpiry(this.#settings.token.current) : expiresAt;
+    clearTimeout(this.#tokenTimer);
+    if (at !== null && this.#settings.token.getToken) {
+      this.#tokenTimer = setTimeout(() => this.#renew(), refreshDelay(at));
+    }
   }
 
   #startProbe(): void {

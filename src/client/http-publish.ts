@@ -18,18 +18,30 @@ export interface HttpPublish {
  */
 export async function httpPublish(fetch: FetchFunction, request: HttpPublish): Promise<PublishResult> {
   const { baseUrl, token, clientId, channel, data, timeoutMs } = request;
-  const headers: Record<string, string> = {
-    'Content-Type': 'application/json',
-    'X-Pushwire-Client': clientId,
-  };
+  const headers: Record<string, string> = { 'X-Pushwire-Client': clientId };
   if (token) headers.Authorization = `Bearer ${token}`;
+  const body = await postJson(fetch, `${baseUrl}/publish`, { channel, data }, timeoutMs, headers);
+  return { channel, offset: Number(body.offset), epoch: String(body.epoch) };
+}
+
+/**
+ * POSTs `body` as JSON and resolves with the JSON answer; rejects with the server's
+ * ServerError (or `http_<status>` when something else answered), or an Error after `timeoutMs`.
+ */
+export async function postJson(
+  fetch: FetchFunction,
+  url: string,
+  body: unknown,
+  timeoutMs: number,
+  headers: Record<string, string> = {},
+): Promise<Record<string, unknown>> {
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), timeoutMs);
   try {
-    const response = await fetch(`${baseUrl}/publish`, {
+    const response = await fetch(url, {
       method: 'POST',
-      headers,
-      body: JSON.stringify({ channel, data }),
+      headers: { ...headers, 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
       signal: abort.signal,
     });
     const { status } = response;
@@ -38,8 +50,7 @@ export async function httpPublish(fetch: FetchFunction, request: HttpPublish): P
         (await errorOfResponse(response)) ?? new ServerError(`http_${status}`, `HTTP ${status}`, { status })
       );
     }
-    const body = (await response.json()) as { offset?: number; epoch?: string };
-    return { channel, offset: Number(body.offset), epoch: String(body.epoch) };
+    return (await response.json()) as Record<string, unknown>;
   } catch (error) {
     throw abort.signal.aborted ? new Error(`no reply within ${timeoutMs} ms`) : error;
   } finally {

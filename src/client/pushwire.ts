@@ -50,11 +50,12 @@ export class Pushwire {
       // Unbound, the browser's fetch throws "Illegal invocation".
       fetch: options.fetch ?? globalThis.fetch?.bind(globalThis),
       longPollTimeoutMs: options.longPollTimeoutMs ?? 45_000,
+      requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
     };
     const plan = new FallbackPlan(chooseTransports(options.transports ?? DEFAULT_TRANSPORTS, platform));
     const settings: ConnectionSettings = {
       baseUrl: url.replace(/\/+$/, ''),
-      token: new TokenSource(options.token),
+      token: new TokenSource(options.token, options.getToken),
       backoff: {
         baseDelayMs: options.baseDelayMs ?? DEFAULT_BACKOFF.baseDelayMs,
         maxDelayMs: options.maxDelayMs ?? DEFAULT_BACKOFF.maxDelayMs,
@@ -62,7 +63,7 @@ export class Pushwire {
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
       heartbeatGraceMs: options.heartbeatGraceMs ?? 10_000,
       upgradeAfterMs: options.upgradeAfterMs ?? 60_000,
-      requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
+      requestTimeoutMs: platform.requestTimeoutMs,
       fetch: platform.fetch,
     };
     const resume = new ResumeState(options.cursor);

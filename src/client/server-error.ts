@@ -62,3 +62,20 @@ export function errorOfClose(
   const code = frame?.code ?? (reason || `close_${closeCode}`);
   return new ServerError(code, frame?.message ?? `closed with ${closeCode} ${code}`, { closeCode });
 }
+
+/**
+ * The codes that end an SSE or stream response for good (their WebSocket close codes are
+ * 4500-4999), with their HTTP status: the client retries the others, as on a WebSocket.
+ */
+const FINAL_ENDS: Record<string, number> = {
+  unauthorized: 401,
+  token_expired: 401,
+  disconnected: 401,
+  forbidden: 403,
+};
+
+/** The server's error from the `error` event that ends an SSE or stream response. */
+export function errorOfEvent({ code, message }: Record<string, unknown>): ServerError {
+  const name = String(code);
+  return new ServerError(name, String(message ?? name), { status: FINAL_ENDS[name] ?? 0 });
+}

@@ -95,6 +95,11 @@ export class SharedTabs {
     start: SharedTabsStart,
   ) {
     this.#start = start;
+    // The leader alone calls `getToken` (its connection refreshes for every tab); each token it
+    // gets goes to the other tabs too, so that the next leader opens with a fresh one.
+    start.settings.token.onChange = (token) => {
+      if (this.#connection) this.#post({ t: 'token', token });
+    };
     this.#tabs = platform.channel(name);
     this.#tabs.onmessage = ({ data }) => this.#onNote(data);
     platform.locks

@@ -55,6 +55,16 @@ export interface PushwireOptions extends BackoffOptions {
   transports?: readonly string[];
   /** A connection token (JWT), sent as `?token=`; `setToken` replaces it later. */
   token?: string;
+  /**
+   * Where tokens come from: called for the first one (unless `token` is given), again before
+   * the connection's token expires (half of its remaining life early, at most 30 s, plus
+   * jitter), and after the server ended or refused a connection with `token_expired` or
+   * `unauthorized`. The new token is handed to the open connection in place, on every
+   * transport: no reconnect, no gap, no duplicate. While it rejects (an `error` event with code
+   * `token_unavailable`, retried with backoff) or the server refuses its tokens (an `error`
+   * with the server's code), the client does not reconnect.
+   */
+  getToken?: () => Promise<string>;
   /** Platform classes; the globals of the same name by default. */
   WebSocket?: WebSocketConstructor;
   EventSource?: EventSourceConstructor;

@@ -60,14 +60,14 @@ export interface ConnectedEvent {
   /** How often the server sends a heartbeat when idle; null when heartbeats are off. */
   heartbeatIntervalMs: number | null;
   /**
+   * When the connection's token expires (its `exp`, ms since the epoch); null without one.
+   * Every server of this version sends it; optional for clients of older servers.
+   */
+  expiresAt?: number | null;
+  /**
    * The secret that lets this client's next connection end this one at once
    * (`?replaces=<clientId>&replaceKey=<key>`): a peer that vanished without a FIN leaves its
    * old connection open on the server. Absent on long poll, which keeps no connection.
    */
   replaceKey?: string;
-  /**
-   * When the connection's token expires (its `exp`, ms since the epoch); null without one.
-   * Every server of this version sends it; optional for clients of older servers.
-   */
-  expiresAt?: number | null;
 }

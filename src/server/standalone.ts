@@ -34,14 +34,14 @@ export async function startServer(
 ): Promise<RunningServer> {
   const server = createServer({
     keepAliveTimeout: config.keepAliveTimeoutMs,
+    // TCP keepalive on every accepted connection, not only those the router opens a session on.
+    keepAlive: true,
+    keepAliveInitialDelay: TCP_KEEPALIVE_MS,
     // Headers and body within the request timeout: a client trickling either is cut with 408.
     requestTimeout: config.requestTimeoutMs,
     headersTimeout: config.requestTimeoutMs,
     // Node checks those timeouts this often (30 s by default, which would double them).
     connectionsCheckingInterval: Math.min(1000, config.requestTimeoutMs / 2),
-    // TCP keepalive on every accepted connection, not only those the router opens a session on.
-    keepAlive: true,
-    keepAliveInitialDelay: TCP_KEEPALIVE_MS,
   });
   const pushwire = await createPushwire(server, { ...config, ...extra, logger });
   await new Promise<void>((resolve, reject) => {

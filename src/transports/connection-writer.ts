@@ -100,8 +100,8 @@ export class ConnectionWriter implements Beating, BudgetMember {
       clientId: session.id,
       cursor: session.cursor(),
       heartbeatIntervalMs: heartbeat?.intervalMs ?? null,
-      ...(session.replaceKey && { replaceKey: session.replaceKey }),
       expiresAt: session.expiresAt,
+      ...(session.replaceKey && { replaceKey: session.replaceKey }),
     };
     const connected = this.format.connected(event);
     this.context.outbound?.add(this);

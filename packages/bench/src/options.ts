@@ -32,12 +32,12 @@ export interface BenchOptions {
   readonly outDir: string | null;
   /** Where the Node targets write a CPU profile (`node --cpu-prof`) per run; null: none. */
   readonly profileDir: string | null;
+  /** `serve` arguments added to Pushwire's defaults (`--pushwire-args`); empty: the defaults. */
+  readonly pushwireArgs: readonly string[];
   /** The drop scenarios: each client's network drops every this long (± 20 %)… */
   readonly dropEveryMs: number;
   /** …and stays away about this long. */
   readonly dropAwayMs: number;
-  /** `serve` arguments added to Pushwire's defaults (`--pushwire-args`); empty: the defaults. */
-  readonly pushwireArgs: readonly string[];
   readonly quick: boolean;
   readonly help: boolean;
 }

@@ -6,6 +6,8 @@ import type {
   BrokerHandler,
   ChannelPage,
   ChannelQuery,
+  ChannelTurn,
+  ClientRoster,
   ClusterHandler,
   ClusterRequest,
   ClusterView,
@@ -167,6 +169,7 @@ export class IpcBroker implements Broker, BrokerCluster {
           this.clusterHandler?.nodeLost({
             node: message.lost.node,
             channels: new Map(message.lost.channels),
+            clients: message.lost.clients,
           });
         }
         return;
@@ -222,6 +225,7 @@ type Call = (op: CallOp, ...args: unknown[]) => Promise<unknown>;
 /** The workers of one primary as a cluster: every call is answered by the primary's HostCluster. */
 class IpcClusterView implements ClusterView {
   readonly revocations: RevocationStore;
+  readonly clients: ClientRoster;
   private joined = false;
   private left = false;
 
@@ -232,6 +236,10 @@ class IpcClusterView implements ClusterView {
     this.revocations = {
       add: (userId, atMs, ttlMs) => call('revocations.add', userId, atMs, ttlMs).then(() => {}),
       list: async () => new Map((await call('revocations.list')) as [string, number][]),
+    };
+    this.clients = {
+      add: (client) => call('cluster.clients.add', client).then(() => {}),
+      remove: (clientId) => call('cluster.clients.remove', clientId).then(() => {}),
     };
   }
 
@@ -247,6 +255,10 @@ class IpcClusterView implements ClusterView {
 
   async report(counts: ReadonlyMap<string, number>): Promise<void> {
     await this.call('cluster.report', [...counts]);
+  }
+
+  turn(channel: string, count: number): Promise<ChannelTurn> {
+    return this.call('cluster.turn', channel, count) as Promise<ChannelTurn>;
   }
 
   channels(query: ChannelQuery): Promise<ChannelPage> {

@@ -1,9 +1,11 @@
 import { PushwireError } from '../../protocol/index.ts';
-import { LocalCluster } from '../local-cluster.ts';
+import { LocalCluster, SequenceClock } from '../local-cluster.ts';
 import type {
   ChannelPage,
   ChannelQuery,
+  ChannelTurn,
   ClusterRequest,
+  ConnectedClient,
   Logger,
   NodeInfo,
   NodeLease,
@@ -20,6 +22,13 @@ interface Member {
   readonly link: HostLink;
   readonly info: NodeInfo;
   readonly counts: Map<string, number>;
+  readonly clients: Map<string, ConnectedClient>;
+}
+
+interface Total {
+  subscribers: number;
+  /** The last number of the channel's sequence given out. */
+  seq: number;
 }
 
 interface PendingBus {
@@ -35,8 +44,9 @@ interface PendingBus {
 export class HostCluster {
   readonly revocations: RevocationStore;
   private readonly members = new Map<string, Member>();
-  /** Channel -> subscribers on every worker together. */
-  private readonly totals = new Map<string, number>();
+  /** Channel -> subscribers on every worker together, and its sequence (see ClusterView.turn). */
+  private readonly totals = new Map<string, Total>();
+  private readonly clock = new SequenceClock();
   private readonly pending = new Map<string, PendingBus>();
   private nextBusId = 0;
 
@@ -46,7 +56,7 @@ export class HostCluster {
   }
 
   join(link: HostLink, info: NodeInfo): null {
-    this.members.set(link.id, { link, info, counts: new Map() });
+    this.members.set(link.id, { link, info, counts: new Map(), clients: new Map() });
     return null;
   }
 
@@ -58,14 +68,22 @@ export class HostCluster {
   }
 
   report(linkId: string, counts: ReadonlyMap<string, number>): null {
-    const member = this.members.get(linkId);
-    if (!member) throw new PushwireError('broker_unavailable', 'this node has not joined the cluster');
-    for (const [channel, count] of counts) {
-      const before = member.counts.get(channel) ?? 0;
-      if (count > 0) member.counts.set(channel, count);
-      else member.counts.delete(channel);
-      this.add(channel, count - before, member);
-    }
+    const member = this.member(linkId);
+    for (const [channel, count] of counts) this.set(member, channel, count, false);
+    return null;
+  }
+
+  turn(linkId: string, channel: string, count: number): ChannelTurn {
+    return this.set(this.member(linkId), channel, count, true);
+  }
+
+  addClient(linkId: string, client: ConnectedClient): null {
+    this.member(linkId).clients.set(client.clientId, client);
+    return null;
+  }
+
+  removeClient(linkId: string, clientId: string): null {
+    this.members.get(linkId)?.clients.delete(clientId);
     return null;
   }
 
@@ -75,7 +93,7 @@ export class HostCluster {
       .sort(compare);
     const page = names.slice(0, limit);
     return {
-      channels: page.map((channel) => ({ channel, subscribers: this.totals.get(channel)! })),
+      channels: page.map((channel) => ({ channel, subscribers: this.totals.get(channel)!.subscribers })),
       next: names.length > limit ? page[page.length - 1]! : null,
     };
   }
@@ -110,6 +128,7 @@ export class HostCluster {
     const member = this.members.get(linkId);
     if (!member) return;
     const channels = [...member.counts];
+    const clients = [...member.clients.values()];
     this.leave(linkId);
     for (const [key, pending] of this.pending) {
       if (!key.startsWith(`${linkId}/`)) continue;
@@ -119,7 +138,7 @@ export class HostCluster {
     const witness = this.witness();
     if (!witness) return;
     this.log('warn', `node ${member.info.id} ended without leaving the cluster`);
-    send(witness.link, { pw: 'lost', link: witness.link.id, lost: { node: member.info, channels } });
+    send(witness.link, { pw: 'lost', link: witness.link.id, lost: { node: member.info, channels, clients } });
   }
 
   private ask(member: Member, request: ClusterRequest, timeoutMs: number): Promise<NodeReply> {
@@ -142,20 +161,67 @@ export class HostCluster {
     });
   }
 
+  private member(linkId: string): Member {
+    const member = this.members.get(linkId);
+    if (!member) throw new PushwireError('broker_unavailable', 'this node has not joined the cluster');
+    return member;
+  }
+
+  /** A left or lost worker's counts leave the totals; a crossing is told to one live worker. */
   private dropCounts(member: Member): void {
-    for (const [channel, count] of member.counts) this.add(channel, -count, this.witness());
+    const witness = this.witness();
+    for (const [channel, count] of member.counts) {
+      const total = this.totals.get(channel);
+      if (!total) continue;
+      const edge = this.change(channel, total, total.subscribers - count, false);
+      if (edge.edgeSeq !== null && witness) this.tell(witness, channel, edge);
+    }
     member.counts.clear();
   }
 
-  /** Changes a channel's total; a change between 0 and more is told to `teller` alone. */
-  private add(channel: string, delta: number, teller: Member | undefined): void {
-    if (delta === 0) return;
-    const before = this.totals.get(channel) ?? 0;
-    const after = before + delta;
-    if (after > 0) this.totals.set(channel, after);
+  /**
+   * Sets `member`'s count of `channel` and numbers the turn (when `turn`) and the crossing of
+   * 0, in the order they happened, as LocalCluster does for one node. A crossing made by a
+   * report is told to the reporting worker; a turn returns it.
+   */
+  private set(member: Member, channel: string, count: number, turn: boolean): ChannelTurn {
+    const before = member.counts.get(channel) ?? 0;
+    if (count > 0) member.counts.set(channel, count);
+    else member.counts.delete(channel);
+    const known = this.totals.get(channel);
+    const subscribers = (known?.subscribers ?? 0) + count - before;
+    if (!known && subscribers <= 0) {
+      return { seq: turn ? this.clock.next() : 0, edgeSeq: null, occupied: false };
+    }
+    const result = this.change(
+      channel,
+      known ?? { subscribers: 0, seq: this.clock.next() - 1 },
+      subscribers,
+      turn,
+    );
+    if (!turn && result.edgeSeq !== null) this.tell(member, channel, result);
+    return result;
+  }
+
+  private change(channel: string, total: Total, subscribers: number, turn: boolean): ChannelTurn {
+    const occupied = subscribers > 0;
+    const crossed = total.subscribers > 0 !== occupied;
+    const take = () => ++total.seq;
+    let seq = 0;
+    let edgeSeq: number | null = null;
+    if (crossed && occupied) edgeSeq = take();
+    if (turn) seq = take();
+    if (crossed && !occupied) edgeSeq = take();
+    this.clock.saw(total.seq);
+    total.subscribers = subscribers;
+    if (occupied) this.totals.set(channel, total);
     else this.totals.delete(channel);
-    if ((before === 0) === after <= 0 || !teller) return;
-    send(teller.link, { pw: 'occupancy', link: teller.link.id, change: { channel, occupied: after > 0 } });
+    return { seq, edgeSeq, occupied };
+  }
+
+  private tell(member: Member, channel: string, { edgeSeq, occupied }: ChannelTurn): void {
+    const change = { channel, occupied, seq: edgeSeq! };
+    send(member.link, { pw: 'occupancy', link: member.link.id, change });
   }
 
   private witness(): Member | undefined {

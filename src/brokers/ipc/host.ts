@@ -117,6 +117,12 @@ export class BrokerHost {
         return this.cluster.nodes();
       case 'cluster.report':
         return this.cluster.report(link.id, new Map(a[0] as [string, number][]));
+      case 'cluster.turn':
+        return this.cluster.turn(link.id, a[0], a[1]);
+      case 'cluster.clients.add':
+        return this.cluster.addClient(link.id, a[0]);
+      case 'cluster.clients.remove':
+        return this.cluster.removeClient(link.id, a[0]);
       case 'cluster.channels':
         return this.cluster.channels(a[0]);
       case 'cluster.broadcast':

@@ -47,6 +47,7 @@ export type BusReply =
 export interface WireLostNode {
   readonly node: LostNode['node'];
   readonly channels: ReadonlyArray<readonly [string, number]>;
+  readonly clients: LostNode['clients'];
 }
 
 export type CallOp =
@@ -61,6 +62,9 @@ export type CallOp =
   | 'cluster.join'
   | 'cluster.nodes'
   | 'cluster.report'
+  | 'cluster.turn'
+  | 'cluster.clients.add'
+  | 'cluster.clients.remove'
   | 'cluster.channels'
   | 'cluster.broadcast'
   | 'cluster.leave'

@@ -38,8 +38,9 @@ export function longPollTransport(platform: TransportPlatform): ClientTransport 
  * on from the link's own cursor, with the first answer's positions for channels it lacks.
  */
 function openLongPoll(platform: TransportPlatform, params: LinkParams, sink: LinkSink): Link {
-  const abort = new AbortController();
+  let abort = new AbortController();
   let cursor: string | null = null;
+  let token = params.token;
   let done = false;
   const finish = (reason: string, error: ServerError | null = null) => {
     if (done) return;
@@ -50,10 +51,15 @@ function openLongPoll(platform: TransportPlatform, params: LinkParams, sink: Lin
   const pollOnce = async (): Promise<boolean> => {
     const timeout = setTimeout(() => finish('poll timed out'), platform.longPollTimeoutMs);
     const held = cursor !== null;
+    const { signal } = abort;
     try {
       // Only the first poll replaces the client's old connection (one it fell back from).
-      const url = linkUrl(held ? { ...params, replaces: null } : params, '/poll', cursor);
-      const response = await platform.fetch!(url, { signal: abort.signal });
+      const url = linkUrl(
+        held ? { ...params, token, replaces: null } : { ...params, token },
+        '/poll',
+        cursor,
+      );
+      const response = await platform.fetch!(url, { signal });
       if (!response.ok) {
         finish(`HTTP ${response.status}`, await errorOfResponse(response));
         return false;
@@ -63,6 +69,10 @@ function openLongPoll(platform: TransportPlatform, params: LinkParams, sink: Lin
       if (held) deliver(body);
       else connect(body);
       return !done;
+    } catch (error) {
+      // A poll aborted for a new token: the next one goes from the same cursor, with it.
+      if (signal.aborted && !done) return true;
+      throw error;
     } finally {
       clearTimeout(timeout);
     }
@@ -94,6 +104,18 @@ function openLongPoll(platform: TransportPlatform, params: LinkParams, sink: Lin
   };
   loop().catch((error: unknown) => finish(error instanceof Error ? error.message : 'poll failed'));
   return {
+    /**
+     * A held poll carries the token it was sent with, and the server ends it when that token
+     * expires: it is let go, and the next poll (same cursor, so nothing is lost or repeated)
+     * carries the new token. The server checks a token on every poll, so it says no expiry.
+     */
+    async refresh(next) {
+      token = next;
+      const held = abort;
+      abort = new AbortController();
+      held.abort();
+      return null;
+    },
     close() {
       done = true;
       abort.abort();

@@ -1,5 +1,6 @@
-import { errorOfResponse, type ServerError } from '../server-error.ts';
+import { errorOfEvent, errorOfResponse, type ServerError } from '../server-error.ts';
 import type { FetchFunction } from '../types.ts';
+import { httpControl } from './http-control.ts';
 import {
   type ClientTransport,
   DOWNSTREAM_ONLY,
@@ -14,13 +15,16 @@ import {
 
 // Named events of docs/protocol.md; messages use the default type. The heartbeat is a comment
 // (which EventSource never surfaces) followed by a named `ping` event, which it does.
-const CONTROL_EVENTS = ['connected', 'gap', 'reconnect', 'ping'];
+const CONTROL_EVENTS = ['connected', 'gap', 'reconnect', 'ping', 'error'];
 
-/** `GET /sse`: EventSource, all channels on one connection; a new channel set is a new link. */
+/**
+ * `GET /sse`: EventSource, all channels on one connection; channels are added and dropped, and
+ * the token refreshed, by requests naming the connection (`http-control.ts`).
+ */
 export function sseTransport(platform: TransportPlatform): ClientTransport {
   return {
     name: 'sse',
-    capabilities: { ...DOWNSTREAM_ONLY, heartbeatVisible: false },
+    capabilities: { ...DOWNSTREAM_ONLY, updatesChannelsInPlace: true, heartbeatVisible: false },
     supported: () => typeof platform.EventSource === 'function',
     open: (params, sink) => openEventSource(platform, params, sink),
   };
@@ -34,14 +38,33 @@ function openEventSource(platform: TransportPlatform, params: LinkParams, sink: 
   let done = false;
   let closedByCaller = false;
   const forward = (op: string) => (event: { data: string }) => {
+    // EventSource fires its own `error` (a failed connection, no data) at the same listeners.
+    if (op === 'error' && typeof event.data !== 'string') return;
     const parsed = done ? null : parseEvent(event.data || '{}', op);
-    connected ||= op === 'connected';
-    if (parsed) sink.event(parsed as LinkEvent);
+    if (!parsed) return;
+    // An error naming a channel drops only that channel (a refreshed token that no longer
+    // allows it); any other ends the connection, and says why.
+    if (op === 'error' && typeof parsed.channel !== 'string') return end(parsed);
+    sink.event(parsed as LinkEvent);
+    if (op === 'connected' && !connected) {
+      connected = true;
+      control.connected(String(parsed.clientId));
+    }
   };
   const stop = () => {
     done = true;
     source.onmessage = source.onerror = null;
     source.close();
+  };
+  const control = httpControl(platform, params, sink, (reason) => {
+    if (done) return;
+    stop();
+    sink.closed({ reason, error: null });
+  });
+  /** The server's named `error` event ends the stream with its code (`token_expired`, ...). */
+  const end = (event: Record<string, unknown>) => {
+    stop();
+    sink.closed({ reason: String(event.code), error: errorOfEvent(event) });
   };
   source.onmessage = forward('message');
   for (const op of CONTROL_EVENTS) source.addEventListener(op, forward(op));
@@ -57,6 +80,8 @@ function openEventSource(platform: TransportPlatform, params: LinkParams, sink: 
     });
   };
   return {
+    update: control.update,
+    refresh: control.refresh,
     close() {
       closedByCaller = true;
       probe.abort();

@@ -1,4 +1,5 @@
-import { errorOfResponse, type ServerError } from '../server-error.ts';
+import { errorOfEvent, errorOfResponse, type ServerError } from '../server-error.ts';
+import { httpControl } from './http-control.ts';
 import {
   type ClientTransport,
   DOWNSTREAM_ONLY,
@@ -11,11 +12,14 @@ import {
   type TransportPlatform,
 } from './types.ts';
 
-/** `GET /stream`: one chunked NDJSON response, one event per line, all channels on it. */
+/**
+ * `GET /stream`: one chunked NDJSON response, one event per line, all channels on it; channels
+ * and the token change by requests naming the connection (`http-control.ts`).
+ */
 export function streamTransport(platform: TransportPlatform): ClientTransport {
   return {
     name: 'stream',
-    capabilities: DOWNSTREAM_ONLY,
+    capabilities: { ...DOWNSTREAM_ONLY, updatesChannelsInPlace: true },
     // Streaming needs a readable response body, which some old fetch polyfills lack.
     supported: () => typeof platform.fetch === 'function' && typeof ReadableStream === 'function',
     open: (params, sink) => openStream(platform, params, sink),
@@ -31,6 +35,7 @@ function openStream(platform: TransportPlatform, params: LinkParams, sink: LinkS
     abort.abort();
     sink.closed({ reason, error });
   };
+  const control = httpControl(platform, params, sink, finish);
   const read = async () => {
     const response = await platform.fetch!(linkUrl(params, '/stream'), {
       headers: { accept: 'application/x-ndjson' },
@@ -49,13 +54,21 @@ function openStream(platform: TransportPlatform, params: LinkParams, sink: LinkS
       buffer = lines.pop()!;
       for (const line of lines) {
         const event = line.trim() && !done ? parseEvent(line) : null;
-        if (event) sink.event(event as LinkEvent);
+        if (!event) continue;
+        // An error naming a channel drops only that channel; any other ends the connection.
+        if (event.op === 'error' && typeof event.channel !== 'string') {
+          return finish(String(event.code), errorOfEvent(event));
+        }
+        sink.event(event as LinkEvent);
+        if (event.op === 'connected') control.connected(String(event.clientId));
       }
     }
     finish('stream ended');
   };
   read().catch((error: unknown) => finish(error instanceof Error ? error.message : 'stream failed'));
   return {
+    update: control.update,
+    refresh: control.refresh,
     close() {
       done = true;
       abort.abort();

@@ -4,7 +4,8 @@ import type { EventSourceConstructor, FetchFunction, TransportName, WebSocketCon
 
 /** What a link reports, already parsed: the control events of docs/protocol.md and messages. */
 export type LinkEvent =
-  | ConnectedEvent
+  /** `expiresAt`: when the connection's token expires (ms since the epoch), from servers that say. */
+  | (ConnectedEvent & { expiresAt?: number | null })
   | (Message & { op: 'message' })
   | GapEvent
   | ReconnectEvent
@@ -58,15 +59,24 @@ export interface Replaces {
 /** One connection attempt of one transport. */
 export interface Link {
   /**
-   * Changes the channel set in place; `cursor` is where the added channels resume from.
-   * Present exactly where the transport `updatesChannelsInPlace`.
+   * Changes the channel set in place; `cursor` is where the added channels resume from. A
+   * channel the server refuses is reported as an `error` event naming it. Present exactly
+   * where the transport `updatesChannelsInPlace`; it MAY reject when the change can't be made
+   * on this link, and the caller then replaces the link.
    */
-  update?(channels: readonly string[], cursor: string | null): void;
+  update?(channels: readonly string[], cursor: string | null): Promise<void> | undefined;
   /**
    * Sends a command and resolves with its reply, or rejects with the server's `ServerError`.
    * Present exactly where the transport `hasUpstream`; it rejects until the link is connected.
    */
   request?(command: Record<string, unknown>, timeoutMs: number): Promise<Record<string, unknown>>;
+  /**
+   * Gives the open link a new token without ending it, and resolves with the new expiry (null
+   * when the server doesn't say). Rejects with the server's ServerError when it refuses the
+   * token (the link goes on with the old one), or with any error when the link can't do it
+   * (an older server): then a new link must carry the token.
+   */
+  refresh(token: string): Promise<number | null>;
   /** Ends the link; MUST NOT call `closed` afterwards. Safe in any state. */
   close(): void;
 }
@@ -76,6 +86,8 @@ export interface TransportPlatform {
   EventSource: EventSourceConstructor | undefined;
   fetch: FetchFunction | undefined;
   longPollTimeoutMs: number;
+  /** How long a request on an open link (a refresh, an in-place subscribe) may take. */
+  requestTimeoutMs: number;
 }
 
 /**
@@ -85,7 +97,10 @@ export interface TransportPlatform {
 export interface TransportCapabilities {
   /** Commands go up the link (`Link.request`): publish there instead of `POST /publish`. */
   readonly hasUpstream: boolean;
-  /** The channel set changes on the open link (`Link.update`); else a new set takes a new link. */
+  /**
+   * The channel set changes on the open link (`Link.update`); else a new set takes a new link,
+   * as it also does when an update fails (an older server without the in-place endpoints).
+   */
   readonly updatesChannelsInPlace: boolean;
   /** Each channel is confirmed by a reply of its own (`subscribed`); else all of them by `connected`. */
   readonly confirmsEachChannel: boolean;

@@ -71,13 +71,16 @@ function openWebSocket(platform: TransportPlatform, params: LinkParams, sink: Li
     const id = typeof frame.id === 'number' ? frame.id : -1;
     const waiter = pending.get(id);
     pending.delete(id);
-    const channel = subscribeIds.get(id);
+    // A subscribe's reply, or the server dropping a channel a refreshed token no longer allows.
+    const channel = subscribeIds.get(id) ?? (typeof frame.channel === 'string' ? frame.channel : undefined);
     subscribeIds.delete(id);
     if (frame.op === 'error') {
       const code = String(frame.code);
       const message = String(frame.message ?? code);
       if (waiter) waiter.reject(new ServerError(code, message));
-      else if (ready) sink.event({ op: 'error', code, message, channel });
+      else if (ready && channel) sink.event({ op: 'error', code, message, channel });
+      // The end of the connection (a refused upgrade, an expired token): the close that
+      // follows carries it, with this code and message.
       else refusal = { code, message };
     } else if (waiter) waiter.resolve(frame);
     else if (channel && typeof frame.cursor === 'string') {
@@ -101,7 +104,30 @@ function openWebSocket(platform: TransportPlatform, params: LinkParams, sink: Li
   // A refused upgrade fires `error` then `close`; the close carries the code.
   socket.onerror = () => {};
 
+  const request = (command: Record<string, unknown>, timeoutMs = platform.requestTimeoutMs) => {
+    if (!ready) return Promise.reject(new Error('not connected'));
+    return new Promise<Record<string, unknown>>((resolve, reject) => {
+      const id = send(command);
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        reject(new Error(`no reply within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const settle =
+        <T>(fn: (value: T) => void) =>
+        (value: T) => {
+          clearTimeout(timer);
+          fn(value);
+        };
+      pending.set(id, { resolve: settle(resolve), reject: settle(reject) });
+    });
+  };
+
   return {
+    request,
+    refresh: async (token) => {
+      const { expiresAt } = await request({ op: 'refresh', token });
+      return typeof expiresAt === 'number' ? expiresAt : null;
+    },
     update(next, nextCursor) {
       cursor = nextCursor;
       const wanted = new Set(next);
@@ -110,23 +136,7 @@ function openWebSocket(platform: TransportPlatform, params: LinkParams, sink: Li
         for (const channel of channels) if (!wanted.has(channel)) send({ op: 'unsubscribe', channel });
       }
       channels = wanted;
-    },
-    request(command, timeoutMs) {
-      if (!ready) return Promise.reject(new Error('not connected'));
-      return new Promise((resolve, reject) => {
-        const id = send(command);
-        const timer = setTimeout(() => {
-          pending.delete(id);
-          reject(new Error(`no reply within ${timeoutMs} ms`));
-        }, timeoutMs);
-        const settle =
-          <T>(fn: (value: T) => void) =>
-          (value: T) => {
-            clearTimeout(timer);
-            fn(value);
-          };
-        pending.set(id, { resolve: settle(resolve), reject: settle(reject) });
-      });
+      return undefined;
     },
     close() {
       if (done) return;

@@ -1,0 +1,78 @@
+import { postJson } from '../http-publish.ts';
+import type { ServerError } from '../server-error.ts';
+import type { Link, LinkParams, LinkSink, TransportPlatform } from './types.ts';
+
+/** What SSE and stream links do over plain requests beside their one open response. */
+export type HttpControl = Pick<Link, 'refresh'> & {
+  update(channels: readonly string[], cursor: string | null): Promise<void>;
+  /**
+   * The link's `connected` event named the connection: changes made before it go out now, and
+   * `fail` ends the link if they can't.
+   */
+  connected(clientId: string): void;
+};
+
+/**
+ * `POST /refresh`, `/subscribe` and `/unsubscribe` (docs/protocol.md) for a link whose events
+ * come down one response: they address that connection by the `clientId` of its `connected`
+ * event. Changes are sent one at a time, in order, each against what the server last accepted,
+ * so a subscribe and an unsubscribe of one channel in a burst can't overtake each other.
+ */
+export function httpControl(
+  platform: TransportPlatform,
+  params: LinkParams,
+  sink: LinkSink,
+  fail: (reason: string) => void,
+): HttpControl {
+  let clientId = '';
+  let wanted: readonly string[] = params.channels;
+  const applied = new Set(params.channels);
+  let cursor = params.cursor;
+  let queue = Promise.resolve();
+  const post = (path: string, body: Record<string, unknown>) =>
+    postJson(platform.fetch!, params.baseUrl + path, { clientId, ...body }, platform.requestTimeoutMs);
+
+  const apply = async () => {
+    for (const channel of wanted) {
+      if (applied.has(channel)) continue;
+      applied.add(channel);
+      try {
+        const reply = await post('/subscribe', cursor ? { channel, cursor } : { channel });
+        sink.event({ op: 'subscribed', channel, cursor: String(reply.cursor ?? '') });
+      } catch (error) {
+        // A refusal of this channel (forbidden, invalid) is the app's to hear about, as on a
+        // WebSocket; anything else (no such endpoint or connection) means this link can't.
+        const { status, code, message } = error as ServerError;
+        if (status !== 400 && status !== 403) throw error;
+        sink.event({ op: 'error', code, message, channel });
+      }
+    }
+    for (const channel of applied) {
+      if (wanted.includes(channel)) continue;
+      applied.delete(channel);
+      await post('/unsubscribe', { channel });
+    }
+  };
+  const schedule = () => {
+    const next = queue.then(() => (clientId ? apply() : undefined));
+    // A failed change fails its caller (who replaces the link), not the ones queued after it.
+    queue = next.catch(() => {});
+    return next;
+  };
+  return {
+    connected(id) {
+      clientId = id;
+      // Changes made while connecting have no caller left to replace the link: it ends instead.
+      schedule().catch(() => fail('channel change refused'));
+    },
+    update(channels, nextCursor) {
+      wanted = channels;
+      cursor = nextCursor;
+      return schedule();
+    },
+    refresh: async (token) => {
+      const { expiresAt } = await post('/refresh', { token });
+      return typeof expiresAt === 'number' ? expiresAt : null;
+    },
+  };
+}
