@@ -229,8 +229,12 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     inFlight: values['in-flight'] ? positiveInt('--in-flight', values['in-flight']) : DEFAULTS.inFlight,
     payloadBytes: values.payload ? positiveInt('--payload', values.payload) : DEFAULTS.payloadBytes,
     repeat: values.repeat ? positiveInt('--repeat', values.repeat) : DEFAULTS.repeat,
-    dropEveryMs: values['drop-every'] ? parseDurationMs(values['drop-every']) : DEFAULTS.dropEveryMs,
-    dropAwayMs: values['drop-away'] ? parseDurationMs(values['drop-away']) : DEFAULTS.dropAwayMs,
+    dropEveryMs: values['drop-every']
+      ? parseDurationMs(values['drop-every'], '--drop-every')
+      : DEFAULTS.dropEveryMs,
+    dropAwayMs: values['drop-away']
+      ? parseDurationMs(values['drop-away'], '--drop-away')
+      : DEFAULTS.dropAwayMs,
     outDir: values.out ?? null,
     profileDir: values.profile ?? null,
     pushwireArgs: [
@@ -259,11 +263,11 @@ function positiveInt(flag: string, text: string): number {
 }
 
 /** `10s`, `1500ms`, `2m`, or a bare number of milliseconds. */
-export function parseDurationMs(text: string): number {
+export function parseDurationMs(text: string, flag = '--duration'): number {
   const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
-  if (!match) throw new Error(`--duration: "${text}" is not a duration (e.g. 10s, 1500ms, 1m)`);
+  if (!match) throw new Error(`${flag}: "${text}" is not a duration (e.g. 10s, 1500ms, 1m)`);
   const unit = match[2] ?? 'ms';
   const ms = Number(match[1]) * (unit === 'm' ? 60_000 : unit === 's' ? 1000 : 1);
-  if (ms < 100) throw new Error(`--duration: "${text}" is shorter than 100ms`);
+  if (ms < 100) throw new Error(`${flag}: "${text}" is shorter than 100ms`);
   return Math.round(ms);
 }
