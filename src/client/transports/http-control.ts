@@ -10,6 +10,8 @@ export type HttpControl = Pick<Link, 'refresh'> & {
    * `fail` ends the link if they can't.
    */
   connected(clientId: string): void;
+  /** The server took `channel` away (a refreshed token no longer grants it). */
+  lost(channel: string): void;
 };
 
 /**
@@ -27,6 +29,8 @@ export function httpControl(
   let clientId = '';
   let wanted: readonly string[] = params.channels;
   const applied = new Set(params.channels);
+  /** Channels the server refused or took away: a new token may grant them. */
+  const refused = new Set<string>();
   let cursor = params.cursor;
   let queue = Promise.resolve();
   const post = (path: string, body: Record<string, unknown>) =>
@@ -44,13 +48,15 @@ export function httpControl(
         // WebSocket; anything else (no such endpoint or connection) means this link can't.
         const { status, code, message } = error as ServerError;
         if (status !== 400 && status !== 403) throw error;
+        refused.add(channel);
         sink.event({ op: 'error', code, message, channel });
       }
     }
     for (const channel of applied) {
       if (wanted.includes(channel)) continue;
       applied.delete(channel);
-      await post('/unsubscribe', { channel });
+      // One the server doesn't have (refused, taken away) is gone all the same.
+      await post('/unsubscribe', { channel }).catch(() => {});
     }
   };
   const schedule = () => {
@@ -65,6 +71,7 @@ export function httpControl(
       // Changes made while connecting have no caller left to replace the link: it ends instead.
       schedule().catch(() => fail('channel change refused'));
     },
+    lost: (channel) => refused.add(channel),
     update(channels, nextCursor) {
       wanted = channels;
       cursor = nextCursor;
@@ -72,6 +79,9 @@ export function httpControl(
     },
     refresh: async (token) => {
       const { expiresAt } = await post('/refresh', { token });
+      for (const channel of refused) applied.delete(channel);
+      refused.clear();
+      schedule().catch(() => fail('channel change refused'));
       return typeof expiresAt === 'number' ? expiresAt : null;
     },
   };

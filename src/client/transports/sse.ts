@@ -44,7 +44,10 @@ function openEventSource(platform: TransportPlatform, params: LinkParams, sink: 
     if (!parsed) return;
     // An error naming a channel drops only that channel (a refreshed token that no longer
     // allows it); any other ends the connection, and says why.
-    if (op === 'error' && typeof parsed.channel !== 'string') return end(parsed);
+    if (op === 'error') {
+      if (typeof parsed.channel !== 'string') return end(parsed);
+      control.lost(parsed.channel);
+    }
     sink.event(parsed as LinkEvent);
     if (op === 'connected' && !connected) {
       connected = true;

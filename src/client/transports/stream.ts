@@ -56,8 +56,9 @@ function openStream(platform: TransportPlatform, params: LinkParams, sink: LinkS
         const event = line.trim() && !done ? parseEvent(line) : null;
         if (!event) continue;
         // An error naming a channel drops only that channel; any other ends the connection.
-        if (event.op === 'error' && typeof event.channel !== 'string') {
-          return finish(String(event.code), errorOfEvent(event));
+        if (event.op === 'error') {
+          if (typeof event.channel !== 'string') return finish(String(event.code), errorOfEvent(event));
+          control.lost(event.channel);
         }
         sink.event(event as LinkEvent);
         if (event.op === 'connected') control.connected(String(event.clientId));
