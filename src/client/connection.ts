@@ -185,10 +185,10 @@ export class Connection {
     } else if (this.#reconnectTimer) {
       // The scheduled reconnect opens with the set current by then.
     } else if (!this.#link) this.#open();
-    else if (this.#linkTransport!.capabilities.updatesChannelsInPlace) {
+    else if (this.#link.update) {
       const id = this.#linkId;
       // A link that can't change its channels in place (an older server) is replaced.
-      this.#link.update!(this.#channels, this.#cursor())?.catch(() => {
+      this.#link.update(this.#channels, this.#cursor())?.catch(() => {
         if (id === this.#linkId) this.#replace();
       });
     } else if (!sameChannels(this.#channels, this.#linkChannels)) {
@@ -204,8 +204,7 @@ export class Connection {
 
   #open(): void {
     const source = this.#settings.token;
-    const expiry = tokenExpiry(source.current);
-    if (source.getToken && (this.#staleToken || !source.current || (expiry && expiry <= Date.now()))) {
+    if (source.getToken && (this.#staleToken || !source.current)) {
       this.#renew();
       return;
     }
@@ -389,7 +388,7 @@ export class Connection {
     clearTimeout(this.#tokenTimer);
     try {
       const token = await this.#settings.token.getToken!();
-      if (!token) throw new Error('getToken gave no token');
+      if (!token) throw new Error('no token');
       this.#staleToken = false;
       await this.#useToken(token);
       this.#tokenFailures = 0;

@@ -1,17 +1,15 @@
 import { postJson } from '../http-publish.ts';
-import type { ServerError } from '../server-error.ts';
-import type { Link, LinkParams, LinkSink, TransportPlatform } from './types.ts';
+import { errorOfEvent, type ServerError } from '../server-error.ts';
+import type { Link, LinkEvent, LinkParams, LinkSink, TransportPlatform, WireEvent } from './types.ts';
 
 /** What SSE and stream links do over plain requests beside their one open response. */
 export type HttpControl = Pick<Link, 'refresh'> & {
   update(channels: readonly string[], cursor: string | null): Promise<void>;
   /**
-   * The link's `connected` event named the connection: changes made before it go out now, and
-   * `fail` ends the link if they can't.
+   * Takes each event of the response: `connected` names the connection (changes made before
+   * it go out then); an `error` naming a channel drops that channel, any other ends the link.
    */
-  connected(clientId: string): void;
-  /** The server took `channel` away (a refreshed token no longer grants it). */
-  lost(channel: string): void;
+  receive(event: WireEvent): void;
 };
 
 /**
@@ -24,7 +22,7 @@ export function httpControl(
   platform: TransportPlatform,
   params: LinkParams,
   sink: LinkSink,
-  fail: (reason: string) => void,
+  finish: (reason: string, error?: ServerError | null) => void,
 ): HttpControl {
   let clientId = '';
   let wanted: readonly string[] = params.channels;
@@ -42,7 +40,7 @@ export function httpControl(
       applied.add(channel);
       try {
         const reply = await post('/subscribe', cursor ? { channel, cursor } : { channel });
-        sink.event({ op: 'subscribed', channel, cursor: String(reply.cursor ?? '') });
+        sink.event({ op: 'subscribed', channel, cursor: reply.cursor as string });
       } catch (error) {
         // A refusal of this channel (forbidden, invalid) is the app's to hear about, as on a
         // WebSocket; anything else (no such endpoint or connection) means this link can't.
@@ -65,13 +63,22 @@ export function httpControl(
     queue = next.catch(() => {});
     return next;
   };
+  // Changes made while connecting, or retried after a refresh, have no caller left to replace
+  // the link: it ends instead.
+  const retry = () => schedule().catch(() => finish('channel change refused'));
   return {
-    connected(id) {
-      clientId = id;
-      // Changes made while connecting have no caller left to replace the link: it ends instead.
-      schedule().catch(() => fail('channel change refused'));
+    receive(event) {
+      const { op, channel } = event;
+      if (op === 'error') {
+        if (typeof channel !== 'string') return finish(String(event.code), errorOfEvent(event));
+        refused.add(channel);
+      }
+      sink.event(event as LinkEvent);
+      if (op === 'connected' && !clientId) {
+        clientId = String(event.clientId);
+        retry();
+      }
     },
-    lost: (channel) => refused.add(channel),
     update(channels, nextCursor) {
       wanted = channels;
       cursor = nextCursor;
@@ -81,8 +88,8 @@ export function httpControl(
       const { expiresAt } = await post('/refresh', { token });
       for (const channel of refused) applied.delete(channel);
       refused.clear();
-      schedule().catch(() => fail('channel change refused'));
-      return typeof expiresAt === 'number' ? expiresAt : null;
+      retry();
+      return (expiresAt as number | undefined) ?? null;
     },
   };
 }

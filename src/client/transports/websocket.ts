@@ -18,8 +18,6 @@ export function websocketTransport(platform: TransportPlatform): ClientTransport
   return {
     name: 'websocket',
     capabilities: {
-      hasUpstream: true,
-      updatesChannelsInPlace: true,
       confirmsEachChannel: true,
       heartbeatVisible: true,
     },
@@ -133,7 +131,7 @@ function openWebSocket(platform: TransportPlatform, params: LinkParams, sink: Li
       const { expiresAt } = await request({ op: 'refresh', token });
       for (const channel of refused) if (channels.has(channel)) subscribe(channel);
       refused.clear();
-      return typeof expiresAt === 'number' ? expiresAt : null;
+      return (expiresAt as number | undefined) ?? null;
     },
     update(next, nextCursor) {
       cursor = nextCursor;
