@@ -13,7 +13,7 @@ import { build } from 'esbuild';
 
 const root = new URL('..', import.meta.url).pathname;
 const entry = join(root, 'src/client/index.ts');
-const BUDGET_GZIP_BYTES = 8 * 1024;
+const BUDGET_GZIP_BYTES = 9 * 1024;
 
 /**
  * The server's default error messages stay out of the browser bundle: a client shows the

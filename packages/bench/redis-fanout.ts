@@ -204,6 +204,7 @@ async function startNode(redisUrl: string, prefix: string, apiKey: string): Prom
   const args = [
     ...[pushwireBin(), 'serve', '--port', '0', '--host', '127.0.0.1'],
     ...['--api-key', apiKey, '--log-level', 'warn', '--no-demo'],
+    ...['--max-connections', 'off', '--max-connections-per-ip', 'off'],
     ...['--broker', 'redis', '--redis-url', redisUrl, '--redis-prefix', prefix],
   ];
   const { child, match } = await spawnUntil(process.execPath, args, /Pushwire listening on (http:\/\/\S+)/);

@@ -1,5 +1,7 @@
+export { IpcBroker, type IpcBrokerOptions, type IpcLink } from './ipc/broker.ts';
+export { BrokerHost, type HostPort } from './ipc/host.ts';
 export { LocalCluster } from './local-cluster.ts';
-export { MemoryBroker, type MemoryBrokerOptions } from './memory.ts';
+export { MemoryBroker, type MemoryBrokerOptions, type MemoryBrokerStats } from './memory.ts';
 export { RedisBroker, type RedisBrokerOptions } from './redis/broker.ts';
 export {
   createClient as createRedisClient,
@@ -14,9 +16,12 @@ export type {
   ChannelCount,
   ChannelPage,
   ChannelQuery,
+  ChannelTurn,
+  ClientRoster,
   ClusterHandler,
   ClusterRequest,
   ClusterView,
+  ConnectedClient,
   HistoryQuery,
   HistoryResult,
   Logger,

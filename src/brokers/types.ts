@@ -6,6 +6,12 @@ export interface PublishOptions {
   readonly historySize: number;
   /** How long a publication stays in history; null keeps it until pushed out by size. */
   readonly historyTtlMs: number | null;
+  /**
+   * Publications younger than this stay in history whatever `historySize` says (a client that
+   * comes back seconds later finds what it missed); `historyTtlMs` still caps their age, and
+   * `historySize: 0` still keeps none. Absent: 0, the count alone decides.
+   */
+  readonly historyMinAgeMs?: number;
 }
 
 export interface HistoryQuery {
@@ -114,17 +120,46 @@ export interface NodeLease extends NodeInfo {
   readonly leaseExpiresAt: number;
 }
 
+/** A client connected to a node, as the cluster remembers it for the case that the node dies. */
+export interface ConnectedClient {
+  readonly clientId: string;
+  readonly user: string | null;
+}
+
 /** A node whose lease ran out without it leaving, and what it held then. */
 export interface LostNode {
   readonly node: NodeInfo;
   /** Its local subscriber count per channel, as it last reported them. */
   readonly channels: ReadonlyMap<string, number>;
+  /** The clients it had added to `ClusterView.clients` and not removed, in no particular order. */
+  readonly clients: readonly ConnectedClient[];
 }
 
 /** A channel's cluster-wide subscriber count went from 0 to more (occupied) or back to 0 (vacated). */
 export interface OccupancyChange {
   readonly channel: string;
   readonly occupied: boolean;
+  /** The change's number in the channel's sequence (see ClusterView.turn). */
+  readonly seq: number;
+}
+
+/** One subscribe or unsubscribe as the cluster counted and numbered it (`ClusterView.turn`). */
+export interface ChannelTurn {
+  /** The channel's sequence number of this subscribe or unsubscribe. */
+  readonly seq: number;
+  /**
+   * Set when the channel's cluster-wide count crossed 0 with this turn: the crossing's number,
+   * just before `seq` when the channel became occupied, just after it when it was vacated.
+   */
+  readonly edgeSeq: number | null;
+  /** Whether the channel has subscribers on some node after this turn. */
+  readonly occupied: boolean;
+}
+
+/** The clients connected to this node, kept where another node finds them if this one dies. */
+export interface ClientRoster {
+  add(client: ConnectedClient): Promise<void>;
+  remove(clientId: string): Promise<void>;
 }
 
 export interface ChannelQuery {
@@ -174,6 +209,7 @@ export interface ClusterHandler {
   /**
    * A channel's cluster-wide count changed between 0 and more through a report of this node
    * (or a lost node's reports removed by this node). Reported once per change, on one node.
+   * A change made by a `turn` is not reported here: the turn returns it.
    */
   occupancy(change: OccupancyChange): void;
 }
@@ -211,6 +247,18 @@ export interface ClusterView {
    * are absolute, so a report that is lost is mended by the next one of the same channel.
    */
   report(counts: ReadonlyMap<string, number>): Promise<void>;
+  /**
+   * Sets this node's count of `channel` like `report`, as one subscribe or unsubscribe, and
+   * numbers it in the channel's sequence (with the 0 crossing it caused, if any).
+   *
+   * Each channel has one sequence over the whole cluster: a turn and a crossing (of a turn, a
+   * report or a lost node) each take the next number, atomically with the count change, so
+   * numbers given on different nodes order the channel's events. A channel's numbers MUST keep
+   * rising after it was vacated and forgotten: a new run starts from the clock in
+   * microseconds. A node's `report` and `turn` calls MUST be applied in the order they are
+   * made (one connection per channel does).
+   */
+  turn(channel: string, count: number): Promise<ChannelTurn>;
   /** Channels with at least one subscriber on a live node, by name, a page at a time. */
   channels(query: ChannelQuery): Promise<ChannelPage>;
   /**
@@ -220,7 +268,9 @@ export interface ClusterView {
    */
   broadcast(request: ClusterRequest, timeoutMs: number): Promise<NodeReply[]>;
   readonly revocations: RevocationStore;
-  /** Leaves: removes this node and its counts (no `nodeLost` for it) and stops. Safe twice. */
+  /** This node's clients, told in `LostNode.clients` if it dies. */
+  readonly clients: ClientRoster;
+  /** Leaves: removes this node, its counts and clients (no `nodeLost` for it) and stops. Safe twice. */
   leave(): Promise<void>;
 }
 

@@ -4,6 +4,7 @@ import { closest } from '../server/index.ts';
 import { UsageError } from './args.ts';
 import { runBenchCommand } from './bench.ts';
 import { runPublish } from './publish.ts';
+import { runReload } from './reload.ts';
 import { runServe } from './serve.ts';
 import { runSubscribe } from './subscribe.ts';
 
@@ -11,6 +12,7 @@ const USAGE = `Usage: pushwire <command> [options]
 
 Commands:
   serve                     run the server (pushwire serve --help for every option)
+  reload                    replace the workers of a running serve --workers, one at a time
   publish <channel> <json>  publish a message through the HTTP API
   subscribe <channel>...    print every message of the channels, one JSON per line
   bench                     run the benchmarks (pushwire bench --help)
@@ -24,7 +26,7 @@ Examples:
   pushwire subscribe chat:lobby                    # in a second terminal
   pushwire publish chat:lobby '{"text":"hi"}' --api-key KEY`;
 
-const COMMANDS = ['serve', 'publish', 'subscribe', 'bench', 'help'] as const;
+const COMMANDS = ['serve', 'reload', 'publish', 'subscribe', 'bench', 'help'] as const;
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -39,6 +41,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'serve':
       return runServe(rest);
+    case 'reload':
+      return runReload(rest);
     case 'publish':
       return runPublish(rest);
     case 'subscribe':

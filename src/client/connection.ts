@@ -1,10 +1,19 @@
+import type { ConnectedEvent } from '../protocol/index.ts';
 import { backoffDelay, hintedDelay } from './backoff.ts';
 import type { FallbackPlan } from './fallback.ts';
 import { httpPublish } from './http-publish.ts';
 import type { ResumeState } from './resume.ts';
 import { isFinal, ServerError } from './server-error.ts';
 import { refreshDelay, type TokenSource, tokenExpiry } from './token.ts';
-import type { ClientTransport, Link, LinkClose, LinkEvent, LinkSink } from './transports/types.ts';
+import type {
+  ClientTransport,
+  Link,
+  LinkClose,
+  LinkEvent,
+  LinkParams,
+  LinkSink,
+  Replaces,
+} from './transports/types.ts';
 import type {
   BackoffOptions,
   ConnectionState,
@@ -85,6 +94,11 @@ export class Connection {
    * random one before that or on long poll (which has no `connected` event).
    */
   #clientId = Math.random().toString(36).slice(2);
+  /**
+   * The last connection the server gave a replace key: the next link names it, so the server
+   * ends it at once instead of keeping a dead peer's connection open for minutes.
+   */
+  #replaces: Replaces | null = null;
   #syncQueued = false;
   /** While refused: why, and for which channel set (a new set is a new request). */
   #refusal: { error: ServerError; channels: readonly string[] } | null = null;
@@ -215,13 +229,13 @@ export class Connection {
     this.#opened = false;
     this.#linkTransport = transport;
     this.#linkChannels = this.#channels;
-    this.#link = transport.open(this.#params(), this.#sink(id));
+    this.#link = transport.open(this.#params(this.#replaces), this.#sink(id));
     this.#connectTimer = setTimeout(() => this.#lost(id, 'connect timeout'), this.#settings.connectTimeoutMs);
   }
 
-  #params() {
+  #params(replaces: Replaces | null): LinkParams {
     const { baseUrl, token } = this.#settings;
-    return { baseUrl, token: token.current, channels: this.#channels, cursor: this.#cursor() };
+    return { baseUrl, token: token.current, channels: this.#channels, cursor: this.#cursor(), replaces };
   }
 
   #sink(id: number): LinkSink {
@@ -282,7 +296,7 @@ export class Connection {
     this.#out.event(event);
   }
 
-  #onConnected({ heartbeatIntervalMs, clientId, expiresAt }: LinkEvent & { op: 'connected' }): void {
+  #onConnected({ heartbeatIntervalMs, clientId, replaceKey, expiresAt }: ConnectedEvent): void {
     const transport = this.#linkTransport!;
     const { name, capabilities } = transport;
     clearTimeout(this.#connectTimer);
@@ -293,6 +307,8 @@ export class Connection {
     this.#state = 'connected';
     this.#heartbeatMs = heartbeatIntervalMs;
     if (clientId) this.#clientId = clientId;
+    // Long poll keeps no connection: an older one named before stays the one to replace.
+    if (clientId && replaceKey) this.#replaces = { clientId, key: replaceKey };
     if (capabilities.heartbeatVisible) this.#armWatchdog(heartbeatIntervalMs);
     if (this.#announced !== name) {
       this.#announced = name;
@@ -453,7 +469,8 @@ export class Connection {
     const transport = this.#plan.transports[0]!;
     const id = ++this.#ids;
     const channels = this.#channels;
-    this.#probe = { id, transport, channels, link: transport.open(this.#params(), this.#sink(id)) };
+    // A probe must not end the link it may never take over from.
+    this.#probe = { id, transport, channels, link: transport.open(this.#params(null), this.#sink(id)) };
   }
 
   /** The preferred transport answered: it takes over, resuming from the cursor; the old link ends. */

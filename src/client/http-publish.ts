@@ -4,7 +4,7 @@ import type { FetchFunction, PublishResult } from './types.ts';
 export interface HttpPublish {
   baseUrl: string;
   token: string | undefined;
-  /** Names the client for the server's per-client rate limit (`X-Pushwire-Client`). */
+  /** Names the client to the application's hooks and events (`X-Pushwire-Client`). */
   clientId: string;
   channel: string;
   data: unknown;

@@ -147,6 +147,18 @@ test('after: never further back than history (count and age) nor the recent wind
   assert.equal(brief.after({ epoch: EPOCH, offset: 0 }, 1600), null, 'expired from history');
 });
 
+test('after: past the history count, as far back as historyMinAgeMs keeps', () => {
+  const { channel } = channelWith(30, { ...OPTIONS, historyMinAgeMs: 500 });
+  // Message n was published at t = n * 1,000 ms: at 1,600 ms message 1 is 600 ms old.
+  assert.equal(channel.after({ epoch: EPOCH, offset: 0 }, 1300)?.length, 30, 'all younger than 500 ms');
+  assert.equal(
+    channel.after({ epoch: EPOCH, offset: 0 }, 1600),
+    null,
+    'message 1 is older, beyond the count',
+  );
+  assert.equal(channel.after({ epoch: EPOCH, offset: 20 }, 10_000_000)?.length, 10, 'within the count');
+});
+
 function watcher(keepFor = 0) {
   const seen: number[][] = [];
   let skips = keepFor;

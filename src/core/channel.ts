@@ -61,7 +61,9 @@ export class Channel {
     readonly options: ChannelOptions,
     private readonly host: ChannelHost,
   ) {
-    this.recentLimit = Math.min(RECENT_MAX, Math.max(RECENT_MIN, options.historySize));
+    // A history kept by age (historyMinAgeMs) can hold more than its count: keep the most.
+    const held = options.historyMinAgeMs && options.historySize > 0 ? RECENT_MAX : options.historySize;
+    this.recentLimit = Math.min(RECENT_MAX, Math.max(RECENT_MIN, held));
     this.system = isSystemChannel(name);
   }
 
@@ -147,16 +149,20 @@ export class Channel {
     if (!position || this.pending || position.epoch !== since.epoch) return null;
     if (since.offset > position.offset || since.offset < 0) return null;
     if (since.offset === position.offset) return NOTHING_NEW;
-    // Memory must not answer for longer than history does: past it, a gap is reported.
-    if (position.offset - since.offset > this.options.historySize) return null;
     const messages: OutboundMessage[] = [];
     for (let offset = since.offset + 1; offset <= position.offset; offset++) {
       const message = this.recent.get(offset);
       if (message?.epoch !== since.epoch) return null;
       messages.push(message);
     }
-    const ttl = this.options.historyTtlMs;
-    if (ttl !== null && messages[0]!.time < now - ttl) return null;
+    // Memory must not answer for longer than history does (past it, a gap is reported): the
+    // broker's window (memory.ts beyondWindow) holds the last historySize messages and every
+    // one younger than historyMinAgeMs, none older than historyTtlMs.
+    const oldest = messages[0]!.time;
+    const { historySize, historyTtlMs, historyMinAgeMs = 0 } = this.options;
+    const keptByAge = historySize > 0 && historyMinAgeMs > 0 && oldest >= now - historyMinAgeMs;
+    if (position.offset - since.offset > historySize && !keptByAge) return null;
+    if (historyTtlMs !== null && oldest < now - historyTtlMs) return null;
     return messages;
   }
 

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Broker, HistoryQuery, HistoryResult, PresenceInfo } from '../brokers/types.ts';
 import {
   asPushwireError,
@@ -15,9 +15,16 @@ import { LatencyHistogram } from './latency.ts';
 import { Lifecycle, type LifecycleOptions } from './lifecycle.ts';
 import { OutboundMessage } from './outbound.ts';
 import { Presence } from './presence.ts';
-import { RateLimiter } from './rate-limit.ts';
+import { addressKey, RateLimiter } from './rate-limit.ts';
 import { Session, type SessionHost } from './session.ts';
-import type { ChannelOptions, ChannelWatcher, CloseRequest, Identity, OpenSessionOptions } from './types.ts';
+import type {
+  ChannelOptions,
+  ChannelWatcher,
+  CloseRequest,
+  Identity,
+  OpenSessionOptions,
+  PublishLimitKeys,
+} from './types.ts';
 
 export interface HubOptions {
   readonly broker: Broker;
@@ -26,8 +33,10 @@ export interface HubOptions {
   readonly maxChannelsPerSession: number;
   /** Presence entries expire after this long unless refreshed (every third of it). */
   readonly presenceTtlMs?: number;
-  /** Client publishes per second per client (bursts of twice that); null: no limit. */
+  /** Client publishes per second per connection (bursts of twice that); null: no limit. */
   readonly clientPublishRate?: number | null;
+  /** Client publishes per second per client address, all its connections together; null: no limit. */
+  readonly clientPublishRatePerIp?: number | null;
   /** Where failures that must not reach a caller go (a flaky backplane, a broken sink). */
   readonly report?: (stage: string, error: unknown) => void;
   /** The fan-out's clock and timers; real ones by default. */
@@ -40,14 +49,25 @@ export interface HubOptions {
   readonly clockSkewMs?: number;
 }
 
+/** 128 bits: a replace key can't be guessed. */
+const REPLACE_KEY_BYTES = 16;
+
+const REPLACED: CloseRequest = Object.freeze({
+  code: 'replaced',
+  reason: 'a newer connection of this client replaced this one',
+  reconnectDelayMs: 0,
+});
+
 /** The numbers of the application's traffic: the server's own channels ($admin:stats) are left out. */
 export interface HubStats {
   published: number;
   /** Messages handed out (one per subscriber or watcher per message). */
   delivered: number;
   gapsRecovered: number;
-  /** Client publishes refused by the client publish rate. */
+  /** Client publishes refused by a client publish rate (per connection or per address). */
   publishesRateLimited: number;
+  /** Of those, the ones refused by the rate per client address. */
+  publishesRateLimitedByAddress: number;
   /** Connections the server ended, by the code they ended with (slow_consumer, …). */
   readonly ended: Partial<Record<ErrorCode, number>>;
   /** Publish-to-deliver time of what was fanned out to someone. */
@@ -84,6 +104,7 @@ export class Hub implements SessionHost {
     delivered: 0,
     gapsRecovered: 0,
     publishesRateLimited: 0,
+    publishesRateLimitedByAddress: 0,
     ended: {},
     latency: new LatencyHistogram(),
   };
@@ -94,7 +115,9 @@ export class Hub implements SessionHost {
   private readonly fanOut: FanOut<Channel>;
   private readonly channelHost: ChannelHost;
   private readonly clientPublishLimit: RateLimiter | null;
+  private readonly addressPublishLimit: RateLimiter | null;
   private readonly channels = new Map<string, Channel>();
+  /** Open sessions by id, in the order they opened. */
   private readonly sessions = new Map<string, Session>();
   private readonly inflight = new Set<Promise<unknown>>();
   /** Channels whose subscriber count may have changed since `takeCounts`. */
@@ -123,6 +146,8 @@ export class Hub implements SessionHost {
     }, options.scheduler);
     const rate = options.clientPublishRate ?? null;
     this.clientPublishLimit = rate === null ? null : new RateLimiter(rate, rate * 2);
+    const perIp = options.clientPublishRatePerIp ?? null;
+    this.addressPublishLimit = perIp === null ? null : new RateLimiter(perIp, perIp * 2);
     this.channelHost = {
       readHistory: async (channel, since) => {
         const { publications } = await this.broker.history(channel, { since });
@@ -167,7 +192,9 @@ export class Hub implements SessionHost {
     if (this.state !== 'running') throw new PushwireError('shutting_down');
     // A clientId addresses a live connection (POST /refresh, /subscribe): 128 random bits.
     const id = randomBytes(16).toString('base64url');
-    const session = new Session(id, transport, identity, sink, this, address ?? null);
+    // Transient sessions (a long poll) end with their request: nothing to replace.
+    const replaceKey = transient ? '' : randomBytes(REPLACE_KEY_BYTES).toString('base64url');
+    const session = new Session(id, transport, identity, sink, this, address ?? null, replaceKey);
     this.sessions.set(id, session);
     if (!transient) this.lifecycle?.connected(session);
     return session;
@@ -189,21 +216,26 @@ export class Hub implements SessionHost {
 
   /**
    * Publishes for a client: only where its rights allow, at most at the client publish rate
-   * for `limitKey` (a connection, or whatever an HTTP request is limited by), and with the
-   * application's word where the channel's namespace asks for it (it may replace the data).
-   * `clientId` names the client to the application and in lifecycle events.
+   * of its connection and of its address (keys the server made, never values the client
+   * chose), and with the application's word where the channel's namespace asks for it (it may
+   * replace the data). `clientId` names the client to the application and in lifecycle events.
    */
   async publishAs(
     identity: Identity,
-    limitKey: string,
+    limits: PublishLimitKeys,
     channel: string,
     data: string,
     clientId: string | null = null,
   ): Promise<Publication> {
     this.access.assertPublish(identity, channel);
-    if (this.clientPublishLimit && !this.clientPublishLimit.take(limitKey)) {
+    if (this.clientPublishLimit && !this.clientPublishLimit.take(limits.connection)) {
       this.stats.publishesRateLimited += 1;
-      throw new PushwireError('rate_limited', 'too many publishes: slow down');
+      throw new PushwireError('rate_limited', 'too many publishes on this connection: slow down');
+    }
+    if (limits.address !== null && this.addressPublishLimit?.take(addressKey(limits.address)) === false) {
+      this.stats.publishesRateLimited += 1;
+      this.stats.publishesRateLimitedByAddress += 1;
+      throw new PushwireError('rate_limited', 'too many publishes from this address: slow down');
     }
     const final = await this.access.askPublish(identity, channel, data, clientId);
     return this.send(channel, final, { clientId, user: identity.userId });
@@ -226,9 +258,14 @@ export class Hub implements SessionHost {
     }
   }
 
-  /** Each channel's latest position, for a client that starts without a cursor. */
+  /**
+   * Each channel's latest position, for a client that starts without a cursor. Its rights,
+   * and the application's word where asked, come first: reading a position makes the broker
+   * keep state for the channel, and tells its epoch and offset.
+   */
   async positions(identity: Identity, channels: readonly string[]): Promise<Map<string, StreamPosition>> {
     for (const channel of channels) this.access.assertRead(identity, channel);
+    await Promise.all(channels.map((channel) => this.access.askRead(identity, channel, null, 'subscribe')));
     const tops = await Promise.all(channels.map((channel) => this.history(channel, { limit: 0 })));
     return new Map(channels.map((channel, i) => [channel, tops[i]!.top]));
   }
@@ -250,7 +287,8 @@ export class Hub implements SessionHost {
 
   /**
    * Tells `watcher` of the channel's next messages. Only at the channel's latest position
-   * (after `read` gave nothing new this turn); false otherwise.
+   * (after `read` gave nothing new this turn); false otherwise. The caller MUST have had the
+   * reader's rights checked by `read` first: this one takes no identity.
    */
   watch(channel: string, position: StreamPosition, watcher: ChannelWatcher): boolean {
     if (this.state !== 'running') return false;
@@ -269,7 +307,9 @@ export class Hub implements SessionHost {
 
   /**
    * Keeps `channel` followed, with its position and recent messages, until released: for
-   * clients that come right back between requests (long polls), when nobody is on it.
+   * clients that come right back between requests (long polls), when nobody is on it. It
+   * creates state for the channel: the caller MUST hold it only for a reader whose rights
+   * were checked (a `read` that answered, or a session that subscribed).
    */
   hold(channel: string): Hold {
     const entry = this.follow(channel);
@@ -300,6 +340,20 @@ export class Hub implements SessionHost {
     }
     for (const session of this.sessions.values()) if (matches(session, filter)) found.push(session);
     return found;
+  }
+
+  /**
+   * Ends session `clientId` at once with `replaced`, if it is open here and `key` is its
+   * replace key: its client came back on a new connection, so the old one is a dead peer's
+   * (a network that dropped without a FIN leaves an SSE or stream response open for minutes).
+   * The key, given only to that connection, and the user must both match, so that knowing a
+   * clientId (presence shows it) is not enough to cut someone off. True if it ended one.
+   */
+  replace(clientId: string, key: string, userId: string | null): boolean {
+    const session = this.sessions.get(clientId);
+    if (!session || session.userId !== userId || !sameSecret(session.replaceKey, key)) return false;
+    session.end(REPLACED);
+    return true;
   }
 
   /**
@@ -422,7 +476,11 @@ export class Hub implements SessionHost {
     if (this.state === 'closed') return Promise.reject(new PushwireError('shutting_down'));
     const options = this.channelOptions(channel);
     const publishing = this.broker
-      .publish(channel, data, { historySize: options.historySize, historyTtlMs: options.historyTtlMs })
+      .publish(channel, data, {
+        historySize: options.historySize,
+        historyTtlMs: options.historyTtlMs,
+        historyMinAgeMs: options.historyMinAgeMs ?? 0,
+      })
       .then(
         (publication) => {
           if (!isSystemChannel(channel)) this.stats.published += 1;
@@ -477,6 +535,12 @@ export class Hub implements SessionHost {
       if (entry.options.presence) yield [entry.name, entry.members];
     }
   }
+}
+
+/** Compares secrets in time that doesn't depend on where they differ. */
+function sameSecret(expected: string, given: string): boolean {
+  if (expected === '' || expected.length !== given.length) return false;
+  return timingSafeEqual(Buffer.from(expected), Buffer.from(given));
 }
 
 function matches(session: Session, { userId, clientId, channel }: SessionFilter): boolean {

@@ -16,16 +16,9 @@ export type {
   LifecycleListener,
   LifecycleOptions,
 } from './lifecycle.ts';
-export {
-  type ChannelTurn,
-  LocalOccupancy,
-  type LostClient,
-  type NodeLoss,
-  type Occupancy,
-  type OccupancyEvents,
-  SequenceClock,
-} from './occupancy.ts';
+export type { ChannelTurn, LostClient, NodeLoss, Occupancy, OccupancyEvents } from './occupancy.ts';
 export { concatEncoded, OutboundBatch, OutboundMessage } from './outbound.ts';
+export { addressKey, RateLimiter, TokenBucket } from './rate-limit.ts';
 export { Session } from './session.ts';
 export {
   ANONYMOUS,
@@ -35,6 +28,7 @@ export {
   type CommandResult,
   type Identity,
   type OpenSessionOptions,
+  type PublishLimitKeys,
   type SessionCommand,
   type SessionSink,
   type SubscribeStart,

@@ -1,17 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { LocalCluster } from '../brokers/local-cluster.ts';
 import { MemoryBroker } from '../brokers/memory.ts';
 import { PushwireError } from '../protocol/index.ts';
 import type { AccessHook } from './access.ts';
 import { Hub } from './hub.ts';
 import type { LifecycleEvent } from './lifecycle.ts';
-import {
-  type ChannelTurn,
-  LocalOccupancy,
-  type NodeLoss,
-  type Occupancy,
-  type OccupancyEvents,
-} from './occupancy.ts';
+import type { ChannelTurn, NodeLoss, Occupancy, OccupancyEvents } from './occupancy.ts';
 import {
   ANONYMOUS,
   type ChannelOptions,
@@ -34,6 +29,31 @@ function sink(): SessionSink & { closed: CloseRequest[] } {
   };
 }
 
+/**
+ * Occupancy over the cluster view of one node, as the server makes it (ClusterOccupancy): the
+ * hub's count of a channel, set in the cluster at each turn. `events` is what it was told to
+ * report to; `crossed` reports a crossing of the cluster's own finding.
+ */
+class OneNodeOccupancy implements Occupancy {
+  readonly cluster = new LocalCluster();
+  events: OccupancyEvents | null = null;
+  hub: Hub | null = null;
+
+  constructor(readonly clusterWide = true) {}
+
+  async clientOpened(): Promise<void> {}
+  async clientClosed(): Promise<void> {}
+  join(channel: string): Promise<ChannelTurn> {
+    return this.cluster.turn(channel, this.hub!.subscriberCount(channel));
+  }
+  leave(channel: string): Promise<ChannelTurn> {
+    return this.cluster.turn(channel, this.hub!.subscriberCount(channel));
+  }
+  watch(events: OccupancyEvents): void {
+    this.events = events;
+  }
+}
+
 interface Setup {
   occupancy?: Occupancy;
   publishEvents?: boolean;
@@ -43,17 +63,19 @@ interface Setup {
 
 async function hubWith(setup: Setup = {}) {
   const events: LifecycleEvent[] = [];
+  const occupancy = setup.occupancy ?? new OneNodeOccupancy();
   const hub = new Hub({
     broker: new MemoryBroker(),
     channelOptions: setup.channelOptions ?? (() => OPTIONS),
     maxChannelsPerSession: 10,
     lifecycle: {
-      occupancy: setup.occupancy ?? new LocalOccupancy(true),
+      occupancy,
       publishEvents: setup.publishEvents ?? false,
       listener: { wants: (channel) => !channel.startsWith('quiet:'), event: (event) => events.push(event) },
     },
     ...(setup.accessHook && { accessHook: setup.accessHook }),
   });
+  if (occupancy instanceof OneNodeOccupancy) occupancy.hub = hub;
   await hub.start();
   const open = (identity: Identity = ANONYMOUS, transient = false) => {
     const s = sink();
@@ -141,7 +163,7 @@ test('a session closed with the hub is server_closed; one-request sessions (long
 });
 
 test('a disconnect never overtakes the unsubscribe before it while occupancy is slow', async () => {
-  const local = new LocalOccupancy(true);
+  const local = new OneNodeOccupancy();
   let release: () => void = () => {};
   const gate = new Promise<void>((resolve) => {
     release = resolve;
@@ -151,15 +173,16 @@ test('a disconnect never overtakes the unsubscribe before it while occupancy is 
     clientOpened: async () => {},
     clientClosed: async () => {},
     // Counted in call order, as on one Redis connection; the answer comes late.
-    join: async (channel, clientId) => {
-      const turn = await local.join(channel, clientId);
+    join: async (channel) => {
+      const turn = local.join(channel);
       await gate;
-      return turn;
+      return await turn;
     },
-    leave: (channel, clientId) => local.leave(channel, clientId),
+    leave: (channel) => local.leave(channel),
     watch: () => {},
   };
   const { hub, events, open, settle } = await hubWith({ occupancy: slow });
+  local.hub = hub;
   const { session } = open();
   await session.subscribe([{ channel: 'a' }]);
   session.close();
@@ -202,7 +225,7 @@ test('channels the listener does not want tell nothing; a failing occupancy stil
 });
 
 test('without cluster-wide counts there are no occupied/vacated events and no channel numbers', async () => {
-  const { hub, events, open, settle } = await hubWith({ occupancy: new LocalOccupancy(false) });
+  const { hub, events, open, settle } = await hubWith({ occupancy: new OneNodeOccupancy(false) });
   const { session } = open();
   await session.subscribe([{ channel: 'a' }]);
   session.close();
@@ -216,15 +239,8 @@ test('without cluster-wide counts there are no occupied/vacated events and no ch
   await hub.close();
 });
 
-test('a lost node’s clients disconnect with node_lost, and the channels it held alone are vacated', async () => {
-  class Watched extends LocalOccupancy {
-    events: OccupancyEvents | null = null;
-    override watch(events: OccupancyEvents): void {
-      this.events = events;
-    }
-  }
-  const occupancy = new Watched(true);
-  const tell = (loss: NodeLoss) => occupancy.events?.lost(loss);
+test('a lost node’s clients disconnect with node_lost, with fixed ids', async () => {
+  const occupancy = new OneNodeOccupancy();
   const { hub, events } = await hubWith({ occupancy });
   const loss: NodeLoss = {
     node: 'dead1',
@@ -232,26 +248,23 @@ test('a lost node’s clients disconnect with node_lost, and the channels it hel
       { clientId: 'dead1-1', user: 'u1' },
       { clientId: 'dead1-2', user: null },
     ],
-    vacated: [
-      { channel: 'a', seq: 42 },
-      { channel: 'quiet:b', seq: 7 },
-    ],
   };
-  tell(loss);
-  tell(loss); // told twice (two nodes noticed): the same ids
-  const once = events.slice(0, 3);
+  occupancy.events?.lost(loss);
+  occupancy.events?.lost(loss); // told twice (e.g. a retried claim): the same ids
+  occupancy.events?.crossed('a', false, 42);
+  const once = events.slice(0, 2);
   assert.deepEqual(
     once.map((event) => [event.id, event.type, event.node, event.clientId, event.channel, event.channelSeq]),
     [
       ['lost:dead1:dead1-1', 'disconnect', 'dead1', 'dead1-1', null, null],
       ['lost:dead1:dead1-2', 'disconnect', 'dead1', 'dead1-2', null, null],
-      ['vacated:a:42', 'channel_vacated', 'dead1', null, 'a', 42],
     ],
   );
   assert.equal(once[0]?.type === 'disconnect' && once[0].reason, 'node_lost');
+  assert.equal(once[0]?.user, 'u1');
   assert.deepEqual(
-    events.slice(3).map((event) => event.id),
-    once.map((event) => event.id),
+    events.slice(2).map((event) => event.id),
+    [...once.map((event) => event.id), 'channel_vacated:a:42'],
   );
   await hub.close();
 });
@@ -323,34 +336,36 @@ test('the access hook is asked where the namespace says so: it refuses reads and
   await hub.close();
 });
 
-test('a store that finds zero crossings after the fact tells them with its own numbers and fixed ids', async () => {
-  class Reporting extends LocalOccupancy {
-    events: OccupancyEvents | null = null;
-    override async join(channel: string): Promise<ChannelTurn> {
-      return { seq: (await super.join(channel)).seq, edgeSeq: null };
-    }
-    override async leave(channel: string): Promise<ChannelTurn> {
-      return { seq: (await super.leave(channel)).seq, edgeSeq: null };
-    }
-    override watch(events: OccupancyEvents): void {
-      this.events = events;
-    }
-  }
-  const occupancy = new Reporting(true);
+test('crossings the cluster finds after the fact are told with its numbers and fixed ids', async () => {
+  const occupancy = new OneNodeOccupancy();
   const { hub, events, open, settle } = await hubWith({ occupancy });
+  await occupancy.cluster.join(
+    { id: hub.nodeId, version: 'test', startedAt: Date.now(), host: 'test' },
+    {
+      request: async () => null,
+      nodeLost: () => {},
+      occupancy: ({ channel, occupied, seq }) => occupancy.events?.crossed(channel, occupied, seq),
+    },
+  );
   const { session } = open();
   await session.subscribe([{ channel: 'a' }]);
   await settle();
-  occupancy.events?.crossed('a', true, 7);
-  occupancy.events?.crossed('quiet:b', true, 1);
-  assert.deepEqual(
-    events.map((event) => [event.type, event.channel, event.channelSeq === null ? null : 'n']),
-    [
-      ['connect', null, null],
-      ['subscribe', 'a', 'n'],
-      ['channel_occupied', 'a', 'n'],
-    ],
+  // A periodic report of a channel that no turn counted (e.g. only long polls wait on it).
+  await occupancy.cluster.report(
+    new Map([
+      ['b', 1],
+      ['quiet:c', 1],
+    ]),
   );
-  assert.equal(events[2]?.id, 'channel_occupied:a:7');
+  await occupancy.cluster.report(new Map([['b', 0]]));
+  assert.deepEqual(brief(events), [
+    'connect c1',
+    'channel_occupied a ch0',
+    'subscribe a c2 ch1',
+    'channel_occupied b ch0',
+    'channel_vacated b ch1',
+  ]);
+  const occupied = events[3]!;
+  assert.equal(occupied.id, `channel_occupied:b:${occupied.channelSeq}`);
   await hub.close();
 });

@@ -17,6 +17,8 @@ export type DisconnectReason =
   | 'node_lost'
   /** The server closed without draining. */
   | 'server_closed'
+  /** The client came back on a new connection that named this one (`?replaces=`). */
+  | 'replaced'
   /** The server ended it for another reason, given in `code`. */
   | 'disconnected';
 
@@ -94,6 +96,7 @@ export function disconnectReason(ending: CloseRequest | null, serverClosing: boo
     case 'heartbeat_timeout':
     case 'slow_consumer':
     case 'token_expired':
+    case 'replaced':
       return ending.code;
     case 'shutting_down':
       return 'drained';
@@ -182,7 +185,7 @@ export class Lifecycle {
     ]);
   }
 
-  /** Another node died: its clients' disconnects and the channels it held alone. */
+  /** Another node died: its clients' disconnects (the channels it held alone follow as crossings). */
   private lost(loss: NodeLoss): void {
     const time = Date.now();
     const events: LifecycleEvent[] = loss.clients.map((client) => ({
@@ -199,20 +202,6 @@ export class Lifecycle {
       reason: 'node_lost',
       code: null,
     }));
-    for (const { channel, seq } of loss.vacated) {
-      if (!this.options.listener.wants(channel)) continue;
-      events.push({
-        id: `vacated:${channel}:${seq}`,
-        type: 'channel_vacated',
-        time,
-        node: loss.node,
-        clientId: null,
-        user: null,
-        channel,
-        clientSeq: null,
-        channelSeq: seq,
-      });
-    }
     this.emit(events);
   }
 
@@ -239,15 +228,18 @@ export class Lifecycle {
         : occupancy.leave(channel, state.clientId);
     this.emit(
       counting.then(
-        ({ seq, edgeSeq }): LifecycleEvent[] => {
+        ({ seq, edgeSeq, occupied }): LifecycleEvent[] => {
           if (!occupancy.clusterWide) return [event];
           const own = { ...event, channelSeq: seq };
           if (edgeSeq === null) return [own];
+          const edgeType = occupied ? 'channel_occupied' : 'channel_vacated';
+          // The same id on every node that could tell it, as for crossings told by `crossed`.
           const edge: LifecycleEvent = {
-            ...this.base(type === 'subscribe' ? 'channel_occupied' : 'channel_vacated', null, channel, time),
+            ...this.base(edgeType, null, channel, time),
+            id: `${edgeType}:${channel}:${edgeSeq}`,
             channelSeq: edgeSeq,
           };
-          return type === 'subscribe' ? [edge, own] : [own, edge];
+          return occupied ? [edge, own] : [own, edge];
         },
         (error: unknown): LifecycleEvent[] => {
           this.report('lifecycle occupancy', error);

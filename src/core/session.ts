@@ -16,6 +16,7 @@ import type {
   CloseRequest,
   CommandResult,
   Identity,
+  PublishLimitKeys,
   SessionCommand,
   SessionSink,
   SubscribeStart,
@@ -34,7 +35,7 @@ export interface SessionHost {
   presenceOf(channel: string): Promise<PresenceInfo[]>;
   publishAs(
     identity: Identity,
-    limitKey: string,
+    limits: PublishLimitKeys,
     channel: string,
     data: string,
     clientId: string | null,
@@ -85,6 +86,8 @@ export class Session {
   readonly connectedAt = Date.now();
   /** The client's address as its transport saw it; null when unknown. */
   readonly address: string | null;
+  /** The secret that lets the client's next connection replace this one (see Hub.replace); '' for none. */
+  readonly replaceKey: string;
   private readonly sink: SessionSink;
   private readonly host: SessionHost;
   private readonly subscriptions = new Map<string, Subscription>();
@@ -102,8 +105,10 @@ export class Session {
     sink: SessionSink,
     host: SessionHost,
     address: string | null = null,
+    replaceKey = '',
   ) {
     this.id = id;
+    this.replaceKey = replaceKey;
     this.address = address;
     this.transport = transport;
     this.current = identity;
@@ -212,7 +217,7 @@ export class Session {
       case 'publish': {
         const { epoch, offset } = await this.host.publishAs(
           this.identity,
-          this.id,
+          { connection: this.id, address: this.address },
           channel,
           command.data,
           this.id,

@@ -14,6 +14,8 @@ import type { OutboundBatch, OutboundMessage } from './outbound.ts';
 export interface ChannelOptions {
   readonly historySize: number;
   readonly historyTtlMs: number | null;
+  /** See PublishOptions.historyMinAgeMs; absent: 0. */
+  readonly historyMinAgeMs?: number;
   readonly clientPublish: boolean;
   readonly presence: boolean;
   /** Ask the application (the hub's AccessHook) before each read: subscribe, history, presence. */
@@ -144,3 +146,13 @@ export interface OpenSessionOptions {
 }
 
 export type { Cursor };
+
+/**
+ * What a client publish is rate-limited by: its connection (a session id, or the server's
+ * name for an HTTP connection) and its address (null when unknown). Never a value the client
+ * chooses: a client that could pick its key could pick a fresh bucket for every publish.
+ */
+export interface PublishLimitKeys {
+  readonly connection: string;
+  readonly address: string | null;
+}

@@ -21,6 +21,7 @@ export const ERROR_MESSAGES: Readonly<Record<ErrorCode, string>> = {
   not_found: 'no such endpoint',
   method_not_allowed: 'method not allowed on this endpoint',
   request_timeout: 'the request did not arrive in time',
+  headers_too_large: 'the request line or headers are too large',
   payload_too_large: 'the message is too large',
   unsupported_media_type: 'send application/json',
   rate_limited: 'too many requests: slow down',
@@ -31,4 +32,5 @@ export const ERROR_MESSAGES: Readonly<Record<ErrorCode, string>> = {
   shutting_down: 'the server is shutting down',
   heartbeat_timeout: 'no pong within the heartbeat timeout',
   slow_consumer: 'the client reads too slowly',
+  replaced: 'a newer connection of this client replaced this one',
 };

@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   not_found: { status: 404, closeCode: null },
   method_not_allowed: { status: 405, closeCode: null },
   request_timeout: { status: 408, closeCode: null },
+  headers_too_large: { status: 431, closeCode: null },
   payload_too_large: { status: 413, closeCode: 1009 },
   unsupported_media_type: { status: 415, closeCode: null },
   rate_limited: { status: 429, closeCode: 4004 },
@@ -33,6 +34,7 @@ export const ERROR_CODES = {
   shutting_down: { status: 503, closeCode: 4000 },
   heartbeat_timeout: { status: null, closeCode: 4001 },
   slow_consumer: { status: null, closeCode: 4002 },
+  replaced: { status: null, closeCode: 4506 },
 } as const satisfies Record<string, { status: number | null; closeCode: number | null }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -64,4 +64,10 @@ export interface ConnectedEvent {
    * Every server of this version sends it; optional for clients of older servers.
    */
   expiresAt?: number | null;
+  /**
+   * The secret that lets this client's next connection end this one at once
+   * (`?replaces=<clientId>&replaceKey=<key>`): a peer that vanished without a FIN leaves its
+   * old connection open on the server. Absent on long poll, which keeps no connection.
+   */
+  replaceKey?: string;
 }

@@ -1,4 +1,11 @@
-import type { ClusterView, LostNode, NodeInfo, NodeReply, OccupancyChange } from '../brokers/index.ts';
+import type {
+  ChannelTurn,
+  ClusterView,
+  LostNode,
+  NodeInfo,
+  NodeReply,
+  OccupancyChange,
+} from '../brokers/index.ts';
 import type { Hub } from '../core/index.ts';
 import { PushwireError } from '../protocol/index.ts';
 
@@ -27,7 +34,11 @@ export class ClusterNode {
   private reporting: Promise<void> = Promise.resolve();
   private reports = 0;
   private fullReportDue = true;
-  /** What the cluster was last told, so that a count that came back to it isn't sent again. */
+  /**
+   * What the cluster was last sent (by a report or a turn, in the order Redis applies them),
+   * so that a count that came back to it isn't sent again. A failed send makes the next
+   * report a full one.
+   */
   private readonly reported = new Map<string, number>();
   private state: 'new' | 'joined' | 'left' = 'new';
 
@@ -50,7 +61,10 @@ export class ClusterNode {
     return () => this.lostListeners.delete(listener);
   }
 
-  /** Called when a channel's cluster-wide subscriber count leaves or reaches 0. Returns the undo. */
+  /**
+   * Called when a channel's cluster-wide subscriber count leaves or reaches 0, except for the
+   * changes that `turn` returns. Returns the undo.
+   */
   onOccupancy(listener: (change: OccupancyChange) => void): () => void {
     this.occupancyListeners.add(listener);
     return () => this.occupancyListeners.delete(listener);
@@ -75,6 +89,27 @@ export class ClusterNode {
   broadcast(type: string, body: unknown, timeoutMs = BROADCAST_TIMEOUT_MS): Promise<NodeReply[]> {
     if (this.state !== 'joined') return Promise.reject(new PushwireError('shutting_down'));
     return this.cluster.broadcast({ type, body }, timeoutMs);
+  }
+
+  /**
+   * Counts a subscribe or unsubscribe of `channel` on this node now (the hub has counted it)
+   * and numbers it in the channel's sequence; see ClusterView.turn. Lifecycle events need the
+   * count at once: a periodic report a second later could tell a channel vacated while a
+   * subscriber that joined meanwhile is not reported yet.
+   */
+  async turn(channel: string): Promise<ChannelTurn> {
+    if (this.state !== 'joined')
+      throw new PushwireError('broker_unavailable', 'this node is not in the cluster');
+    // The count is read and sent at once, like a report's: Redis applies them in that order.
+    const count = this.hub.subscriberCount(channel);
+    const counting = this.cluster.turn(channel, count);
+    this.remember(channel, count);
+    try {
+      return await counting;
+    } catch (error) {
+      this.fullReportDue = true;
+      throw error;
+    }
   }
 
   /** Reports the counts now (tests and the stats feed want them current). */
@@ -105,16 +140,19 @@ export class ClusterNode {
         if ((this.reported.get(channel) ?? 0) === count) counts.delete(channel);
     }
     if (counts.size === 0) return;
+    const sending = this.cluster.report(counts);
+    for (const [channel, count] of counts) this.remember(channel, count);
     try {
-      await this.cluster.report(counts);
-      for (const [channel, count] of counts) {
-        if (count > 0) this.reported.set(channel, count);
-        else this.reported.delete(channel);
-      }
+      await sending;
     } catch (error) {
       this.fullReportDue = true;
       this.report('cluster report', error);
     }
+  }
+
+  private remember(channel: string, count: number): void {
+    if (count > 0) this.reported.set(channel, count);
+    else this.reported.delete(channel);
   }
 
   private tell<T>(listeners: ReadonlySet<(event: T) => void>, event: T): void {

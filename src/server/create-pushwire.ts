@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import {
   type Broker,
   type Logger as BrokerLogger,
@@ -16,7 +18,14 @@ import {
 } from '../brokers/index.ts';
 import { Hub } from '../core/index.ts';
 import { isSystemChannel, PushwireError, publicationOfValue } from '../protocol/index.ts';
-import { createTransports, HeartbeatWheel, type Transport } from '../transports/index.ts';
+import {
+  createTransports,
+  HeartbeatWheel,
+  newTransportCounters,
+  OutboundBudget,
+  sendError,
+  type Transport,
+} from '../transports/index.ts';
 import { adminRoutes } from './admin/admin-api.ts';
 import { dashboardRoutes } from './admin/dashboard.ts';
 import { NodeStats } from './admin/node-stats.ts';
@@ -25,8 +34,18 @@ import { StatsFeed, SYSTEM_CHANNEL_OPTIONS } from './admin/stats-feed.ts';
 import { ApiKeys } from './api-keys.ts';
 import { ConnectionAuth, type TokenOptions } from './auth.ts';
 import { ClusterNode } from './cluster-node.ts';
-import { type Config, DEFAULTS, resolveChannelOptions, topLevelOf } from './config/index.ts';
+import { ClusterOccupancy } from './cluster-occupancy.ts';
+import {
+  type Config,
+  ConfigError,
+  DEFAULTS,
+  resolveChannelOptions,
+  secretProblems,
+  topLevelOf,
+} from './config/index.ts';
+import { ConnectionLimits } from './connection-limits.ts';
 import { disconnectRoutes } from './disconnect-api.ts';
+import { answerSocket, clientErrorOf, type EdgeLog, edgeLogOf } from './edge.ts';
 import { healthRoutes, metricsRoutes } from './health.ts';
 import { createHooks } from './hooks/setup.ts';
 import { type InternalListener, listenInternal } from './internal-listener.ts';
@@ -36,6 +55,7 @@ import { Metrics } from './metrics.ts';
 import { publishRoutes } from './publish-api.ts';
 import { Revocations } from './revocations.ts';
 import { type RouteEntry, Router } from './routes.ts';
+import { SessionReplacer } from './session-replacer.ts';
 import { StaticFiles } from './static-files.ts';
 
 export interface PushwireOptions extends Partial<Config> {
@@ -44,6 +64,16 @@ export interface PushwireOptions extends Partial<Config> {
   readonly logger?: Logger;
   /** Serve every path under this prefix, e.g. '/push' for /push/ws, /push/sse, … */
   readonly prefix?: string;
+  /** Set by `pushwire serve --workers` in each worker process; embedders leave it out. */
+  readonly worker?: WorkerRole;
+}
+
+/** How a worker of `pushwire serve --workers` differs from a process on its own. */
+export interface WorkerRole {
+  /** What /api/info names as the broker (the worker's own broker only reaches the primary's). */
+  readonly brokerKind: string;
+  /** Given this instance's registry, what /metrics answers: every worker's metrics together. */
+  metrics(local: Registry): () => Promise<string>;
 }
 
 export interface PublishResult {
@@ -56,6 +86,8 @@ export interface Pushwire {
   /** The key that POST /api/publish requires (generated when none was configured). */
   readonly apiKey: string;
   readonly config: Config;
+  /** This node's id in the cluster; client ids (`connected`) start with it. */
+  readonly nodeId: string;
   /** Where the internal listener (`internalPort`) serves /metrics, /api/* and /admin; null without one. */
   readonly internalUrl: string | null;
   /** Publishes from server-side code; `data` is any JSON value. */
@@ -85,9 +117,14 @@ const POLL_LINGER_MS = 10_000;
  * served, everything else still goes to the server's own request listeners.
  */
 export async function createPushwire(server: Server, options: PushwireOptions = {}): Promise<Pushwire> {
-  const { brokerInstance, logger: givenLogger, prefix = '', ...overrides } = options;
+  const { brokerInstance, logger: givenLogger, prefix = '', worker, ...overrides } = options;
   // Embedded, the demo is off unless asked for: the host's own `/` stays the host's.
-  const config = withDemoNamespace(Object.freeze({ ...DEFAULTS, demo: false, ...overrides }));
+  // Embedded, connection caps are off unless asked for: the host's server, and the host's
+  // own connections on it, are the host's.
+  const config = withDemoNamespace(Object.freeze({ ...DEFAULTS, ...EMBEDDED_DEFAULTS, ...overrides }));
+  // The same floor as `serve`'s: a library user's short key is as guessable as anyone's.
+  const [tooShort] = secretProblems(config);
+  if (tooShort !== undefined) throw new ConfigError([tooShort]);
   const logger = givenLogger ?? createLogger(config);
   if (config.demo && !Object.hasOwn(overrides.namespaces ?? {}, DEMO_NAMESPACE)) {
     logger.info(
@@ -99,13 +136,16 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
   const keys = new ApiKeys(apiKey, config.adminKey);
   const report = (stage: string, error: unknown) =>
     logger.warn({ err: error, stage }, `pushwire: ${stage} failed`);
+  const edgeLog = edgeLogOf(logger);
 
   const broker = brokerInstance ?? makeBroker(config, logger);
   const cluster = hasCluster(broker) ? broker.cluster : new LocalCluster();
   const revocations = new Revocations(cluster, config.revocationTtlMs, report);
   const operatorTokens = config.adminKey === null ? null : new OperatorTokens(config.adminKey);
   const auth = new ConnectionAuth(tokenOptionsOf(config), { revocations, operatorTokens });
-  const hooks = createHooks({ config, broker, tokens: auth, logger });
+  // A broker without a cluster view of its own gets one of this node alone: not the cluster's.
+  const occupancy = new ClusterOccupancy(hasCluster(broker));
+  const hooks = createHooks({ config, occupancy, tokens: auth, logger });
   const hub = new Hub({
     broker,
     channelOptions: (channel) =>
@@ -114,6 +154,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     clockSkewMs: config.tokenClockSkewMs,
     presenceTtlMs: config.presenceTtlMs,
     clientPublishRate: config.clientPublishRate === 0 ? null : config.clientPublishRate,
+    clientPublishRatePerIp: config.clientPublishRatePerIp === 0 ? null : config.clientPublishRatePerIp,
     report,
     ...(hooks.lifecycle && { lifecycle: hooks.lifecycle }),
     ...(hooks.accessHook && { accessHook: hooks.accessHook }),
@@ -121,6 +162,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
   await hub.start();
   const info: NodeInfo = { id: hub.nodeId, version: VERSION, startedAt: Date.now(), host: hostname() };
   const node = new ClusterNode(cluster, info, hub, report);
+  occupancy.attach(node);
   await node.start();
   await revocations.start();
 
@@ -128,6 +170,8 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     config.heartbeatIntervalMs === null
       ? null
       : new HeartbeatWheel({ intervalMs: config.heartbeatIntervalMs, timeoutMs: config.heartbeatTimeoutMs });
+  const transportCounters = newTransportCounters();
+  const outbound = new OutboundBudget(config.maxOutboundMemory);
   const transports = createTransports({
     hub,
     heartbeat,
@@ -136,6 +180,9 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     maxFrameBytes: config.maxMessageBytes + 1024,
     pollTimeoutMs: config.pollTimeoutMs,
     pollLingerMs: POLL_LINGER_MS,
+    maxCommandsPerSecond: config.maxCommandsPerSecond === 0 ? null : config.maxCommandsPerSecond,
+    counters: transportCounters,
+    outbound,
     report,
     ...(auth.required && { identifyToken: (token: string) => auth.identify(token) }),
   });
@@ -143,6 +190,9 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
   const metrics = new Metrics({
     hub,
     transports,
+    transportCounters,
+    memoryBroker: broker instanceof MemoryBroker ? broker : null,
+    outbound,
     heartbeat,
     brokerUp,
     clusterNodes: async () => (await cluster.nodes()).length,
@@ -160,7 +210,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     hub,
     transports,
     heartbeat,
-    broker: { kind: brokerInstance ? 'custom' : config.broker, healthy: brokerUp },
+    broker: { kind: worker?.brokerKind ?? (brokerInstance ? 'custom' : config.broker), healthy: brokerUp },
     httpErrors: async () => countsByCode(await metrics.httpErrors.get()),
   });
   stats.start();
@@ -178,10 +228,14 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
   const internal = config.internalPort !== null;
   // Without an internal port they share the public one, and /metrics then takes the admin key.
   const privateRoutes: RouteEntry[] = [
-    ...metricsRoutes(metrics, !internal && config.adminKey !== null ? keys : null),
+    ...metricsRoutes(
+      worker ? worker.metrics(metrics.registry) : () => metrics.registry.metrics(),
+      !internal && config.adminKey !== null ? keys : null,
+    ),
     ...adminRoutes({ hub, node, stats, keys, operatorTokens }),
     ...dashboardRoutes(operatorTokens !== null),
   ];
+  const replacer = new SessionReplacer(hub, node, report);
   const routerOf = (routes: readonly RouteEntry[], routePrefix: string) =>
     new Router({
       config,
@@ -191,10 +245,19 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
       routes,
       metrics,
       prefix: routePrefix,
+      replacer,
       report,
+      edgeLog,
     });
   const router = routerOf(internal ? publicRoutes : [...publicRoutes, ...privateRoutes], prefix);
-  const detach = attachListeners(server, router);
+  const limits = new ConnectionLimits({
+    maxConnections: config.maxConnections,
+    maxConnectionsPerIp: config.maxConnectionsPerIp,
+    trustProxy: config.trustProxy,
+    refused: (reason) => metrics.connectionsRefused.inc({ reason }),
+  });
+  metrics.countSockets(() => limits.connections);
+  const detach = attachListeners(server, router, limits, { edgeLog, metrics });
   let internalListener: InternalListener | null = null;
   if (config.internalPort !== null) {
     const internalRouter = routerOf([...publicRoutes, ...privateRoutes], '');
@@ -206,6 +269,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
   return {
     apiKey,
     config,
+    nodeId: hub.nodeId,
     internalUrl: internalListener?.url ?? null,
     async publish(name, value) {
       const { channel, data } = publicationOfValue(name, value, config.maxMessageBytes);
@@ -292,6 +356,9 @@ function staticRoutes(files: StaticFiles): RouteEntry[] {
   ]);
 }
 
+/** What differs from DEFAULTS when Pushwire is attached to an application's own server. */
+const EMBEDDED_DEFAULTS = { demo: false, maxConnections: null, maxConnectionsPerIp: null } as const;
+
 /** The namespace the demo game at `/` publishes on. */
 const DEMO_NAMESPACE = 'game';
 
@@ -310,43 +377,102 @@ function withDemoNamespace(config: Config): Config {
 
 function makeBroker(config: Config, logger: Logger): Broker {
   const log: BrokerLogger = (level, msg, err) => logger[level]({ err }, msg);
-  if (config.broker === 'memory') return new MemoryBroker({ logger: log });
+  if (config.broker === 'memory') {
+    return new MemoryBroker({
+      logger: log,
+      maxHistoryBytes: config.maxHistoryMemory,
+      maxChannels: config.maxHistoryChannels,
+    });
+  }
   return new RedisBroker({
     url: config.redisUrl,
     prefix: config.redisPrefix,
     // Empty: redisUrl alone. Every node must list the same shards to agree on channel owners.
     shards: config.redisShards,
     cluster: config.redisCluster,
+    nodeLeaseMs: config.nodeLeaseMs,
     logger: log,
   });
 }
 
+/** A connection over a cap is answered (503 or close 4005) and closed; it may take this long. */
+const REFUSED_GRACE_MS = 2000;
+
 /**
  * Puts Pushwire in front of the server's own request listeners (they still get every request
- * that isn't Pushwire's) and handles upgrades to /ws. Returns the undo, which restores the
- * server's listeners exactly.
+ * that isn't Pushwire's) and handles upgrades to /ws. Counts connections against the caps,
+ * and answers what Node's parser refuses in the error shape (unless the host does). Returns
+ * the undo, which restores the server's listeners exactly.
  */
-function attachListeners(server: Server, router: Router): () => void {
+function attachListeners(
+  server: Server,
+  router: Router,
+  limits: ConnectionLimits,
+  { edgeLog, metrics }: { edgeLog: EdgeLog; metrics: Metrics },
+): () => void {
   const hostListeners = server.listeners('request') as ((
     req: IncomingMessage,
     res: ServerResponse,
   ) => void)[];
   server.removeAllListeners('request');
+  // A connection over a cap is still read, so that its request gets a proper answer (a
+  // WebSocket its close code), but it may not stay: it is cut after a short grace.
+  const overCap = new WeakMap<Duplex, PushwireError>();
+  const onConnection = (socket: Socket) => {
+    const refusal = limits.accept(socket);
+    if (refusal === null) return;
+    overCap.set(socket, refusal);
+    setTimeout(() => socket.destroy(), REFUSED_GRACE_MS).unref();
+  };
+  const refusalOf = (req: IncomingMessage, release: (done: () => void) => void) =>
+    overCap.get(req.socket) ?? limits.admit(req, release);
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    const refusal = refusalOf(req, (done) => res.once('close', done));
+    if (refusal) {
+      metrics.httpErrors.inc({ code: refusal.code });
+      res.shouldKeepAlive = false;
+      sendError(res, refusal, { 'Retry-After': '5' });
+      return;
+    }
     if (router.handle(req, res)) return;
-    if (hostListeners.length === 0) return router.notFound(res);
+    if (hostListeners.length === 0) return router.notFound(req, res);
     for (const listener of hostListeners) listener.call(server, req, res);
   };
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const refusal = refusalOf(req, (done) => socket.once('close', done));
+    if (refusal) {
+      metrics.httpErrors.inc({ code: refusal.code });
+      router.refuseUpgrade(req, socket, head, refusal);
+      return;
+    }
     if (router.handleUpgrade(req, socket, head)) return;
     // Leave other paths to the host's own upgrade listeners, if it has any.
-    if (server.listenerCount('upgrade') === 1) socket.destroy();
+    if (server.listenerCount('upgrade') === 1) router.upgradeNotFound(req, socket);
   };
+  // Requests Node's parser refuses (bad request lines, header floods, timeouts) get the
+  // documented error shape instead of Node's bare status line, unless the host answers them.
+  const onClientError = (error: Error, socket: Duplex) => {
+    edgeLog.gone('request', error);
+    const code = (error as { code?: unknown }).code;
+    // The client left (or was already answered and is being closed): nobody to answer.
+    if (code === 'ECONNRESET' || code === 'HPE_INVALID_EOF_STATE' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const failure = clientErrorOf(error);
+    metrics.httpErrors.inc({ code: failure.code });
+    answerSocket(socket, failure);
+  };
+  const answersClientErrors = server.listenerCount('clientError') === 0;
+  server.on('connection', onConnection);
   server.on('request', onRequest);
   server.on('upgrade', onUpgrade);
+  if (answersClientErrors) server.on('clientError', onClientError);
   return () => {
+    server.removeListener('connection', onConnection);
     server.removeListener('request', onRequest);
     server.removeListener('upgrade', onUpgrade);
+    server.removeListener('clientError', onClientError);
     for (const listener of hostListeners) server.on('request', listener);
   };
 }

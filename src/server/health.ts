@@ -1,8 +1,8 @@
+import { Registry } from 'prom-client';
 import type { Hub } from '../core/index.ts';
 import { PushwireError } from '../protocol/index.ts';
 import { sendJson } from '../transports/index.ts';
 import type { ApiKeys } from './api-keys.ts';
-import type { Metrics } from './metrics.ts';
 import type { RouteEntry } from './routes.ts';
 
 export interface HealthDeps {
@@ -32,7 +32,7 @@ export function healthRoutes({ hub, ready }: HealthDeps): RouteEntry[] {
  * `/metrics`. With `keys`, a scrape needs the admin key (Prometheus: `authorization:
  * credentials`); without, it is open (no admin key set, or served on the internal port).
  */
-export function metricsRoutes(metrics: Metrics, keys: ApiKeys | null): RouteEntry[] {
+export function metricsRoutes(scrape: () => Promise<string>, keys: ApiKeys | null): RouteEntry[] {
   return [
     [
       '/metrics',
@@ -40,10 +40,10 @@ export function metricsRoutes(metrics: Metrics, keys: ApiKeys | null): RouteEntr
         method: 'GET',
         handler: async ({ req, res, headers }) => {
           keys?.require(req, 'admin');
-          const text = await metrics.registry.metrics();
+          const text = await scrape();
           res.writeHead(200, {
             ...headers,
-            'Content-Type': metrics.registry.contentType,
+            'Content-Type': Registry.PROMETHEUS_CONTENT_TYPE,
             'Cache-Control': 'no-store',
           });
           res.end(text);

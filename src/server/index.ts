@@ -16,3 +16,5 @@ export {
 } from './create-pushwire.ts';
 export { createLogger } from './logger.ts';
 export { displayHost, type RunningServer, startServer } from './standalone.ts';
+export { Supervisor, type WorkerReady } from './workers/primary.ts';
+export { isWorkerProcess, runWorker } from './workers/worker.ts';

@@ -17,10 +17,10 @@ export interface InternalListener {
 export async function listenInternal(router: Router, host: string, port: number): Promise<InternalListener> {
   const server = createServer({ keepAliveTimeout: 65_000 });
   server.on('request', (req, res) => {
-    if (!router.handle(req, res)) router.notFound(res);
+    if (!router.handle(req, res)) router.notFound(req, res);
   });
   server.on('upgrade', (req, socket, head) => {
-    if (!router.handleUpgrade(req, socket, head)) socket.destroy();
+    if (!router.handleUpgrade(req, socket, head)) router.upgradeNotFound(req, socket);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -8,13 +8,18 @@ import {
   type MetricValueWithName,
   Registry,
 } from 'prom-client';
+import type { MemoryBrokerStats } from '../brokers/index.ts';
 import { type Hub, LATENCY_BUCKETS_SECONDS, type LatencyHistogram } from '../core/index.ts';
-import type { HeartbeatWheel, Transport } from '../transports/index.ts';
+import type { HeartbeatWheel, OutboundBudget, Transport, TransportCounters } from '../transports/index.ts';
 
 /** What the metrics read at scrape time. */
 export interface MetricSources {
   readonly hub: Hub;
   readonly transports: readonly Transport[];
+  readonly transportCounters: TransportCounters;
+  /** The embedded broker, whose history memory is counted; null on another broker. */
+  readonly memoryBroker: { stats(): MemoryBrokerStats } | null;
+  readonly outbound: OutboundBudget;
   /** null when heartbeats are off. */
   readonly heartbeat: HeartbeatWheel | null;
   /** Whether the broker can serve (a broker that can't tell counts as up). */
@@ -32,8 +37,17 @@ export class Metrics {
   readonly registry = new Registry();
   readonly publishDuration: Histogram;
   readonly httpErrors: Counter<'code'>;
+  readonly connectionsRefused: Counter<'reason'>;
+  private sockets: () => number = () => 0;
 
-  constructor({ hub, transports, heartbeat, brokerUp, clusterNodes }: MetricSources) {
+  /** Where `pushwire_tcp_connections` reads the open TCP connections. */
+  countSockets(read: () => number): void {
+    this.sockets = read;
+  }
+
+  constructor(sources: MetricSources) {
+    const { hub, transports, transportCounters, memoryBroker, outbound, heartbeat, brokerUp, clusterNodes } =
+      sources;
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     new Gauge({
@@ -85,14 +99,44 @@ export class Metrics {
     counterOf(
       registers,
       'pushwire_client_publishes_rate_limited_total',
-      'Client publishes refused by the client publish rate (rate_limited)',
-      () => [[{}, hub.stats.publishesRateLimited]],
+      'Client publishes refused (rate_limited) by the rate per connection (limit="connection") or per client address (limit="address")',
+      () => {
+        const { publishesRateLimited: all, publishesRateLimitedByAddress: byAddress } = hub.stats;
+        return [
+          [{ limit: 'connection' }, all - byAddress],
+          [{ limit: 'address' }, byAddress],
+        ];
+      },
+      ['limit'],
+    );
+    counterOf(
+      registers,
+      'pushwire_commands_rate_limited_total',
+      'WebSocket frames answered rate_limited for passing --max-commands-per-second (junk frames included)',
+      () => [[{}, transportCounters.commandsRateLimited]],
+    );
+    if (memoryBroker) historyMetrics(registers, memoryBroker);
+    new Gauge({
+      name: 'pushwire_outbound_bytes',
+      help: 'Bytes queued for sending over all push connections as of their last writes (--max-outbound-memory)',
+      registers,
+      collect() {
+        this.set(outbound.queuedBytes);
+      },
+    });
+    counterOf(
+      registers,
+      'pushwire_outbound_budget_cuts_total',
+      'Connections cut (slow_consumer) because all connections together queued more than --max-outbound-memory',
+      () => [[{}, outbound.cuts]],
     );
     new LatencyMetric(hub.stats.latency, registers);
     new Gauge({
       name: 'pushwire_broker_up',
       help: 'Whether the broker can serve: 1 up, 0 down (Redis unreachable)',
       registers,
+      // With serve --workers, /metrics adds up the workers: down on one is down.
+      aggregator: 'min',
       collect() {
         this.set(brokerUp() ? 1 : 0);
       },
@@ -101,6 +145,8 @@ export class Metrics {
       name: 'pushwire_cluster_nodes',
       help: 'Nodes of the cluster whose lease is live, as this node sees them (1 on the memory broker)',
       registers,
+      // Every worker sees the same cluster: its nodes are counted once, not once per worker.
+      aggregator: 'max',
       async collect() {
         try {
           this.set(await clusterNodes());
@@ -115,6 +161,21 @@ export class Metrics {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers,
     });
+    this.connectionsRefused = new Counter({
+      name: 'pushwire_connections_refused_total',
+      help: 'Connections refused with too_many_connections, by the cap they hit: max_connections, max_connections_per_ip',
+      labelNames: ['reason'],
+      registers,
+    });
+    const metrics = this;
+    new Gauge({
+      name: 'pushwire_tcp_connections',
+      help: 'Open TCP connections of the server, as --max-connections counts them (idle keep-alive included)',
+      registers,
+      collect() {
+        this.set(metrics.sockets());
+      },
+    });
     this.httpErrors = new Counter({
       name: 'pushwire_http_errors_total',
       help: 'Error responses by error code',
@@ -122,6 +183,39 @@ export class Metrics {
       registers,
     });
   }
+}
+
+/** The memory broker's history against --max-history-memory and --max-history-channels. */
+function historyMetrics(registers: Registry[], broker: { stats(): MemoryBrokerStats }): void {
+  new Gauge({
+    name: 'pushwire_history_bytes',
+    help: 'Bytes of history the memory broker holds, as --max-history-memory counts them',
+    registers,
+    collect() {
+      this.set(broker.stats().historyBytes);
+    },
+  });
+  new Gauge({
+    name: 'pushwire_history_channels',
+    help: 'Channels whose position and history the memory broker keeps (--max-history-channels)',
+    registers,
+    collect() {
+      this.set(broker.stats().channels);
+    },
+  });
+  counterOf(
+    registers,
+    'pushwire_history_evicted_total',
+    'What the memory broker dropped to stay within its caps: messages (reason="memory", --max-history-memory) and channels nobody followed (reason="channels", --max-history-channels)',
+    () => {
+      const { evictedMessages, forgottenChannels } = broker.stats();
+      return [
+        [{ reason: 'memory' }, evictedMessages],
+        [{ reason: 'channels' }, forgottenChannels],
+      ];
+    },
+    ['reason'],
+  );
 }
 
 type Sample = [labels: Record<string, string>, value: number];

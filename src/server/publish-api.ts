@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { Hub } from '../core/index.ts';
 import {
   asPushwireError,
@@ -89,10 +90,24 @@ function refuseSystemChannel(channel: string, where: string): void {
   }
 }
 
+/** The server's name for each HTTP connection, for the per-connection publish rate. */
+const connectionIds = new WeakMap<Socket, string>();
+let nextConnectionId = 0;
+
+function connectionOf(socket: Socket): string {
+  let id = connectionIds.get(socket);
+  if (id === undefined) {
+    id = `http-${++nextConnectionId}`;
+    connectionIds.set(socket, id);
+  }
+  return id;
+}
+
 /**
  * A client's publish over HTTP, for clients on SSE, long poll or streaming, with the
- * client's rights. The client is named by `X-Pushwire-Client` (the SDK sends its
- * connection's clientId) within its address, for the client publish rate.
+ * client's rights, limited by the client publish rate of its HTTP connection and of its
+ * address. `X-Pushwire-Client` (the SDK sends its connection's clientId) only names the client
+ * to the application: it is the client's word, so it never picks a rate-limit bucket.
  */
 async function clientPublish(deps: PublishApiDeps, exchange: Exchange): Promise<void> {
   const { req, target } = exchange;
@@ -101,10 +116,10 @@ async function clientPublish(deps: PublishApiDeps, exchange: Exchange): Promise<
   const { channel, data } = await readPublishRequest(req, deps.config.maxMessageBytes);
   const named = req.headers['x-pushwire-client'];
   const client = typeof named === 'string' ? named.slice(0, 64) : '';
-  const key = `${req.socket.remoteAddress ?? ''}|${client}`;
+  const limits = { connection: connectionOf(req.socket), address: req.socket.remoteAddress ?? null };
   const { offset, epoch } = await deps.hub.publishAs(
     identity,
-    key,
+    limits,
     channel,
     data,
     client === '' ? null : client,

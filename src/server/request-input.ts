@@ -8,6 +8,34 @@ import {
   readPublication,
 } from '../protocol/index.ts';
 
+/** Names the connection a reconnecting client replaces, with the key it was given for it. */
+export interface ReplaceTarget {
+  readonly clientId: string;
+  readonly key: string;
+}
+
+/** Longer than any clientId or replace key the server hands out. */
+const MAX_REPLACE_PARAM_LENGTH = 256;
+
+/** `?replaces=<clientId>&replaceKey=<key>` of a connection request: both or neither. */
+export function readReplaceTarget(query: URLSearchParams): ReplaceTarget | null {
+  const clientId = query.get('replaces');
+  const key = query.get('replaceKey');
+  if (clientId === null && key === null) return null;
+  if (
+    !clientId ||
+    !key ||
+    clientId.length > MAX_REPLACE_PARAM_LENGTH ||
+    key.length > MAX_REPLACE_PARAM_LENGTH
+  ) {
+    throw new PushwireError(
+      'invalid_request',
+      'replaces needs the replaceKey of the connection it names: ?replaces=<clientId>&replaceKey=<key>',
+    );
+  }
+  return { clientId, key };
+}
+
 /** The channels and cursor of a GET subscribe request (SSE, stream, long poll), validated. */
 export function readSubscribeQuery(
   req: IncomingMessage,

@@ -4,10 +4,12 @@ import type { Hub } from '../core/index.ts';
 import { asPushwireError, PushwireError } from '../protocol/index.ts';
 import { sendError, type Transport, type Wire } from '../transports/index.ts';
 import type { Config } from './config/index.ts';
+import { answerSocket, type EdgeLog, isClientGone } from './edge.ts';
 import type { ConnectAuth } from './hooks/connect-auth.ts';
 import type { Metrics } from './metrics.ts';
-import { readSubscribeQuery } from './request-input.ts';
+import { readReplaceTarget, readSubscribeQuery } from './request-input.ts';
 import { type RequestTarget, readTarget } from './request-target.ts';
+import type { SessionReplacer } from './session-replacer.ts';
 
 export interface RouterDeps {
   readonly config: Config;
@@ -20,7 +22,11 @@ export interface RouterDeps {
   readonly metrics: Metrics;
   /** Paths are served under this prefix ('' or '/push'). */
   readonly prefix: string;
+  /** Ends the connection a reconnecting client names as the one it replaces. */
+  readonly replacer: SessionReplacer;
   readonly report: (stage: string, error: unknown) => void;
+  /** Faults and departures of clients, logged without their bytes. */
+  readonly edgeLog: EdgeLog;
 }
 
 /** One request as every handler sees it. */
@@ -41,6 +47,12 @@ export interface Route {
 
 /** A route at its path under the prefix. */
 export type RouteEntry = readonly [path: string, route: Route];
+
+/**
+ * Idle time before TCP starts probing a push connection's peer: a dead peer of an idle
+ * connection (heartbeats off, or a held long poll) is found without our traffic.
+ */
+export const TCP_KEEPALIVE_MS = 30_000;
 
 const ANY_ORIGIN: Readonly<Record<string, string>> = Object.freeze({ 'Access-Control-Allow-Origin': '*' });
 const VARY_ORIGIN: Readonly<Record<string, string>> = Object.freeze({ Vary: 'Origin' });
@@ -64,8 +76,22 @@ export class Router {
     for (const [path, route] of deps.routes) this.routes.set(`${p}${path}`, route);
   }
 
-  /** True if the request was Pushwire's (answered or being answered). */
+  /**
+   * True if the request was Pushwire's (answered or being answered). The last-resort guard:
+   * whatever goes wrong in here is answered `internal` and logged once; nothing a request
+   * carries can throw out of it.
+   */
   handle(req: IncomingMessage, res: ServerResponse): boolean {
+    try {
+      return this.route(req, res);
+    } catch (error) {
+      this.lastResort('request', error, () => sendError(res, new PushwireError('internal')));
+      if (!res.headersSent) res.destroy();
+      return true;
+    }
+  }
+
+  private route(req: IncomingMessage, res: ServerResponse): boolean {
     const target = readTarget(req.url);
     const route = target && this.routes.get(target.path);
     if (!target || !route) return false;
@@ -73,6 +99,12 @@ export class Router {
     // While draining, answers end their connection: a client must not reuse it to a server
     // that is about to close it under the next request.
     if (!this.deps.hub.running) res.setHeader('Connection', 'close');
+    // Before anything else, preflights included: a page of another origin learns nothing,
+    // and can make no request that does anything, not even a "simple" one it can't read.
+    if (!this.originAllowed(req)) {
+      this.error(exchange, new PushwireError('forbidden', 'origin not allowed'));
+      return true;
+    }
     if (req.method === 'OPTIONS') {
       res.writeHead(204, {
         ...exchange.headers,
@@ -83,40 +115,98 @@ export class Router {
       res.end();
       return true;
     }
-    if (!this.originAllowed(req.headers.origin)) {
-      this.error(exchange, new PushwireError('forbidden', 'origin not allowed'));
-      return true;
-    }
     const method = req.method === 'HEAD' ? 'GET' : req.method;
     if (method !== route.method) {
       this.error(exchange, new PushwireError('method_not_allowed', `use ${route.method} on ${target.path}`));
       return true;
     }
+    const failed = (error: unknown) => {
+      try {
+        this.error(exchange, error);
+      } catch (answering) {
+        this.lastResort('request', answering, () => res.destroy());
+      }
+    };
     try {
-      Promise.resolve(route.handler(exchange)).catch((error: unknown) => this.error(exchange, error));
+      Promise.resolve(route.handler(exchange)).catch(failed);
     } catch (error) {
-      this.error(exchange, error);
+      failed(error);
     }
     return true;
   }
 
-  /** Answers 404 with the error shape: for a server where nothing else handles requests. */
-  notFound(res: ServerResponse): void {
-    sendError(res, new PushwireError('not_found'));
+  /**
+   * For a server where nothing else handles requests: 400 `invalid_request` for a target that
+   * isn't a path (`//a:99999/`, `http://[::1/`), else 404, with the error shape.
+   */
+  notFound(req: IncomingMessage, res: ServerResponse): void {
+    const code = readTarget(req.url) === null ? 'invalid_request' : 'not_found';
+    const message = code === 'invalid_request' ? 'the request target must be a path: /…' : undefined;
+    sendError(res, new PushwireError(code, message));
+    if (code === 'invalid_request') res.once('finish', () => res.socket?.end());
   }
 
-  /** True if the upgrade was Pushwire's. */
+  /** The same for an upgrade nobody serves: answered on the socket, which is then closed. */
+  upgradeNotFound(req: IncomingMessage, socket: Duplex): void {
+    const invalid = readTarget(req.url) === null;
+    answerSocket(
+      socket,
+      invalid ? new PushwireError('invalid_request', 'the request target must be a path: /…') : 'not_found',
+    );
+  }
+
+  /** Refuses an upgrade to one of Pushwire's paths as its transport refuses (a WebSocket close code). */
+  refuseUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, error: PushwireError): void {
+    try {
+      const target = readTarget(req.url);
+      const transport = target && this.upgrades.get(target.path);
+      if (!transport) {
+        answerSocket(socket, error);
+        return;
+      }
+      socket.on('error', () => socket.destroy());
+      this.refuse(transport, { kind: 'upgrade', req, socket, head }, error, this.corsHeaders(req));
+    } catch (failure) {
+      this.lastResort('upgrade', failure, () => socket.destroy());
+    }
+  }
+
+  /** True if the upgrade was Pushwire's. The last-resort guard of upgrades, as `handle`'s. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    try {
+      return this.routeUpgrade(req, socket, head);
+    } catch (error) {
+      this.lastResort('upgrade', error, () => answerSocket(socket, 'internal'));
+      return true;
+    }
+  }
+
+  private routeUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
     const target = readTarget(req.url);
     const transport = target && this.upgrades.get(target.path);
     if (!target || !transport) return false;
     socket.on('error', () => socket.destroy());
     const wire: Wire = { kind: 'upgrade', req, socket, head };
     const headers = this.corsHeaders(req);
-    this.open(wire, target, headers, transport).catch((error: unknown) =>
-      this.refuse(transport, wire, error, headers),
-    );
+    this.open(wire, target, headers, transport)
+      .catch((error: unknown) => this.refuse(transport, wire, error, headers))
+      .catch((error: unknown) => this.lastResort('upgrade', error, () => socket.destroy()));
     return true;
+  }
+
+  /**
+   * A failure no handler caught: a bug. Logged once (without the client's bytes), answered
+   * `internal` where an answer can still go out, and never thrown on: the process and every
+   * other connection stay up.
+   */
+  private lastResort(stage: string, error: unknown, answer: () => void): void {
+    try {
+      this.deps.edgeLog.fault(stage, error);
+      this.deps.metrics.httpErrors.inc({ code: 'internal' });
+      answer();
+    } catch {
+      // Nothing more can be done for this client; the others go on.
+    }
   }
 
   /** A transport's path: its connection request, or a plain GET where an upgrade was due. */
@@ -141,13 +231,17 @@ export class Router {
     const { deps } = this;
     const { req } = wire;
     if (!deps.hub.running) throw new PushwireError('shutting_down');
-    if (!this.originAllowed(req.headers.origin)) throw new PushwireError('forbidden', 'origin not allowed');
+    if (!this.originAllowed(req)) throw new PushwireError('forbidden', 'origin not allowed');
     const query =
       transport.opens === 'upgrade'
         ? { channels: [], cursor: null }
         : readSubscribeQuery(req, target.query, deps.config.maxChannelsPerConnection, transport.cursorHeader);
+    const replaces = readReplaceTarget(target.query);
     const identity = await deps.auth.identify(req, target.query, transport.name);
     if (wire.kind === 'upgrade' && wire.socket.destroyed) return;
+    // A peer that vanished without a FIN is found by TCP on idle connections; busy ones by the writer.
+    req.socket.setKeepAlive(true, TCP_KEEPALIVE_MS);
+    if (replaces) deps.replacer.replace(replaces, identity);
     transport.open(wire, { ...query, identity, headers });
   }
 
@@ -158,30 +252,42 @@ export class Router {
     headers: Readonly<Record<string, string>>,
   ): void {
     const failure = asPushwireError(error);
-    this.count(failure, error);
+    this.count(failure, error, wire.kind === 'upgrade' ? wire.socket : wire.req.socket);
     if (wire.kind === 'upgrade' && wire.socket.destroyed) return;
     try {
       transport.refuse(wire, failure, headers);
     } catch (refusing) {
-      this.deps.report('refuse', refusing);
+      this.deps.edgeLog.fault('refuse', refusing);
       if (wire.kind === 'upgrade') wire.socket.destroy();
       else wire.res.destroy();
     }
   }
 
-  private error({ res, headers }: Exchange, error: unknown): void {
+  private error({ req, res, headers }: Exchange, error: unknown): void {
     const failure = asPushwireError(error);
-    this.count(failure, error);
+    this.count(failure, error, req.socket);
     // A body we refused to read would otherwise keep the connection busy: close it after.
     if (failure.code === 'payload_too_large' && !res.headersSent) res.setHeader('Connection', 'close');
     sendError(res, failure, headers);
   }
 
-  private count(failure: PushwireError, error: unknown): void {
-    if (failure.code === 'internal') this.deps.report('request', error);
+  private count(
+    failure: PushwireError,
+    error: unknown,
+    socket: { readonly destroyed: boolean } | null,
+  ): void {
+    if (failure.code === 'internal') {
+      // A client that left mid-body, or ran out of time, is no fault of ours: no error, no stack.
+      if (isClientGone(error, socket)) {
+        this.deps.edgeLog.gone('request', error);
+        return;
+      }
+      this.deps.edgeLog.fault('request', error);
+    }
     this.deps.metrics.httpErrors.inc({ code: failure.code });
   }
 
+  /** CORS headers for an allowed origin; none for a disallowed one, nor for same-origin requests. */
   private corsHeaders(req: IncomingMessage): Readonly<Record<string, string>> {
     const origins = this.deps.config.corsOrigins;
     if (origins.includes('*')) return ANY_ORIGIN;
@@ -190,9 +296,31 @@ export class Router {
     return VARY_ORIGIN;
   }
 
-  /** Whether a browser request from `origin` may reach Pushwire (no Origin: not a browser). */
-  originAllowed(origin: string | undefined): boolean {
+  /**
+   * Whether a request may reach Pushwire as far as origins go. Without an Origin header it is
+   * not a browser's cross-origin request (curl, servers, same-origin GETs) and passes. A page
+   * of the server's own origin (its host as the request names it) passes; others only when
+   * `corsOrigins` lists them, or holds `*`.
+   */
+  originAllowed(req: IncomingMessage): boolean {
+    const origin = req.headers.origin;
+    if (origin === undefined) return true;
     const origins = this.deps.config.corsOrigins;
-    return origin === undefined || origins.includes('*') || origins.includes(origin);
+    return origins.includes('*') || origins.includes(origin) || isOwnOrigin(origin, req.headers.host);
   }
+}
+
+/**
+ * Whether `origin` is the server's own: its host[:port] is the Host the request was sent to.
+ * Scheme is not compared: behind a TLS-terminating proxy the server can't see it, and the
+ * browser sent both headers for the same URL.
+ */
+function isOwnOrigin(origin: string, host: string | undefined): boolean {
+  if (host === undefined || !URL.canParse(origin)) return false;
+  const url = new URL(origin);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return false;
+  const defaultPort = url.protocol === 'https:' ? ':443' : ':80';
+  const wanted = host.toLowerCase();
+  const bare = wanted.endsWith(defaultPort) ? wanted.slice(0, -defaultPort.length) : wanted;
+  return url.host === bare;
 }

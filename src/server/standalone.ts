@@ -2,7 +2,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from './config/index.ts';
-import { createPushwire, type Pushwire } from './create-pushwire.ts';
+import { createPushwire, type Pushwire, type PushwireOptions } from './create-pushwire.ts';
+import { TCP_KEEPALIVE_MS } from './routes.ts';
 
 const IDLE_SWEEP_MS = 50;
 /**
@@ -12,13 +13,6 @@ const IDLE_SWEEP_MS = 50;
  * caps it at net.core.somaxconn.
  */
 const LISTEN_BACKLOG = 4096;
-/**
- * How long an idle keep-alive connection stays open. Node's 5 s default closes a long-poll
- * client's socket whenever its next poll comes more than 5 s after an answer (a busy client,
- * a slow network), and a poll sent as the server closes fails with "socket hang up". Above
- * the 60 s idle timeout of common load balancers, so that they, not the server, close first.
- */
-const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 
 export interface RunningServer {
   readonly url: string;
@@ -33,9 +27,23 @@ export interface RunningServer {
 }
 
 /** Runs Pushwire as the whole HTTP server (what `pushwire serve` does). */
-export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
-  const server = createServer({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS });
-  const pushwire = await createPushwire(server, { ...config, logger });
+export async function startServer(
+  config: Config,
+  logger: Logger,
+  extra: Pick<PushwireOptions, 'brokerInstance' | 'worker'> = {},
+): Promise<RunningServer> {
+  const server = createServer({
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    // TCP keepalive on every accepted connection, not only those the router opens a session on.
+    keepAlive: true,
+    keepAliveInitialDelay: TCP_KEEPALIVE_MS,
+    // Headers and body within the request timeout: a client trickling either is cut with 408.
+    requestTimeout: config.requestTimeoutMs,
+    headersTimeout: config.requestTimeoutMs,
+    // Node checks those timeouts this often (30 s by default, which would double them).
+    connectionsCheckingInterval: Math.min(1000, config.requestTimeoutMs / 2),
+  });
+  const pushwire = await createPushwire(server, { ...config, ...extra, logger });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG }, () => {

@@ -7,6 +7,7 @@ import type {
   TransportName,
 } from '../protocol/index.ts';
 import type { Beating } from './heartbeat.ts';
+import type { BudgetMember } from './outbound-budget.ts';
 import type { TransportContext } from './types.ts';
 
 /** A control event that ends or refuses something, as every push format writes it. */
@@ -40,26 +41,45 @@ export interface WriteTarget {
   readonly writableLength: number;
 }
 
+/** The socket under a connection: what it has sent, as Node's net.Socket counts it. */
+export interface SentCounter {
+  /** Bytes written to the socket, whether sent yet or not. */
+  readonly bytesWritten: number;
+  /** Bytes written to the socket and not yet handed to the kernel. */
+  readonly writableLength: number;
+}
+
+/**
+ * Heartbeat intervals in a row with unsent bytes and nothing sent before a connection is
+ * taken for dead: long enough for a slow reader to make some progress, short enough that a
+ * vanished peer's connection doesn't outlive its client's reconnect by much.
+ */
+export const STALLED_INTERVALS = 3;
+
 /** Ends a run of single-message writes (see ConnectionWriter.message). */
 function uncork(writer: ConnectionWriter): void {
   writer.corked = false;
   writer.target.uncork();
-  writer.checkBacklog();
 }
 
 /**
  * The outgoing half of one push connection, the same for every push transport: events into
  * the format's bytes, runs of single messages corked into one syscall per turn, a heartbeat
- * stamp on every write (a write is a heartbeat too) and the slow-consumer check on what is
- * left unsent. It is the heartbeat wheel's member for its connection.
+ * stamp on every write (a write is a heartbeat too) and the slow-consumer check before each
+ * write: bytes that would take the connection's queue past the limit are never queued. It is
+ * the heartbeat wheel's member, and the outbound budget's, for its connection.
  */
-export class ConnectionWriter implements Beating {
+export class ConnectionWriter implements Beating, BudgetMember {
   lastWriteTick = 0;
+  queuedKnown = 0;
   /** For peers that answer pings (WebSocket): when it was last heard from; null otherwise. */
   lastSeenAt: number | null = null;
   /** Writes are held back until the end of this tick (a run of single messages). */
   corked = false;
   private open = false;
+  /** What the socket had sent at the last stall check; -1 before the first. */
+  private sentAtCheck = -1;
+  private stalledChecks = 0;
 
   constructor(
     readonly target: WriteTarget,
@@ -67,6 +87,8 @@ export class ConnectionWriter implements Beating {
     private readonly context: TransportContext,
     /** The connection is a slow consumer, or its peer stopped answering pings. */
     private readonly fail: (code: 'slow_consumer' | 'heartbeat_timeout') => void,
+    /** The socket whose progress tells a stalled connection; null where none can be seen. */
+    private readonly socket: SentCounter | null = null,
   ) {}
 
   /** Opens the connection for writing: the preamble and `connected`, then heartbeats. */
@@ -79,8 +101,10 @@ export class ConnectionWriter implements Beating {
       cursor: session.cursor(),
       heartbeatIntervalMs: heartbeat?.intervalMs ?? null,
       expiresAt: session.expiresAt,
+      ...(session.replaceKey && { replaceKey: session.replaceKey }),
     };
     const connected = this.format.connected(event);
+    this.context.outbound?.add(this);
     this.write(this.format.preamble === '' ? connected : this.format.preamble + connected);
     heartbeat?.add(this);
   }
@@ -131,21 +155,63 @@ export class ConnectionWriter implements Beating {
     this.fail('heartbeat_timeout');
   }
 
-  /** No more writes: leaves the heartbeat wheel. Safe to call twice. */
+  /**
+   * True when unsent bytes have waited STALLED_INTERVALS checks in a row with nothing sent:
+   * the peer stopped reading, or vanished without a FIN (TCP keeps retrying for many minutes).
+   */
+  stalled(): boolean {
+    const socket = this.socket;
+    if (!socket || this.target.writableLength === 0) {
+      this.stalledChecks = 0;
+      return false;
+    }
+    // Writes raise both counts alike; only what reached the kernel raises their difference.
+    const sent = socket.bytesWritten - socket.writableLength;
+    if (sent !== this.sentAtCheck) {
+      this.sentAtCheck = sent;
+      this.stalledChecks = 0;
+      return false;
+    }
+    return ++this.stalledChecks >= STALLED_INTERVALS;
+  }
+
+  /** No more writes: leaves the heartbeat wheel and the outbound budget. Safe to call twice. */
   stop(): void {
     this.open = false;
     this.context.heartbeat?.remove(this);
+    this.context.outbound?.remove(this);
   }
 
-  /** Cuts a slow consumer; not while corked, when everything written so far waits by design. */
-  checkBacklog(): void {
-    if (this.open && this.target.writableLength > this.context.maxBufferedBytes) this.fail('slow_consumer');
+  queued(): number {
+    return this.target.writableLength;
   }
 
+  /** The outbound budget cuts this connection, one of the slowest readers. */
+  cut(): void {
+    this.slowConsumer();
+  }
+
+  private slowConsumer(): void {
+    if (!this.open) return;
+    this.stop();
+    this.fail('slow_consumer');
+  }
+
+  /**
+   * A chunk goes out only if the connection's queue stays within the limit with it; a chunk
+   * alone on an empty queue always goes (one batch may be larger than the limit).
+   */
   private write(chunk: Buffer | string): void {
     if (!this.open) return;
+    const queued = this.target.writableLength;
+    // A string's length counts characters: at most its UTF-8 bytes, and cheap.
+    const after = queued + chunk.length;
+    if (queued > 0 && after > this.context.maxBufferedBytes) {
+      this.slowConsumer();
+      return;
+    }
     this.target.write(chunk);
     if (this.context.heartbeat) this.lastWriteTick = this.context.heartbeat.tick;
-    if (!this.corked) this.checkBacklog();
+    this.context.outbound?.wrote(this, after);
   }
 }

@@ -72,3 +72,24 @@ test('a busy answering peer is still pinged, so that its answers keep it alive',
   assert.ok(peer.pings >= 5 && peer.pings <= 10, `pinged ${peer.pings} times in 10 intervals`);
   wheel.stop();
 });
+
+test('a connection that says it stopped draining is asked once per interval, then timed out and dropped', (t) => {
+  t.mock.timers.enable({ apis: ['setInterval', 'Date'] });
+  const wheel = new HeartbeatWheel({ intervalMs: 1000, timeoutMs: 1000 });
+  let asked = 0;
+  const stuck = Object.assign(member(false), { stalled: () => ++asked >= 3 });
+  const draining = Object.assign(member(false), { stalled: () => false });
+  wheel.add(stuck);
+  wheel.add(draining);
+  t.mock.timers.tick(2500);
+  assert.equal(asked, 2);
+  assert.equal(stuck.timeouts, 0);
+  t.mock.timers.tick(500);
+  assert.equal(asked, 3);
+  assert.equal(stuck.timeouts, 1);
+  assert.equal(wheel.size, 1);
+  t.mock.timers.tick(5000);
+  assert.equal(asked, 3);
+  assert.equal(draining.timeouts, 0);
+  wheel.stop();
+});

@@ -9,8 +9,13 @@ export interface Beating {
    * null for one-way streams whose death the socket itself reports.
    */
   lastSeenAt: number | null;
-  /** The peer was silent past interval + timeout: close it. */
+  /** The peer was silent past interval + timeout, or stopped draining: close it. */
   timedOut(): void;
+  /**
+   * Asked once per interval: true when what was written to the connection has stopped
+   * draining for long enough that its peer is taken for dead (the wheel then calls timedOut).
+   */
+  stalled?(): boolean;
 }
 
 export interface HeartbeatOptions {
@@ -25,7 +30,9 @@ export interface HeartbeatOptions {
  *   heartbeat, so busy streams are never pinged;
  * - answering peers (WebSocket) that were not heard from for an interval, busy or not: a peer
  *   only speaks when asked, and an unasked peer must not be taken for a dead one.
- * Answering peers silent for longer than interval + timeout are closed.
+ * Answering peers silent for longer than interval + timeout are closed, and so is every
+ * connection whose written bytes stopped draining (see Beating.stalled): a one-way stream's
+ * peer never answers, and one that vanished without a FIN is found no other way.
  */
 export class HeartbeatWheel {
   readonly intervalMs: number;
@@ -72,9 +79,10 @@ export class HeartbeatWheel {
     const now = Date.now();
     const deadline = now - this.intervalMs - this.timeoutMs;
     const quietSince = now - this.intervalMs;
+    const sweep = tick % this.ticksPerInterval === 0;
     for (const [member, pingedAt] of this.members) {
       const seen = member.lastSeenAt;
-      if (seen !== null && seen < deadline) {
+      if ((seen !== null && seen < deadline) || (sweep && member.stalled?.())) {
         this.members.delete(member);
         member.timedOut();
         continue;

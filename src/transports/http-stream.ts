@@ -5,6 +5,9 @@ import { ConnectionWriter, type PushFormat } from './connection-writer.ts';
 import { refuseRequest, sendError } from './http-util.ts';
 import type { SubscribeParams, Transport, TransportContext } from './types.ts';
 
+/** How long a replaced connection's farewell may take to leave before its socket is closed. */
+const REPLACED_GRACE_MS = 1000;
+
 /** How a streaming format (SSE, NDJSON) labels its response. */
 export interface StreamFormat extends PushFormat {
   readonly contentType: string;
@@ -82,9 +85,16 @@ class StreamConnection implements SessionSink {
     private readonly headers: Readonly<Record<string, string>>,
     private readonly open: Set<StreamConnection>,
   ) {
-    this.writer = new ConnectionWriter(res, format, context, (code) => {
-      this.session?.end({ code, reason: 'send buffer overflow', reconnectDelayMs: 0 });
-    });
+    this.writer = new ConnectionWriter(
+      res,
+      format,
+      context,
+      (code) => {
+        const reason = code === 'slow_consumer' ? 'send buffer overflow' : 'written bytes stopped draining';
+        this.session?.end({ code, reason, reconnectDelayMs: 0 });
+      },
+      res.socket,
+    );
   }
 
   begin(session: Session): void {
@@ -122,11 +132,15 @@ class StreamConnection implements SessionSink {
   }
 
   close(request: CloseRequest): void {
-    if (request.code === 'slow_consumer') {
+    if (request.code === 'slow_consumer' || request.code === 'heartbeat_timeout') {
+      // Nothing written drains any more: a farewell would wait behind the rest, forever.
       this.res.destroy();
     } else {
       this.writer.farewell(request);
       this.res.end();
+      // A replaced connection's peer is most likely gone: free its socket rather than keep it
+      // for a next request (keep-alive) that will never come.
+      if (request.code === 'replaced') setTimeout(() => this.res.destroy(), REPLACED_GRACE_MS).unref();
     }
     this.dispose();
   }

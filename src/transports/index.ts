@@ -2,9 +2,17 @@ export type { ErrorEvent, PushFormat } from './connection-writer.ts';
 export { HeartbeatWheel } from './heartbeat.ts';
 export { sendError, sendJson } from './http-util.ts';
 export { longPollTransport } from './longpoll.ts';
+export { OutboundBudget } from './outbound-budget.ts';
 export { sseTransport } from './sse.ts';
 export { ndjsonStreamTransport } from './stream.ts';
-export type { SubscribeParams, Transport, TransportContext, Wire } from './types.ts';
+export {
+  newTransportCounters,
+  type SubscribeParams,
+  type Transport,
+  type TransportContext,
+  type TransportCounters,
+  type Wire,
+} from './types.ts';
 export { webSocketTransport } from './websocket.ts';
 
 import { longPollTransport } from './longpoll.ts';

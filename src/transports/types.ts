@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { Hub, Identity } from '../core/index.ts';
 import type { Cursor, PushwireError, TransportName } from '../protocol/index.ts';
 import type { HeartbeatWheel } from './heartbeat.ts';
+import type { OutboundBudget } from './outbound-budget.ts';
 
 /** A connection request, validated and authenticated at the edge by the server. */
 export interface SubscribeParams {
@@ -62,10 +63,30 @@ export interface TransportContext {
    * next poll finds its position and recent messages in memory.
    */
   readonly pollLingerMs: number;
+  /** WebSocket frames a connection may send per second (bursts of twice that); null: no limit. */
+  readonly maxCommandsPerSecond: number | null;
+  /** The bytes queued over all push connections (--max-outbound-memory); null: no total limit. */
+  readonly outbound: OutboundBudget | null;
+  /** What the transports refused or cut, for /metrics: plain numbers, read at scrape time. */
+  readonly counters: TransportCounters;
   readonly report: (stage: string, error: unknown) => void;
+  /**
+   * A bug hit while handling a client's bytes (a frame): logged once, without those bytes.
+   * Defaults to `report`.
+   */
+  readonly fault?: (stage: string, error: unknown) => void;
   /**
    * The identity a refreshed token gives (the WebSocket `refresh` op): rejects with the
    * PushwireError that refuses it. Absent: the server takes no tokens.
    */
   readonly identifyToken?: (token: string) => Promise<Identity>;
+}
+
+export interface TransportCounters {
+  /** WebSocket frames answered `rate_limited` (over --max-commands-per-second). */
+  commandsRateLimited: number;
+}
+
+export function newTransportCounters(): TransportCounters {
+  return { commandsRateLimited: 0 };
 }

@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import { type WebSocket, WebSocketServer } from 'ws';
+import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import {
   type CloseRequest,
   concatEncoded,
@@ -7,6 +7,7 @@ import {
   type OutboundMessage,
   type Session,
   type SessionSink,
+  TokenBucket,
 } from '../core/index.ts';
 import {
   asPushwireError,
@@ -19,7 +20,7 @@ import {
   PushwireError,
   parseClientCommand,
 } from '../protocol/index.ts';
-import { ConnectionWriter, type PushFormat } from './connection-writer.ts';
+import { ConnectionWriter, type PushFormat, type SentCounter } from './connection-writer.ts';
 import { framed, messageJson, replyJson, webSocketTextFrame } from './encodings.ts';
 import type { SubscribeParams, Transport, TransportContext } from './types.ts';
 
@@ -50,6 +51,13 @@ const WEBSOCKET_FORMAT: PushFormat = {
 
 /** A peer that doesn't answer our close frame is cut after this long. */
 const CLOSE_GRACE_MS = 1000;
+/**
+ * Frames one connection has handled per turn of the event loop; the rest wait for the next
+ * turn, so a connection that sends thousands of frames at once can't hold up the others.
+ */
+const FRAMES_PER_TURN = 32;
+/** This many frames waiting: stop reading the connection's socket until they are handled. */
+const INBOX_PAUSE_AT = 256;
 
 /**
  * WebSocket at /ws: JSON commands in, carried out by the session; messages, replies and
@@ -121,6 +129,18 @@ class WebSocketConnection implements SessionSink {
   private session: Session | null = null;
   private readonly writer: ConnectionWriter;
   private disposed = false;
+  /** Frames taken for handling (--max-commands-per-second); null: no limit. */
+  private readonly commands: TokenBucket | null;
+  /**
+   * Frames refused for the rate: a client that goes on sending well over it (past half the
+   * rate again, sustained) doesn't listen to rate_limited and is cut.
+   */
+  private readonly refusals: TokenBucket | null;
+  /** Frames that arrived while this turn's share was used up, oldest from `inboxHead`. */
+  private inbox: [RawData, boolean][] = [];
+  private inboxHead = 0;
+  private handledThisTurn = 0;
+  private paused = false;
 
   constructor(
     private readonly context: TransportContext,
@@ -128,27 +148,28 @@ class WebSocketConnection implements SessionSink {
     socket: Duplex,
     private readonly open: Set<WebSocketConnection>,
   ) {
-    this.writer = new ConnectionWriter(socket, WEBSOCKET_FORMAT, context, (code) => {
-      const reason = code === 'slow_consumer' ? 'send buffer overflow' : 'no pong in time';
-      this.session?.end({ code, reason, reconnectDelayMs: 0 });
-    });
+    const counted = socket as Partial<SentCounter>;
+    this.writer = new ConnectionWriter(
+      socket,
+      WEBSOCKET_FORMAT,
+      context,
+      (code) => {
+        const reason = code === 'slow_consumer' ? 'send buffer overflow' : 'no pong in time';
+        this.session?.end({ code, reason, reconnectDelayMs: 0 });
+      },
+      typeof counted.bytesWritten === 'number' ? (socket as Duplex & SentCounter) : null,
+    );
     this.writer.lastSeenAt = Date.now();
+    const rate = context.maxCommandsPerSecond;
+    this.commands = rate === null ? null : new TokenBucket(rate, rate * 2);
+    this.refusals = rate === null ? null : new TokenBucket(Math.max(1, rate / 2), Math.max(10, rate));
   }
 
   start(session: Session): void {
     this.session = session;
     this.open.add(this);
     const { ws, writer } = this;
-    ws.on('message', (data, isBinary) => {
-      writer.lastSeenAt = Date.now();
-      if (isBinary) {
-        writer.raw(
-          webSocketTextFrame(encodeErrorFrame(undefined, 'invalid_request', 'send JSON text frames')),
-        );
-        return;
-      }
-      this.handle(data.toString());
-    });
+    ws.on('message', this.receive);
     ws.on('pong', () => {
       writer.lastSeenAt = Date.now();
     });
@@ -186,7 +207,86 @@ class WebSocketConnection implements SessionSink {
     this.dispose();
   }
 
+  private readonly receive = (data: RawData, isBinary: boolean): void => {
+    this.writer.lastSeenAt = Date.now();
+    if (this.disposed) return;
+    if (this.inboxHead === this.inbox.length && this.handledThisTurn < FRAMES_PER_TURN) {
+      this.take(data, isBinary);
+      return;
+    }
+    this.inbox.push([data, isBinary]);
+    if (!this.paused && this.inbox.length - this.inboxHead >= INBOX_PAUSE_AT) {
+      this.paused = true;
+      this.ws.pause();
+    }
+  };
+
+  /** Handles one frame in this turn's share; the first of a turn books the next turn. */
+  private take(data: RawData, isBinary: boolean): void {
+    if (this.handledThisTurn++ === 0) setImmediate(this.nextTurn);
+    if (!this.admit(data, isBinary)) return;
+    if (isBinary) {
+      this.writer.raw(
+        webSocketTextFrame(encodeErrorFrame(undefined, 'invalid_request', 'send JSON text frames')),
+      );
+      return;
+    }
+    this.handle(data.toString());
+  }
+
+  private readonly nextTurn = (): void => {
+    this.handledThisTurn = 0;
+    while (this.inboxHead < this.inbox.length && this.handledThisTurn < FRAMES_PER_TURN && !this.disposed) {
+      const [data, isBinary] = this.inbox[this.inboxHead]!;
+      this.inbox[this.inboxHead++] = undefined as never;
+      this.take(data, isBinary);
+    }
+    if (this.inboxHead === this.inbox.length) {
+      this.inbox = [];
+      this.inboxHead = 0;
+    }
+    if (this.paused && !this.disposed && this.inbox.length - this.inboxHead < INBOX_PAUSE_AT / 2) {
+      this.paused = false;
+      this.ws.resume();
+    }
+  };
+
+  /** Takes a token for a frame; past the rate, answers rate_limited, and cuts a client that goes on. */
+  private admit(data: RawData, isBinary: boolean): boolean {
+    if (!this.commands || this.commands.take()) return true;
+    this.context.counters.commandsRateLimited += 1;
+    if (!this.refusals?.take()) {
+      this.session?.end({
+        code: 'rate_limited',
+        reason: 'too many commands: the connection went on far past its rate',
+        reconnectDelayMs: 0,
+      });
+      return false;
+    }
+    const parsed = isBinary ? null : parseClientCommand(data.toString());
+    const id = parsed === null ? undefined : parsed.ok ? parsed.command.id : parsed.id;
+    this.writer.raw(webSocketTextFrame(encodeErrorFrame(id, 'rate_limited', 'too many commands: slow down')));
+    return false;
+  }
+
+  /**
+   * The last-resort guard of frames: a frame whose handling throws (a bug) is answered with an
+   * `internal` error frame and logged once; the connection, and every other, goes on.
+   */
   private handle(text: string): void {
+    try {
+      this.handleCommand(text);
+    } catch (error) {
+      (this.context.fault ?? this.context.report)('websocket frame', error);
+      try {
+        this.writer.raw(webSocketTextFrame(encodeErrorFrame(undefined, 'internal', 'internal server error')));
+      } catch {
+        this.ws.terminate();
+      }
+    }
+  }
+
+  private handleCommand(text: string): void {
     const parsed = parseClientCommand(text);
     if (!parsed.ok) {
       const { code, message } = parsed.error;
@@ -199,7 +299,8 @@ class WebSocketConnection implements SessionSink {
     if (!session || session.closed) return;
     this.run(session, command).catch((error: unknown) => {
       const failure = asPushwireError(error);
-      if (failure.code === 'internal') this.context.report('websocket command', error);
+      if (failure.code === 'internal')
+        (this.context.fault ?? this.context.report)('websocket command', error);
       this.writer.raw(webSocketTextFrame(encodeErrorFrame(command.id, failure.code, failure.message)));
     });
   }
@@ -221,6 +322,8 @@ class WebSocketConnection implements SessionSink {
   private readonly dispose = (): void => {
     if (this.disposed) return;
     this.disposed = true;
+    this.inbox = [];
+    this.inboxHead = 0;
     this.open.delete(this);
     this.writer.stop();
     this.session?.close();

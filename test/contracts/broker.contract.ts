@@ -309,6 +309,29 @@ export function brokerContract(factory: BrokerFactory): void {
         assert.deepEqual(offsets(since.publications), [5, 6, 7]);
       });
 
+      test('publications younger than historyMinAgeMs stay in history beyond historySize', async () => {
+        const { broker, channel, epoch } = await published(7, {
+          historySize: 3,
+          historyTtlMs: null,
+          historyMinAgeMs: 600_000,
+        });
+        const result = await broker.history(channel, { since: { epoch, offset: 0 } });
+        assert.deepEqual(offsets(result.publications), [1, 2, 3, 4, 5, 6, 7]);
+        assert.equal(result.earliest, 1);
+      });
+
+      test('past historyMinAgeMs the count trims again, on the next publish', async () => {
+        const options = { historySize: 3, historyTtlMs: null, historyMinAgeMs: 150 };
+        const { broker, channel, returned, epoch } = await published(5, options);
+        const last = returned[4]!;
+        // The broker's clock (Redis's) is this machine's: wait until the five are old enough.
+        await eventually(async () => Date.now() > last.time + 400, 'the publications to age');
+        await broker.publish(channel, data(6), options);
+        const result = await broker.history(channel, { since: { epoch, offset: 0 } });
+        assert.deepEqual(offsets(result.publications), [4, 5, 6]);
+        assert.equal(result.earliest, 4);
+      });
+
       test('historySize 0 keeps nothing while offsets still rise', async () => {
         const { broker, channel, returned, epoch } = await published(3, {
           historySize: 0,

@@ -19,7 +19,7 @@ function redisScope(url: string, cluster: boolean): ClusterScope {
       await broker.start({ publication: () => {}, recovered: () => {} });
       return { cluster: broker.cluster, close: () => broker.close() };
     },
-    async doomedNode(id, counts) {
+    async doomedNode(id, counts, clients = {}) {
       const args = [
         url,
         prefix,
@@ -27,6 +27,7 @@ function redisScope(url: string, cluster: boolean): ClusterScope {
         String(LEASE_MS),
         JSON.stringify(counts),
         cluster ? 'cluster' : 'single',
+        JSON.stringify(clients),
       ];
       const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/cluster-node.ts', ...args], {
         cwd: root,

@@ -28,10 +28,15 @@ export interface ClusterScope {
   /** A started broker's cluster view (not joined yet). */
   node(): Promise<ClusterNode>;
   /**
-   * Shared views only: a node in a process of its own that joins as `id`, reports `counts`
-   * and is then killed without a word (SIGKILL) when `kill` is called.
+   * Shared views only: a node in a process of its own that joins as `id`, reports `counts`,
+   * adds `clients` (id -> user) to its roster and is then killed without a word (SIGKILL) when
+   * `kill` is called.
    */
-  doomedNode?(id: string, counts: Record<string, number>): Promise<{ kill(): Promise<void> }>;
+  doomedNode?(
+    id: string,
+    counts: Record<string, number>,
+    clients?: Record<string, string | null>,
+  ): Promise<{ kill(): Promise<void> }>;
   /** How long until a killed node's lease has surely run out and been claimed. */
   readonly lostWithinMs: number;
   dispose(): Promise<void>;
@@ -59,6 +64,16 @@ export class RecordingClusterHandler implements ClusterHandler {
   occupancy(change: OccupancyChange): void {
     this.occupancies.push(change);
   }
+}
+
+/** Occupancy changes without their numbers (checked apart: they depend on the clock). */
+function changes(list: readonly OccupancyChange[]) {
+  return list.map(({ channel, occupied }) => ({ channel, occupied }));
+}
+
+/** Numbers rise through `list`, each above the one before. */
+function assertRising(list: readonly number[], what: string) {
+  for (let i = 1; i < list.length; i++) assert.ok(list[i]! > list[i - 1]!, `${what}: ${list.join(', ')}`);
 }
 
 export function nodeInfo(id: string): NodeInfo {
@@ -143,10 +158,33 @@ export function clusterContract(factory: ClusterFactory): void {
       assert.deepEqual((await cluster.channels({ limit: 10 })).channels, [{ channel: 'c', subscribers: 3 }]);
       await cluster.report(new Map([['c', 0]]));
       assert.deepEqual((await cluster.channels({ limit: 10 })).channels, []);
-      assert.deepEqual(handler.occupancies, [
+      assert.deepEqual(changes(handler.occupancies), [
         { channel: 'c', occupied: true },
         { channel: 'c', occupied: false },
       ]);
+      assertRising(
+        handler.occupancies.map((change) => change.seq),
+        'occupied and vacated are numbered in order',
+      );
+    });
+
+    test('turns are numbered one by one with their crossings, which are not told to the handler', async () => {
+      const { cluster, handler } = await joined(`n-${unique()}`);
+      const first = await cluster.turn('t', 1);
+      assert.ok(first.edgeSeq !== null && first.occupied, 'the first subscriber occupies the channel');
+      assert.equal(first.seq, first.edgeSeq + 1, 'occupied is numbered just before the subscribe');
+      const second = await cluster.turn('t', 2);
+      assert.deepEqual(second, { seq: first.seq + 1, edgeSeq: null, occupied: true });
+      const third = await cluster.turn('t', 1);
+      assert.deepEqual(third, { seq: first.seq + 2, edgeSeq: null, occupied: true });
+      const last = await cluster.turn('t', 0);
+      assert.deepEqual(last, { seq: first.seq + 3, edgeSeq: first.seq + 4, occupied: false });
+      assert.deepEqual(handler.occupancies, [], "a turn's crossings are returned, not told");
+      assert.deepEqual((await cluster.channels({ limit: 10 })).channels, []);
+      const again = await cluster.turn('t', 1);
+      assert.ok(again.edgeSeq! > last.edgeSeq!, 'a forgotten channel starts a run above its old numbers');
+      await cluster.report(new Map([['t', 0]]));
+      assert.deepEqual(handler.occupancies, [{ channel: 't', occupied: false, seq: again.seq + 1 }]);
     });
 
     test('a broadcast reaches every node and gathers their replies; a failing node fails alone', async () => {
@@ -219,13 +257,53 @@ export function clusterContract(factory: ClusterFactory): void {
       await b.cluster.leave();
       assert.deepEqual((await a.cluster.channels({ limit: 10 })).channels, []);
       assert.equal((await a.cluster.nodes()).length, 1, 'the node that left is not listed');
-      const changes = [...a.handler.occupancies, ...b.handler.occupancies];
-      assert.deepEqual(changes, [
+      const told = [...a.handler.occupancies, ...b.handler.occupancies];
+      assert.deepEqual(changes(told), [
         { channel: 'shared', occupied: true },
         { channel: 'shared', occupied: false },
       ]);
-      assert.deepEqual(a.handler.occupancies, [{ channel: 'shared', occupied: true }]);
+      assert.deepEqual(changes(a.handler.occupancies), [{ channel: 'shared', occupied: true }]);
+      assertRising(
+        told.map((change) => change.seq),
+        'numbers rise across nodes',
+      );
       assert.equal(a.handler.lost.length + b.handler.lost.length, 0, 'a node that left is not lost');
+    });
+
+    test('turns on two nodes share one sequence; the channel is vacated only when both left', async () => {
+      const a = await joined(`a-${unique()}`);
+      const b = await joined(`b-${unique()}`);
+      const turns = [
+        await a.cluster.turn('room', 1),
+        await b.cluster.turn('room', 1),
+        await a.cluster.turn('room', 2),
+        await a.cluster.turn('room', 0),
+        await b.cluster.turn('room', 0),
+      ];
+      assert.deepEqual(
+        turns.map((turn) => [turn.edgeSeq === null ? null : turn.edgeSeq - turn.seq, turn.occupied]),
+        [
+          [-1, true],
+          [null, true],
+          [null, true],
+          [null, true],
+          [1, false],
+        ],
+        'occupied with the first subscribe, vacated with the last unsubscribe, on whichever node',
+      );
+      const numbers = turns.flatMap((turn) =>
+        turn.edgeSeq === null
+          ? [turn.seq]
+          : turn.occupied
+            ? [turn.edgeSeq, turn.seq]
+            : [turn.seq, turn.edgeSeq],
+      );
+      assert.deepEqual(
+        numbers,
+        numbers.map((_, i) => numbers[0]! + i),
+        'one number after the other',
+      );
+      assert.equal(a.handler.occupancies.length + b.handler.occupancies.length, 0);
     });
 
     test('a broadcast gets one reply per node', async () => {
@@ -248,7 +326,11 @@ export function clusterContract(factory: ClusterFactory): void {
       const b = await joined(`b-${unique()}`);
       await a.cluster.report(new Map([['both', 1]]));
       const doomedId = `doomed-${unique()}`;
-      const doomed = await scope.doomedNode!(doomedId, { both: 2, alone: 4 });
+      const doomed = await scope.doomedNode!(
+        doomedId,
+        { both: 2, alone: 4 },
+        { [`${doomedId}-1`]: 'alice', [`${doomedId}-2`]: null },
+      );
       await eventually(
         async () => (await a.cluster.channels({ limit: 10 })).channels.length === 2,
         'the doomed node to report',
@@ -273,6 +355,14 @@ export function clusterContract(factory: ClusterFactory): void {
           ['both', 2],
         ]),
       );
+      assert.deepEqual(
+        [...lost!.clients].sort((x, y) => (x.clientId < y.clientId ? -1 : 1)),
+        [
+          { clientId: `${doomedId}-1`, user: 'alice' },
+          { clientId: `${doomedId}-2`, user: null },
+        ],
+        'its clients, for their disconnects',
+      );
       assert.deepEqual((await a.cluster.channels({ limit: 10 })).channels, [
         { channel: 'both', subscribers: 1 },
       ]);
@@ -280,7 +370,7 @@ export function clusterContract(factory: ClusterFactory): void {
       const vacated = [...a.handler.occupancies, ...b.handler.occupancies].filter(
         (change) => !change.occupied,
       );
-      assert.deepEqual(vacated, [{ channel: 'alone', occupied: false }]);
+      assert.deepEqual(changes(vacated), [{ channel: 'alone', occupied: false }]);
     });
   });
 }

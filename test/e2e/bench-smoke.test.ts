@@ -127,3 +127,60 @@ test('subscribers dropped at once come back with their cursors and miss nothing'
   }
   assert.match(run.stdout, /^Reconnect storm/m);
 });
+
+test('SDK clients whose networks keep dropping get every message once, in order, and leave no dead peers', {
+  timeout: 300_000,
+}, async () => {
+  const dropsOut = join(out, 'drops');
+  const run = await runBench([
+    '--scenarios',
+    'drops,drops-silent',
+    '--targets',
+    'pushwire,raw',
+    '--subs',
+    '10',
+    '--rate',
+    '10',
+    '--duration',
+    '4s',
+    '--drop-every',
+    '1500ms',
+    '--drop-away',
+    '500ms',
+    '--out',
+    dropsOut,
+  ]);
+  assert.equal(run.code, 0, `bench exited ${run.code}\n${run.stdout}\n${run.stderr.slice(-3000)}`);
+  const results = JSON.parse(readFileSync(join(dropsOut, 'results.json'), 'utf8')) as BenchResults;
+  const ran = results.scenarios.map((s) => `${s.scenario} ${s.target}/${s.transport}`).sort();
+  // The SDK drives the clients: Pushwire only.
+  assert.deepEqual(
+    ran,
+    ['drops', 'drops-silent'].flatMap((scenario) =>
+      ['poll', 'sse', 'stream', 'ws'].map((transport) => `${scenario} pushwire/${transport}`),
+    ),
+  );
+  for (const scenario of results.scenarios) {
+    const where = `${scenario.scenario} ${scenario.transport}`;
+    const result =
+      scenario.scenario === 'drops' || scenario.scenario === 'drops-silent' ? scenario.result : null;
+    assert.ok(result, `${where}: ${scenario.error}`);
+    assert.equal(result.connectFailed, 0, `${where}: connect failed`);
+    assert.ok(
+      result.drops > 0 && result.reconnects > 0,
+      `${where}: ${result.drops} drops, ${result.reconnects} back`,
+    );
+    assert.ok(result.replay.count > 0, `${where}: messages came through a resume`);
+    assert.equal(result.lost, 0, `${where}: lost`);
+    assert.equal(result.duplicated, 0, `${where}: duplicated`);
+    assert.equal(result.reordered, 0, `${where}: out of order`);
+    assert.equal(result.gaps, 0, `${where}: gaps`);
+    assert.equal(result.deliveredPercent, 100, `${where}: delivered`);
+    // Left open by the network, old connections are ended when their clients come back.
+    assert.ok(
+      result.serverConnectionsMax <= 15,
+      `${where}: ${result.serverConnectionsMax} server connections`,
+    );
+  }
+  assert.match(run.stdout, /^Network drops/m);
+});

@@ -130,6 +130,30 @@ describe('authorization by the application', () => {
     assert.equal(((await sse.json()) as { error: { message: string } }).error.message, 'not your room');
   });
 
+  test('a poll without a cursor asks the subscribe hook too, and a refused one leaves no state', async () => {
+    const channelsHeld = async () => {
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      return Number(/^pushwire_history_channels (\d+)$/m.exec(text)?.[1]);
+    };
+    const held = await channelsHeld();
+    const poll = await fetch(`${server.url}/poll?channel=sec:no`, { headers: ALICE });
+    assert.equal(poll.status, 403);
+    const body = (await poll.json()) as { error: { message: string }; cursor?: string };
+    assert.equal(body.error.message, 'not your room');
+    assert.equal(body.cursor, undefined, "the channel's position is not told");
+    assert.equal(await channelsHeld(), held, 'the broker keeps nothing for the refused channel');
+    const alice = client();
+    await alice.connected;
+    for (const channel of ['sec:no', 'closed']) {
+      const refused = await alice.request({ op: 'subscribe', channel });
+      assert.equal(refused.code, 'forbidden', channel);
+    }
+    assert.equal(await channelsHeld(), held, 'nor for subscribes it refused');
+    const allowed = await fetch(`${server.url}/poll?channel=sec:fine`, { headers: ALICE });
+    assert.equal(allowed.status, 200);
+    assert.equal(await channelsHeld(), held + 1);
+  });
+
   test('the publish hook may replace the data or refuse the publish', async () => {
     const reader = client();
     await reader.connected;

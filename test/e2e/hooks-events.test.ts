@@ -16,10 +16,9 @@ const SECRET = 'test-hook-secret-0123456789abcdef';
 const story = (events: readonly ReceivedEvent[]) =>
   events.map((e) => [e.type, e.channel, e.reason].filter((part) => part).join(' '));
 
-/** What every delivery must satisfy: each event once, every request signed, numbers in order. */
+/** What every delivery must satisfy, once duplicates are dropped on id: every request signed, numbers in order with none missing. */
 function assertDelivery(receiver: HookReceiver): void {
   const { events } = receiver;
-  assert.equal(new Set(events.map((e) => e.id)).size, events.length, 'every event arrives once');
   assert.ok(
     receiver.calls.length > 0 && receiver.calls.every((call) => call.signed),
     'every request is signed',

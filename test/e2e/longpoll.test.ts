@@ -84,3 +84,43 @@ describe('long polling from memory', () => {
     agent.destroy();
   });
 });
+
+/**
+ * With the default settings a poller comes back to find everything it missed, however many
+ * messages came meanwhile: history keeps the last --history-min-age (30 s), not only the last
+ * --history-size (100) messages.
+ */
+describe('a slow long-poll client with the default history settings', () => {
+  let server: RunningPushwire;
+  before(async () => {
+    server = await startPushwire();
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  test('polling once per 300 messages at 100 msg/s, it gets every message, with no gap', async () => {
+    const first = (await (await fetch(`${server.url}/poll?channel=slow`)).json()) as { cursor: string };
+    let cursor = first.cursor;
+    const offsets: number[] = [];
+    let next = 1;
+    for (let round = 0; round < 3; round++) {
+      // 300 messages, ten every 100 ms: three times the default history size between two polls.
+      for (let tick = 0; tick < 30; tick++) {
+        const started = Date.now();
+        await Promise.all(Array.from({ length: 10 }, () => server.publish('slow', { n: next++ })));
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, 100 - (Date.now() - started))));
+      }
+      const answer = (await (
+        await fetch(`${server.url}/poll?channel=slow&cursor=${encodeURIComponent(cursor)}`)
+      ).json()) as { messages: { offset: number }[]; cursor: string; gaps?: unknown[] };
+      assert.equal(answer.gaps, undefined, `no gap in round ${round + 1}`);
+      offsets.push(...answer.messages.map((m) => m.offset));
+      cursor = answer.cursor;
+    }
+    assert.deepEqual(
+      offsets,
+      Array.from({ length: 900 }, (_, i) => i + 1),
+    );
+  });
+});

@@ -15,6 +15,11 @@ export interface ClientProxy {
   cutAll(): void;
   /** Stops forwarding on every open connection without closing it; new ones are let through. */
   freezeAll(): void;
+  /**
+   * A network that drops without a FIN: the client's side of every open connection is cut,
+   * the server's side is left open and never read again, as a vanished peer leaves it.
+   */
+  abandonAll(): void;
   refuseWebSocket(refuse: boolean): void;
   setUpstream(port: number): void;
 
@@ -30,6 +35,7 @@ export async function startClientProxy(upstreamPort: number): Promise<ClientProx
   const sockets = new Set<Socket>();
   const open = new Set<[Socket, Socket]>();
   const frozen = new Set<[Socket, Socket]>();
+  const abandoned = new Set<[Socket, Socket]>();
   const server = createServer((client) => {
     accepted++;
     sockets.add(client);
@@ -43,6 +49,7 @@ export async function startClientProxy(upstreamPort: number): Promise<ClientProx
       const pair: [Socket, Socket] = [client, target];
       open.add(pair);
       const drop = () => {
+        if (abandoned.has(pair)) return;
         open.delete(pair);
         client.destroy();
         target.destroy();
@@ -80,6 +87,17 @@ export async function startClientProxy(upstreamPort: number): Promise<ClientProx
       }
       open.clear();
     },
+    abandonAll() {
+      for (const pair of open) {
+        const [client, target] = pair;
+        client.unpipe(target);
+        target.unpipe(client);
+        target.pause();
+        abandoned.add(pair);
+        client.destroy();
+      }
+      open.clear();
+    },
     refuseWebSocket(value) {
       refuse = value;
     },
@@ -89,7 +107,7 @@ export async function startClientProxy(upstreamPort: number): Promise<ClientProx
     async close() {
       cutAll();
       for (const socket of sockets) socket.destroy();
-      for (const [client, target] of frozen) {
+      for (const [client, target] of [...frozen, ...abandoned]) {
         client.destroy();
         target.destroy();
       }

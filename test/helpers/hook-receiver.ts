@@ -39,8 +39,14 @@ export interface HookReceiver {
   readonly port: number;
   /** Every request, in the order they came. */
   readonly calls: HookCall[];
-  /** The events of every batch answered with a 2xx, in the order they came. */
+  /**
+   * The events of every batch answered with a 2xx, in the order they came, each id once:
+   * delivery is at least once (a batch whose answer came after the sender's timeout comes
+   * again), and docs/hooks.md tells receivers to deduplicate on `id`, as this one does.
+   */
   readonly events: ReceivedEvent[];
+  /** Events that came again after they had been taken. */
+  redelivered: number;
   /** How the next request is answered; 200 `{}` by default. */
   answer: (call: HookCall) => HookAnswer;
   /** Resolves once `match` holds for the events taken so far (checked as batches come). */
@@ -64,11 +70,13 @@ function verified(secret: string, header: string | undefined, raw: string): bool
 /** A plain node:http receiver of Pushwire's hooks on a loopback port (`port`, or any free one). */
 export async function startHookReceiver(secret: string, port = 0): Promise<HookReceiver> {
   const waiters = new Set<() => void>();
+  const seen = new Set<string>();
   const receiver: HookReceiver = {
     url: '',
     port: 0,
     calls: [],
     events: [],
+    redelivered: 0,
     answer: () => ({ status: 200, body: {} }),
     until(match, timeoutMs = 10_000, what = 'the expected events') {
       return new Promise((resolve, reject) => {
@@ -114,7 +122,14 @@ export async function startHookReceiver(secret: string, port = 0): Promise<HookR
         res.writeHead(status, { 'Content-Type': 'application/json' });
         res.end(body === undefined ? '' : JSON.stringify(body));
         if (status >= 200 && status < 300 && Array.isArray(call.body.events)) {
-          receiver.events.push(...(call.body.events as ReceivedEvent[]));
+          for (const event of call.body.events as ReceivedEvent[]) {
+            if (seen.has(event.id)) {
+              receiver.redelivered += 1;
+              continue;
+            }
+            seen.add(event.id);
+            receiver.events.push(event);
+          }
           for (const check of [...waiters]) check();
         }
       }, delayMs);

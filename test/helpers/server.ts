@@ -88,7 +88,8 @@ export async function startPushwire(options: StartOptions = {}): Promise<Running
       reject(new Error(`server exited with ${code} before listening:\n${stdout}\n${stderr}`));
     });
   });
-  const keyMatch = /API key: (\S+)/.exec(stdout);
+  // Only a generated key is printed; a given one is never shown.
+  const keyMatch = /API key: (\S+) {2}\(generated/.exec(stdout);
   return {
     url,
     port: Number(new URL(url).port),

@@ -12,7 +12,14 @@ import {
   type ScenarioRecord,
 } from './results.ts';
 import { planCases, runCase, stopRunningTargets } from './scenarios.ts';
-import { PACKAGE_ROOT, profileNodeTargets, TARGETS, type TargetInfo, type TargetName } from './targets.ts';
+import {
+  PACKAGE_ROOT,
+  profileNodeTargets,
+  TARGETS,
+  type TargetInfo,
+  type TargetName,
+  tunePushwire,
+} from './targets.ts';
 
 export type { BenchOptions } from './options.ts';
 export type { BenchResults, ScenarioRecord } from './results.ts';
@@ -35,6 +42,7 @@ export async function runBench(argv: readonly string[]): Promise<number> {
     return 0;
   }
   stopTargetsOnSignal();
+  tunePushwire(options.pushwireArgs);
   if (options.profileDir) {
     mkdirSync(resolve(options.profileDir), { recursive: true });
     profileNodeTargets(resolve(options.profileDir));

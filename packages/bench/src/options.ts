@@ -10,6 +10,8 @@ export const SCENARIO_NAMES = [
   'publish',
   'reconnect',
   'connect',
+  'drops',
+  'drops-silent',
 ] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
@@ -30,6 +32,12 @@ export interface BenchOptions {
   readonly outDir: string | null;
   /** Where the Node targets write a CPU profile (`node --cpu-prof`) per run; null: none. */
   readonly profileDir: string | null;
+  /** `serve` arguments added to Pushwire's defaults (`--pushwire-args`); empty: the defaults. */
+  readonly pushwireArgs: readonly string[];
+  /** The drop scenarios: each client's network drops every this long (± 20 %)… */
+  readonly dropEveryMs: number;
+  /** …and stays away about this long. */
+  readonly dropAwayMs: number;
   readonly quick: boolean;
   readonly help: boolean;
 }
@@ -42,6 +50,8 @@ export const DEFAULTS = {
   inFlight: 64,
   payloadBytes: 100,
   repeat: 1,
+  dropEveryMs: 15_000,
+  dropAwayMs: 2000,
 } as const;
 
 /** What one scenario runs with: N values, a rate (msg/s, total over channels) and a duration. */
@@ -65,6 +75,9 @@ const SCENARIO_DEFAULTS: Readonly<Record<ScenarioName, ScenarioSettings>> = {
   // two cores carry, and the storm would time the overload rather than the reconnecting.
   reconnect: { subscribers: [10_000], rate: 10, durationMs: 10_000 },
   connect: { subscribers: [10_000], rate: 0, durationMs: 0 },
+  // AnyCable's harness: 10,000 clients, 2 msg/s, 2 minutes of drops every ~15 s for ~2 s.
+  drops: { subscribers: [10_000], rate: 2, durationMs: 120_000 },
+  'drops-silent': { subscribers: [10_000], rate: 2, durationMs: 120_000 },
 };
 
 /** `--quick`: every target and transport, small and short: about a minute for the fan-out. */
@@ -100,19 +113,33 @@ results.json and report.html.
                              reconnect  N subscribers dropped at once mid-run reconnect with
                                         their cursors (targets with resume: pushwire, raw)
                              connect    connections set up and subscribed per second
+                             drops      N Pushwire SDK clients of one channel at 2 msg/s for
+                                        2 min, each one's network cut every 15 s ± 3 s for
+                                        ~2 s (socket reset, no close frame); the SDK
+                                        reconnects and resumes: delivered % (once, in order),
+                                        replay latency (pushwire only)
+                             drops-silent  the same, but the server's half of each dropped
+                                        connection is left open and silent (a loopback
+                                        proxy blackholes it): server connections vs clients
   --quick                  every target and transport, 500 subscribers, 2 s each (~1 min)
   --targets LIST           pushwire,raw,socketio,nchan (default pushwire,raw)
   --transports LIST        ws,sse,poll,stream (default all; a target runs those it has)
   --subs LIST              N, one scenario per value, e.g. 1000,5000 (default per scenario:
                            fanout, max-rate, publish 1000; idle, channels, reconnect,
-                           connect 10000)
-  --rate N                 messages per second (default 100; channels 2000, reconnect 10)
+                           connect, drops 10000)
+  --rate N                 messages per second (default 100; channels 2000, reconnect 10,
+                           drops 2)
   --duration D             publishing time per scenario: 10s, 1500ms, 1m (default 10s;
-                           max-rate steps and publish 5s)
+                           max-rate steps and publish 5s; drops 2m)
+  --drop-every D           drops: each client's network drops every D ± 20 % (default 15s)
+  --drop-away D            drops: and stays away about D (default 2s)
   --in-flight K            publishes in flight in the publish scenario (default 64)
   --payload BYTES          size of each message's data (default 100)
   --repeat N               runs per scenario, medians reported (default 1)
   --out DIR                where results go (default packages/bench/results/<timestamp>)
+  --pushwire-args ARGS     serve arguments added to Pushwire's defaults, e.g.
+                           "--history-size 1000 --log-level warn" (default none: Pushwire
+                           runs with the settings a user gets)
   --profile DIR            Node targets (pushwire, raw, socketio) write a CPU profile of
                            each run there (node --cpu-prof); open it in Chrome DevTools
   -h, --help               this text
@@ -127,6 +154,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
       quick: { type: 'boolean', default: false },
       scenarios: { type: 'string' },
       'in-flight': { type: 'string' },
+      'drop-every': { type: 'string' },
+      'drop-away': { type: 'string' },
       targets: { type: 'string' },
       transports: { type: 'string' },
       subs: { type: 'string' },
@@ -136,6 +165,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
       repeat: { type: 'string' },
       out: { type: 'string' },
       profile: { type: 'string' },
+      'pushwire-args': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -160,8 +190,11 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     inFlight: values['in-flight'] ? positiveInt('--in-flight', values['in-flight']) : DEFAULTS.inFlight,
     payloadBytes: values.payload ? positiveInt('--payload', values.payload) : DEFAULTS.payloadBytes,
     repeat: values.repeat ? positiveInt('--repeat', values.repeat) : DEFAULTS.repeat,
+    dropEveryMs: values['drop-every'] ? parseDurationMs(values['drop-every']) : DEFAULTS.dropEveryMs,
+    dropAwayMs: values['drop-away'] ? parseDurationMs(values['drop-away']) : DEFAULTS.dropAwayMs,
     outDir: values.out ?? null,
     profileDir: values.profile ?? null,
+    pushwireArgs: (values['pushwire-args'] ?? '').split(/\s+/).filter((arg) => arg !== ''),
   };
 }
 

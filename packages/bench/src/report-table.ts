@@ -1,4 +1,5 @@
 import type { ConnectionsResult } from './connections.ts';
+import type { DropsResult } from './drops.ts';
 import type { FanoutResult } from './fanout.ts';
 import type { MaxRateResult } from './max-rate.ts';
 import type { ScenarioName } from './options.ts';
@@ -130,6 +131,22 @@ const CONNECT: readonly Column<ConnectionsResult>[] = [
   { title: 'failed', cell: (r) => String(r.connectFailed) },
 ];
 
+const DROPS: readonly Column<DropsResult>[] = [
+  TARGET,
+  TRANSPORT,
+  N,
+  { title: 'delivered %', cell: (r) => r.deliveredPercent.toFixed(3) },
+  { title: 'lost/dup/reord', cell: (r) => `${r.lost}/${r.duplicated}/${r.reordered}` },
+  { title: 'gaps', cell: (r) => String(r.gaps) },
+  { title: 'replay p50 ms', cell: (r) => r.replay.p50Ms.toFixed(0) },
+  { title: 'replay p99 ms', cell: (r) => r.replay.p99Ms.toFixed(0) },
+  { title: 'live p99 ms', cell: (r) => r.live.p99Ms.toFixed(0) },
+  { title: 'away p99 ms', cell: (r) => r.away.p99Ms.toFixed(0) },
+  { title: 'drops', cell: (r) => n(r.drops) },
+  { title: 'server conns max', cell: (r) => n(r.serverConnectionsMax) },
+  { title: '×clients', cell: (r) => r.serverConnectionsRatio.toFixed(2) },
+];
+
 const TITLES: Readonly<Record<ScenarioName, string>> = {
   fanout: 'Fan-out: N subscribers of one channel',
   'max-rate': 'Max sustained rate (doubled, then bisected, until p99 > 1 s, a loss, or the publisher behind)',
@@ -138,6 +155,8 @@ const TITLES: Readonly<Record<ScenarioName, string>> = {
   publish: 'HTTP publish API throughput',
   reconnect: 'Reconnect storm: every subscriber dropped at once, back with its cursor',
   connect: 'Connection set-up rate (connected and subscribed)',
+  drops: 'Network drops: SDK clients cut every ~15 s for ~2 s, resumed by the SDK',
+  'drops-silent': 'Network drops, server half left open and silent: the same, plus dead peers on the server',
 };
 
 function columnsOf(scenario: ScenarioName): readonly Column<never>[] {
@@ -156,6 +175,9 @@ function columnsOf(scenario: ScenarioName): readonly Column<never>[] {
       return IDLE;
     case 'connect':
       return CONNECT;
+    case 'drops':
+    case 'drops-silent':
+      return DROPS;
   }
 }
 
@@ -205,7 +227,16 @@ export function formatTable(results: BenchResults): string {
     out.push(...table.rows.map(line), ...table.failures, '');
   }
   for (const skip of results.skipped) out.push(`${skip.target}: skipped (${skip.reason})`);
+  out.push(pushwireSettings(results));
   return `${out.join('\n')}\n`;
+}
+
+/** Which settings Pushwire ran with: a user's defaults unless `--pushwire-args` tuned them. */
+export function pushwireSettings(results: BenchResults): string {
+  const args = results.options.pushwireArgs ?? [];
+  return args.length === 0
+    ? 'pushwire: default settings (pushwire serve --api-key KEY)'
+    : `pushwire: tuned (pushwire serve --api-key KEY ${args.join(' ')})`;
 }
 
 /** The same tables in Markdown (written as results.md), as docs/benchmarks.md quotes them. */
@@ -217,5 +248,6 @@ export function formatMarkdownTable(results: BenchResults): string {
     out.push(...table.rows.map((row) => `| ${row.join(' | ')} |`));
     out.push(...table.failures.map((failure) => `\nerror: ${failure}`), '');
   }
+  out.push(pushwireSettings(results), '');
   return `${out.join('\n')}\n`;
 }

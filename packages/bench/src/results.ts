@@ -1,5 +1,6 @@
 import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import type { ConnectionsResult } from './connections.ts';
+import type { DropsResult } from './drops.ts';
 import type { FanoutResult } from './fanout.ts';
 import type { MaxRateResult } from './max-rate.ts';
 import type { BenchOptions, ScenarioName } from './options.ts';
@@ -21,8 +22,9 @@ interface RecordOf<S extends ScenarioName, R> {
 export type FanoutRecord = RecordOf<'fanout' | 'channels' | 'publish' | 'reconnect', FanoutResult>;
 export type MaxRateRecord = RecordOf<'max-rate', MaxRateResult>;
 export type ConnectionsRecord = RecordOf<'idle' | 'connect', ConnectionsResult>;
-export type ScenarioRecord = FanoutRecord | MaxRateRecord | ConnectionsRecord;
-export type AnyResult = FanoutResult | MaxRateResult | ConnectionsResult;
+export type DropsRecord = RecordOf<'drops' | 'drops-silent', DropsResult>;
+export type ScenarioRecord = FanoutRecord | MaxRateRecord | ConnectionsRecord | DropsRecord;
+export type AnyResult = FanoutResult | MaxRateResult | ConnectionsResult | DropsResult;
 
 export interface BenchResults {
   readonly version: 2;
@@ -135,6 +137,11 @@ function correct(record: ScenarioRecord): boolean {
     case 'idle':
     case 'connect':
       return record.result !== null && record.result.connectFailed === 0;
+    case 'drops':
+    case 'drops-silent': {
+      const r = record.result;
+      return r !== null && r.lost === 0 && r.duplicated === 0 && r.reordered === 0 && r.connectFailed === 0;
+    }
     default: {
       const r = record.result;
       return (

@@ -1,4 +1,5 @@
 import { type ConnectionsResult, runConnections } from './connections.ts';
+import { type DropsParams, type DropsResult, runDrops } from './drops.ts';
 import { type FanoutParams, type FanoutResult, fanoutParams, runFanout } from './fanout.ts';
 import { type MaxRateResult, searchMaxRate } from './max-rate.ts';
 import { type BenchOptions, type ScenarioName, settingsFor } from './options.ts';
@@ -22,12 +23,6 @@ export interface ScenarioCase {
  */
 const LONG_DRAIN_MS = 60_000;
 const LONG_DRAIN_IDLE_MS = 10_000;
-/**
- * History per channel in the reconnect storm: 1,000 s at its default 10 msg/s (100 s at
- * 100 msg/s), so that a storm of 10,000 clients that takes minutes on a loaded machine still
- * resumes without a gap.
- */
-const STORM_HISTORY_SIZE = 10_000;
 
 /**
  * The cases of `scenario`, targets side by side for each N and transport so that they share
@@ -58,6 +53,8 @@ export function planCases(
       for (const target of targets) {
         if (!target.transports.includes(transport)) continue;
         if (scenario === 'reconnect' && !target.resumes) continue;
+        // The drops are driven by Pushwire's own SDK: only Pushwire speaks its protocol.
+        if ((scenario === 'drops' || scenario === 'drops-silent') && target.name !== 'pushwire') continue;
         if (scenario === 'connect' && target.dialect === 'nchan' && transport === 'poll') continue;
         cases.push({ scenario, target, transport, subscribers: n });
       }
@@ -105,14 +102,33 @@ export async function runCase(
           drainTimeoutMs: LONG_DRAIN_MS,
           drainIdleMs: LONG_DRAIN_IDLE_MS,
         },
+        // Each target's own history settings: Pushwire's default keeps the last 30 s whatever
+        // the count, which a storm that takes longer than that does not resume from whole.
         label,
-        { historySize: STORM_HISTORY_SIZE },
       );
     case 'max-rate': {
       const result = await searchMaxRate(subscribers, settings.rate, (rate) =>
         fanoutCase(target, transport, base(rate), `${label} ${rate} msg/s`),
       );
       process.stderr.write(`${label} max sustained ${maxRateSummary(result)}\n`);
+      return result;
+    }
+    case 'drops':
+    case 'drops-silent': {
+      const params: DropsParams = {
+        clients: subscribers,
+        rate: settings.rate,
+        durationMs: settings.durationMs,
+        payloadBytes: options.payloadBytes,
+        mode: item.scenario === 'drops' ? 'cut' : 'silent',
+        periodMs: options.dropEveryMs,
+        jitterMs: Math.round(options.dropEveryMs / 5),
+        awayMs: options.dropAwayMs,
+      };
+      const [result, progress] = await withTarget(target, label, (running, line) =>
+        runDrops(running, transport, params, line),
+      );
+      progress.done(dropsSummary(result));
       return result;
     }
     case 'idle':
@@ -175,6 +191,10 @@ function fanoutSummary(r: FanoutResult): string {
     ? `, storm: ${r.storm.reconnected}/${r.storm.dropped} back in ${r.storm.allLiveMs} ms`
     : '';
   return `${r.publishesPerSec.toLocaleString('en-US')} publishes/s, ${r.deliveriesPerSec.toLocaleString('en-US')} deliveries/s, p50 ${r.latency.p50Ms} ms, p99 ${r.latency.p99Ms} ms, lost ${r.lost}, dup ${r.duplicated}, reordered ${r.reordered}${storm}`;
+}
+
+function dropsSummary(r: DropsResult): string {
+  return `delivered ${r.deliveredPercent} % (lost ${r.lost}, dup ${r.duplicated}, reordered ${r.reordered}, gaps ${r.gaps}), replay p50 ${r.replay.p50Ms} ms p99 ${r.replay.p99Ms} ms, away p99 ${r.away.p99Ms} ms, ${r.drops} drops, server conns max ${r.serverConnectionsMax} (${r.serverConnectionsRatio}× clients)`;
 }
 
 function maxRateSummary(r: MaxRateResult): string {

@@ -28,12 +28,12 @@ export interface TargetInfo {
 
 /** How a target is configured for one run (where it has the setting). */
 export interface StartOptions {
-  /** Messages kept per channel for resume: Pushwire `--history-size`, raw `--history`. */
-  readonly historySize: number;
+  /**
+   * Messages kept per channel for resume: Pushwire `--history-size`, raw `--history`. Absent:
+   * the target's own default (Pushwire's: 100 messages and at least the last 30 s; raw's: 1,000).
+   */
+  readonly historySize?: number;
 }
-
-/** As many as the raw ceiling keeps by default; Pushwire's own default is 100. */
-export const DEFAULT_HISTORY_SIZE = 1000;
 
 export interface RunningTarget {
   readonly baseUrl: string;
@@ -49,7 +49,7 @@ export interface RunningTarget {
 /** File descriptors every target and load-generator process may hold (the machine's hard limit). */
 export const OPEN_FILES = 20_000;
 const START_TIMEOUT_MS = 30_000;
-const API_KEY = 'bench-api-key';
+const API_KEY = 'bench-api-key-0123456789';
 
 /** Runs `command` with its open-file limit raised first (`ulimit -n`, up to the hard limit). */
 export function spawnWithFileLimit(
@@ -77,6 +77,15 @@ export function freePort(): Promise<number> {
 }
 
 let nodeProfileArgs: readonly string[] = [];
+let pushwireExtraArgs: readonly string[] = [];
+
+/**
+ * `serve` arguments added to Pushwire's defaults from now on (`--pushwire-args`): a tuned
+ * configuration, shown beside the defaults rather than instead of them.
+ */
+export function tunePushwire(args: readonly string[]): void {
+  pushwireExtraArgs = args;
+}
 
 /**
  * Node targets started from now on write a CPU profile into `dir` when they stop (they exit
@@ -160,7 +169,7 @@ function nodeTarget(
     orderBy: 'offset',
     resumes: name !== 'socketio',
     unavailable: () => (existsSync(path) ? null : `${path} not found`),
-    async start(options = { historySize: DEFAULT_HISTORY_SIZE }) {
+    async start(options = {}) {
       const port = await freePort();
       const loader = path.endsWith('.ts') ? ['--import', 'tsx'] : [];
       const { child, baseUrl } = await startNodeServer([
@@ -260,25 +269,25 @@ export const TARGETS: Readonly<Record<TargetName, TargetInfo>> = {
   pushwire: nodeTarget(
     'pushwire',
     pushwireBin(),
-    // History as long as the raw ceiling's: what a reconnect storm resumes from.
+    // The settings a user gets: only the API key the publisher needs, then `--pushwire-args`.
     (options) => [
       'serve',
       '--api-key',
       API_KEY,
-      '--log-level',
-      'warn',
-      '--heartbeat-interval',
-      '15s',
-      '--history-size',
-      String(options.historySize),
+      // The load comes from one address, in numbers no single client should reach.
+      '--max-connections',
+      'off',
+      '--max-connections-per-ip',
+      'off',
+      ...pushwireExtraArgs,
+      ...(options.historySize === undefined ? [] : ['--history-size', String(options.historySize)]),
     ],
     ['ws', 'sse', 'poll', 'stream'],
   ),
   raw: nodeTarget(
     'raw',
     join(PACKAGE_ROOT, 'targets', 'raw-server.ts'),
-    (options) =>
-      options.historySize === DEFAULT_HISTORY_SIZE ? [] : ['--history', String(options.historySize)],
+    (options) => (options.historySize === undefined ? [] : ['--history', String(options.historySize)]),
     ['ws', 'sse', 'poll', 'stream'],
   ),
   socketio: nodeTarget('socketio', join(PACKAGE_ROOT, 'targets', 'socketio-server.ts'), () => [], ['ws']),

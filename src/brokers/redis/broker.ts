@@ -154,6 +154,7 @@ export class RedisBroker implements Broker, BrokerHealth, BrokerCluster {
           options.historyTtlMs ?? 0,
           this.metaTtlMs,
           this.publishCommand,
+          options.historyMinAgeMs ?? 0,
         ],
       ),
     );

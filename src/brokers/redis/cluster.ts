@@ -1,12 +1,16 @@
 import { randomBytes } from 'node:crypto';
+import { PushwireError } from '../../protocol/index.ts';
 import { messageOf } from '../local-cluster.ts';
 import type {
   ChannelCount,
   ChannelPage,
   ChannelQuery,
+  ChannelTurn,
+  ClientRoster,
   ClusterHandler,
   ClusterRequest,
   ClusterView,
+  ConnectedClient,
   Logger,
   NodeInfo,
   NodeLease,
@@ -52,6 +56,15 @@ interface PendingBroadcast {
 const SCAN_ROUNDS = 8;
 
 /**
+ * A vacated channel's sequence is kept this long: long enough that a receiver has ordered what
+ * came before; a channel vacated for longer starts its next run from the clock.
+ */
+const SEQUENCE_TTL_MS = 24 * 60 * 60 * 1000;
+
+/** What occupancy.lua answers: totals before and after, the turn's and the crossing's numbers (0: none). */
+type CountResult = [before: number, after: number, seq: number, edgeSeq: number];
+
+/**
  * The cluster view of a Redis deployment.
  *
  * - Leases: every node renews its entry in one ZSET (expiry by Redis's clock) every third of
@@ -60,11 +73,14 @@ const SCAN_ROUNDS = 8;
  * - Counts: each channel's HASH nodeId -> count sits in the channel's own slot (so a script can
  *   tell 0 -> n and n -> 0 apart atomically, on Redis Cluster too); an index ZSET of occupied
  *   channels, ordered by name, pages them; each node keeps its counts in a HASH of its own for
- *   whoever finds it lost.
+ *   whoever finds it lost. The same script numbers each channel's turns and 0 crossings.
+ * - Clients: each node keeps its connected clients in a HASH of its own, beside its counts, so
+ *   that whoever finds it lost can tell of their disconnects.
  * - Bus: one pub/sub channel; requests name their sender, replies their addressee.
  */
 export class RedisCluster implements ClusterView {
   readonly revocations: RevocationStore;
+  readonly clients: ClientRoster;
   private readonly keys: ClusterKeys;
   private readonly pending = new Map<string, PendingBroadcast>();
   private self: NodeInfo | null = null;
@@ -76,6 +92,9 @@ export class RedisCluster implements ClusterView {
   constructor(private readonly route: ClusterRoute) {
     this.keys = clusterKeys(route.prefix);
     this.revocations = new RedisRevocations(route, this.keys.revoked);
+    this.clients = new RedisRoster(route, () =>
+      this.state === 'joined' ? this.keys.nodeClients(this.self!.id) : null,
+    );
   }
 
   /** The name of the bus, so the broker can hand its messages here. */
@@ -110,14 +129,21 @@ export class RedisCluster implements ClusterView {
   async report(counts: ReadonlyMap<string, number>): Promise<void> {
     const self = this.self;
     if (!self || counts.size === 0) return;
-    await this.setCounts(self.id, counts);
-    const positive = [...counts].filter(([, count]) => count > 0);
-    const gone = [...counts.keys()].filter((channel) => counts.get(channel) === 0);
-    const own = this.keys.nodeChannels(self.id);
-    await this.route.guard('cluster report', async () => {
-      if (positive.length > 0) await this.route.control.hset(own, Object.fromEntries(positive));
-      if (gone.length > 0) await this.route.control.hdel(own, ...gone);
-    });
+    // Both writes are sent before either is awaited: a turn made meanwhile lands after them.
+    const owning = this.writeOwn(self.id, counts);
+    await Promise.all([this.setCounts(self.id, counts, false), owning]);
+  }
+
+  async turn(channel: string, count: number): Promise<ChannelTurn> {
+    const self = this.self;
+    if (this.state !== 'joined' || !self) {
+      throw new PushwireError('broker_unavailable', 'this node is not in the cluster');
+    }
+    const counts = new Map([[channel, count]]);
+    const owning = this.writeOwn(self.id, counts);
+    const [[result]] = await Promise.all([this.setCounts(self.id, counts, true), owning]);
+    const [, after, seq, edgeSeq] = result!;
+    return { seq, edgeSeq: edgeSeq === 0 ? null : edgeSeq, occupied: after > 0 };
   }
 
   async channels({ prefix = '', after, limit }: ChannelQuery): Promise<ChannelPage> {
@@ -183,11 +209,11 @@ export class RedisCluster implements ClusterView {
     const self = this.self!;
     try {
       const own = await this.ownCounts(self.id);
-      await this.setCounts(self.id, new Map([...own.keys()].map((channel) => [channel, 0])));
+      await this.setCounts(self.id, new Map([...own.keys()].map((channel) => [channel, 0])), false);
       const { leases, infos } = this.keys;
       await this.route.guard('cluster leave', async () => {
         await this.route.control.multi().zrem(leases, self.id).hdel(infos, self.id).exec();
-        await this.route.control.del(this.keys.nodeChannels(self.id));
+        await this.route.control.del(this.keys.nodeChannels(self.id), this.keys.nodeClients(self.id));
       });
     } catch (error) {
       // Its lease runs out instead, and another node reports it lost.
@@ -261,9 +287,14 @@ export class RedisCluster implements ClusterView {
     );
     if (added === 1 && this.renewals > 0) {
       // Cut off past its lease: another node reported it lost and removed its counts.
-      this.route.log('warn', `this node's cluster lease ran out; it is back, and its counts are restored`);
+      // Its clients were told disconnected (node_lost) by the node that found it lost; those
+      // still here are remembered again as they leave and come back.
+      this.route.log(
+        'warn',
+        `this node's cluster lease ran out; it is back, and its counts are restored (its clients were reported lost)`,
+      );
       const own = await this.ownCounts(self.id);
-      await this.setCounts(self.id, own);
+      await this.setCounts(self.id, own, false);
     }
     this.renewals++;
   }
@@ -276,14 +307,18 @@ export class RedisCluster implements ClusterView {
     for (let i = 0; i < reply.length; i += 2) {
       const node = parseInfo(reply[i]!, reply[i + 1] ?? null);
       const channels = await this.ownCounts(node.id);
+      const clients = await this.clientsOf(node.id);
       this.route.log('warn', `cluster node ${node.id} (${node.host}) lost: its lease ran out`);
       try {
-        this.handler?.nodeLost({ node, channels });
+        this.handler?.nodeLost({ node, channels, clients });
       } catch (error) {
         this.route.log('error', 'nodeLost handler failed', error);
       }
-      await this.setCounts(node.id, new Map([...channels.keys()].map((channel) => [channel, 0])));
-      await this.route.guard('cluster claim', () => this.route.control.del(this.keys.nodeChannels(node.id)));
+      // After nodeLost: the channels it held alone are vacated after its clients disconnected.
+      await this.setCounts(node.id, new Map([...channels.keys()].map((channel) => [channel, 0])), false);
+      await this.route.guard('cluster claim', () =>
+        this.route.control.del(this.keys.nodeChannels(node.id), this.keys.nodeClients(node.id)),
+      );
     }
   }
 
@@ -295,28 +330,57 @@ export class RedisCluster implements ClusterView {
     return new Map(Object.entries(fields).map(([channel, count]) => [channel, Number(count)]));
   }
 
-  /** Writes `nodeId`'s counts to each channel, reports 0 <-> n changes, updates the index. */
-  private async setCounts(nodeId: string, counts: ReadonlyMap<string, number>): Promise<void> {
+  /** The clients a node had added to its roster, from its own HASH. */
+  private async clientsOf(nodeId: string): Promise<ConnectedClient[]> {
+    const fields = await this.route.guard('cluster clients', () =>
+      this.route.control.hgetall(this.keys.nodeClients(nodeId)),
+    );
+    return Object.entries(fields).map(([clientId, user]) => ({ clientId, user: parseUser(user) }));
+  }
+
+  /** Writes counts to the node's own HASH; sent at once (callers await it later). */
+  private writeOwn(nodeId: string, counts: ReadonlyMap<string, number>): Promise<void> {
+    const positive = [...counts].filter(([, count]) => count > 0);
+    const gone = [...counts.keys()].filter((channel) => counts.get(channel) === 0);
+    const own = this.keys.nodeChannels(nodeId);
+    return this.route.guard('cluster report', async () => {
+      const writes: Promise<unknown>[] = [];
+      if (positive.length > 0) writes.push(this.route.control.hset(own, Object.fromEntries(positive)));
+      if (gone.length > 0) writes.push(this.route.control.hdel(own, ...gone));
+      await Promise.all(writes);
+    });
+  }
+
+  /**
+   * Writes `nodeId`'s counts to each channel, numbers them (as turns when `turn`), reports
+   * 0 <-> n changes that are not a turn's, updates the index. Sends the counts at once.
+   */
+  private async setCounts(
+    nodeId: string,
+    counts: ReadonlyMap<string, number>,
+    turn: boolean,
+  ): Promise<CountResult[]> {
     const entries = [...counts];
-    const results = await Promise.all(
-      entries.map(([channel, count]) =>
-        this.route.guard('cluster count', () =>
+    const results = (await Promise.all(
+      entries.map(([channel, count]) => {
+        const keys = channelKeys(this.route.prefix, channel);
+        return this.route.guard('cluster count', () =>
           SCRIPTS.occupancy.run(
             this.route.commandFor(channel),
-            [channelKeys(this.route.prefix, channel).occupancy],
-            [nodeId, count],
+            [keys.occupancy, keys.sequence],
+            [nodeId, count, turn ? 1 : 0, SEQUENCE_TTL_MS],
           ),
-        ),
-      ),
-    );
+        );
+      }),
+    )) as CountResult[];
     const occupied: string[] = [];
     const vacated: string[] = [];
     entries.forEach(([channel], i) => {
-      const [before, after] = results[i] as [number, number];
+      const [before, after, , edgeSeq] = results[i]!;
       // Every occupied channel is added again, not only on a change: the index mends itself.
       if (after > 0) occupied.push(channel);
       else if (before > 0) vacated.push(channel);
-      if ((before === 0) !== (after === 0)) this.tellOccupancy(channel, after > 0);
+      if (!turn && edgeSeq !== 0) this.tellOccupancy(channel, after > 0, edgeSeq);
     });
     const { active } = this.keys;
     await this.route.guard('cluster index', async () => {
@@ -324,11 +388,12 @@ export class RedisCluster implements ClusterView {
         await this.route.control.zadd(active, ...occupied.flatMap((name) => [0, name]));
       if (vacated.length > 0) await this.route.control.zrem(active, ...vacated);
     });
+    return results;
   }
 
-  private tellOccupancy(channel: string, occupied: boolean): void {
+  private tellOccupancy(channel: string, occupied: boolean, seq: number): void {
     try {
-      this.handler?.occupancy({ channel, occupied });
+      this.handler?.occupancy({ channel, occupied, seq });
     } catch (error) {
       this.route.log('error', 'occupancy handler failed', error);
     }
@@ -384,6 +449,38 @@ class RedisRevocations implements RevocationStore {
     const entries = new Map<string, number>();
     for (let i = 0; i < flat.length; i += 2) entries.set(flat[i]!, Number(flat[i + 1]));
     return entries;
+  }
+}
+
+/** Keeps each client in the node's own HASH: clientId -> user id as JSON (null for none). */
+class RedisRoster implements ClientRoster {
+  constructor(
+    private readonly route: ClusterRoute,
+    /** The node's HASH; null before it joined and after it left. */
+    private readonly key: () => string | null,
+  ) {}
+
+  async add({ clientId, user }: ConnectedClient): Promise<void> {
+    const key = this.key();
+    if (key === null) return;
+    await this.route.guard('cluster clients', () =>
+      this.route.control.hset(key, clientId, JSON.stringify(user)),
+    );
+  }
+
+  async remove(clientId: string): Promise<void> {
+    const key = this.key();
+    if (key === null) return;
+    await this.route.guard('cluster clients', () => this.route.control.hdel(key, clientId));
+  }
+}
+
+function parseUser(json: string): string | null {
+  try {
+    const user: unknown = JSON.parse(json);
+    return typeof user === 'string' ? user : null;
+  } catch {
+    return null;
   }
 }
 

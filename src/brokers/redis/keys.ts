@@ -14,6 +14,8 @@ export interface ChannelKeys {
   readonly pubsub: string;
   /** HASH nodeId -> that node's subscriber count of the channel (see cluster.ts). */
   readonly occupancy: string;
+  /** STRING: the last number of the channel's sequence of lifecycle events (occupancy.lua). */
+  readonly sequence: string;
 }
 
 const PUBSUB_SUFFIX = '}:pub';
@@ -31,6 +33,7 @@ export function channelKeys(prefix: string, channel: string): ChannelKeys {
     presenceExpiry: `${tag}}:presence-expiry`,
     pubsub: `${tag}${PUBSUB_SUFFIX}`,
     occupancy: `${tag}}:occupancy`,
+    sequence: `${tag}}:sequence`,
   };
 }
 
@@ -48,6 +51,8 @@ export interface ClusterKeys {
   readonly bus: string;
   /** HASH channel -> count: one node's subscriber counts, for whoever finds it lost. */
   nodeChannels(nodeId: string): string;
+  /** HASH clientId -> user JSON: one node's connected clients, for whoever finds it lost. */
+  nodeClients(nodeId: string): string;
 }
 
 /**
@@ -64,6 +69,7 @@ export function clusterKeys(prefix: string): ClusterKeys {
     revoked: `${tag}:revoked`,
     bus: `${tag}:bus`,
     nodeChannels: (nodeId) => `{${prefix}:#node:${nodeId}}:channels`,
+    nodeClients: (nodeId) => `{${prefix}:#node:${nodeId}}:clients`,
   };
 }
 

@@ -53,7 +53,13 @@ function openLongPoll(platform: TransportPlatform, params: LinkParams, sink: Lin
     const held = cursor !== null;
     const { signal } = abort;
     try {
-      const response = await platform.fetch!(linkUrl({ ...params, token }, '/poll', cursor), { signal });
+      // Only the first poll replaces the client's old connection (one it fell back from).
+      const url = linkUrl(
+        held ? { ...params, token, replaces: null } : { ...params, token },
+        '/poll',
+        cursor,
+      );
+      const response = await platform.fetch!(url, { signal });
       if (!response.ok) {
         finish(`HTTP ${response.status}`, await errorOfResponse(response));
         return false;

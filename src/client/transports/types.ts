@@ -43,6 +43,17 @@ export interface LinkParams {
   /** Where to resume from; null starts live. */
   cursor: string | null;
   token: string | undefined;
+  /**
+   * The connection this one replaces, as its `connected` event named it: the server ends it at
+   * once (a network that dropped without a FIN leaves it open there). Null on a first connect.
+   */
+  replaces: Replaces | null;
+}
+
+/** A connection the client had: its `clientId` and the `replaceKey` the server gave it. */
+export interface Replaces {
+  readonly clientId: string;
+  readonly key: string;
 }
 
 /** One connection attempt of one transport. */
@@ -115,6 +126,10 @@ export function linkUrl(params: LinkParams, path: string, cursor = params.cursor
   for (const channel of params.channels) query.append('channel', channel);
   if (cursor) query.set('cursor', cursor);
   if (params.token) query.set('token', params.token);
+  if (params.replaces) {
+    query.set('replaces', params.replaces.clientId);
+    query.set('replaceKey', params.replaces.key);
+  }
   const text = query.toString();
   return `${params.baseUrl}${path}${text ? `?${text}` : ''}`;
 }

@@ -15,9 +15,19 @@ export const DEFAULTS: Config = Object.freeze({
   pollTimeoutMs: 25_000,
   historySize: 100,
   historyTtlMs: 300_000, // 5 minutes
+  // 30 seconds: a long poll comes back a moment after its answer, a client on a flaky network
+  // within seconds; under load 100 messages can be less than one second.
+  historyMinAgeMs: 30_000,
   clientPublish: false,
   presence: false,
   clientPublishRate: 50, // per second: a game's 20 moves/s plus chat, with room to spare
+  // Per second: a few players behind one NAT or office proxy, each at the connection rate.
+  clientPublishRatePerIp: 200,
+  // Per second: subscribing to every channel the connection may have (100) fits in one burst.
+  maxCommandsPerSecond: 100,
+  maxHistoryMemory: 256 * 1024 * 1024, // 256 MiB
+  maxHistoryChannels: 100_000,
+  maxOutboundMemory: 512 * 1024 * 1024, // 512 MiB: 128 connections at the 4 MiB slow-consumer cut
   // 60 seconds: how long a dead node's clients stay listed in presence.
   presenceTtlMs: 60_000,
   maxMessageBytes: 65_536, // 64 KiB
@@ -27,6 +37,8 @@ export const DEFAULTS: Config = Object.freeze({
   redisPrefix: 'pushwire',
   redisShards: Object.freeze([]),
   redisCluster: false,
+  // 15 seconds: how long after a node dies its clients' disconnects (node_lost) are told.
+  nodeLeaseMs: 15_000,
   tokenSecret: null,
   tokenJwksUrl: null,
   tokenPublicKey: null,
@@ -49,8 +61,18 @@ export const DEFAULTS: Config = Object.freeze({
   publishHook: false,
   hookTimeoutMs: 3_000, // 3 seconds: a connect waits for it
   hookConcurrency: 100,
-  corsOrigins: Object.freeze(['*']),
+  corsOrigins: Object.freeze([]), // the server's own origin only
+  maxConnections: 10_000,
+  // Room for many users behind one NAT; far below what exhausts the server.
+  maxConnectionsPerIp: 1_000,
+  trustProxy: Object.freeze([]),
+  requestTimeoutMs: 30_000, // 30 seconds for headers and body
+  // Above the 60 s idle timeout of common load balancers, so that they, not the server, close
+  // first; and a long-poll client's next poll finds its connection still open.
+  keepAliveTimeoutMs: 65_000,
   shutdownTimeoutMs: 10_000, // 10 seconds
+  workers: 1,
+  pidFile: null,
   logLevel: 'info',
   logFormat: 'auto', // pretty when stderr is a terminal, JSON lines otherwise
   demo: true,

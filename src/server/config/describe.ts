@@ -19,6 +19,7 @@ export function valuePlaceholder(kind: OptionKind): string {
     case 'boolean':
       return '';
     case 'list':
+      if (kind.item === 'address') return '<addresses>';
       return kind.item === 'origin' ? '<origins>' : '<urls>';
     case 'namespaces':
       return '<json>';
@@ -56,7 +57,7 @@ export function flagUsage(spec: OptionSpec): string {
 export function acceptsText(kind: OptionKind): string {
   switch (kind.type) {
     case 'integer':
-      return `${kind.min}-${kind.max}${kind.nullable ? ', or off' : ''}`;
+      return `${kind.min}-${kind.max}${kind.nullable ? ', or off' : ''}${kind.auto ? ', or auto' : ''}`;
     case 'duration':
       if (kind.nullable) return 'duration, or 0/off';
       if (kind.minMs > 1) return `duration, at least ${formatDuration(kind.minMs)}`;
@@ -71,6 +72,7 @@ export function acceptsText(kind: OptionKind): string {
     case 'boolean':
       return 'on/off';
     case 'list':
+      if (kind.item === 'address') return 'IP addresses or networks, comma-separated';
       return kind.item === 'origin' ? 'origins, comma-separated' : 'Redis URLs, comma-separated';
     case 'namespaces':
       return 'JSON object';

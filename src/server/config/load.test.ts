@@ -196,8 +196,8 @@ describe('loadConfig: values', () => {
     const config = load(
       [
         '--api-key',
-        'k3y',
-        '--token-secret=s=cr=t-and-long-enough-for-hs256-keys',
+        'k3y-of-16-chars!',
+        '--token-secret=s=cr=t-of-at-least-thirty-two-bytes',
         '--redis-url',
         'rediss://u:p@cache:6380/2',
       ],
@@ -216,7 +216,14 @@ describe('loadConfig: values', () => {
         config.logLevel,
         config.redisPrefix,
       ],
-      ['k3y', 's=cr=t-and-long-enough-for-hs256-keys', 'rediss://u:p@cache:6380/2', 'redis', 'debug', 'app1'],
+      [
+        'k3y-of-16-chars!',
+        's=cr=t-of-at-least-thirty-two-bytes',
+        'rediss://u:p@cache:6380/2',
+        'redis',
+        'debug',
+        'app1',
+      ],
     );
   });
 });
@@ -315,6 +322,16 @@ describe('loadConfig: scale-out options', () => {
     assert.equal(
       problem(['--presence-ttl', 'off']),
       '--presence-ttl: "off" is not a duration (use milliseconds or a unit: 500ms, 15s, 2m)',
+    );
+  });
+
+  it('takes a node lease of at least 300 ms, 15 s by default', () => {
+    assert.equal(DEFAULTS.nodeLeaseMs, 15_000);
+    assert.equal(load(['--node-lease', '1500ms']).nodeLeaseMs, 1_500);
+    assert.equal(load([], { PUSHWIRE_NODE_LEASE: '1m' }).nodeLeaseMs, 60_000);
+    assert.equal(
+      problem(['--node-lease', '100ms']),
+      '--node-lease: "100ms" is too short (use at least 300ms)',
     );
   });
 });
@@ -661,7 +678,7 @@ describe('loadConfig: result', () => {
   it('leaves DEFAULTS as they were', () => {
     load(['--port', '1', '--cors-origins', 'https://a.example']);
     assert.equal(DEFAULTS.port, 8_080);
-    assert.deepEqual(DEFAULTS.corsOrigins, ['*']);
+    assert.deepEqual(DEFAULTS.corsOrigins, []);
     assert.ok(Object.isFrozen(DEFAULTS));
   });
 });

@@ -85,6 +85,7 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
   });
 
   problems.push(...redisProblems(config, labels));
+  problems.push(...secretProblems(config, labels));
   problems.push(...adminProblems(config, labels));
   problems.push(...tokenProblems(config, labels));
   const resolved = { ...config, namespaces: namespaces[0] ?? DEFAULTS.namespaces };
@@ -115,17 +116,33 @@ function redisProblems(config: Config, labels: ReadonlyMap<keyof Config, string>
   return problems;
 }
 
-/** An HS256 key shorter than the hash's 32-byte output makes tokens easier to forge. */
+/** An API key shorter than this can be guessed online; a generated one is 24 characters. */
+export const MIN_API_KEY_LENGTH = 16;
+/** HS256 keys shorter than the hash's 32-byte output make tokens easier to forge (RFC 7518 §3.2). */
 export const MIN_TOKEN_SECRET_BYTES = 32;
 
-function tokenProblems(config: Config, labels: ReadonlyMap<keyof Config, string>): string[] {
+/** Keys that are too short to keep anyone out, refused at start; the value is never shown. */
+export function secretProblems(
+  config: Pick<Config, 'apiKey' | 'tokenSecret'>,
+  labels: ReadonlyMap<keyof Config, string> = new Map(),
+): string[] {
   const problems: string[] = [];
-  const secret = config.tokenSecret;
-  if (secret !== null && Buffer.byteLength(secret) < MIN_TOKEN_SECRET_BYTES) {
+  if (config.apiKey !== null && config.apiKey.length < MIN_API_KEY_LENGTH) {
+    problems.push(
+      `${labels.get('apiKey') ?? 'apiKey'}: the key is too short (use at least ${MIN_API_KEY_LENGTH} characters, e.g. openssl rand -hex 16)`,
+    );
+  }
+  if (config.tokenSecret !== null && Buffer.byteLength(config.tokenSecret) < MIN_TOKEN_SECRET_BYTES) {
     problems.push(
       `${labels.get('tokenSecret') ?? 'tokenSecret'}: the secret is too short (use at least ${MIN_TOKEN_SECRET_BYTES} bytes, e.g. openssl rand -hex 32)`,
     );
   }
+  return problems;
+}
+
+/** Token checks that mean nothing without a key to verify tokens with. */
+function tokenProblems(config: Config, labels: ReadonlyMap<keyof Config, string>): string[] {
+  const problems: string[] = [];
   const keyed = config.tokenSecret !== null || config.tokenJwksUrl !== null || config.tokenPublicKey !== null;
   if (!keyed) {
     for (const field of ['tokenAudience', 'tokenIssuer', 'tokenMaxAgeMs'] as const) {

@@ -49,6 +49,7 @@ describe('namespaces', () => {
       clientPublish: true,
       historySize: 50,
       historyTtlMs: 60_000,
+      historyMinAgeMs: 30_000,
       presence: true,
       ...HOOKS_OFF,
     });
@@ -60,6 +61,7 @@ describe('namespaces', () => {
       clientPublish: true,
       historySize: 30,
       historyTtlMs: 600_000,
+      historyMinAgeMs: 30_000,
       presence: true,
       ...HOOKS_OFF,
     });
@@ -67,6 +69,7 @@ describe('namespaces', () => {
       clientPublish: true,
       historySize: 30,
       historyTtlMs: null,
+      historyMinAgeMs: 30_000,
       presence: false,
       ...HOOKS_OFF,
     });
@@ -79,6 +82,7 @@ describe('namespaces', () => {
       clientPublish: false,
       historySize: 20,
       historyTtlMs: 600_000,
+      historyMinAgeMs: 30_000,
       presence: false,
       ...HOOKS_OFF,
     };
@@ -89,6 +93,7 @@ describe('namespaces', () => {
       clientPublish: false,
       historySize: 100,
       historyTtlMs: 300_000,
+      historyMinAgeMs: 30_000,
       presence: false,
       ...HOOKS_OFF,
     });
@@ -107,6 +112,7 @@ describe('namespaces', () => {
       clientPublish: false,
       historySize: 5,
       historyTtlMs: null,
+      historyMinAgeMs: 30_000,
       presence: false,
       ...HOOKS_OFF,
     });
@@ -136,8 +142,8 @@ namespaces:
         'pushwire.yaml: namespaces.game.historySize: -1 is out of range (use a whole number from 0 to 100000)',
         'pushwire.yaml: namespaces.game.historyTl: not a namespace option (did you mean historyTtl?)',
         'pushwire.yaml: namespaces.game.clientPublish: "sometimes" is not a boolean (use true/false, yes/no, on/off or 1/0)',
-        'pushwire.yaml: namespaces.game.colour: not a namespace option (use historySize, historyTtl, clientPublish, presence, hooks, subscribeHook, publishHook, public)',
-        'pushwire.yaml: namespaces.chat: 5 is not a mapping of options (use historySize, historyTtl, clientPublish, presence, hooks, subscribeHook, publishHook, public)',
+        'pushwire.yaml: namespaces.game.colour: not a namespace option (use historySize, historyTtl, historyMinAge, clientPublish, presence, hooks, subscribeHook, publishHook, public)',
+        'pushwire.yaml: namespaces.chat: 5 is not a mapping of options (use historySize, historyTtl, historyMinAge, clientPublish, presence, hooks, subscribeHook, publishHook, public)',
       ],
     );
   });

@@ -99,11 +99,21 @@ export function resolveChannelOptions(config: Config, channel: string): Namespac
 }
 
 export function topLevelOf(config: Config): NamespaceOptions {
-  const { historySize, historyTtlMs, clientPublish, presence, hooks, subscribeHook, publishHook } = config;
+  const {
+    historySize,
+    historyTtlMs,
+    historyMinAgeMs,
+    clientPublish,
+    presence,
+    hooks,
+    subscribeHook,
+    publishHook,
+  } = config;
   const isPublic = config.public;
   return Object.freeze({
     historySize,
     historyTtlMs,
+    historyMinAgeMs,
     clientPublish,
     presence,
     hooks,

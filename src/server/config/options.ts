@@ -6,7 +6,14 @@ export const MAX_TIMER_MS = 2_147_483_647;
 /** What values an option takes; `values.ts` parses and checks each kind. */
 export type OptionKind =
   /** `nullable`: absent, null or `off` means null (the feature is off). */
-  | { readonly type: 'integer'; readonly min: number; readonly max: number; readonly nullable?: boolean }
+  /** `auto`: the word auto means one per core the process may use. */
+  | {
+      readonly type: 'integer';
+      readonly min: number;
+      readonly max: number;
+      readonly nullable?: boolean;
+      readonly auto?: boolean;
+    }
   /** `nullable`: 0 or `off` turns the feature off (null). */
   | { readonly type: 'duration'; readonly nullable: boolean; readonly minMs: number; readonly maxMs: number }
   | { readonly type: 'bytes'; readonly min: number }
@@ -23,7 +30,7 @@ export type OptionKind =
   | { readonly type: 'namespaces' };
 
 export type StringFormat = 'text' | 'redis-url' | 'http-url';
-export type ListItem = 'origin' | 'redis-url';
+export type ListItem = 'origin' | 'redis-url' | 'address';
 
 export interface OptionSpec {
   /** camelCase; the key in a config file (its kebab-case form is accepted too). */
@@ -74,7 +81,12 @@ const hookUrl: OptionKind = { type: 'string', format: 'http-url', nullable: true
 export const OPTIONS: readonly OptionSpec[] = [
   option('port', 'port', integer(0, 65_535), 'TCP port to listen on; 0 picks a free port'),
   option('host', 'host', text(), 'address to listen on'),
-  option('apiKey', 'apiKey', secret, 'key for POST /api/publish; unset: serve generates one and prints it'),
+  option(
+    'apiKey',
+    'apiKey',
+    secret,
+    'key for POST /api/publish (and /api/disconnect), at least 16 characters; unset: serve generates one and prints it',
+  ),
   option(
     'adminKey',
     'adminKey',
@@ -129,13 +141,49 @@ export const OPTIONS: readonly OptionSpec[] = [
     duration(true, 1, Number.MAX_SAFE_INTEGER),
     'how long a message stays in history; 0/off keeps it until pushed out by size',
   ),
+  option(
+    'historyMinAgeMs',
+    'historyMinAge',
+    duration(false, 0),
+    'messages younger than this stay in history whatever history-size says, so resumes and long polls lose nothing under load; history-ttl still caps the age; 0 = count alone',
+  ),
   option('clientPublish', 'clientPublish', boolean, 'let connected clients publish (WebSocket and HTTP)'),
   option('presence', 'presence', boolean, 'track who is subscribed to each channel'),
   option(
     'clientPublishRate',
     'clientPublishRate',
     integer(0, 1_000_000),
-    'publishes per second one client may make (bursts of twice that); 0 = no limit',
+    'publishes per second one connection may make (bursts of twice that; rate_limited past it); 0 = no limit',
+  ),
+  option(
+    'clientPublishRatePerIp',
+    'clientPublishRatePerIp',
+    integer(0, 1_000_000),
+    'publishes per second all connections of one client address may make together (bursts of twice that); 0 = no limit',
+  ),
+  option(
+    'maxCommandsPerSecond',
+    'maxCommandsPerSecond',
+    integer(0, 1_000_000),
+    'WebSocket frames per second per connection, junk included (bursts of twice that): rate_limited replies past it, a close if it goes on; 0 = no limit',
+  ),
+  option(
+    'maxHistoryMemory',
+    'maxHistoryMemory',
+    { type: 'bytes', min: 1024 },
+    'bytes of messages the memory broker keeps in history over all channels; past it the oldest are evicted (resumes into them get a gap)',
+  ),
+  option(
+    'maxHistoryChannels',
+    'maxHistoryChannels',
+    integer(1, 100_000_000),
+    'channels whose position and history the memory broker keeps; past it the least recently used one nobody follows is forgotten',
+  ),
+  option(
+    'maxOutboundMemory',
+    'maxOutboundMemory',
+    { type: 'bytes', min: 1024 },
+    'bytes queued for sending over all connections; past it the connections with the most queued are cut (slow_consumer)',
   ),
   option(
     'presenceTtlMs',
@@ -175,6 +223,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     'redisCluster',
     boolean,
     "the Redis URLs' hosts are seed nodes of a Redis Cluster (7+; sharded pub/sub)",
+  ),
+  option(
+    'nodeLeaseMs',
+    'nodeLease',
+    // Renewed every third of it: a shorter lease would renew faster than Redis answers under load.
+    duration(false, 300, 3_600_000),
+    'on Redis, a node silent this long is lost: another node tells its disconnects (node_lost)',
   ),
   option(
     'tokenSecret',
@@ -295,9 +350,51 @@ export const OPTIONS: readonly OptionSpec[] = [
     'corsOrigins',
     'corsOrigins',
     { type: 'list', item: 'origin' },
-    'origins allowed to call from browsers (comma list; * = any)',
+    "origins whose pages may call from browsers besides the server's own (comma list; * = any)",
+  ),
+  option(
+    'maxConnections',
+    'maxConnections',
+    { type: 'integer', min: 1, max: 10_000_000, nullable: true },
+    'open connections in all (idle keep-alive, held polls and streams included); more are refused with 503 too_many_connections; off: no limit',
+  ),
+  option(
+    'maxConnectionsPerIp',
+    'maxConnectionsPerIp',
+    { type: 'integer', min: 1, max: 10_000_000, nullable: true },
+    'open connections of one client address; more are refused with 503 too_many_connections (WebSocket: close 4005); off: no limit',
+  ),
+  option(
+    'trustProxy',
+    'trustProxy',
+    { type: 'list', item: 'address' },
+    "proxies (addresses or networks, comma list) whose X-Forwarded-For names the client's address; none: the peer's address",
+  ),
+  option(
+    'requestTimeoutMs',
+    'requestTimeout',
+    duration(false, 100, 3_600_000),
+    "a request's headers and body must arrive within this; else 408 request_timeout and the connection is closed",
+  ),
+  option(
+    'keepAliveTimeoutMs',
+    'keepAliveTimeout',
+    duration(false, 100, 3_600_000),
+    "an idle keep-alive connection is closed after this; keep it above your load balancer's idle timeout",
   ),
   option('shutdownTimeoutMs', 'shutdownTimeout', duration(false, 0), 'how long a drain may take on shutdown'),
+  option(
+    'workers',
+    'workers',
+    { type: 'integer', min: 1, max: 256, auto: true },
+    'worker processes sharing the port (auto: one per core); the memory broker then lives in the primary',
+  ),
+  option(
+    'pidFile',
+    'pidFile',
+    { type: 'string', format: 'text', nullable: true, secret: false },
+    'where serve writes its process id, for `pushwire reload` (and kill -HUP) to find it; unset: none',
+  ),
   option(
     'logLevel',
     'logLevel',
@@ -333,6 +430,7 @@ export const CONFIG_FILE_OPTION = {
 export const NAMESPACE_FIELDS = [
   'historySize',
   'historyTtlMs',
+  'historyMinAgeMs',
   'clientPublish',
   'presence',
   'hooks',

@@ -4,6 +4,8 @@ export interface NamespaceOptions {
   readonly historySize: number;
   /** How long a message stays in history; null keeps it until pushed out by size. */
   readonly historyTtlMs: number | null;
+  /** Messages younger than this stay in history whatever `historySize` says (0: count alone). */
+  readonly historyMinAgeMs: number;
   /** Whether connected clients may publish (WebSocket `publish` op and HTTP). */
   readonly clientPublish: boolean;
   /** Whether the server tracks who is subscribed. */
@@ -40,10 +42,21 @@ export interface Config {
   readonly pollTimeoutMs: number;
   readonly historySize: number;
   readonly historyTtlMs: number | null;
+  readonly historyMinAgeMs: number;
   readonly clientPublish: boolean;
   readonly presence: boolean;
-  /** Client publishes per second per client, bursts of twice that; 0: no limit. */
+  /** Client publishes per second per connection (or HTTP connection), bursts of twice that; 0: no limit. */
   readonly clientPublishRate: number;
+  /** Client publishes per second per client address, all its connections together; 0: no limit. */
+  readonly clientPublishRatePerIp: number;
+  /** WebSocket frames (commands, junk included) per second per connection, bursts of twice that; 0: no limit. */
+  readonly maxCommandsPerSecond: number;
+  /** Bytes of messages the memory broker keeps in history over all channels; past it the oldest go. */
+  readonly maxHistoryMemory: number;
+  /** Channels whose position and history the memory broker keeps; past it the least recently used unfollowed one goes. */
+  readonly maxHistoryChannels: number;
+  /** Bytes queued for sending over all connections; past it the connections with the most queued are cut. */
+  readonly maxOutboundMemory: number;
   /** A presence entry expires after this long unless its node refreshes it (every third of it). */
   readonly presenceTtlMs: number;
   readonly maxMessageBytes: number;
@@ -58,6 +71,11 @@ export interface Config {
   readonly redisShards: readonly string[];
   /** The Redis URLs name seed nodes of a Redis Cluster (sharded pub/sub). */
   readonly redisCluster: boolean;
+  /**
+   * On Redis, a node that has not renewed its lease for this long is lost: another node tells
+   * its clients' disconnects (node_lost). Renewed every third of it.
+   */
+  readonly nodeLeaseMs: number;
   /** HS256 secret for connection JWTs (at least 32 bytes); null: no HS256 tokens. */
   readonly tokenSecret: string | null;
   /** A JWKS of the public keys that sign connection JWTs; null: none. */
@@ -91,9 +109,24 @@ export interface Config {
   readonly hookTimeoutMs: number;
   /** Requests in flight per authorization hook; more fail at once as `unavailable`. */
   readonly hookConcurrency: number;
+  /** Origins whose pages may call besides the server's own; `*`: any page. */
   readonly corsOrigins: readonly string[];
+  /** Open TCP connections in all; null: no limit. */
+  readonly maxConnections: number | null;
+  /** Open connections per client address; null: no limit. */
+  readonly maxConnectionsPerIp: number | null;
+  /** Proxies (addresses, networks) whose X-Forwarded-For names the client. */
+  readonly trustProxy: readonly string[];
+  /** A request's headers and body must arrive within this (`pushwire serve`). */
+  readonly requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this (`pushwire serve`). */
+  readonly keepAliveTimeoutMs: number;
   /** How long a drain may take on shutdown before the remaining connections are cut. */
   readonly shutdownTimeoutMs: number;
+  /** Worker processes of `serve` sharing the port; 1 serves from the one process. */
+  readonly workers: number;
+  /** Where `serve` writes its process id; null writes none. */
+  readonly pidFile: string | null;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** `pretty`: one coloured line per entry, for people; `json`: pino's JSON lines; `auto`: pretty on a terminal. */
   readonly logFormat: 'auto' | 'json' | 'pretty';

@@ -1,5 +1,7 @@
 // Parses one option value, from a flag or env var (always text) or a config file (any data),
 // into its typed value, or into a problem that says what the option accepts.
+import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { redactRedisUrl } from '../../brokers/index.ts';
 import type { ListItem, OptionKind, OptionSpec, StringFormat } from './options.ts';
 import { closest } from './suggest.ts';
@@ -35,6 +37,7 @@ export function parseValue(spec: OptionSpec, raw: unknown): Parsed {
     case 'boolean':
       return parseBoolean(raw, shown);
     case 'list':
+      if (kind.item === 'address') return parseAddressList(raw, shown);
       return kind.item === 'origin' ? parseOriginList(raw, shown) : parseRedisUrlList(raw, shown);
     case 'namespaces':
       return parseJsonObject(raw, shown);
@@ -45,7 +48,7 @@ export function parseValue(spec: OptionSpec, raw: unknown): Parsed {
 export function kindHint(kind: OptionKind): string {
   switch (kind.type) {
     case 'integer':
-      return `use a whole number from ${kind.min} to ${kind.max}${kind.nullable ? ', or off' : ''}`;
+      return `use a whole number from ${kind.min} to ${kind.max}${kind.nullable ? ', or off' : ''}${kind.auto ? ', or auto' : ''}`;
     case 'duration':
       return `use milliseconds or a unit: 500ms, 15s, 2m${kind.nullable ? ', or 0/off to disable' : ''}`;
     case 'bytes':
@@ -65,9 +68,38 @@ export function kindHint(kind: OptionKind): string {
 }
 
 function listHint(item: ListItem): string {
+  if (item === 'address') return 'use IP addresses or networks (10.0.0.0/8, ::1), comma-separated';
   return item === 'origin'
     ? 'use * or origins scheme://host[:port], comma-separated'
     : 'use Redis URLs, comma-separated, or nothing for none';
+}
+
+/** IP addresses and networks (`10.0.0.0/8`), as --trust-proxy takes them; none is allowed. */
+function parseAddressList(raw: unknown, shown: string): Parsed {
+  const items =
+    typeof raw === 'string'
+      ? raw.split(',')
+      : Array.isArray(raw) && raw.every((item) => typeof item === 'string')
+        ? raw
+        : null;
+  if (items === null) return fail(`${shown} is not a list of addresses (${listHint('address')})`);
+  const entries: string[] = [];
+  for (const item of items.map((entry) => entry.trim()).filter((entry) => entry !== '')) {
+    if (!isAddressEntry(item)) {
+      return fail(`${show(item)} is not an IP address or network (${listHint('address')})`);
+    }
+    if (!entries.includes(item)) entries.push(item);
+  }
+  return ok(entries);
+}
+
+/** An IP address, or a network `address/prefix`. */
+export function isAddressEntry(entry: string): boolean {
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 6 ? 128 : 32);
 }
 
 /** Redis URLs as an error may show them: without their passwords. */
@@ -94,10 +126,13 @@ function wholeNumber(raw: unknown, parse: (text: string) => number | undefined):
 }
 
 function parseInteger(
-  kind: { min: number; max: number; nullable?: boolean },
+  kind: { min: number; max: number; nullable?: boolean; auto?: boolean },
   raw: unknown,
   shown: string,
 ): Parsed {
+  if (kind.auto && typeof raw === 'string' && raw.trim().toLowerCase() === 'auto') {
+    return ok(Math.min(kind.max, Math.max(kind.min, availableParallelism())));
+  }
   if (kind.nullable && (raw === null || (typeof raw === 'string' && raw.trim().toLowerCase() === 'off'))) {
     return ok(null);
   }

@@ -1,13 +1,6 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { type Broker, MemoryBroker } from '../../brokers/index.ts';
-import {
-  type AccessHook,
-  type LifecycleEvent,
-  type LifecycleOptions,
-  LocalOccupancy,
-  type Occupancy,
-} from '../../core/index.ts';
+import type { AccessHook, LifecycleEvent, LifecycleOptions, Occupancy } from '../../core/index.ts';
 import type { ConnectionAuth } from '../auth.ts';
 import { type Config, ConfigError, hookProblems, resolveChannelOptions } from '../config/index.ts';
 import { AppAccessHook } from './access-hook.ts';
@@ -23,7 +16,8 @@ const MAX_ANSWER_BYTES = 64 * 1024;
 
 export interface HooksDeps {
   readonly config: Config;
-  readonly broker: Broker;
+  /** Who is subscribed where over the cluster, for channel_occupied / channel_vacated. */
+  readonly occupancy: Occupancy;
   readonly tokens: ConnectionAuth;
   readonly logger: Logger;
 }
@@ -46,7 +40,7 @@ export interface Hooks {
 }
 
 /** Builds the hooks the config asks for. Throws a ConfigError when they don't fit together. */
-export function createHooks({ config, broker, tokens, logger }: HooksDeps): Hooks {
+export function createHooks({ config, occupancy, tokens, logger }: HooksDeps): Hooks {
   const problems = hookProblems(config);
   if (problems.length > 0) throw new ConfigError(problems);
   const log = (level: 'warn' | 'info' | 'debug', msg: string, err?: unknown) =>
@@ -76,7 +70,6 @@ export function createHooks({ config, broker, tokens, logger }: HooksDeps): Hook
     subscribeHook || publishHook
       ? new AppAccessHook(subscribeHook, publishHook, config.maxMessageBytes, (msg) => log('warn', msg))
       : undefined;
-  const occupancy = occupancyOf(broker);
   const lifecycle: LifecycleOptions | undefined =
     eventLog === null
       ? undefined
@@ -137,14 +130,4 @@ function makeEventLog(config: Config, log: (level: 'warn' | 'info', msg: string)
     capacity: config.hookQueueSize,
     log,
   });
-}
-
-/**
- * Who is subscribed where, for channel_occupied / channel_vacated. On the memory broker this
- * node is the whole cluster. On Redis the counts must cover every node (and tell of nodes
- * that die); until a broker keeps them, this node's counts number its events but no
- * occupied/vacated is sent, as it could be wrong.
- */
-function occupancyOf(broker: Broker): Occupancy {
-  return new LocalOccupancy(broker instanceof MemoryBroker);
 }

@@ -5,12 +5,13 @@
 -- KEYS[1] meta (HASH epoch, offset, ttl)    KEYS[2] stream (history; entry id = "<offset>-0")
 -- ARGV[1] pub/sub channel   ARGV[2] epoch to use if the channel has none   ARGV[3] data (JSON text)
 -- ARGV[4] historySize   ARGV[5] historyTtlMs (0: none)   ARGV[6] metaTtlMs
--- ARGV[7] PUBLISH or SPUBLISH (cluster)
+-- ARGV[7] PUBLISH or SPUBLISH (cluster)   ARGV[8] historyMinAgeMs (0: the count alone)
 -- Returns { offset, epoch, time }.
 
 local size = tonumber(ARGV[4])
 local history_ttl = tonumber(ARGV[5])
 local meta_ttl = math.max(tonumber(ARGV[6]), history_ttl)
+local min_age = tonumber(ARGV[8] or '0')
 
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
@@ -29,8 +30,34 @@ redis.call('PEXPIRE', KEYS[1], meta_ttl)
 local now = redis.call('TIME')
 local time = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 
+-- The history window of the memory broker (memory.ts beyondWindow): the oldest entries go while
+-- there are more than `size`, but none younger than `min_age`. Entries are in offset order and
+-- their times never decrease, so what goes is a prefix; at most 100 are looked at per publish,
+-- which still trims faster than one publish adds.
+local function trim(youngest)
+  local excess = redis.call('XLEN', KEYS[2]) - size
+  if excess <= 0 then return end
+  local batch = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', math.min(excess, 100))
+  local keep = nil
+  for _, entry in ipairs(batch) do
+    if tonumber(entry[2][2]) >= youngest then
+      keep = entry[1]
+      break
+    end
+  end
+  if keep == nil then
+    keep = string.format('%d-0', tonumber(string.match(batch[#batch][1], '^(%d+)')) + 1)
+  end
+  redis.call('XTRIM', KEYS[2], 'MINID', keep)
+end
+
 if size > 0 then
-  redis.call('XADD', KEYS[2], 'MAXLEN', size, string.format('%d-0', offset), 't', time, 'd', ARGV[3])
+  if min_age > 0 then
+    redis.call('XADD', KEYS[2], string.format('%d-0', offset), 't', time, 'd', ARGV[3])
+    trim(time - min_age)
+  else
+    redis.call('XADD', KEYS[2], 'MAXLEN', size, string.format('%d-0', offset), 't', time, 'd', ARGV[3])
+  end
   -- The whole stream expires once its newest entry is older than the TTL; without a TTL it
   -- lives as long as the meta, which it could not outlive usefully anyway.
   if history_ttl > 0 then

@@ -1,0 +1,305 @@
+import type { ChildProcess } from 'node:child_process';
+import { extname, join } from 'node:path';
+import type { DropMode } from './drop-network.ts';
+import type { DropsToParent, DropsToWorker, DropsWorkerResult, SdkTransport } from './drops-protocol.ts';
+import { LatencyHistogram, type LatencySummary } from './histogram.ts';
+import type { ProgressLine } from './progress.ts';
+import { openPublishConnections, publishAtRate } from './publisher.ts';
+import { type RunningTarget, spawnWithFileLimit } from './targets.ts';
+import type { TransportName } from './wire.ts';
+
+/**
+ * SDK clients per load-generator process: each holds its connection, and in the silent
+ * variant the proxy's two sockets for it, well under a process's 20,000 open files.
+ */
+const CLIENTS_PER_WORKER = 2000;
+const START_TIMEOUT_MS = 180_000;
+/** A child reports within the finish timeout (30 s) and this margin. */
+const RESULT_TIMEOUT_MS = 60_000;
+const CHANNEL = 'drops';
+
+export interface DropsParams {
+  readonly clients: number;
+  /** Messages per second on the one channel every client follows. */
+  readonly rate: number;
+  readonly durationMs: number;
+  readonly payloadBytes: number;
+  readonly mode: DropMode;
+  /** Each client's network drops every periodMs ± jitterMs, and stays away about awayMs. */
+  readonly periodMs: number;
+  readonly jitterMs: number;
+  readonly awayMs: number;
+}
+
+/** AnyCable's published harness: drops every ~15 s for ~2 s, at 2 msg/s, for 2 minutes. */
+export const DROP_PROFILE = { periodMs: 15_000, jitterMs: 3000, awayMs: 2000 } as const;
+
+export interface DropsResult {
+  readonly mode: DropMode;
+  readonly subscribers: number;
+  readonly connectFailed: number;
+  readonly published: number;
+  /** Messages every client should have got: clients × publishes accepted. */
+  readonly expected: number;
+  /** Delivered exactly once and in order. */
+  readonly delivered: number;
+  readonly deliveredPercent: number;
+  readonly lost: number;
+  readonly duplicated: number;
+  readonly reordered: number;
+  /** `gap` events the SDK reported (history could not fill a hole). */
+  readonly gaps: number;
+  /** Clients that never got the last message. */
+  readonly incomplete: number;
+  readonly drops: number;
+  readonly reconnects: number;
+  /** Publish → delivery of the messages that came through a resume (published while away). */
+  readonly replay: LatencySummary;
+  readonly live: LatencySummary;
+  /** From a drop to the client's `connected` again: the outage plus the SDK's backoff. */
+  readonly away: LatencySummary;
+  /** The most connections the server held at once while clients dropped (sampled each second). */
+  readonly serverConnectionsMax: number;
+  /** serverConnectionsMax / clients: what dead peers piled up (silent: the server half is left open). */
+  readonly serverConnectionsRatio: number;
+}
+
+interface Worker {
+  readonly child: ChildProcess;
+  readonly inbox: DropsToParent[];
+  waiter: (() => void) | null;
+  ready: number;
+  drops: number;
+  reconnects: number;
+}
+
+const SDK_NAMES: Readonly<Record<TransportName, SdkTransport>> = {
+  ws: 'websocket',
+  sse: 'sse',
+  poll: 'longpoll',
+  stream: 'stream',
+};
+
+/**
+ * The network-drop scenario: `clients` SDK clients on one channel at `rate` msg/s, each one's
+ * network dropped every period for about `awayMs` (cut, or silent: the server half left open),
+ * reconnected and resumed by the SDK's own logic. Pushwire only: it needs the SDK.
+ */
+export async function runDrops(
+  running: RunningTarget,
+  transport: TransportName,
+  params: DropsParams,
+  progress: ProgressLine,
+): Promise<DropsResult> {
+  const port = Number(new URL(running.baseUrl).port);
+  const workers = spawnWorkers(Math.max(1, Math.ceil(params.clients / CLIENTS_PER_WORKER)));
+  const sampler = new ConnectionSampler(running.baseUrl);
+  try {
+    await Promise.all(workers.map((w) => next(w, 'hello', START_TIMEOUT_MS)));
+    workers.forEach((worker, w) => {
+      const share =
+        Math.floor(params.clients / workers.length) + (w < params.clients % workers.length ? 1 : 0);
+      send(worker, {
+        type: 'start',
+        port,
+        transport: SDK_NAMES[transport],
+        channel: CHANNEL,
+        count: share,
+        mode: params.mode,
+        connectTimeoutMs: START_TIMEOUT_MS - 10_000,
+      });
+    });
+    let publishingSince = 0;
+    const onProgress = (what: 'connect' | 'drops') => {
+      const ready = sum(workers.map((w) => w.ready));
+      const drops = sum(workers.map((w) => w.drops));
+      const back = sum(workers.map((w) => w.reconnects));
+      const fraction =
+        what === 'connect' ? ready / params.clients : (Date.now() - publishingSince) / params.durationMs;
+      progress.update(
+        what,
+        fraction,
+        `${ready} live, drops ${drops}, back ${back}, server conns ${sampler.last}`,
+      );
+    };
+    for (const worker of workers) worker.waiter = () => onProgress('connect');
+    const ready = sum(
+      (await Promise.all(workers.map((w) => next(w, 'ready', START_TIMEOUT_MS)))).map((r) => r.ready),
+    );
+    const plan = { channel: CHANNEL, channels: 1, inFlight: 1, payloadBytes: params.payloadBytes };
+    const agent = await openPublishConnections(running, plan);
+    publishingSince = Date.now();
+    for (const worker of workers) worker.waiter = () => onProgress('drops');
+    sampler.start(() => onProgress('drops'));
+    for (const worker of workers) {
+      send(worker, {
+        type: 'drops',
+        periodMs: params.periodMs,
+        jitterMs: params.jitterMs,
+        awayMs: params.awayMs,
+      });
+    }
+    const outcome = await publishAtRate(
+      running,
+      { ...plan, rate: params.rate, durationMs: params.durationMs },
+      agent,
+    );
+    const accepted = outcome.published - outcome.failedSeqs.length;
+    for (const worker of workers) send(worker, { type: 'finish', expected: accepted });
+    const results = (await Promise.all(workers.map((w) => next(w, 'result', RESULT_TIMEOUT_MS)))).map(
+      (m) => m.result,
+    );
+    sampler.stop();
+    return summarize(params, ready, accepted, outcome.published, results, sampler.max);
+  } finally {
+    sampler.stop();
+    await closeWorkers(workers);
+  }
+}
+
+function summarize(
+  params: DropsParams,
+  ready: number,
+  accepted: number,
+  published: number,
+  results: readonly DropsWorkerResult[],
+  serverMax: number,
+): DropsResult {
+  const merged = (pick: (r: DropsWorkerResult) => number[]) => {
+    const histogram = new LatencyHistogram();
+    for (const result of results) histogram.addSparse(pick(result));
+    return histogram.summary();
+  };
+  const total = (pick: (r: DropsWorkerResult) => number) => sum(results.map(pick));
+  const expected = params.clients * accepted;
+  const delivered = total((r) => r.inOrder);
+  return {
+    mode: params.mode,
+    subscribers: params.clients,
+    connectFailed: params.clients - ready,
+    published,
+    expected,
+    delivered,
+    deliveredPercent: expected === 0 ? 100 : Math.floor((delivered / expected) * 100_000) / 1000,
+    lost: expected - delivered,
+    duplicated: total((r) => r.duplicated),
+    reordered: total((r) => r.skipped),
+    gaps: total((r) => r.gaps),
+    incomplete: total((r) => r.incomplete),
+    drops: total((r) => r.drops),
+    reconnects: total((r) => r.reconnects),
+    replay: merged((r) => r.replay),
+    live: merged((r) => r.live),
+    away: merged((r) => r.away),
+    serverConnectionsMax: serverMax,
+    serverConnectionsRatio: Math.round((serverMax / Math.max(1, params.clients)) * 100) / 100,
+  };
+}
+
+/** Samples the server's open connections (`pushwire_connections_open`, every transport) each second. */
+class ConnectionSampler {
+  max = 0;
+  last = 0;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly baseUrl: string) {}
+
+  start(onSample: () => void): void {
+    this.timer = setInterval(() => {
+      this.sample()
+        .then(onSample)
+        .catch(() => {});
+    }, 1000);
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private async sample(): Promise<void> {
+    const text = await (await fetch(`${this.baseUrl}/metrics`)).text();
+    let open = 0;
+    for (const match of text.matchAll(/^pushwire_connections_open\{[^}]*\} (\d+)/gm))
+      open += Number(match[1]);
+    this.last = open;
+    this.max = Math.max(this.max, open);
+  }
+}
+
+function spawnWorkers(count: number): Worker[] {
+  const file = join(import.meta.dirname, `drops-worker${extname(import.meta.filename)}`);
+  const loader = file.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  // The SDK as this process resolves it (the sources under @pushwire/source).
+  const conditions = process.execArgv.filter((arg) => arg.startsWith('--conditions'));
+  return Array.from({ length: count }, () => {
+    const child = spawnWithFileLimit(process.execPath, [...conditions, ...loader, file], 'ipc');
+    const worker: Worker = { child, inbox: [], waiter: null, ready: 0, drops: 0, reconnects: 0 };
+    child.on('message', (message: DropsToParent) => {
+      if (message.type === 'progress') {
+        worker.ready = message.ready;
+        worker.drops = message.drops;
+        worker.reconnects = message.reconnects;
+      } else worker.inbox.push(message);
+      worker.waiter?.();
+    });
+    child.on('exit', () => worker.waiter?.());
+    return worker;
+  });
+}
+
+async function closeWorkers(workers: readonly Worker[]): Promise<void> {
+  await Promise.all(
+    workers.map(
+      ({ child }) =>
+        new Promise<void>((done) => {
+          if (child.exitCode !== null || child.signalCode !== null) return done();
+          const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+          child.once('exit', () => {
+            clearTimeout(timer);
+            done();
+          });
+          if (child.connected) child.send({ type: 'close' } satisfies DropsToWorker);
+          else child.kill('SIGTERM');
+        }),
+    ),
+  );
+}
+
+function send(worker: Worker, message: DropsToWorker): void {
+  if (worker.child.connected) worker.child.send(message);
+}
+
+/** The next message of `type` from a worker, or its failure (exit, timeout). */
+function next<T extends DropsToParent['type']>(
+  worker: Worker,
+  type: T,
+  timeoutMs: number,
+): Promise<Extract<DropsToParent, { type: T }>> {
+  const progress = worker.waiter;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => finish(new Error(`drop scenario: no "${type}" within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    const finish = (error: Error | null, value?: Extract<DropsToParent, { type: T }>) => {
+      clearTimeout(timer);
+      worker.waiter = progress;
+      if (error) reject(error);
+      else resolve(value!);
+    };
+    const check = () => {
+      progress?.();
+      const index = worker.inbox.findIndex((m) => m.type === type);
+      if (index !== -1) finish(null, worker.inbox.splice(index, 1)[0] as Extract<DropsToParent, { type: T }>);
+      else if (worker.child.exitCode !== null || worker.child.signalCode !== null)
+        finish(new Error(`drop scenario child exited (${worker.child.exitCode ?? worker.child.signalCode})`));
+    };
+    worker.waiter = check;
+    check();
+  });
+}
+
+function sum(values: readonly number[]): number {
+  return values.reduce((total, value) => total + value, 0);
+}
