@@ -6,7 +6,6 @@
 // Node entry (src/client/node.ts, which brings ws and eventsource): with platform 'browser' a
 // Node built-in reached from index.ts fails this build.
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
@@ -56,23 +55,8 @@ export const closeCodeMeansReconnect = (code) => code < 4500 || code >= 5000;`,
   },
 };
 
-/**
- * And the explanations protocol/ gives with the errors it throws (a malformed channel name or
- * cursor): in the browser the code stands in for them, as it does for the server's messages.
- */
-const THROWN_MESSAGE = /new PushwireError\(\s*('[a-z_]+'),\s*(?:'[^'\n]*'|`[^`]*`),?\s*\)/g;
-const noThrownMessages = {
-  name: 'no-thrown-messages',
-  setup(build) {
-    build.onLoad({ filter: /[\\/]src[\\/]protocol[\\/][^\\/]+\.ts$/ }, async (args) => ({
-      contents: (await readFile(args.path, 'utf8')).replace(THROWN_MESSAGE, 'new PushwireError($1)'),
-      loader: 'ts',
-    }));
-  },
-};
-
 const common = {
-  plugins: [noServerMessages, noErrorTable, noThrownMessages],
+  plugins: [noServerMessages, noErrorTable],
   entryPoints: [entry],
   bundle: true,
   minify: true,
