@@ -1,23 +1,24 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Broker, HistoryQuery, HistoryResult, PresenceInfo } from '../brokers/types.ts';
 import {
   asPushwireError,
   type ErrorCode,
-  isSystemChannel,
   type Publication,
   PushwireError,
   type StreamPosition,
 } from '../protocol/index.ts';
 import { Access, type AccessHook } from './access.ts';
-import { Channel, type ChannelHost, type ChannelMember } from './channel.ts';
+import { ChannelReads, type Hold } from './channel-reads.ts';
+import { ChannelRegistry } from './channel-registry.ts';
 import { ExpiryWheel } from './expiry.ts';
-import { FanOut, type Scheduler } from './fan-out.ts';
+import type { Scheduler } from './fan-out.ts';
 import { LatencyHistogram } from './latency.ts';
 import { Lifecycle, type LifecycleOptions } from './lifecycle.ts';
-import { OutboundMessage } from './outbound.ts';
+import type { OutboundMessage } from './outbound.ts';
 import { Presence } from './presence.ts';
-import { addressKey, RateLimiter } from './rate-limit.ts';
-import { Session, type SessionHost } from './session.ts';
+import { Publisher } from './publisher.ts';
+import type { Session, SessionHost } from './session.ts';
+import { type SessionFilter, SessionRegistry } from './session-registry.ts';
 import type {
   ChannelOptions,
   ChannelWatcher,
@@ -26,6 +27,9 @@ import type {
   OpenSessionOptions,
   PublishLimitKeys,
 } from './types.ts';
+
+export type { Hold } from './channel-reads.ts';
+export type { SessionFilter } from './session-registry.ts';
 
 export interface HubOptions {
   readonly broker: Broker;
@@ -50,15 +54,6 @@ export interface HubOptions {
   readonly clockSkewMs?: number;
 }
 
-/** 128 bits: a replace key can't be guessed. */
-const REPLACE_KEY_BYTES = 16;
-
-const REPLACED: CloseRequest = Object.freeze({
-  code: 'replaced',
-  reason: 'a newer connection of this client replaced this one',
-  reconnectDelayMs: 0,
-});
-
 /** The numbers of the application's traffic: the server's own channels ($admin:stats) are left out. */
 export interface HubStats {
   published: number;
@@ -75,25 +70,12 @@ export interface HubStats {
   readonly latency: LatencyHistogram;
 }
 
-/** Which connections an operator means: every given field must match. */
-export interface SessionFilter {
-  readonly userId?: string;
-  readonly clientId?: string;
-  readonly channel?: string;
-}
-
-/** A lease that keeps a channel followed by this node without a member (see Hub.hold). */
-export interface Hold {
-  release(): void;
-}
-
 type HubState = 'running' | 'draining' | 'closed';
 
 /**
- * The node's hub: the registry of the channels this node follows and the entry of every
- * publish. It follows a channel at the broker while (and only while) someone local needs it
- * (a session, a watcher or a hold), hands each publication to its Channel, and lets the
- * fan-out deliver it to every member at the end of the turn, whatever their transports.
+ * The node's hub: the entry of every publish, and what ties the node's parts together: the
+ * channels it follows (ChannelRegistry), the reads of clients without a session
+ * (ChannelReads) and the open sessions (SessionRegistry). Sessions talk to it as their host.
  */
 export class Hub implements SessionHost {
   readonly nodeId = randomBytes(4).toString('hex');
@@ -111,65 +93,53 @@ export class Hub implements SessionHost {
     latency: new LatencyHistogram(),
   };
   private readonly broker: Broker;
-  private readonly channelOptions: (channel: string) => ChannelOptions;
-  private readonly report: (stage: string, error: unknown) => void;
   private readonly presence: Presence;
-  private readonly fanOut: FanOut<Channel>;
-  private readonly channelHost: ChannelHost;
-  private readonly clientPublishLimit: RateLimiter | null;
-  private readonly addressPublishLimit: RateLimiter | null;
-  private readonly channels = new Map<string, Channel>();
-  /** Open sessions by id, in the order they opened. */
-  private readonly sessions = new Map<string, Session>();
-  private readonly inflight = new Set<Promise<unknown>>();
-  /** Channels whose subscriber count may have changed since `takeCounts`. */
-  private readonly countsChanged = new Set<string>();
+  private readonly publisher: Publisher;
+  private readonly channels: ChannelRegistry;
+  private readonly reads: ChannelReads;
+  private readonly sessions: SessionRegistry;
   private readonly lifecycle: Lifecycle | null;
   private state: HubState = 'running';
 
   constructor(options: HubOptions) {
     this.broker = options.broker;
-    this.channelOptions = options.channelOptions;
+    const { channelOptions } = options;
     this.maxChannelsPerSession = options.maxChannelsPerSession;
     this.clockSkewMs = options.clockSkewMs ?? 0;
-    this.access = new Access(options.channelOptions, options.accessHook ?? null);
-    this.report = options.report ?? (() => {});
-    this.lifecycle = options.lifecycle ? new Lifecycle(this.nodeId, options.lifecycle, this.report) : null;
-    this.presence = new Presence(options.broker.presence, this.report, options.presenceTtlMs);
-    this.fanOut = new FanOut((channel, delivered) => {
-      if (!channel.system) this.stats.delivered += delivered;
-      // Watchers that took their batch stopped watching.
-      if (channel.watchersLeft) {
-        channel.watchersLeft = false;
-        this.countsChanged.add(channel.name);
-      }
-      // Watchers that took their messages are gone: the channel may be needed no more.
-      this.leaveIfIdle(channel);
-    }, options.scheduler);
-    const rate = options.clientPublishRate ?? null;
-    this.clientPublishLimit = rate === null ? null : new RateLimiter(rate, rate * 2);
-    const perIp = options.clientPublishRatePerIp ?? null;
-    this.addressPublishLimit = perIp === null ? null : new RateLimiter(perIp, perIp * 2);
-    this.channelHost = {
-      readHistory: async (channel, since) => {
-        const { publications } = await this.broker.history(channel, { since });
-        this.stats.gapsRecovered += 1;
-        return publications;
-      },
-      queued: (channel) => this.fanOut.queue(channel),
-      report: this.report,
-      latency: this.stats.latency,
-    };
+    this.access = new Access(channelOptions, options.accessHook ?? null);
+    const report = options.report ?? (() => {});
+    this.lifecycle = options.lifecycle ? new Lifecycle(this.nodeId, options.lifecycle, report) : null;
+    this.presence = new Presence(options.broker.presence, report, options.presenceTtlMs);
+    this.channels = new ChannelRegistry({
+      broker: this.broker,
+      channelOptions,
+      stats: this.stats,
+      report,
+      presence: this.presence,
+      lifecycle: this.lifecycle,
+      scheduler: options.scheduler,
+    });
+    this.reads = new ChannelReads(this.channels, this.access, this);
+    const closed = () => this.state === 'closed';
+    this.sessions = new SessionRegistry(this, this.lifecycle, this.stats.ended, closed);
+    this.publisher = new Publisher({
+      broker: this.broker,
+      access: this.access,
+      channelOptions,
+      stats: this.stats,
+      lifecycle: this.lifecycle,
+      clientPublishRate: options.clientPublishRate ?? null,
+      clientPublishRatePerIp: options.clientPublishRatePerIp ?? null,
+      closed,
+    });
   }
 
   async start(): Promise<void> {
     await this.broker.start({
-      publication: (publication) => this.channels.get(publication.channel)?.accept(publication),
-      recovered: () => {
-        for (const channel of this.channels.values()) channel.recover();
-      },
+      publication: (publication) => this.channels.accept(publication),
+      recovered: () => this.channels.recover(),
     });
-    this.presence.start(() => this.presenceEntries());
+    this.presence.start(() => this.channels.presenceEntries());
     this.lifecycle?.start();
   }
 
@@ -187,60 +157,28 @@ export class Hub implements SessionHost {
 
   /** Who receives `channel` on this node now (sessions, and polls waiting in memory). */
   subscriberCount(channel: string): number {
-    return this.channels.get(channel)?.subscriberCount ?? 0;
+    return this.channels.subscriberCount(channel);
   }
 
-  openSession({ transport, identity, sink, address, transient = false }: OpenSessionOptions): Session {
+  openSession(options: OpenSessionOptions): Session {
     if (this.state !== 'running') throw new PushwireError('shutting_down');
-    // A clientId addresses a live connection (POST /refresh, /subscribe): 128 random bits.
-    const id = randomBytes(16).toString('base64url');
-    // Transient sessions (a long poll) end with their request: nothing to replace.
-    const replaceKey = transient ? '' : randomBytes(REPLACE_KEY_BYTES).toString('base64url');
-    const session = new Session(id, transport, identity, sink, this, address ?? null, replaceKey);
-    this.sessions.set(id, session);
-    if (!transient) this.lifecycle?.connected(session);
-    return session;
-  }
-
-  /**
-   * When `identity`'s credentials stop being good (expiry + clock skew, ms since the epoch),
-   * for readers without a session (a waiting poll); null when they don't expire.
-   */
-  deadlineOf(identity: Identity): number | null {
-    const expiresAt = identity.expiresAt;
-    return expiresAt === undefined || expiresAt === null ? null : expiresAt + this.clockSkewMs;
+    return this.sessions.open(options);
   }
 
   /** Publishes as the server (API key holders, server-side code): no rights to check. */
   publish(channel: string, data: string): Promise<Publication> {
-    return this.send(channel, data, null);
+    return this.publisher.publish(channel, data);
   }
 
-  /**
-   * Publishes for a client: only where its rights allow, at most at the client publish rate
-   * of its connection and of its address (keys the server made, never values the client
-   * chose), and with the application's word where the channel's namespace asks for it (it may
-   * replace the data). `clientId` names the client to the application and in lifecycle events.
-   */
-  async publishAs(
+  /** Publishes for a client, with its rights and limits: see Publisher.publishAs. */
+  publishAs(
     identity: Identity,
     limits: PublishLimitKeys,
     channel: string,
     data: string,
     clientId: string | null = null,
   ): Promise<Publication> {
-    this.access.assertPublish(identity, channel);
-    if (this.clientPublishLimit && !this.clientPublishLimit.take(limits.connection)) {
-      this.stats.publishesRateLimited += 1;
-      throw new PushwireError('rate_limited', 'too many publishes on this connection: slow down');
-    }
-    if (limits.address !== null && this.addressPublishLimit?.take(addressKey(limits.address)) === false) {
-      this.stats.publishesRateLimited += 1;
-      this.stats.publishesRateLimitedByAddress += 1;
-      throw new PushwireError('rate_limited', 'too many publishes from this address: slow down');
-    }
-    const final = await this.access.askPublish(identity, channel, data, clientId);
-    return this.send(channel, final, { clientId, user: identity.userId });
+    return this.publisher.publishAs(identity, limits, channel, data, clientId);
   }
 
   /** The server's own read of history (operators, library code): no rights to check. */
@@ -260,102 +198,44 @@ export class Hub implements SessionHost {
     }
   }
 
-  /**
-   * Each channel's latest position, for a client that starts without a cursor. Its rights,
-   * and the application's word where asked, come first: reading a position makes the broker
-   * keep state for the channel, and tells its epoch and offset.
-   */
-  async positions(identity: Identity, channels: readonly string[]): Promise<Map<string, StreamPosition>> {
-    for (const channel of channels) this.access.assertRead(identity, channel);
-    await Promise.all(channels.map((channel) => this.access.askRead(identity, channel, null, 'subscribe')));
-    const tops = await Promise.all(channels.map((channel) => this.history(channel, { limit: 0 })));
-    return new Map(channels.map((channel, i) => [channel, tops[i]!.top]));
+  // Reads without a session (long polling): see ChannelReads.
+
+  deadlineOf(identity: Identity): number | null {
+    return this.reads.deadlineOf(identity);
   }
 
-  /**
-   * What follows `since` on `channel`, from this node's memory, for a reader without a
-   * session: the messages after it, none when `since` is the latest position, or null when
-   * memory can't tell (the node doesn't follow the channel, the reader may not read it, the
-   * channel needs a session for presence, or see Channel.after). The caller then opens a
-   * session, which reads history and reports gaps and errors (and asks the application where
-   * the channel's namespace says so).
-   */
+  positions(identity: Identity, channels: readonly string[]): Promise<Map<string, StreamPosition>> {
+    return this.reads.positions(identity, channels);
+  }
+
   read(identity: Identity, channel: string, since: StreamPosition): readonly OutboundMessage[] | null {
-    if (this.state !== 'running') return null;
-    const entry = this.channels.get(channel);
-    if (!entry || entry.options.presence || !this.access.mayReadUnasked(identity, channel)) return null;
-    return entry.after(since, Date.now());
+    return this.reads.read(identity, channel, since);
   }
 
-  /**
-   * Tells `watcher` of the channel's next messages. Only at the channel's latest position
-   * (after `read` gave nothing new this turn); false otherwise. The caller MUST have had the
-   * reader's rights checked by `read` first: this one takes no identity.
-   */
   watch(channel: string, position: StreamPosition, watcher: ChannelWatcher): boolean {
-    if (this.state !== 'running') return false;
-    const watching = this.channels.get(channel)?.watch(watcher, position) ?? false;
-    if (watching) this.countsChanged.add(channel);
-    return watching;
+    return this.reads.watch(channel, position, watcher);
   }
 
-  /** The watcher stops watching (it gave up, or its client left). */
   unwatch(channel: string, watcher: ChannelWatcher): void {
-    const entry = this.channels.get(channel);
-    if (!entry?.unwatch(watcher)) return;
-    this.countsChanged.add(channel);
-    this.leaveIfIdle(entry);
+    this.reads.unwatch(channel, watcher);
   }
 
-  /**
-   * Keeps `channel` followed, with its position and recent messages, until released: for
-   * clients that come right back between requests (long polls), when nobody is on it. It
-   * creates state for the channel: the caller MUST hold it only for a reader whose rights
-   * were checked (a `read` that answered, or a session that subscribed).
-   */
   hold(channel: string): Hold {
-    const entry = this.follow(channel);
-    entry.holds += 1;
-    let held = true;
-    return {
-      release: () => {
-        if (!held) return;
-        held = false;
-        entry.holds -= 1;
-        this.leaveIfIdle(entry);
-      },
-    };
+    return this.reads.hold(channel);
   }
 
-  /** The open session of a client connection (not a poll's) by its id. */
+  // Open sessions: see SessionRegistry.
+
   session(clientId: string): Session | null {
-    const session = this.sessions.get(clientId);
-    return session && session.transport !== 'longpoll' ? session : null;
+    return this.sessions.session(clientId);
   }
 
-  /** The open sessions that match `filter`, in the order they opened. */
   sessionsMatching(filter: SessionFilter): Session[] {
-    const found: Session[] = [];
-    if (filter.clientId !== undefined) {
-      const session = this.sessions.get(filter.clientId);
-      return session && matches(session, filter) ? [session] : [];
-    }
-    for (const session of this.sessions.values()) if (matches(session, filter)) found.push(session);
-    return found;
+    return this.sessions.matching(filter);
   }
 
-  /**
-   * Ends session `clientId` at once with `replaced`, if it is open here and `key` is its
-   * replace key: its client came back on a new connection, so the old one is a dead peer's
-   * (a network that dropped without a FIN leaves an SSE or stream response open for minutes).
-   * The key, given only to that connection, and the user must both match, so that knowing a
-   * clientId (presence shows it) is not enough to cut someone off. True if it ended one.
-   */
   replace(clientId: string, key: string, userId: string | null): boolean {
-    const session = this.sessions.get(clientId);
-    if (!session || session.userId !== userId || !sameSecret(session.replaceKey, key)) return false;
-    session.end(REPLACED);
-    return true;
+    return this.sessions.replace(clientId, key, userId);
   }
 
   /**
@@ -363,40 +243,25 @@ export class Hub implements SessionHost {
    * polls of `filter.userId` waiting in memory. Returns how many connections it ended.
    */
   disconnect(filter: SessionFilter, request: CloseRequest): number {
-    let ended = 0;
-    for (const session of this.sessionsMatching(filter)) {
-      session.end(request);
-      ended++;
-    }
+    let ended = this.sessions.endMatching(filter, request);
     const userId = filter.userId;
     if (userId !== undefined && filter.clientId === undefined) {
-      for (const entry of [...this.channels.values()]) {
-        if (filter.channel !== undefined && entry.name !== filter.channel) continue;
-        entry.endWatchers(
-          (watcher) => {
-            this.countEnded(request.code);
-            watcher.end(request);
-            ended++;
-          },
-          (watcher) => watcher.userId === userId,
-        );
-        this.countsChanged.add(entry.name);
-        this.leaveIfIdle(entry);
-      }
+      this.channels.endWatchersWhere(
+        (watcher) => {
+          this.sessions.countEnded(request.code);
+          watcher.end(request);
+          ended++;
+        },
+        (watcher) => watcher.userId === userId,
+        filter.channel,
+      );
     }
     return ended;
   }
 
-  /**
-   * The local subscriber count of every channel whose count may have changed since the last
-   * call (0 for channels no longer followed); with `all`, of every followed channel instead.
-   */
+  /** See ChannelRegistry.takeCounts. */
   takeCounts(all = false): Map<string, number> {
-    const counts = new Map<string, number>();
-    const names = all ? new Set([...this.channels.keys(), ...this.countsChanged]) : this.countsChanged;
-    for (const name of names) counts.set(name, this.channels.get(name)?.subscriberCount ?? 0);
-    this.countsChanged.clear();
-    return counts;
+    return this.channels.takeCounts(all);
   }
 
   /**
@@ -408,9 +273,9 @@ export class Hub implements SessionHost {
     if (this.state !== 'running') return;
     this.state = 'draining';
     const spread = () => ({ ...request, reconnectDelayMs: Math.round(Math.random() * spreadMs) });
-    for (const session of [...this.sessions.values()]) session.end(spread());
-    this.endWatchers((watcher) => watcher.end(spread()));
-    await Promise.allSettled([...this.inflight]);
+    this.sessions.endAll(spread);
+    this.channels.endWatchers((watcher) => watcher.end(spread()));
+    await this.publisher.settled();
   }
 
   /** Ends every session without a word and closes the broker. Safe in any state. */
@@ -419,36 +284,20 @@ export class Hub implements SessionHost {
     this.state = 'closed';
     this.presence.stop();
     this.expiries.stop();
-    for (const session of [...this.sessions.values()]) session.close();
-    this.endWatchers((watcher) => watcher.end(null));
-    await Promise.allSettled([...this.inflight]);
+    this.sessions.closeAll();
+    this.channels.endWatchers((watcher) => watcher.end(null));
+    await this.publisher.settled();
     await this.broker.close();
   }
 
   // SessionHost: what sessions call.
 
-  async attach(channel: string, session: Session): Promise<void> {
-    const entry = this.follow(channel);
-    entry.members.add(session);
-    this.countsChanged.add(channel);
-    // Told now, not once the broker follows the channel: a close meanwhile tells the unsubscribe after it.
-    this.lifecycle?.subscribed(session, channel);
-    try {
-      await entry.subscribed;
-    } catch (error) {
-      if (entry.members.delete(session)) this.lifecycle?.unsubscribed(session, channel);
-      throw brokerError(error);
-    }
-    if (entry.options.presence) this.presence.join(channel, session);
+  attach(channel: string, session: Session): Promise<void> {
+    return this.channels.join(channel, session);
   }
 
   detach(channel: string, session: Session): void {
-    const entry = this.channels.get(channel);
-    if (!entry?.members.delete(session)) return;
-    this.countsChanged.add(channel);
-    this.lifecycle?.unsubscribed(session, channel);
-    if (entry.options.presence) this.presence.leave(channel, session);
-    this.leaveIfIdle(entry);
+    this.channels.leave(channel, session);
   }
 
   historyFor(channel: string, since: StreamPosition | undefined): Promise<HistoryResult> {
@@ -456,100 +305,12 @@ export class Hub implements SessionHost {
   }
 
   recent(publication: Publication): OutboundMessage {
-    return this.channels.get(publication.channel)?.recentOf(publication) ?? new OutboundMessage(publication);
+    return this.channels.recent(publication);
   }
 
   forget(session: Session, ending: CloseRequest | null): void {
-    if (this.sessions.get(session.id) === session) this.sessions.delete(session.id);
-    if (ending) this.countEnded(ending.code);
-    this.lifecycle?.disconnected(session, ending, this.state === 'closed');
+    this.sessions.forget(session, ending);
   }
-
-  /** A connection the server ended with `code`, for operators. */
-  private countEnded(code: ErrorCode): void {
-    this.stats.ended[code] = (this.stats.ended[code] ?? 0) + 1;
-  }
-
-  /** Every publish ends here; `by` is the publishing client, for lifecycle events. */
-  private send(
-    channel: string,
-    data: string,
-    by: { clientId: string | null; user: string | null } | null,
-  ): Promise<Publication> {
-    if (this.state === 'closed') return Promise.reject(new PushwireError('shutting_down'));
-    const options = this.channelOptions(channel);
-    const publishing = this.broker
-      .publish(channel, data, {
-        historySize: options.historySize,
-        historyTtlMs: options.historyTtlMs,
-        historyMinAgeMs: options.historyMinAgeMs ?? 0,
-      })
-      .then(
-        (publication) => {
-          if (!isSystemChannel(channel)) this.stats.published += 1;
-          this.lifecycle?.published(publication, by);
-          return publication;
-        },
-        (error: unknown) => {
-          throw brokerError(error);
-        },
-      );
-    this.inflight.add(publishing);
-    const settle = () => this.inflight.delete(publishing);
-    publishing.then(settle, settle);
-    return publishing;
-  }
-
-  /** The channel's entry, following it at the broker first if this node doesn't yet. */
-  private follow(channel: string): Channel {
-    let entry = this.channels.get(channel);
-    if (entry) return entry;
-    const created = new Channel(channel, this.channelOptions(channel), this.channelHost);
-    created.subscribed = this.broker.subscribe(channel);
-    created.subscribed.catch(() => {
-      if (this.channels.get(channel) === created) this.unfollow(created);
-    });
-    this.channels.set(channel, created);
-    entry = created;
-    return entry;
-  }
-
-  private leaveIfIdle(entry: Channel): void {
-    if (!entry.idle || this.channels.get(entry.name) !== entry) return;
-    this.unfollow(entry);
-    this.broker.unsubscribe(entry.name).catch((error) => this.report('unsubscribe', error));
-  }
-
-  private unfollow(entry: Channel): void {
-    this.channels.delete(entry.name);
-    this.fanOut.forget(entry);
-    entry.dispose();
-  }
-
-  private endWatchers(end: (watcher: ChannelWatcher) => void): void {
-    for (const entry of [...this.channels.values()]) {
-      entry.endWatchers(end);
-      this.leaveIfIdle(entry);
-    }
-  }
-
-  private *presenceEntries(): Generator<[string, Iterable<ChannelMember>]> {
-    for (const entry of this.channels.values()) {
-      if (entry.options.presence) yield [entry.name, entry.members];
-    }
-  }
-}
-
-/** Compares secrets in time that doesn't depend on where they differ. */
-function sameSecret(expected: string, given: string): boolean {
-  if (expected === '' || expected.length !== given.length) return false;
-  return timingSafeEqual(Buffer.from(expected), Buffer.from(given));
-}
-
-function matches(session: Session, { userId, clientId, channel }: SessionFilter): boolean {
-  if (clientId !== undefined && session.id !== clientId) return false;
-  if (userId !== undefined && session.userId !== userId) return false;
-  return channel === undefined || session.isSubscribed(channel);
 }
 
 function brokerError(error: unknown): PushwireError {
