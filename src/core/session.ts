@@ -1,86 +1,44 @@
-import type { PresenceInfo } from '../brokers/types.ts';
 import {
-  composeCursor,
-  cursorSegment,
-  type GapEvent,
-  type GapReason,
   type Publication,
   PushwireError,
   type StreamPosition,
   type TransportName,
 } from '../protocol/index.ts';
-import type { Access } from './access.ts';
-import type { Expiring, ExpiryWheel } from './expiry.ts';
 import type { OutboundBatch, OutboundMessage } from './outbound.ts';
-import { type History, type PlannedGap, plan } from './resume-plan.ts';
+import { type History, plan } from './resume-plan.ts';
+import { type CommandHost, carryOut } from './session-commands.ts';
+import { Credentials, type CredentialsHost } from './session-credentials.ts';
+import { type Subscription, Subscriptions } from './subscriptions.ts';
 import type {
   CloseRequest,
   CommandResult,
   Identity,
-  PublishLimitKeys,
   SessionCommand,
   SessionSink,
+  SubscribeRequest,
   SubscribeStart,
 } from './types.ts';
 
 /** The part of the hub a session talks to. */
-export interface SessionHost {
-  readonly access: Access;
+export interface SessionHost extends CommandHost, CredentialsHost {
   readonly maxChannelsPerSession: number;
-  /** Credentials stay good this long past their expiry, for clocks that disagree. */
-  readonly clockSkewMs: number;
-  /** Ends sessions when their credentials expire. */
-  readonly expiries: ExpiryWheel;
   attach(channel: string, session: Session): Promise<void>;
   detach(channel: string, session: Session): void;
   historyFor(channel: string, since: StreamPosition | undefined): Promise<History>;
-  history(channel: string, query: { since?: StreamPosition; limit?: number }): Promise<History>;
-  presenceOf(channel: string): Promise<PresenceInfo[]>;
-  publishAs(
-    identity: Identity,
-    limits: PublishLimitKeys,
-    channel: string,
-    data: string,
-    clientId: string | null,
-  ): Promise<Publication>;
   recent(publication: Publication): OutboundMessage;
   /** The session is closed; `ending` says why when the server ended it. */
   forget(session: Session, ending: CloseRequest | null): void;
 }
 
-/** The most messages one history command returns. */
-const MAX_HISTORY_LIMIT = 1000;
-
-const EXPIRED: CloseRequest = Object.freeze({
-  code: 'token_expired',
-  reason: 'the token has expired: reconnect with a new token',
-  reconnectDelayMs: 0,
-});
-
-interface Subscription {
-  readonly channel: string;
-  /** Live messages that arrived while history was being read; null once live. */
-  buffer: OutboundMessage[] | null;
-  epoch: string;
-  offset: number;
-  /** This channel's piece of the connection's cursor. */
-  segment: string;
-}
-
 type SessionState = 'open' | 'closed';
 
-export interface SubscribeRequest {
-  readonly channel: string;
-  /** Resume after this position; without it delivery starts with the next publication. */
-  readonly since?: StreamPosition | undefined;
-}
-
 /**
- * One client connection's place in the hub: its channels, its position on each (which makes
- * its cursor) and the sink its transport gave. Every message reaches the sink once, in offset
- * order per channel, with gaps reported, whichever way it came (history or live).
+ * One client connection's place in the hub: whether it is open, its channels and its position
+ * on each (Subscriptions, which deliver in order to the sink its transport gave), and its
+ * credentials (Credentials). Subscribing, refreshing and ending it happen here; the commands
+ * of its client are carried out by session-commands.ts.
  */
-export class Session implements Expiring {
+export class Session {
   readonly id: string;
   readonly transport: TransportName;
   readonly connectedAt = Date.now();
@@ -90,12 +48,10 @@ export class Session implements Expiring {
   readonly replaceKey: string;
   private readonly sink: SessionSink;
   private readonly host: SessionHost;
-  private readonly subscriptions = new Map<string, Subscription>();
+  private readonly subscriptions: Subscriptions;
   private state: SessionState = 'open';
   private ending: CloseRequest | null = null;
-  private current: Identity;
-  /** When the credentials stop being good (expiry + clock skew, ms); null: never. */
-  private deadline: number | null = null;
+  private readonly credentials: Credentials;
 
   constructor(
     id: string,
@@ -110,24 +66,28 @@ export class Session implements Expiring {
     this.replaceKey = replaceKey;
     this.address = address;
     this.transport = transport;
-    this.current = identity;
     this.sink = sink;
     this.host = host;
-    this.scheduleExpiry();
+    this.credentials = new Credentials(identity, host, (request) => this.end(request));
+    this.subscriptions = new Subscriptions(
+      sink,
+      (publication) => host.recent(publication),
+      () => this.pastDeadline(),
+    );
   }
 
   /** Who the connection is, with the rights of its latest credentials. */
   get identity(): Identity {
-    return this.current;
+    return this.credentials.identity;
   }
 
   /** When the connection's credentials expire (ms since the epoch); null when they don't. */
   get expiresAt(): number | null {
-    return this.current.expiresAt ?? null;
+    return this.credentials.expiresAt;
   }
 
   get userId(): string | null {
-    return this.current.userId;
+    return this.credentials.identity.userId;
   }
 
   get closed(): boolean {
@@ -145,7 +105,7 @@ export class Session implements Expiring {
 
   /** The connection's position on all of its channels. */
   cursor(): string {
-    return composeCursor(this.segments());
+    return this.subscriptions.cursor();
   }
 
   /**
@@ -163,18 +123,18 @@ export class Session implements Expiring {
     try {
       for (const { channel } of requests) added.push(this.add(channel));
       await Promise.all(
-        added.map(({ channel }) => this.host.access.askRead(this.current, channel, this.id, 'subscribe')),
+        added.map(({ channel }) => this.host.access.askRead(this.identity, channel, this.id, 'subscribe')),
       );
       // The application was asked: the client may have left or unsubscribed meanwhile.
-      this.assertStillSubscribed(added);
+      this.subscriptions.assertStillSubscribed(added);
       await Promise.all(added.map((subscription) => this.host.attach(subscription.channel, this)));
       const histories = await Promise.all(
         requests.map(({ channel, since }) => this.host.historyFor(channel, since)),
       );
-      this.assertStillSubscribed(added);
+      this.subscriptions.assertStillSubscribed(added);
       const plans = added.map((subscription, i) => plan(subscription, requests[i]!.since, histories[i]!));
       for (const { subscription, position } of plans)
-        this.moveTo(subscription, position.epoch, position.offset);
+        this.subscriptions.moveTo(subscription, position.epoch, position.offset);
       const cursor = this.cursor();
       const starts = plans.map(({ subscription, position }) => ({
         channel: subscription.channel,
@@ -182,7 +142,7 @@ export class Session implements Expiring {
         cursor,
       }));
       onStart?.(starts, cursor);
-      for (const { subscription, gap, replay } of plans) this.replay(subscription, gap, replay);
+      for (const { subscription, gap, replay } of plans) this.subscriptions.replay(subscription, gap, replay);
       return starts;
     } catch (error) {
       for (const subscription of added) {
@@ -192,54 +152,11 @@ export class Session implements Expiring {
     }
   }
 
-  /**
-   * Carries out a client's command, with the client's rights. `reply` gets the outcome: for a
-   * subscribe, before the first replayed message, so the transport can send it ahead of them.
-   * Rejects with a PushwireError the transport reports to the client.
-   */
+  /** Carries out a client's command, with the client's rights: see carryOut. */
   async execute(command: SessionCommand, reply: (result: CommandResult) => void): Promise<void> {
     this.assertOpen();
-    this.assertFresh();
-    const { channel } = command;
-    switch (command.op) {
-      case 'subscribe': {
-        await this.subscribe([{ channel, since: command.cursor?.get(channel) }], ([start]) => {
-          const { epoch, offset } = start!.position;
-          reply({ op: 'subscribe', channel, epoch, offset, cursor: start!.cursor });
-        });
-        return;
-      }
-      case 'unsubscribe':
-        this.unsubscribe(channel);
-        reply({ op: 'unsubscribe', channel });
-        return;
-      case 'publish': {
-        const { epoch, offset } = await this.host.publishAs(
-          this.identity,
-          { connection: this.id, address: this.address },
-          channel,
-          command.data,
-          this.id,
-        );
-        reply({ op: 'publish', channel, offset, epoch });
-        return;
-      }
-      case 'history': {
-        this.host.access.assertRead(this.identity, channel);
-        await this.host.access.askRead(this.current, channel, this.id, 'history');
-        const limit = Math.min(command.limit ?? MAX_HISTORY_LIMIT, MAX_HISTORY_LIMIT);
-        const since = command.cursor?.get(channel);
-        const { publications, top } = await this.host.history(channel, since ? { since, limit } : { limit });
-        reply({ op: 'history', channel, publications, epoch: top.epoch, offset: top.offset });
-        return;
-      }
-      case 'presence': {
-        this.host.access.assertPresence(this.identity, channel);
-        await this.host.access.askRead(this.current, channel, this.id, 'presence');
-        reply({ op: 'presence', channel, clients: await this.host.presenceOf(channel) });
-        return;
-      }
-    }
+    this.credentials.assertFresh();
+    await carryOut(command, this, this.host, reply);
   }
 
   /** How many channels the session is on. */
@@ -249,7 +166,7 @@ export class Session implements Expiring {
 
   /** The channels the session is on, in subscription order. */
   channels(): IterableIterator<string> {
-    return this.subscriptions.keys();
+    return this.subscriptions.channels();
   }
 
   unsubscribe(channel: string): void {
@@ -267,21 +184,7 @@ export class Session implements Expiring {
       subscription.buffer.push(...batch.messages);
       return;
     }
-    const first = batch.messages[0]!;
-    if (
-      batch.contiguous &&
-      this.subscriptions.size === 1 &&
-      first.epoch === subscription.epoch &&
-      first.offset === subscription.offset + 1
-    ) {
-      // The common case: each message's cursor is its one-channel cursor, shared bytes fit.
-      const last = batch.last;
-      subscription.offset = last.offset;
-      subscription.segment = last.segment;
-      this.sink.batch(batch);
-      return;
-    }
-    for (const message of batch.messages) this.deliver(subscription, message);
+    this.subscriptions.receive(subscription, batch);
   }
 
   /**
@@ -291,13 +194,9 @@ export class Session implements Expiring {
    */
   refresh(identity: Identity): number | null {
     this.assertOpen();
-    this.assertFresh();
-    if (identity.userId !== this.current.userId) {
-      throw new PushwireError('forbidden', "the new token names another user (sub) than the connection's");
-    }
-    this.current = identity;
-    this.scheduleExpiry();
-    for (const subscription of [...this.subscriptions.values()]) {
+    this.credentials.assertFresh();
+    this.credentials.replace(identity);
+    for (const subscription of this.subscriptions.all()) {
       const { channel } = subscription;
       if (this.host.access.mayRead(identity, channel)) continue;
       this.drop(subscription);
@@ -318,94 +217,19 @@ export class Session implements Expiring {
   close(): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    this.host.expiries.remove(this);
-    for (const subscription of [...this.subscriptions.values()]) this.drop(subscription);
+    this.credentials.stop();
+    for (const subscription of this.subscriptions.all()) this.drop(subscription);
     this.host.forget(this, this.ending);
   }
 
-  private assertStillSubscribed(added: readonly Subscription[]): void {
-    for (const subscription of added) {
-      if (this.subscriptions.get(subscription.channel) !== subscription)
-        throw new PushwireError('not_subscribed');
-    }
-  }
-
   private add(channel: string): Subscription {
-    this.host.access.assertRead(this.current, channel);
-    if (this.subscriptions.has(channel))
-      throw new PushwireError('already_subscribed', `already subscribed to "${channel}"`);
-    if (this.subscriptions.size >= this.host.maxChannelsPerSession) {
-      throw new PushwireError(
-        'too_many_channels',
-        `at most ${this.host.maxChannelsPerSession} channels per connection`,
-      );
-    }
-    const subscription: Subscription = { channel, buffer: [], epoch: '', offset: 0, segment: '' };
-    this.subscriptions.set(channel, subscription);
-    return subscription;
-  }
-
-  private replay(subscription: Subscription, gap: PlannedGap | null, replay: readonly Publication[]): void {
-    if (gap)
-      this.reportGap(subscription, gap.reason, gap.lastOffset, subscription.epoch, subscription.offset + 1);
-    for (const publication of replay) {
-      if (publication.offset > subscription.offset) this.deliver(subscription, this.host.recent(publication));
-    }
-    const buffered = subscription.buffer ?? [];
-    subscription.buffer = null;
-    for (const message of buffered) this.deliver(subscription, message);
-  }
-
-  private deliver(subscription: Subscription, message: OutboundMessage): void {
-    if (this.pastDeadline()) return;
-    if (message.epoch !== subscription.epoch) {
-      this.reportGap(subscription, 'epoch', subscription.offset, message.epoch, message.offset);
-    } else if (message.offset <= subscription.offset) {
-      return; // already delivered: history and live overlap while resuming
-    } else if (message.offset > subscription.offset + 1) {
-      this.reportGap(subscription, 'window', subscription.offset, message.epoch, message.offset);
-    }
-    subscription.offset = message.offset;
-    subscription.segment = message.segment;
-    const cursor = this.subscriptions.size === 1 ? message.soloCursor() : this.cursor();
-    this.sink.message(message, cursor);
-  }
-
-  private reportGap(
-    subscription: Subscription,
-    reason: GapReason,
-    lastOffset: number | null,
-    epoch: string,
-    next: number,
-  ): void {
-    this.moveTo(subscription, epoch, next - 1);
-    const event: GapEvent = {
-      op: 'gap',
-      channel: subscription.channel,
-      reason,
-      epoch,
-      lastOffset,
-      nextOffset: next,
-      cursor: this.cursor(),
-    };
-    this.sink.gap(event);
-  }
-
-  private moveTo(subscription: Subscription, epoch: string, offset: number): void {
-    subscription.epoch = epoch;
-    subscription.offset = offset;
-    subscription.segment = cursorSegment(subscription.channel, epoch, offset);
+    this.host.access.assertRead(this.identity, channel);
+    return this.subscriptions.add(channel, this.host.maxChannelsPerSession);
   }
 
   private drop(subscription: Subscription): void {
-    this.subscriptions.delete(subscription.channel);
+    this.subscriptions.delete(subscription);
     this.host.detach(subscription.channel, this);
-  }
-
-  private *segments(): Generator<string> {
-    for (const subscription of this.subscriptions.values()) {
-      if (subscription.segment) yield subscription.segment;
-    }
   }
 
   /**
@@ -415,29 +239,7 @@ export class Session implements Expiring {
    */
   private pastDeadline(): boolean {
     if (this.state === 'closed') return true;
-    if (this.deadline === null || Date.now() < this.deadline) return false;
-    this.end(EXPIRED);
-    return true;
-  }
-
-  /** Ends the session when its credentials are past their deadline (a late timer). */
-  private assertFresh(): void {
-    if (this.deadline === null || Date.now() < this.deadline) return;
-    this.end(EXPIRED);
-    throw new PushwireError('token_expired');
-  }
-
-  /** Puts the session in the host's expiry wheel at its credentials' deadline. */
-  private scheduleExpiry(): void {
-    const expiresAt = this.current.expiresAt;
-    this.deadline = expiresAt === undefined || expiresAt === null ? null : expiresAt + this.host.clockSkewMs;
-    if (this.deadline === null) this.host.expiries.remove(this);
-    else this.host.expiries.add(this, this.deadline);
-  }
-
-  /** The wheel's call at the deadline. */
-  expire(): void {
-    this.end(EXPIRED);
+    return this.credentials.endIfPast();
   }
 
   private assertOpen(): void {

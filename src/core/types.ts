@@ -123,6 +123,12 @@ export type CommandResult =
     }
   | { op: 'presence'; channel: string; clients: readonly PresenceInfo[] };
 
+export interface SubscribeRequest {
+  readonly channel: string;
+  /** Resume after this position; without it delivery starts with the next publication. */
+  readonly since?: StreamPosition | undefined;
+}
+
 export interface SubscribeStart {
   readonly channel: string;
   /** Where delivery starts: everything after this position follows. */

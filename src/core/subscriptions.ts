@@ -1,0 +1,168 @@
+import {
+  composeCursor,
+  cursorSegment,
+  type GapEvent,
+  type GapReason,
+  type Publication,
+  PushwireError,
+} from '../protocol/index.ts';
+import type { OutboundBatch, OutboundMessage } from './outbound.ts';
+import type { PlannedGap } from './resume-plan.ts';
+import type { SessionSink } from './types.ts';
+
+/** One channel of a connection, and the connection's position on it. */
+export interface Subscription {
+  readonly channel: string;
+  /** Live messages that arrived while history was being read; null once live. */
+  buffer: OutboundMessage[] | null;
+  epoch: string;
+  offset: number;
+  /** This channel's piece of the connection's cursor. */
+  segment: string;
+}
+
+/**
+ * A connection's channels and its position on each, which make its cursor. Every message
+ * reaches the sink once, in offset order per channel, with gaps reported, whichever way it
+ * came (history or live).
+ */
+export class Subscriptions {
+  private readonly byChannel = new Map<string, Subscription>();
+
+  constructor(
+    private readonly sink: SessionSink,
+    /** The message of a replayed publication, sharing encodings where the hub has them. */
+    private readonly recent: (publication: Publication) => OutboundMessage,
+    /** True when nothing more may go out (the connection closed or its credentials expired). */
+    private readonly stopped: () => boolean,
+  ) {}
+
+  get size(): number {
+    return this.byChannel.size;
+  }
+
+  has(channel: string): boolean {
+    return this.byChannel.has(channel);
+  }
+
+  get(channel: string): Subscription | undefined {
+    return this.byChannel.get(channel);
+  }
+
+  /** The channels, in subscription order. */
+  channels(): IterableIterator<string> {
+    return this.byChannel.keys();
+  }
+
+  /** Every subscription, as a copy: safe to drop from while going over it. */
+  all(): Subscription[] {
+    return [...this.byChannel.values()];
+  }
+
+  /** A new subscription to `channel`, buffering live messages until its replay. */
+  add(channel: string, max: number): Subscription {
+    if (this.byChannel.has(channel))
+      throw new PushwireError('already_subscribed', `already subscribed to "${channel}"`);
+    if (this.byChannel.size >= max) {
+      throw new PushwireError('too_many_channels', `at most ${max} channels per connection`);
+    }
+    const subscription: Subscription = { channel, buffer: [], epoch: '', offset: 0, segment: '' };
+    this.byChannel.set(channel, subscription);
+    return subscription;
+  }
+
+  delete(subscription: Subscription): void {
+    this.byChannel.delete(subscription.channel);
+  }
+
+  /** Throws not_subscribed unless every one of `added` is still its channel's subscription. */
+  assertStillSubscribed(added: readonly Subscription[]): void {
+    for (const subscription of added) {
+      if (this.byChannel.get(subscription.channel) !== subscription)
+        throw new PushwireError('not_subscribed');
+    }
+  }
+
+  /** The connection's position on all of its channels. */
+  cursor(): string {
+    return composeCursor(this.segments());
+  }
+
+  moveTo(subscription: Subscription, epoch: string, offset: number): void {
+    subscription.epoch = epoch;
+    subscription.offset = offset;
+    subscription.segment = cursorSegment(subscription.channel, epoch, offset);
+  }
+
+  /** The start of a subscription: its gap, its history, then what arrived live meanwhile. */
+  replay(subscription: Subscription, gap: PlannedGap | null, replay: readonly Publication[]): void {
+    if (gap)
+      this.reportGap(subscription, gap.reason, gap.lastOffset, subscription.epoch, subscription.offset + 1);
+    for (const publication of replay) {
+      if (publication.offset > subscription.offset) this.deliver(subscription, this.recent(publication));
+    }
+    const buffered = subscription.buffer ?? [];
+    subscription.buffer = null;
+    for (const message of buffered) this.deliver(subscription, message);
+  }
+
+  /** Live messages of a subscription past its replay. */
+  receive(subscription: Subscription, batch: OutboundBatch): void {
+    const first = batch.messages[0]!;
+    if (
+      batch.contiguous &&
+      this.byChannel.size === 1 &&
+      first.epoch === subscription.epoch &&
+      first.offset === subscription.offset + 1
+    ) {
+      // The common case: each message's cursor is its one-channel cursor, shared bytes fit.
+      const last = batch.last;
+      subscription.offset = last.offset;
+      subscription.segment = last.segment;
+      this.sink.batch(batch);
+      return;
+    }
+    for (const message of batch.messages) this.deliver(subscription, message);
+  }
+
+  private deliver(subscription: Subscription, message: OutboundMessage): void {
+    if (this.stopped()) return;
+    if (message.epoch !== subscription.epoch) {
+      this.reportGap(subscription, 'epoch', subscription.offset, message.epoch, message.offset);
+    } else if (message.offset <= subscription.offset) {
+      return; // already delivered: history and live overlap while resuming
+    } else if (message.offset > subscription.offset + 1) {
+      this.reportGap(subscription, 'window', subscription.offset, message.epoch, message.offset);
+    }
+    subscription.offset = message.offset;
+    subscription.segment = message.segment;
+    const cursor = this.byChannel.size === 1 ? message.soloCursor() : this.cursor();
+    this.sink.message(message, cursor);
+  }
+
+  private reportGap(
+    subscription: Subscription,
+    reason: GapReason,
+    lastOffset: number | null,
+    epoch: string,
+    next: number,
+  ): void {
+    this.moveTo(subscription, epoch, next - 1);
+    const event: GapEvent = {
+      op: 'gap',
+      channel: subscription.channel,
+      reason,
+      epoch,
+      lastOffset,
+      nextOffset: next,
+      cursor: this.cursor(),
+    };
+    this.sink.gap(event);
+  }
+
+  private *segments(): Generator<string> {
+    for (const subscription of this.byChannel.values()) {
+      if (subscription.segment) yield subscription.segment;
+    }
+  }
+}
