@@ -73,9 +73,10 @@ export interface HubStats {
 type HubState = 'running' | 'draining' | 'closed';
 
 /**
- * The node's hub: the entry of every publish, and what ties the node's parts together: the
- * channels it follows (ChannelRegistry), the reads of clients without a session
- * (ChannelReads) and the open sessions (SessionRegistry). Sessions talk to it as their host.
+ * The node's hub, which the other layers and the sessions (as their host) talk to. It ties
+ * the node's parts together: the channels it follows (ChannelRegistry), every publish
+ * (Publisher), the reads of clients without a session (ChannelReads) and the open sessions
+ * (SessionRegistry); it starts, drains and closes them.
  */
 export class Hub implements SessionHost {
   readonly nodeId = randomBytes(4).toString('hex');
