@@ -217,9 +217,18 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
   const feed = operatorTokens ? new StatsFeed(hub, stats, node, report) : null;
   feed?.start();
 
+  const limits = new ConnectionLimits({
+    maxConnections: config.maxConnections,
+    maxConnectionsPerIp: config.maxConnectionsPerIp,
+    trustProxy: config.trustProxy,
+    refused: (reason) => metrics.connectionsRefused.inc({ reason }),
+  });
+  metrics.countSockets(() => limits.connections);
+  // The client's address for rate limits and listings: behind a trusted proxy, the forwarded one.
+  const clientAddress = (req: IncomingMessage) => limits.clientAddress(req);
   const staticFiles = new StaticFiles({ demo: config.demo });
   const publicRoutes: RouteEntry[] = [
-    ...publishRoutes({ config, keys, hub, auth: hooks.connectAuth, metrics }),
+    ...publishRoutes({ config, keys, hub, auth: hooks.connectAuth, metrics, clientAddress }),
     ...disconnectRoutes({ hub, node, keys, revocations }),
     ...liveSessionRoutes({ hub, node, auth }),
     ...healthRoutes({ hub, ready }),
@@ -250,15 +259,9 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
       replacer,
       report,
       edgeLog,
+      clientAddress,
     });
   const router = routerOf(internal ? publicRoutes : [...publicRoutes, ...privateRoutes], prefix);
-  const limits = new ConnectionLimits({
-    maxConnections: config.maxConnections,
-    maxConnectionsPerIp: config.maxConnectionsPerIp,
-    trustProxy: config.trustProxy,
-    refused: (reason) => metrics.connectionsRefused.inc({ reason }),
-  });
-  metrics.countSockets(() => limits.connections);
   const detach = attachListeners(server, router, limits, { edgeLog, metrics });
   let internalListener: InternalListener | null = null;
   if (config.internalPort !== null) {

@@ -27,6 +27,8 @@ export interface RouterDeps {
   readonly report: (stage: string, error: unknown) => void;
   /** Faults and departures of clients, logged without their bytes. */
   readonly edgeLog: EdgeLog;
+  /** The client's address (behind a trusted proxy, the one it forwarded). */
+  readonly clientAddress: (req: IncomingMessage) => string;
 }
 
 /** One request as every handler sees it. */
@@ -242,7 +244,7 @@ export class Router {
     // A peer that vanished without a FIN is found by TCP on idle connections; busy ones by the writer.
     req.socket.setKeepAlive(true, TCP_KEEPALIVE_MS);
     if (replaces) deps.replacer.replace(replaces, identity);
-    transport.open(wire, { ...query, identity, headers });
+    transport.open(wire, { ...query, identity, headers, address: deps.clientAddress(req) });
   }
 
   private refuse(

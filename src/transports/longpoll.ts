@@ -158,7 +158,7 @@ async function servePoll(
       transport: 'longpoll',
       identity: params.identity,
       sink: poll,
-      address: res.socket?.remoteAddress ?? null,
+      address: params.address ?? res.socket?.remoteAddress ?? null,
       transient: true,
     });
   } catch (error) {

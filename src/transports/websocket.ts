@@ -114,7 +114,7 @@ function serve(
       transport: 'websocket',
       identity: params.identity,
       sink: connection,
-      address: (socket as { remoteAddress?: string }).remoteAddress ?? null,
+      address: params.address ?? (socket as { remoteAddress?: string }).remoteAddress ?? null,
     });
   } catch (error) {
     const failure = asPushwireError(error);
