@@ -223,8 +223,6 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     trustProxy: config.trustProxy,
     refused: (reason) => metrics.connectionsRefused.inc({ reason }),
   });
-  metrics.countSockets(() => limits.connections);
-  // The client's address for rate limits and listings: behind a trusted proxy, the forwarded one.
   const clientAddress = (req: IncomingMessage) => limits.clientAddress(req);
   const staticFiles = new StaticFiles({ demo: config.demo });
   const publicRoutes: RouteEntry[] = [
@@ -262,6 +260,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
       clientAddress,
     });
   const router = routerOf(internal ? publicRoutes : [...publicRoutes, ...privateRoutes], prefix);
+  metrics.countSockets(() => limits.connections);
   const detach = attachListeners(server, router, limits, { edgeLog, metrics });
   let internalListener: InternalListener | null = null;
   if (config.internalPort !== null) {

@@ -22,7 +22,7 @@ export interface PublishApiDeps {
   readonly hub: Hub;
   readonly auth: ConnectAuth;
   readonly metrics: Metrics;
-  /** The client's address (behind a trusted proxy, the one it forwarded): the per-address rate's key. */
+  /** The client's address (from X-Forwarded-For only behind a trusted proxy). */
   readonly clientAddress: (req: IncomingMessage) => string;
 }
 
@@ -119,7 +119,7 @@ async function clientPublish(deps: PublishApiDeps, exchange: Exchange): Promise<
   const { channel, data } = await readPublishRequest(req, deps.config.maxMessageBytes);
   const named = req.headers['x-pushwire-client'];
   const client = typeof named === 'string' ? named.slice(0, 64) : '';
-  const limits = { connection: connectionOf(req.socket), address: deps.clientAddress(req) };
+  const limits = { connection: connectionOf(req.socket), address: deps.clientAddress(req) || null };
   const { offset, epoch } = await deps.hub.publishAs(
     identity,
     limits,

@@ -37,9 +37,14 @@ export class BrokerHost {
   private readonly cluster: HostCluster;
   private readonly log: Logger;
 
-  constructor(options: { logger?: Logger } = {}) {
+  /** `maxHistoryBytes`, `maxChannels`: the memory broker's caps (see MemoryBrokerOptions). */
+  constructor(options: { logger?: Logger; maxHistoryBytes?: number; maxChannels?: number } = {}) {
     this.log = options.logger ?? (() => {});
-    this.broker = new MemoryBroker({ logger: this.log });
+    this.broker = new MemoryBroker({
+      logger: this.log,
+      ...(options.maxHistoryBytes !== undefined && { maxHistoryBytes: options.maxHistoryBytes }),
+      ...(options.maxChannels !== undefined && { maxChannels: options.maxChannels }),
+    });
     this.cluster = new HostCluster(this.log);
   }
 

@@ -48,7 +48,12 @@ export class Supervisor {
   ) {
     this.host =
       config.broker === 'memory'
-        ? new BrokerHost({ logger: (level, msg, err) => logger[level]({ err }, msg) })
+        ? new BrokerHost({
+            logger: (level, msg, err) => logger[level]({ err }, msg),
+            // The one history of all workers: the budget is the server's, not each worker's.
+            maxHistoryBytes: config.maxHistoryMemory,
+            maxChannels: config.maxHistoryChannels,
+          })
         : null;
     // Every worker must take the same key: a generated one is made once, here.
     this.env = config.apiKey === null ? { PUSHWIRE_API_KEY: randomBytes(18).toString('base64url') } : {};
