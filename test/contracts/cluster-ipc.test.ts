@@ -1,13 +1,12 @@
 import { IpcBroker } from '../../src/brokers/index.ts';
-import { doomedWorker, linkTo, startPrimary, stopPrimary } from '../helpers/ipc-link.ts';
+import { linkTo, startPrimary, stopPrimary } from '../helpers/ipc-link.ts';
 import { clusterContract } from './cluster.contract.ts';
 
 clusterContract({
   name: 'ipc (workers of one primary)',
-  // Views of one scope are workers of one primary; the tests name channels alike, so each
-  // scope gets a primary of its own.
   shared: true,
   async scope() {
+    // A primary per scope: the cluster of one test starts empty.
     const primary = await startPrimary();
     return {
       async node() {
@@ -15,9 +14,7 @@ clusterContract({
         await broker.start({ publication: () => {}, recovered: () => {} });
         return { cluster: broker.cluster, close: () => broker.close() };
       },
-      doomedNode: (id, counts, clients) => doomedWorker(primary, id, counts, clients),
-      // A worker's end is known at once: the primary sees its process exit.
-      lostWithinMs: 10_000,
+      lostWithinMs: 0,
       dispose: () => stopPrimary(primary),
     };
   },

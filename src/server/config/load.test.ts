@@ -185,6 +185,15 @@ describe('loadConfig: values', () => {
     assert.deepEqual(load(['--config', yaml]).corsOrigins, ['https://a.example', '*']);
   });
 
+  it('refuses a token public key file that is missing or not a PEM public key', () => {
+    assert.throws(
+      () => load(['--token-public-key', '/nonexistent/key.pem']),
+      /--token-public-key: can't use .*: no such file/,
+    );
+    const junk = join(dir, file('junk.pem', 'not a key'));
+    assert.throws(() => load(['--token-public-key', junk]), /not a PEM public key/);
+  });
+
   it('refuses an HS256 token secret under 32 bytes', () => {
     assert.throws(
       () => load(['--token-secret', 'too-short']),

@@ -362,7 +362,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     'maxConnectionsPerIp',
     'maxConnectionsPerIp',
     { type: 'integer', min: 1, max: 10_000_000, nullable: true },
-    'open connections of one client address; more are refused with 503 too_many_connections (WebSocket: close 4005); off: no limit',
+    'open connections of one client address (IPv6: one /64); more are refused with 503 too_many_connections (WebSocket: close 4005); off: no limit',
   ),
   option(
     'trustProxy',

@@ -55,6 +55,7 @@ export class Supervisor {
       config.broker === 'memory'
         ? new BrokerHost({
             logger: (level, msg, err) => logger[level]({ err }, msg),
+            // The one history of all workers: the budget is the server's, not each worker's.
             maxHistoryBytes: config.maxHistoryMemory,
             maxChannels: config.maxHistoryChannels,
           })
