@@ -88,8 +88,9 @@ export class Connection {
   /** Reconnect attempts since the last connection, and how many of them waited a backoff. */
   #attempt = 0;
   #backoffs = 0;
+  /** When the client lost its connection (Date.now()), or null while connected. */
+  #lostAt: number | null = null;
   #hintMs: number | null = null;
-  #publishes = 0;
   /**
    * Names this client in HTTP publishes: the server's clientId once a connection said it, a
    * random one before that or on long poll (which has no `connected` event).
@@ -103,8 +104,6 @@ export class Connection {
   #syncQueued = false;
   /** While refused: why, and for which channel set (a new set is a new request). */
   #refusal: { error: ServerError; channels: readonly string[] } | null = null;
-  /** Publishes waiting for the link to open: woken with nothing, or failed with the refusal. */
-  #waiters: Array<(error?: Error) => void> = [];
   #reconnectTimer: Timer;
   #connectTimer: Timer;
   #upgradeTimer: Timer;
@@ -115,6 +114,8 @@ export class Connection {
   #renewing = false;
   /** `getToken` failures and refused tokens in a row, for the backoff of the next try. */
   #tokenFailures = 0;
+  /** When getToken began failing (Date.now()); the retries slow down with the time since. */
+  #tokenFailingSince = 0;
 
   constructor(plan: FallbackPlan, resume: ResumeState, settings: ConnectionSettings, out: ConnectionOutput) {
     this.#plan = plan;
@@ -154,30 +155,27 @@ export class Connection {
     this.#useToken(token).catch((error: ServerError) => this.#out.status('error', error));
   }
 
-  /** Over the link where the transport has an upstream, else over `POST /publish`. */
+  /**
+   * Over the open link where it has an upstream (the WebSocket), else over `POST /publish`:
+   * a publish never waits for, or opens, a connection.
+   */
   async publish(channel: string, data: unknown): Promise<PublishResult> {
     if (this.#state === 'closed') throw new Error('the client is closed');
-    const { requestTimeoutMs, baseUrl, fetch } = this.#settings;
-    if (this.#plan.current.capabilities.hasUpstream) {
-      if (this.#refusal) throw this.#refusal.error;
-      this.#publishes++;
-      this.#sync();
-      try {
-        await this.#whenOpen(requestTimeoutMs);
-        const link = this.#link;
-        // A link that fell back while we waited may have no upstream: publish below.
-        if (link?.request) {
-          const reply = await link.request({ op: 'publish', channel, data }, requestTimeoutMs);
-          return { channel, offset: Number(reply.offset), epoch: String(reply.epoch) };
-        }
-      } finally {
-        this.#publishes--;
-        this.setChannels(this.#channels);
-      }
+    const { requestTimeoutMs, baseUrl, fetch, token } = this.#settings;
+    const link = this.#opened ? this.#link : null;
+    if (link?.request) {
+      const reply = await link.request({ op: 'publish', channel, data }, requestTimeoutMs);
+      return { channel, offset: Number(reply.offset), epoch: String(reply.epoch) };
     }
     const clientId = this.#clientId;
-    const token = this.#settings.token.current;
-    return httpPublish(fetch!, { baseUrl, token, clientId, channel, data, timeoutMs: requestTimeoutMs });
+    return httpPublish(fetch!, {
+      baseUrl,
+      token: token.current,
+      clientId,
+      channel,
+      data,
+      timeoutMs: requestTimeoutMs,
+    });
   }
 
   close(): void {
@@ -196,8 +194,9 @@ export class Connection {
       if (sameChannels(this.#channels, this.#refusal.channels)) return;
       this.#refusal = null;
       this.#attempt = this.#backoffs = 0;
+      this.#lostAt = null;
     }
-    if (this.#channels.length === 0 && this.#publishes === 0) {
+    if (this.#channels.length === 0) {
       this.#state = 'idle';
       this.#drop('no channels');
       clearTimeout(this.#reconnectTimer);
@@ -205,10 +204,10 @@ export class Connection {
     } else if (this.#reconnectTimer) {
       // The scheduled reconnect opens with the set current by then.
     } else if (!this.#link) this.#open();
-    else if (this.#linkTransport!.capabilities.updatesChannelsInPlace) {
+    else if (this.#link.update) {
       const id = this.#linkId;
       // A link that can't change its channels in place (an older server) is replaced.
-      this.#link.update!(this.#channels, this.#cursor())?.catch(() => {
+      this.#link.update(this.#channels, this.#cursor())?.catch(() => {
         if (id === this.#linkId) this.#replace();
       });
     } else if (!sameChannels(this.#channels, this.#linkChannels)) {
@@ -224,8 +223,7 @@ export class Connection {
 
   #open(): void {
     const source = this.#settings.token;
-    const expiry = tokenExpiry(source.current);
-    if (source.getToken && (this.#staleToken || !source.current || (expiry && expiry <= Date.now()))) {
+    if (source.getToken && (this.#staleToken || !source.current)) {
       this.#renew();
       return;
     }
@@ -310,6 +308,7 @@ export class Connection {
     this.#opened = true;
     this.#plan.opened(transport);
     this.#attempt = this.#backoffs = 0;
+    this.#lostAt = null;
     this.#hintMs = null;
     this.#state = 'connected';
     this.#heartbeatMs = heartbeatIntervalMs;
@@ -324,7 +323,6 @@ export class Connection {
     if (!capabilities.confirmsEachChannel) {
       for (const channel of this.#linkChannels) this.#out.status('subscribed', { channel });
     }
-    for (const wake of this.#waiters.splice(0)) wake();
     this.#scheduleRefresh(expiresAt);
     clearTimeout(this.#upgradeTimer);
     if (this.#plan.degraded && this.#settings.upgradeAfterMs > 0) {
@@ -371,7 +369,6 @@ export class Connection {
   /** Stops until a new token or channel set: retrying as is would get the same answer. */
   #refuse(error: ServerError): void {
     this.#refusal = { error, channels: this.#channels };
-    for (const wake of this.#waiters.splice(0)) wake(error);
     this.#out.status('error', error);
   }
 
@@ -385,9 +382,12 @@ export class Connection {
   /** `delayMs` 0 moves to the next transport at once, and doesn't lengthen the next backoff. */
   #scheduleReconnect(delayMs: number | null): void {
     const { backoff } = this.#settings;
+    this.#lostAt ??= Date.now();
     const delay =
       delayMs ??
-      (this.#hintMs !== null ? hintedDelay(this.#hintMs) : backoffDelay(this.#backoffs++, backoff));
+      (this.#hintMs !== null
+        ? hintedDelay(this.#hintMs)
+        : backoffDelay(this.#backoffs++, Date.now() - this.#lostAt!, backoff));
     this.#hintMs = null;
     this.#attempt++;
     this.#state = 'reconnecting';
@@ -413,10 +413,11 @@ export class Connection {
     clearTimeout(this.#tokenTimer);
     try {
       const token = await this.#settings.token.getToken!();
-      if (!token) throw new Error('getToken gave no token');
+      if (!token) throw new Error('no token');
       this.#staleToken = false;
       await this.#useToken(token);
       this.#tokenFailures = 0;
+      this.#tokenFailingSince = 0;
     } catch (error) {
       if (this.#state === 'closed') return;
       const { code, message } = error as ServerError;
@@ -424,7 +425,12 @@ export class Connection {
         'error',
         code ? (error as ServerError) : new ServerError('token_unavailable', message),
       );
-      const delay = backoffDelay(++this.#tokenFailures, this.#settings.backoff);
+      if (this.#tokenFailures++ === 0) this.#tokenFailingSince = Date.now();
+      const delay = backoffDelay(
+        this.#tokenFailures,
+        Date.now() - this.#tokenFailingSince,
+        this.#settings.backoff,
+      );
       this.#tokenTimer = setTimeout(() => this.#renew(), delay);
     } finally {
       this.#renewing = false;
@@ -454,6 +460,7 @@ export class Connection {
     if (this.#refusal) {
       this.#refusal = null;
       this.#attempt = this.#backoffs = 0;
+      this.#lostAt = null;
       this.#sync();
     } else if (this.#link) {
       this.#closeProbe();
@@ -501,17 +508,5 @@ export class Connection {
     this.#probe?.link.close();
     this.#probe = null;
     clearTimeout(this.#upgradeTimer);
-  }
-
-  #whenOpen(timeoutMs: number): Promise<void> {
-    if (this.#opened) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`not connected within ${timeoutMs} ms`)), timeoutMs);
-      this.#waiters.push((error) => {
-        clearTimeout(timer);
-        if (error) reject(error);
-        else resolve();
-      });
-    });
   }
 }

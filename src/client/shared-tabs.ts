@@ -5,6 +5,7 @@ import {
   type StatusEvents,
 } from './connection.ts';
 import type { FallbackPlan } from './fallback.ts';
+import { httpPublish } from './http-publish.ts';
 import type { Delivery, ResumeState } from './resume.ts';
 import { ServerError } from './server-error.ts';
 import type { LinkEvent } from './transports/types.ts';
@@ -46,9 +47,7 @@ type TabNote =
   | { t: 'event'; event: LinkEvent }
   /** A status event of the leader's connection, and the state it left the connection in. */
   | { t: 'status'; name: keyof StatusEvents; payload: unknown; state: ConnectionState }
-  | { t: 'token'; token: string | undefined }
-  | { t: 'publish'; from: string; request: number; channel: string; data: unknown }
-  | { t: 'published'; to: string; request: number; result?: PublishResult; error?: ErrorNote };
+  | { t: 'token'; token: string | undefined };
 
 interface LockManagerLike {
   request(name: string, options: { signal: AbortSignal }, callback: () => Promise<void>): Promise<void>;
@@ -80,12 +79,10 @@ export class SharedTabs {
   readonly #stopLock = new AbortController();
   readonly #owners = new Map<string, string[]>();
   readonly #union = new Set<string>();
-  readonly #requests = new Map<number, (note: TabNote & { t: 'published' }) => void>();
   #channels: string[] = [];
   #leaderId: string | null = null;
   #connection: Connection | null = null;
   #release: (() => void) | null = null;
-  #nextRequest = 1;
 
   readonly #start: SharedTabsStart;
 
@@ -127,21 +124,20 @@ export class SharedTabs {
     else this.#post({ t: 'subs', from: this.#id, channels: this.#channels });
   }
 
+  /**
+   * The leader publishes over its connection; another tab over `POST /publish` itself, with
+   * the token the tabs share: the same rights, without a round trip through the leader.
+   */
   publish(channel: string, data: unknown): Promise<PublishResult> {
     if (this.#connection) return this.#connection.publish(channel, data);
-    const request = this.#nextRequest++;
-    const { requestTimeoutMs } = this.#start.settings;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#requests.delete(request);
-        reject(new Error(`no reply from the leader tab within ${requestTimeoutMs} ms`));
-      }, requestTimeoutMs);
-      this.#requests.set(request, (note) => {
-        clearTimeout(timer);
-        if (note.result) resolve(note.result);
-        else reject(fromNote(note.error!));
-      });
-      this.#post({ t: 'publish', from: this.#id, request, channel, data });
+    const { baseUrl, token, fetch, requestTimeoutMs } = this.#start.settings;
+    return httpPublish(fetch!, {
+      baseUrl,
+      token: token.current,
+      clientId: this.#id,
+      channel,
+      data,
+      timeoutMs: requestTimeoutMs,
     });
   }
 
@@ -232,12 +228,6 @@ export class SharedTabs {
       case 'token':
         this.#useToken(note.token);
         break;
-      case 'publish':
-        if (leading) this.#publishFor(note);
-        break;
-      case 'published':
-        if (note.to === this.#id) this.#requests.get(note.request)?.(note);
-        break;
     }
   }
 
@@ -284,12 +274,5 @@ export class SharedTabs {
     } else if (name === 'disconnected') this.#transport = null;
     this.#state = state;
     this.#start.status(name, payload);
-  }
-
-  #publishFor({ from, request, channel, data }: TabNote & { t: 'publish' }): void {
-    this.#connection!.publish(channel, data).then(
-      (result) => this.#post({ t: 'published', to: from, request, result }),
-      (error: Error) => this.#post({ t: 'published', to: from, request, error: toNote(error) }),
-    );
   }
 }

@@ -388,8 +388,12 @@ class HeldPoll implements SessionSink {
     if (only && this.gaps.length === 0 && !reconnect && only.cursor === only.message.soloCursor()) {
       return only.message.encoded(oneMessageAnswer);
     }
+    // A message with its one-channel cursor is listed as every other poll lists it: encoded
+    // once, on the message, not once per poll.
     const messages = this.messages
-      .map(({ message, cursor }) => messageJson(message, cursor, false))
+      .map(({ message, cursor }) =>
+        cursor === message.soloCursor() ? message.encoded(soloJson) : messageJson(message, cursor, false),
+      )
       .join(',');
     // Gaps come first, as they happened first; the top-level cursor ends the object.
     let body = this.gaps.length > 0 ? `{"gaps":${JSON.stringify(this.gaps)},` : '{';

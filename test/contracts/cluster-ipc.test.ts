@@ -1,32 +1,6 @@
-import { type ChildProcess, fork } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
-import { IpcBroker, type IpcLink } from '../../src/brokers/index.ts';
+import { IpcBroker } from '../../src/brokers/index.ts';
+import { linkTo, startPrimary, stopPrimary } from '../helpers/ipc-link.ts';
 import { clusterContract } from './cluster.contract.ts';
-
-const primaryScript = fileURLToPath(new URL('../helpers/ipc-primary.ts', import.meta.url));
-
-/** A real primary process; the brokers of a scope are its workers, talking to it over IPC. */
-async function startPrimary(): Promise<ChildProcess> {
-  const child = fork(primaryScript, [], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
-  await new Promise<void>((resolve, reject) => {
-    child.once('message', () => resolve());
-    child.once('exit', (code) => reject(new Error(`the primary exited with ${code}`)));
-  });
-  return child;
-}
-
-function linkTo(child: ChildProcess): IpcLink {
-  return {
-    send: (message) => {
-      child.send(message);
-    },
-    onMessage(listener) {
-      child.on('message', listener);
-      return () => child.off('message', listener);
-    },
-  };
-}
 
 clusterContract({
   name: 'ipc (workers of one primary)',
@@ -41,11 +15,7 @@ clusterContract({
         return { cluster: broker.cluster, close: () => broker.close() };
       },
       lostWithinMs: 0,
-      async dispose() {
-        const exited = once(primary, 'exit');
-        primary.disconnect();
-        await exited;
-      },
+      dispose: () => stopPrimary(primary),
     };
   },
 });

@@ -73,7 +73,8 @@ export interface PageState {
 /**
  * The page a test opens: it loads the bundle from the Pushwire server named by `server` (the
  * server must allow the page's origin: `--cors-origins`) and subscribes with the options of
- * its query string (`channel`, `transports`, `shared`, `token`). Events are recorded by name,
+ * its query string (`channel`, `transports`, `shared`, `token`, and `tokenUrl`: getToken fetches
+ * each token from it as text). Events are recorded by name,
  * `connected:<transport>` and `error:<code>` with what they carry.
  */
 const PAGE = `<!doctype html>
@@ -97,6 +98,9 @@ const PAGE = `<!doctype html>
     transports: params.get('transports')?.split(','),
     shared: params.has('shared'),
     token: params.get('token') ?? undefined,
+    getToken: params.has('tokenUrl')
+      ? () => fetch(params.get('tokenUrl')).then((answer) => answer.text())
+      : undefined,
     baseDelayMs: 100,
   });
   window.pushwireClient = client;

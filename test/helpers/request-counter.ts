@@ -4,6 +4,8 @@ import { connect, type Socket } from 'node:net';
 /** One request that reached the server through the counter. */
 export interface CountedRequest {
   readonly path: string;
+  /** GET, POST, OPTIONS (a browser's CORS preflight), ... */
+  readonly method: string;
   readonly query: URLSearchParams;
   readonly accept: string;
   /** True for a WebSocket upgrade. */
@@ -28,7 +30,13 @@ export async function startRequestCounter(upstreamPort: number): Promise<Request
   const sockets = new Set<Socket>();
   const record = (req: IncomingMessage, upgrade: boolean) => {
     const url = new URL(req.url ?? '/', 'http://counter.invalid');
-    requests.push({ path: url.pathname, query: url.searchParams, accept: req.headers.accept ?? '', upgrade });
+    requests.push({
+      path: url.pathname,
+      method: req.method ?? 'GET',
+      query: url.searchParams,
+      accept: req.headers.accept ?? '',
+      upgrade,
+    });
   };
   const server = createServer((req, res) => {
     record(req, false);

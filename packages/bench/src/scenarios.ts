@@ -144,6 +144,7 @@ export async function runCase(
         periodMs: options.dropEveryMs,
         jitterMs: Math.round(options.dropEveryMs / 5),
         awayMs: options.dropAwayMs,
+        block: nextBlock(),
       };
       const [result, progress] = await withTarget(target, label, (running, line) =>
         runDrops(running, transport, params, line),

@@ -1,15 +1,15 @@
 import { postJson } from '../http-publish.ts';
-import type { ServerError } from '../server-error.ts';
-import type { Link, LinkParams, LinkSink, TransportPlatform } from './types.ts';
+import { errorOfEvent, type ServerError } from '../server-error.ts';
+import type { Link, LinkEvent, LinkParams, LinkSink, TransportPlatform, WireEvent } from './types.ts';
 
 /** What SSE and stream links do over plain requests beside their one open response. */
 export type HttpControl = Pick<Link, 'refresh'> & {
   update(channels: readonly string[], cursor: string | null): Promise<void>;
   /**
-   * The link's `connected` event named the connection: changes made before it go out now, and
-   * `fail` ends the link if they can't.
+   * Takes each event of the response: `connected` names the connection (changes made before
+   * it go out then); an `error` naming a channel drops that channel, any other ends the link.
    */
-  connected(clientId: string): void;
+  receive(event: WireEvent): void;
 };
 
 /**
@@ -22,11 +22,13 @@ export function httpControl(
   platform: TransportPlatform,
   params: LinkParams,
   sink: LinkSink,
-  fail: (reason: string) => void,
+  finish: (reason: string, error?: ServerError | null) => void,
 ): HttpControl {
   let clientId = '';
   let wanted: readonly string[] = params.channels;
   const applied = new Set(params.channels);
+  /** Channels the server refused or took away: a new token may grant them. */
+  const refused = new Set<string>();
   let cursor = params.cursor;
   let queue = Promise.resolve();
   const post = (path: string, body: Record<string, unknown>) =>
@@ -38,19 +40,21 @@ export function httpControl(
       applied.add(channel);
       try {
         const reply = await post('/subscribe', cursor ? { channel, cursor } : { channel });
-        sink.event({ op: 'subscribed', channel, cursor: String(reply.cursor ?? '') });
+        sink.event({ op: 'subscribed', channel, cursor: reply.cursor as string });
       } catch (error) {
         // A refusal of this channel (forbidden, invalid) is the app's to hear about, as on a
         // WebSocket; anything else (no such endpoint or connection) means this link can't.
         const { status, code, message } = error as ServerError;
         if (status !== 400 && status !== 403) throw error;
+        refused.add(channel);
         sink.event({ op: 'error', code, message, channel });
       }
     }
     for (const channel of applied) {
       if (wanted.includes(channel)) continue;
       applied.delete(channel);
-      await post('/unsubscribe', { channel });
+      // One the server doesn't have (refused, taken away) is gone all the same.
+      await post('/unsubscribe', { channel }).catch(() => {});
     }
   };
   const schedule = () => {
@@ -59,11 +63,21 @@ export function httpControl(
     queue = next.catch(() => {});
     return next;
   };
+  // Changes made while connecting, or retried after a refresh, have no caller left to replace
+  // the link: it ends instead.
+  const retry = () => schedule().catch(() => finish('channel change refused'));
   return {
-    connected(id) {
-      clientId = id;
-      // Changes made while connecting have no caller left to replace the link: it ends instead.
-      schedule().catch(() => fail('channel change refused'));
+    receive(event) {
+      const { op, channel } = event;
+      if (op === 'error') {
+        if (typeof channel !== 'string') return finish(String(event.code), errorOfEvent(event));
+        refused.add(channel);
+      }
+      sink.event(event as LinkEvent);
+      if (op === 'connected' && !clientId) {
+        clientId = String(event.clientId);
+        retry();
+      }
     },
     update(channels, nextCursor) {
       wanted = channels;
@@ -72,7 +86,10 @@ export function httpControl(
     },
     refresh: async (token) => {
       const { expiresAt } = await post('/refresh', { token });
-      return typeof expiresAt === 'number' ? expiresAt : null;
+      for (const channel of refused) applied.delete(channel);
+      refused.clear();
+      retry();
+      return (expiresAt as number | undefined) ?? null;
     },
   };
 }

@@ -1,11 +1,10 @@
-import { errorOfEvent, errorOfResponse, type ServerError } from '../server-error.ts';
+import { errorOfResponse, type ServerError } from '../server-error.ts';
 import type { FetchFunction } from '../types.ts';
 import { httpControl } from './http-control.ts';
 import {
   type ClientTransport,
   DOWNSTREAM_ONLY,
   type Link,
-  type LinkEvent,
   type LinkParams,
   type LinkSink,
   linkUrl,
@@ -24,7 +23,7 @@ const CONTROL_EVENTS = ['connected', 'gap', 'reconnect', 'ping', 'error'];
 export function sseTransport(platform: TransportPlatform): ClientTransport {
   return {
     name: 'sse',
-    capabilities: { ...DOWNSTREAM_ONLY, updatesChannelsInPlace: true, heartbeatVisible: false },
+    capabilities: { ...DOWNSTREAM_ONLY, heartbeatVisible: false },
     supported: () => typeof platform.EventSource === 'function',
     open: (params, sink) => openEventSource(platform, params, sink),
   };
@@ -41,31 +40,19 @@ function openEventSource(platform: TransportPlatform, params: LinkParams, sink: 
     // EventSource fires its own `error` (a failed connection, no data) at the same listeners.
     if (op === 'error' && typeof event.data !== 'string') return;
     const parsed = done ? null : parseEvent(event.data || '{}', op);
-    if (!parsed) return;
-    // An error naming a channel drops only that channel (a refreshed token that no longer
-    // allows it); any other ends the connection, and says why.
-    if (op === 'error' && typeof parsed.channel !== 'string') return end(parsed);
-    sink.event(parsed as LinkEvent);
-    if (op === 'connected' && !connected) {
-      connected = true;
-      control.connected(String(parsed.clientId));
-    }
+    connected ||= op === 'connected';
+    if (parsed) control.receive(parsed);
   };
   const stop = () => {
     done = true;
     source.onmessage = source.onerror = null;
     source.close();
   };
-  const control = httpControl(platform, params, sink, (reason) => {
+  const control = httpControl(platform, params, sink, (reason, error = null) => {
     if (done) return;
     stop();
-    sink.closed({ reason, error: null });
+    sink.closed({ reason, error });
   });
-  /** The server's named `error` event ends the stream with its code (`token_expired`, ...). */
-  const end = (event: Record<string, unknown>) => {
-    stop();
-    sink.closed({ reason: String(event.code), error: errorOfEvent(event) });
-  };
   source.onmessage = forward('message');
   for (const op of CONTROL_EVENTS) source.addEventListener(op, forward(op));
   // EventSource would reconnect by itself with Last-Event-ID, but without backoff, fallback or

@@ -1,10 +1,9 @@
-import { errorOfEvent, errorOfResponse, type ServerError } from '../server-error.ts';
+import { errorOfResponse, type ServerError } from '../server-error.ts';
 import { httpControl } from './http-control.ts';
 import {
   type ClientTransport,
   DOWNSTREAM_ONLY,
   type Link,
-  type LinkEvent,
   type LinkParams,
   type LinkSink,
   linkUrl,
@@ -19,7 +18,7 @@ import {
 export function streamTransport(platform: TransportPlatform): ClientTransport {
   return {
     name: 'stream',
-    capabilities: { ...DOWNSTREAM_ONLY, updatesChannelsInPlace: true },
+    capabilities: DOWNSTREAM_ONLY,
     // Streaming needs a readable response body, which some old fetch polyfills lack.
     supported: () => typeof platform.fetch === 'function' && typeof ReadableStream === 'function',
     open: (params, sink) => openStream(platform, params, sink),
@@ -54,13 +53,7 @@ function openStream(platform: TransportPlatform, params: LinkParams, sink: LinkS
       buffer = lines.pop()!;
       for (const line of lines) {
         const event = line.trim() && !done ? parseEvent(line) : null;
-        if (!event) continue;
-        // An error naming a channel drops only that channel; any other ends the connection.
-        if (event.op === 'error' && typeof event.channel !== 'string') {
-          return finish(String(event.code), errorOfEvent(event));
-        }
-        sink.event(event as LinkEvent);
-        if (event.op === 'connected') control.connected(String(event.clientId));
+        if (event) control.receive(event);
       }
     }
     finish('stream ended');

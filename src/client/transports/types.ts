@@ -60,14 +60,15 @@ export interface Replaces {
 export interface Link {
   /**
    * Changes the channel set in place; `cursor` is where the added channels resume from. A
-   * channel the server refuses is reported as an `error` event naming it. Present exactly
-   * where the transport `updatesChannelsInPlace`; it MAY reject when the change can't be made
-   * on this link, and the caller then replaces the link.
+   * channel the server refuses is reported as an `error` event naming it. Absent where a link
+   * has one fixed channel set (long polling: a new set takes a new link); it MAY reject when
+   * the change can't be made on this link (an older server), and the caller then replaces it.
    */
   update?(channels: readonly string[], cursor: string | null): Promise<void> | undefined;
   /**
    * Sends a command and resolves with its reply, or rejects with the server's `ServerError`.
-   * Present exactly where the transport `hasUpstream`; it rejects until the link is connected.
+   * Present where commands go up the link (WebSocket: publish there instead of `POST
+   * /publish`); it rejects until the link is connected.
    */
   request?(command: Record<string, unknown>, timeoutMs: number): Promise<Record<string, unknown>>;
   /**
@@ -95,13 +96,6 @@ export interface TransportPlatform {
  * transport names.
  */
 export interface TransportCapabilities {
-  /** Commands go up the link (`Link.request`): publish there instead of `POST /publish`. */
-  readonly hasUpstream: boolean;
-  /**
-   * The channel set changes on the open link (`Link.update`); else a new set takes a new link,
-   * as it also does when an update fails (an older server without the in-place endpoints).
-   */
-  readonly updatesChannelsInPlace: boolean;
   /** Each channel is confirmed by a reply of its own (`subscribed`); else all of them by `connected`. */
   readonly confirmsEachChannel: boolean;
   /**
@@ -120,10 +114,8 @@ export interface ClientTransport {
   open(params: LinkParams, sink: LinkSink): Link;
 }
 
-/** The capabilities of a transport that only listens: one fixed channel set per link. */
+/** The capabilities of a transport that only listens. */
 export const DOWNSTREAM_ONLY: TransportCapabilities = {
-  hasUpstream: false,
-  updatesChannelsInPlace: false,
   confirmsEachChannel: false,
   heartbeatVisible: true,
 };

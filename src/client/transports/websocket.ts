@@ -18,8 +18,6 @@ export function websocketTransport(platform: TransportPlatform): ClientTransport
   return {
     name: 'websocket',
     capabilities: {
-      hasUpstream: true,
-      updatesChannelsInPlace: true,
       confirmsEachChannel: true,
       heartbeatVisible: true,
     },
@@ -35,6 +33,8 @@ function openWebSocket(platform: TransportPlatform, params: LinkParams, sink: Li
   const pending = new Map<number, Pending>();
   const subscribeIds = new Map<number, string>();
   let channels = new Set(params.channels);
+  /** Channels the server refused or took away: a new token may grant them. */
+  const refused = new Set<string>();
   let cursor = params.cursor;
   let nextId = 1;
   let ready = false;
@@ -78,7 +78,10 @@ function openWebSocket(platform: TransportPlatform, params: LinkParams, sink: Li
       const code = String(frame.code);
       const message = String(frame.message ?? code);
       if (waiter) waiter.reject(new ServerError(code, message));
-      else if (ready && channel) sink.event({ op: 'error', code, message, channel });
+      else if (ready && channel) {
+        refused.add(channel);
+        sink.event({ op: 'error', code, message, channel });
+      }
       // The end of the connection (a refused upgrade, an expired token): the close that
       // follows carries it, with this code and message.
       else refusal = { code, message };
@@ -126,7 +129,9 @@ function openWebSocket(platform: TransportPlatform, params: LinkParams, sink: Li
     request,
     refresh: async (token) => {
       const { expiresAt } = await request({ op: 'refresh', token });
-      return typeof expiresAt === 'number' ? expiresAt : null;
+      for (const channel of refused) if (channels.has(channel)) subscribe(channel);
+      refused.clear();
+      return (expiresAt as number | undefined) ?? null;
     },
     update(next, nextCursor) {
       cursor = nextCursor;

@@ -393,7 +393,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     'pidFile',
     'pidFile',
     { type: 'string', format: 'text', nullable: true, secret: false },
-    'where serve writes its process id, for `pushwire reload` (and kill -HUP) to find it; unset: none',
+    "where serve --workers writes the primary's process id, for `pushwire reload` (or kill -HUP) to find it",
   ),
   option(
     'logLevel',

@@ -2,9 +2,10 @@ import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { rm, writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { AggregatorRegistry } from 'prom-client';
+import { AggregatorRegistry, Registry } from 'prom-client';
 import { BrokerHost, type HostPort } from '../../brokers/index.ts';
 import type { Config } from '../config/index.ts';
+import { historyMetrics } from '../metrics.ts';
 import { isToPrimary, type ToPrimary, type ToWorker } from './messages.ts';
 
 /** A worker that crashes is forked again after this, doubling per crash in a row, up to the cap. */
@@ -35,6 +36,8 @@ interface Slot {
 export class Supervisor {
   private readonly host: BrokerHost | null;
   private readonly aggregator = new AggregatorRegistry();
+  /** What the primary itself adds to /metrics: the history it holds for every worker. */
+  private readonly own = new Registry();
   private readonly slots = new Set<Slot>();
   private readonly env: Record<string, string>;
   private state: 'starting' | 'running' | 'stopping' = 'starting';
@@ -55,6 +58,7 @@ export class Supervisor {
             maxChannels: config.maxHistoryChannels,
           })
         : null;
+    if (this.host) historyMetrics([this.own], this.host);
     // Every worker must take the same key: a generated one is made once, here.
     this.env = config.apiKey === null ? { PUSHWIRE_API_KEY: randomBytes(18).toString('base64url') } : {};
   }
@@ -201,7 +205,8 @@ export class Supervisor {
   private async scrape(worker: Worker, id: number): Promise<void> {
     let reply: ToWorker;
     try {
-      reply = { pw: 'metrics-text', id, text: await this.aggregator.clusterMetrics() };
+      const [workers, own] = await Promise.all([this.aggregator.clusterMetrics(), this.own.metrics()]);
+      reply = { pw: 'metrics-text', id, text: `${workers}\n${own}` };
     } catch (error) {
       reply = { pw: 'metrics-text', id, error: error instanceof Error ? error.message : String(error) };
     }
