@@ -439,7 +439,8 @@ async function main(): Promise<void> {
     }
     const broker = new RedisBroker({ url: redis.url, prefix });
     await broker.start({ publication: () => {}, recovered: () => {} });
-    const options = { historySize: 100, historyTtlMs: 300_000 };
+    // `pushwire serve`'s defaults: 100 messages, and at least the last 30 s, for 5 minutes.
+    const options = { historySize: 100, historyTtlMs: 300_000, historyMinAgeMs: 30_000 };
     for (const inFlight of [1, settings.inFlight, settings.inFlight * 4]) {
       const direct = await throughput(settings.publishes, inFlight, (n) =>
         broker.publish('broker-tput', String(n), options).then(

@@ -1,4 +1,5 @@
 import { PushwireError } from '../protocol/index.ts';
+import { ChannelCounts } from './channel-counts.ts';
 import type {
   ChannelPage,
   ChannelQuery,
@@ -16,46 +17,22 @@ import type {
 /** What `nodes()` says of the lease of a node that needs none: it is renewed as it is read. */
 const NOMINAL_LEASE_MS = 15_000;
 
-/**
- * The first number of a new run of a channel's sequence: the clock in microseconds, above any
- * number given before in this process. A forgotten channel (or one after a restart) thus
- * starts higher than it ever went, unless it once saw more than a million events a second.
- */
-export class SequenceClock {
-  private last = 0;
-
-  next(now: number = Date.now()): number {
-    this.last = Math.max(this.last + 1, now * 1000);
-    return this.last;
-  }
-
-  /** Numbers up to `seq` were given out. */
-  saw(seq: number): void {
-    if (seq > this.last) this.last = seq;
-  }
-}
-
-interface Count {
-  subscribers: number;
-  /** The last number of the channel's sequence given out. */
-  seq: number;
-}
-
 /** Nothing to remember: a cluster of one never loses a node to another. */
 const NO_ROSTER: ClientRoster = { add: async () => {}, remove: async () => {} };
 
+/** The counts of the one node, whatever its id. */
+const SELF = 'self';
+
 /**
  * The cluster of one node: the embedded default, and what a broker without a cluster view of
- * its own gets. Nothing is lost when its node dies, so it never reports a lost node. A
- * channel is forgotten once vacated; its next run of numbers starts from the sequence clock.
+ * its own gets. Nothing is lost when its node dies, so it never reports a lost node.
  */
 export class LocalCluster implements ClusterView {
   readonly revocations: RevocationStore;
   readonly clients = NO_ROSTER;
   private self: NodeInfo | null = null;
   private handler: ClusterHandler | null = null;
-  private readonly counts = new Map<string, Count>();
-  private readonly clock = new SequenceClock();
+  private readonly counts = new ChannelCounts();
   private closed = false;
 
   constructor() {
@@ -76,51 +53,24 @@ export class LocalCluster implements ClusterView {
   async report(counts: ReadonlyMap<string, number>): Promise<void> {
     this.assertOpen();
     for (const [channel, count] of counts) {
-      const { edgeSeq } = this.set(channel, count, false);
+      const { edgeSeq } = this.counts.set(SELF, channel, count, false);
       if (edgeSeq !== null) this.handler?.occupancy({ channel, occupied: count > 0, seq: edgeSeq });
     }
   }
 
   async turn(channel: string, count: number): Promise<ChannelTurn> {
     this.assertOpen();
-    return this.set(channel, count, true);
-  }
-
-  /** Sets the count and numbers the turn (when `turn`) and the crossing, in the order they happened. */
-  private set(channel: string, subscribers: number, turn: boolean): ChannelTurn {
-    const known = this.counts.get(channel);
-    const before = known?.subscribers ?? 0;
-    const occupied = subscribers > 0;
-    const crossed = before > 0 !== occupied;
-    if (!known && !occupied) {
-      // Nothing to count: a turn still takes a number, of a run of its own.
-      return { seq: turn ? this.clock.next() : 0, edgeSeq: null, occupied };
-    }
-    const count = known ?? { subscribers: 0, seq: this.clock.next() - 1 };
-    const take = () => {
-      count.seq += 1;
-      return count.seq;
-    };
-    let seq = 0;
-    let edgeSeq: number | null = null;
-    if (crossed && occupied) edgeSeq = take();
-    if (turn) seq = take();
-    if (crossed && !occupied) edgeSeq = take();
-    this.clock.saw(count.seq);
-    count.subscribers = subscribers;
-    if (occupied) this.counts.set(channel, count);
-    else this.counts.delete(channel);
-    return { seq, edgeSeq, occupied };
+    return this.counts.set(SELF, channel, count, true);
   }
 
   async channels({ prefix = '', after, limit }: ChannelQuery): Promise<ChannelPage> {
     this.assertOpen();
-    const names = [...this.counts.keys()]
+    const names = [...this.counts.names()]
       .filter((name) => name.startsWith(prefix) && (after === undefined || name > after))
       .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     const page = names.slice(0, limit);
     return {
-      channels: page.map((channel) => ({ channel, subscribers: this.counts.get(channel)!.subscribers })),
+      channels: page.map((channel) => ({ channel, subscribers: this.counts.total(channel) })),
       next: names.length > limit ? page[page.length - 1]! : null,
     };
   }

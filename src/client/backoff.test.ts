@@ -8,13 +8,22 @@ const options = fc.record({
   maxDelayMs: fc.integer({ min: 1, max: 60_000 }),
 });
 const attempt = fc.integer({ min: 0, max: 10_000 });
+const elapsed = fc.integer({ min: 0, max: 3_600_000 });
 /** What Math.random returns: [0, 1). */
 const unit = fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true });
 
+/** Attempts at the times the delays add up to; how long after `outageMs` the first one comes. */
+function backAfter(outageMs: number, draws: readonly number[], backoff = DEFAULT_BACKOFF): number {
+  let at = 0;
+  let n = 0;
+  while (at < outageMs) at += backoffDelay(n, at, backoff, () => draws[n++ % draws.length]!);
+  return at - outageMs;
+}
+
 test('every delay is a whole number of ms between 0 and the cap', () => {
   fc.assert(
-    fc.property(attempt, options, unit, (n, backoff, r) => {
-      const delay = backoffDelay(n, backoff, () => r);
+    fc.property(attempt, elapsed, options, unit, (n, ms, backoff, r) => {
+      const delay = backoffDelay(n, ms, backoff, () => r);
       assert.ok(Number.isInteger(delay) && delay >= 0 && delay <= backoff.maxDelayMs, `${delay}`);
     }),
   );
@@ -22,66 +31,87 @@ test('every delay is a whole number of ms between 0 and the cap', () => {
 
 test('the first reconnect goes at once: a spread of at most 250 ms', () => {
   fc.assert(
-    fc.property(options, unit, (backoff, r) => {
-      const delay = backoffDelay(0, backoff, () => r);
+    fc.property(elapsed, options, unit, (ms, backoff, r) => {
+      const delay = backoffDelay(0, ms, backoff, () => r);
       assert.ok(delay < 250 && delay <= backoff.baseDelayMs / 2, `${delay}`);
     }),
   );
   assert.equal(
-    backoffDelay(0, DEFAULT_BACKOFF, () => 0),
+    backoffDelay(0, 0, DEFAULT_BACKOFF, () => 0),
     0,
   );
 });
 
-test('later delays never collapse to ~0: at least half of min(base, cap), rising to half the cap', () => {
+test('later delays never collapse to ~0 and never pass the larger of base and half the time away', () => {
   fc.assert(
-    fc.property(fc.integer({ min: 1, max: 10_000 }), options, unit, (n, backoff, r) => {
-      const delay = backoffDelay(n, backoff, () => r);
-      const floor = Math.floor(
-        Math.min(backoff.baseDelayMs * 2 ** Math.min(n - 1, 30), backoff.maxDelayMs) / 2,
-      );
-      assert.ok(delay >= floor, `${delay} < ${floor}`);
-      assert.ok(delay >= Math.floor(Math.min(backoff.baseDelayMs, backoff.maxDelayMs) / 2));
+    fc.property(fc.integer({ min: 1, max: 10_000 }), elapsed, options, unit, (n, ms, backoff, r) => {
+      const delay = backoffDelay(n, ms, backoff, () => r);
+      const ceiling = Math.min(backoff.maxDelayMs, Math.max(backoff.baseDelayMs, ms / 2));
+      assert.ok(delay >= Math.floor(Math.min(backoff.baseDelayMs, backoff.maxDelayMs) / 2), `${delay}`);
+      assert.ok(delay >= Math.floor(ceiling / 2) && delay <= ceiling, `${delay} outside ${ceiling}`);
     }),
   );
 });
 
-test('the floor never falls from one attempt to the next', () => {
+test('the longer away, the longer the wait: the floor never falls as time passes', () => {
   fc.assert(
-    fc.property(fc.integer({ min: 1, max: 100 }), options, (n, backoff) => {
-      assert.ok(backoffDelay(n + 1, backoff, () => 0) >= backoffDelay(n, backoff, () => 0));
+    fc.property(elapsed, fc.integer({ min: 0, max: 60_000 }), options, (ms, more, backoff) => {
+      assert.ok(backoffDelay(1, ms + more, backoff, () => 0) >= backoffDelay(1, ms, backoff, () => 0));
     }),
   );
 });
 
-test('defaults: at once, then 250-500 ms, 0.5-1 s, 1-2 s, 2-4 s, then 2.5-5 s for good', () => {
-  const range = (n: number) => [
-    backoffDelay(n, DEFAULT_BACKOFF, () => 0),
-    backoffDelay(n, DEFAULT_BACKOFF, () => 0.9999),
+test('defaults: at once, then 0.5-1 s for the first 2 s away, 1-2 s at 4 s, 2.5-5 s from 10 s on', () => {
+  const range = (n: number, ms: number) => [
+    backoffDelay(n, ms, DEFAULT_BACKOFF, () => 0),
+    backoffDelay(n, ms, DEFAULT_BACKOFF, () => 0.9999),
   ];
-  assert.deepEqual(range(0), [0, 249]);
-  assert.deepEqual(range(1), [250, 499]);
-  assert.deepEqual(range(2), [500, 999]);
-  assert.deepEqual(range(3), [1000, 1999]);
-  assert.deepEqual(range(4), [2000, 3999]);
-  assert.deepEqual(range(5), [2500, 4999]);
-  assert.deepEqual(range(1000), [2500, 4999]);
+  assert.deepEqual(range(0, 0), [0, 249]);
+  assert.deepEqual(range(1, 100), [500, 999]);
+  assert.deepEqual(range(3, 2000), [500, 999]);
+  assert.deepEqual(range(4, 4000), [1000, 1999]);
+  assert.deepEqual(range(9, 10_000), [2500, 4999]);
+  assert.deepEqual(range(1000, 3_600_000), [2500, 4999]);
 });
 
-test('a client is back within the cap of the end of any outage', () => {
-  // Attempts at the times the delays add up to: the first one after the outage ends comes at
-  // most one cap later, whatever the outage's length and the random draws.
+test('a client is back within max(base, half the outage), capped, of the end of any outage', () => {
   fc.assert(
     fc.property(
-      fc.integer({ min: 0, max: 120_000 }),
+      fc.integer({ min: 0, max: 600_000 }),
       fc.array(unit, { minLength: 200, maxLength: 200 }),
       (outageMs, draws) => {
-        let at = 0;
-        let n = 0;
-        while (at < outageMs) at += backoffDelay(n, DEFAULT_BACKOFF, () => draws[n++ % draws.length]!);
-        assert.ok(at - outageMs <= DEFAULT_BACKOFF.maxDelayMs, `back ${at - outageMs} ms after the outage`);
+        const late = backAfter(outageMs, draws);
+        const bound = Math.min(
+          DEFAULT_BACKOFF.maxDelayMs,
+          Math.max(DEFAULT_BACKOFF.baseDelayMs, outageMs / 2),
+        );
+        assert.ok(late <= bound, `back ${late} ms after a ${outageMs} ms outage`);
       },
     ),
+  );
+});
+
+test('after a drop of about 2 s (the mobile profile) a client is back within a second', () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1500, max: 2000 }),
+      fc.array(unit, { minLength: 50, maxLength: 50 }),
+      (outageMs, draws) => {
+        assert.ok(backAfter(outageMs, draws) <= 1000);
+      },
+    ),
+  );
+});
+
+test('a long outage costs few attempts: one every 2.5-5 s once away for 10 s', () => {
+  fc.assert(
+    fc.property(fc.array(unit, { minLength: 100, maxLength: 100 }), (draws) => {
+      let at = 0;
+      let attempts = 0;
+      while (at < 600_000) at += backoffDelay(attempts, at, DEFAULT_BACKOFF, () => draws[attempts++ % 100]!);
+      // 10 minutes at one attempt per 2.5 s at most, plus the first 10 s.
+      assert.ok(attempts <= 600_000 / 2500 + 20, `${attempts} attempts`);
+    }),
   );
 });
 

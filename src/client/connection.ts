@@ -88,6 +88,8 @@ export class Connection {
   /** Reconnect attempts since the last connection, and how many of them waited a backoff. */
   #attempt = 0;
   #backoffs = 0;
+  /** When the client lost its connection (Date.now()), or null while connected. */
+  #lostAt: number | null = null;
   #hintMs: number | null = null;
   /**
    * Names this client in HTTP publishes: the server's clientId once a connection said it, a
@@ -112,6 +114,8 @@ export class Connection {
   #renewing = false;
   /** `getToken` failures and refused tokens in a row, for the backoff of the next try. */
   #tokenFailures = 0;
+  /** When getToken began failing (Date.now()); the retries slow down with the time since. */
+  #tokenFailingSince = 0;
 
   constructor(plan: FallbackPlan, resume: ResumeState, settings: ConnectionSettings, out: ConnectionOutput) {
     this.#plan = plan;
@@ -190,6 +194,7 @@ export class Connection {
       if (sameChannels(this.#channels, this.#refusal.channels)) return;
       this.#refusal = null;
       this.#attempt = this.#backoffs = 0;
+      this.#lostAt = null;
     }
     if (this.#channels.length === 0) {
       this.#state = 'idle';
@@ -303,6 +308,7 @@ export class Connection {
     this.#opened = true;
     this.#plan.opened(transport);
     this.#attempt = this.#backoffs = 0;
+    this.#lostAt = null;
     this.#hintMs = null;
     this.#state = 'connected';
     this.#heartbeatMs = heartbeatIntervalMs;
@@ -376,9 +382,12 @@ export class Connection {
   /** `delayMs` 0 moves to the next transport at once, and doesn't lengthen the next backoff. */
   #scheduleReconnect(delayMs: number | null): void {
     const { backoff } = this.#settings;
+    this.#lostAt ??= Date.now();
     const delay =
       delayMs ??
-      (this.#hintMs !== null ? hintedDelay(this.#hintMs) : backoffDelay(this.#backoffs++, backoff));
+      (this.#hintMs !== null
+        ? hintedDelay(this.#hintMs)
+        : backoffDelay(this.#backoffs++, Date.now() - this.#lostAt!, backoff));
     this.#hintMs = null;
     this.#attempt++;
     this.#state = 'reconnecting';
@@ -408,6 +417,7 @@ export class Connection {
       this.#staleToken = false;
       await this.#useToken(token);
       this.#tokenFailures = 0;
+      this.#tokenFailingSince = 0;
     } catch (error) {
       if (this.#state === 'closed') return;
       const { code, message } = error as ServerError;
@@ -415,7 +425,12 @@ export class Connection {
         'error',
         code ? (error as ServerError) : new ServerError('token_unavailable', message),
       );
-      const delay = backoffDelay(++this.#tokenFailures, this.#settings.backoff);
+      if (this.#tokenFailures++ === 0) this.#tokenFailingSince = Date.now();
+      const delay = backoffDelay(
+        this.#tokenFailures,
+        Date.now() - this.#tokenFailingSince,
+        this.#settings.backoff,
+      );
       this.#tokenTimer = setTimeout(() => this.#renew(), delay);
     } finally {
       this.#renewing = false;
@@ -445,6 +460,7 @@ export class Connection {
     if (this.#refusal) {
       this.#refusal = null;
       this.#attempt = this.#backoffs = 0;
+      this.#lostAt = null;
       this.#sync();
     } else if (this.#link) {
       this.#closeProbe();

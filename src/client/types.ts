@@ -38,8 +38,8 @@ export type FetchFunction = (input: string, init?: RequestInit) => Promise<Respo
 export interface BackoffOptions {
   /**
    * The scale of reconnect delays: the first reconnect goes at once (spread over at most half
-   * of this, 250 ms at most), the next waits between half of it and all of it, and each
-   * failure after that doubles the range. Default 500 ms.
+   * of this, 250 ms at most); each later one waits between half and all of the larger of this
+   * and half the time since the connection was lost (at most `maxDelayMs`). Default 1 s.
    */
   baseDelayMs?: number;
   /** No reconnect waits longer than this (unless the server asks for longer). Default 5 s. */

@@ -157,6 +157,13 @@ test('after: past the history count, as far back as historyMinAgeMs keeps', () =
     'message 1 is older, beyond the count',
   );
   assert.equal(channel.after({ epoch: EPOCH, offset: 20 }, 10_000_000)?.length, 10, 'within the count');
+
+  // Past the 1,000 recent messages kept by count, the young ones stay in memory too.
+  const busy = channelWith(1500, { ...OPTIONS, historySize: 100, historyMinAgeMs: 10_000_000 }).channel;
+  assert.equal(busy.after({ epoch: EPOCH, offset: 0 }, 1_600_000)?.length, 1500);
+  const aged = channelWith(1500, { ...OPTIONS, historySize: 100, historyMinAgeMs: 1000 }).channel;
+  assert.equal(aged.after({ epoch: EPOCH, offset: 500 }, 0)?.length, 1000);
+  assert.equal(aged.after({ epoch: EPOCH, offset: 499 }, 0), null, 'the old ones past 1,000 left memory');
 });
 
 function watcher(keepFor = 0) {

@@ -28,6 +28,11 @@ export interface ChannelMember extends PresenceMember {
  */
 const RECENT_MIN = 128;
 const RECENT_MAX = 1000;
+/**
+ * Past RECENT_MAX, messages younger than the channel's historyMinAgeMs stay too, up to this
+ * many: a poller that fell that far behind is answered with encodings every poll shares.
+ */
+const RECENT_BY_AGE_MAX = 10_000;
 const NOTHING_NEW: readonly OutboundMessage[] = Object.freeze([]);
 
 /**
@@ -235,11 +240,21 @@ export class Channel {
     return delivered;
   }
 
+  private trimRecent(now: number): void {
+    const minAge = this.options.historySize > 0 ? (this.options.historyMinAgeMs ?? 0) : 0;
+    const young = now - minAge;
+    for (const [offset, message] of this.recent) {
+      if (this.recent.size <= this.recentLimit) return;
+      if (minAge > 0 && this.recent.size <= RECENT_BY_AGE_MAX && message.time >= young) return;
+      this.recent.delete(offset);
+    }
+  }
+
   private take(publication: Publication): void {
     const message = new OutboundMessage(publication);
     this.position = { epoch: publication.epoch, offset: publication.offset };
     this.recent.set(publication.offset, message);
-    if (this.recent.size > this.recentLimit) this.recent.delete(this.recent.keys().next().value!);
+    if (this.recent.size > this.recentLimit) this.trimRecent(publication.time);
     this.outbox.push(message);
     if (this.outbox.length === 1) this.host.queued(this);
   }

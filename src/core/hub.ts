@@ -10,6 +10,7 @@ import {
 } from '../protocol/index.ts';
 import { Access, type AccessHook } from './access.ts';
 import { Channel, type ChannelHost, type ChannelMember } from './channel.ts';
+import { ExpiryWheel } from './expiry.ts';
 import { FanOut, type Scheduler } from './fan-out.ts';
 import { LatencyHistogram } from './latency.ts';
 import { Lifecycle, type LifecycleOptions } from './lifecycle.ts';
@@ -98,6 +99,7 @@ export class Hub implements SessionHost {
   readonly nodeId = randomBytes(4).toString('hex');
   readonly maxChannelsPerSession: number;
   readonly clockSkewMs: number;
+  readonly expiries = new ExpiryWheel();
   readonly access: Access;
   readonly stats: HubStats = {
     published: 0,
@@ -416,6 +418,7 @@ export class Hub implements SessionHost {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.presence.stop();
+    this.expiries.stop();
     for (const session of [...this.sessions.values()]) session.close();
     this.endWatchers((watcher) => watcher.end(null));
     await Promise.allSettled([...this.inflight]);

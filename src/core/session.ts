@@ -10,6 +10,7 @@ import {
   type TransportName,
 } from '../protocol/index.ts';
 import type { Access } from './access.ts';
+import type { Expiring, ExpiryWheel } from './expiry.ts';
 import type { OutboundBatch, OutboundMessage } from './outbound.ts';
 import { type History, type PlannedGap, plan } from './resume-plan.ts';
 import type {
@@ -28,6 +29,8 @@ export interface SessionHost {
   readonly maxChannelsPerSession: number;
   /** Credentials stay good this long past their expiry, for clocks that disagree. */
   readonly clockSkewMs: number;
+  /** Ends sessions when their credentials expire. */
+  readonly expiries: ExpiryWheel;
   attach(channel: string, session: Session): Promise<void>;
   detach(channel: string, session: Session): void;
   historyFor(channel: string, since: StreamPosition | undefined): Promise<History>;
@@ -47,9 +50,6 @@ export interface SessionHost {
 
 /** The most messages one history command returns. */
 const MAX_HISTORY_LIMIT = 1000;
-
-/** Node's timers fire at once past this many milliseconds (a signed 32-bit delay). */
-const MAX_TIMER_MS = 2_147_483_647;
 
 const EXPIRED: CloseRequest = Object.freeze({
   code: 'token_expired',
@@ -80,7 +80,7 @@ export interface SubscribeRequest {
  * its cursor) and the sink its transport gave. Every message reaches the sink once, in offset
  * order per channel, with gaps reported, whichever way it came (history or live).
  */
-export class Session {
+export class Session implements Expiring {
   readonly id: string;
   readonly transport: TransportName;
   readonly connectedAt = Date.now();
@@ -96,7 +96,6 @@ export class Session {
   private current: Identity;
   /** When the credentials stop being good (expiry + clock skew, ms); null: never. */
   private deadline: number | null = null;
-  private expiryTimer: NodeJS.Timeout | null = null;
 
   constructor(
     id: string,
@@ -263,11 +262,7 @@ export class Session {
   receive(batch: OutboundBatch): void {
     const subscription = this.subscriptions.get(batch.channel);
     if (!subscription) return;
-    // The timer may run late on a busy node: what comes after the deadline never goes out.
-    if (this.deadline !== null && Date.now() >= this.deadline) {
-      this.end(EXPIRED);
-      return;
-    }
+    if (this.pastDeadline()) return;
     if (subscription.buffer) {
       subscription.buffer.push(...batch.messages);
       return;
@@ -323,7 +318,7 @@ export class Session {
   close(): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    this.clearExpiry();
+    this.host.expiries.remove(this);
     for (const subscription of [...this.subscriptions.values()]) this.drop(subscription);
     this.host.forget(this, this.ending);
   }
@@ -362,6 +357,7 @@ export class Session {
   }
 
   private deliver(subscription: Subscription, message: OutboundMessage): void {
+    if (this.pastDeadline()) return;
     if (message.epoch !== subscription.epoch) {
       this.reportGap(subscription, 'epoch', subscription.offset, message.epoch, message.offset);
     } else if (message.offset <= subscription.offset) {
@@ -412,6 +408,18 @@ export class Session {
     }
   }
 
+  /**
+   * Ends the session when its credentials are past their deadline, before anything more goes
+   * out: the timer may run late on a busy node, and nothing published after it may reach the
+   * client. True when the session is (now) closed.
+   */
+  private pastDeadline(): boolean {
+    if (this.state === 'closed') return true;
+    if (this.deadline === null || Date.now() < this.deadline) return false;
+    this.end(EXPIRED);
+    return true;
+  }
+
   /** Ends the session when its credentials are past their deadline (a late timer). */
   private assertFresh(): void {
     if (this.deadline === null || Date.now() < this.deadline) return;
@@ -419,27 +427,17 @@ export class Session {
     throw new PushwireError('token_expired');
   }
 
-  /** Arms the timer that ends the session when its credentials expire. */
+  /** Puts the session in the host's expiry wheel at its credentials' deadline. */
   private scheduleExpiry(): void {
-    this.clearExpiry();
     const expiresAt = this.current.expiresAt;
     this.deadline = expiresAt === undefined || expiresAt === null ? null : expiresAt + this.host.clockSkewMs;
-    if (this.deadline === null) return;
-    const wait = this.deadline - Date.now();
-    this.expiryTimer = setTimeout(
-      () => {
-        this.expiryTimer = null;
-        if (wait > MAX_TIMER_MS) this.scheduleExpiry();
-        else this.end(EXPIRED);
-      },
-      Math.min(Math.max(wait, 0), MAX_TIMER_MS),
-    );
-    this.expiryTimer.unref();
+    if (this.deadline === null) this.host.expiries.remove(this);
+    else this.host.expiries.add(this, this.deadline);
   }
 
-  private clearExpiry(): void {
-    if (this.expiryTimer) clearTimeout(this.expiryTimer);
-    this.expiryTimer = null;
+  /** The wheel's call at the deadline. */
+  expire(): void {
+    this.end(EXPIRED);
   }
 
   private assertOpen(): void {

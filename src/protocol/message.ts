@@ -60,6 +60,11 @@ export interface ConnectedEvent {
   /** How often the server sends a heartbeat when idle; null when heartbeats are off. */
   heartbeatIntervalMs: number | null;
   /**
+   * The id of the node that holds the connection (with `serve --workers`, the worker): what
+   * `/api/info` lists. Optional for clients of older servers.
+   */
+  node?: string;
+  /**
    * When the connection's token expires (its `exp`, ms since the epoch); null without one.
    * Every server of this version sends it; optional for clients of older servers.
    */

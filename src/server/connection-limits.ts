@@ -44,18 +44,15 @@ export class ConnectionLimits {
     this.open += 1;
     const address = normalize(socket.remoteAddress ?? '');
     const proxied = this.isProxy(address);
-    if (!proxied) this.hold(address);
+    const key = addressKey(address);
+    if (!proxied) this.hold(key);
     socket.once('close', () => {
       this.open -= 1;
-      if (!proxied) this.release(address);
+      if (!proxied) this.release(key);
     });
     const { maxConnections, maxConnectionsPerIp } = this.options;
     if (maxConnections !== null && this.open > maxConnections) return this.refuse('max_connections');
-    if (
-      !proxied &&
-      maxConnectionsPerIp !== null &&
-      (this.perAddress.get(address) ?? 0) > maxConnectionsPerIp
-    ) {
+    if (!proxied && maxConnectionsPerIp !== null && (this.perAddress.get(key) ?? 0) > maxConnectionsPerIp) {
       return this.refuse('max_connections_per_ip');
     }
     return null;
@@ -69,7 +66,7 @@ export class ConnectionLimits {
   admit(req: IncomingMessage, done: (release: () => void) => void): Admission {
     const peer = normalize(req.socket.remoteAddress ?? '');
     if (!this.isProxy(peer)) return null;
-    const client = this.clientAddress(req);
+    const client = addressKey(this.clientAddress(req));
     this.hold(client);
     let released = false;
     done(() => {
@@ -133,6 +130,25 @@ export class ConnectionLimits {
 /** An IPv4 address the dual-stack socket reports as `::ffff:a.b.c.d` is `a.b.c.d`. */
 function normalize(address: string): string {
   return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
+}
+
+/**
+ * What the per-address cap counts by: an IPv4 address, or an IPv6 address's /64 network. One
+ * host usually holds a whole /64 and may pick any address in it, so counting single IPv6
+ * addresses would cap nobody.
+ */
+export function addressKey(address: string): string {
+  if (isIP(address) !== 6) return address;
+  const [head = '', tail] = address.toLowerCase().split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === undefined || tail === '' ? [] : tail.split(':');
+  // An embedded IPv4 tail (::ffff:1.2.3.4 forms other than the mapped one) takes two groups.
+  const groups =
+    tail === undefined ? left : [...left, ...Array(8 - left.length - right.length).fill('0'), ...right];
+  return `${groups
+    .slice(0, 4)
+    .map((group) => group.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
 }
 
 /** Entries as --trust-proxy takes them: addresses, or networks `address/prefix`. */

@@ -217,9 +217,16 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
   const feed = operatorTokens ? new StatsFeed(hub, stats, node, report) : null;
   feed?.start();
 
+  const limits = new ConnectionLimits({
+    maxConnections: config.maxConnections,
+    maxConnectionsPerIp: config.maxConnectionsPerIp,
+    trustProxy: config.trustProxy,
+    refused: (reason) => metrics.connectionsRefused.inc({ reason }),
+  });
+  const clientAddress = (req: IncomingMessage) => limits.clientAddress(req);
   const staticFiles = new StaticFiles({ demo: config.demo });
   const publicRoutes: RouteEntry[] = [
-    ...publishRoutes({ config, keys, hub, auth: hooks.connectAuth, metrics }),
+    ...publishRoutes({ config, keys, hub, auth: hooks.connectAuth, metrics, clientAddress }),
     ...disconnectRoutes({ hub, node, keys, revocations }),
     ...liveSessionRoutes({ hub, node, auth }),
     ...healthRoutes({ hub, ready }),
@@ -231,6 +238,8 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     ...metricsRoutes(
       worker ? worker.metrics(metrics.registry) : () => metrics.registry.metrics(),
       !internal && config.adminKey !== null ? keys : null,
+      // No key to ask for, on the public port: this machine only.
+      !internal && config.adminKey === null,
     ),
     ...adminRoutes({ hub, node, stats, keys, operatorTokens }),
     ...dashboardRoutes(operatorTokens !== null),
@@ -248,14 +257,9 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
       replacer,
       report,
       edgeLog,
+      clientAddress,
     });
   const router = routerOf(internal ? publicRoutes : [...publicRoutes, ...privateRoutes], prefix);
-  const limits = new ConnectionLimits({
-    maxConnections: config.maxConnections,
-    maxConnectionsPerIp: config.maxConnectionsPerIp,
-    trustProxy: config.trustProxy,
-    refused: (reason) => metrics.connectionsRefused.inc({ reason }),
-  });
   metrics.countSockets(() => limits.connections);
   const detach = attachListeners(server, router, limits, { edgeLog, metrics });
   let internalListener: InternalListener | null = null;
@@ -395,6 +399,12 @@ function makeBroker(config: Config, logger: Logger): Broker {
   });
 }
 
+/** HTTP/1.1 requires a Host (RFC 9112 §3.2): a request without one is refused, as Node would. */
+function missingHost(req: IncomingMessage): PushwireError | null {
+  if (req.httpVersion !== '1.1' || req.headers.host !== undefined) return null;
+  return new PushwireError('invalid_request', 'an HTTP/1.1 request needs a Host header');
+}
+
 /** A connection over a cap is answered (503 or close 4005) and closed; it may take this long. */
 const REFUSED_GRACE_MS = 2000;
 
@@ -425,13 +435,13 @@ function attachListeners(
     setTimeout(() => socket.destroy(), REFUSED_GRACE_MS).unref();
   };
   const refusalOf = (req: IncomingMessage, release: (done: () => void) => void) =>
-    overCap.get(req.socket) ?? limits.admit(req, release);
+    overCap.get(req.socket) ?? missingHost(req) ?? limits.admit(req, release);
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     const refusal = refusalOf(req, (done) => res.once('close', done));
     if (refusal) {
       metrics.httpErrors.inc({ code: refusal.code });
       res.shouldKeepAlive = false;
-      sendError(res, refusal, { 'Retry-After': '5' });
+      sendError(res, refusal, refusal.code === 'too_many_connections' ? { 'Retry-After': '5' } : {});
       return;
     }
     if (router.handle(req, res)) return;
@@ -442,7 +452,10 @@ function attachListeners(
     const refusal = refusalOf(req, (done) => socket.once('close', done));
     if (refusal) {
       metrics.httpErrors.inc({ code: refusal.code });
-      router.refuseUpgrade(req, socket, head, refusal);
+      // A malformed upgrade is answered as the bad HTTP it is; a full server as its transport
+      // refuses (a WebSocket is upgraded and closed with 4005, so that browsers see why).
+      if (refusal.code === 'invalid_request') answerSocket(socket, refusal);
+      else router.refuseUpgrade(req, socket, head, refusal);
       return;
     }
     if (router.handleUpgrade(req, socket, head)) return;

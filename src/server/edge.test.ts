@@ -115,6 +115,8 @@ function describeServer(): void {
       tokenSecret: 'a-secret-of-at-least-thirty-two-bytes!',
       clientPublish: true,
       clientPublishRate: 0,
+      // The frames come as fast as the test can send them: the command rate is another test's.
+      maxCommandsPerSecond: 0,
       corsOrigins: ['https://app.example'],
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -176,7 +178,9 @@ function describeServer(): void {
     'X-Forwarded-For',
   );
 
-  test('arbitrary requests to the real router never get internal, never log a fault', async () => {
+  test('arbitrary requests to the real router never get internal, never log a fault', {
+    timeout: 120_000,
+  }, async () => {
     await fc.assert(
       fc.asyncProperty(
         method,
@@ -201,7 +205,9 @@ function describeServer(): void {
     assert.equal((await exchange('GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n')).status, 200);
   });
 
-  test('arbitrary WebSocket frames are answered, never with internal, and the connection stays', async () => {
+  test('arbitrary WebSocket frames are answered, never with internal, and the connection stays', {
+    timeout: 120_000,
+  }, async () => {
     const token = await signedToken();
     const ws = new WebSocket(`ws://127.0.0.1:${port}/ws?token=${token}`);
     const errors: string[] = [];
@@ -210,10 +216,16 @@ function describeServer(): void {
       const code = frame.error?.code ?? frame.code;
       if (code === 'internal') errors.push(String(data));
     });
-    await new Promise((resolve, reject) => {
-      ws.once('open', resolve);
+    const connected = new Promise((resolve, reject) => {
+      ws.on('message', (data) => {
+        if (String(data).includes('"op":"connected"')) resolve(undefined);
+        if (String(data).includes('"op":"error"') && !String(data).includes('"id"'))
+          reject(new Error(String(data)));
+      });
       ws.once('error', reject);
+      ws.once('close', (code) => reject(new Error(`closed ${code}`)));
     });
+    await connected;
     await fc.assert(
       fc.asyncProperty(
         fc.oneof(

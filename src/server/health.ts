@@ -30,9 +30,15 @@ export function healthRoutes({ hub, ready }: HealthDeps): RouteEntry[] {
 
 /**
  * `/metrics`. With `keys`, a scrape needs the admin key (Prometheus: `authorization:
- * credentials`); without, it is open (no admin key set, or served on the internal port).
+ * credentials`). Without, on the internal port it is open; on the public port (no admin key
+ * set) only to loopback peers: counts of connections, channels and errors tell an attacker how
+ * an attack is going, and which channels are busy.
  */
-export function metricsRoutes(scrape: () => Promise<string>, keys: ApiKeys | null): RouteEntry[] {
+export function metricsRoutes(
+  scrape: () => Promise<string>,
+  keys: ApiKeys | null,
+  loopbackOnly = false,
+): RouteEntry[] {
   return [
     [
       '/metrics',
@@ -40,6 +46,12 @@ export function metricsRoutes(scrape: () => Promise<string>, keys: ApiKeys | nul
         method: 'GET',
         handler: async ({ req, res, headers }) => {
           keys?.require(req, 'admin');
+          if (loopbackOnly && !isLoopback(req.socket.remoteAddress)) {
+            throw new PushwireError(
+              'forbidden',
+              '/metrics answers only this machine: set --admin-key (then scrape with it) or --internal-port',
+            );
+          }
           const text = await scrape();
           res.writeHead(200, {
             ...headers,
@@ -51,4 +63,9 @@ export function metricsRoutes(scrape: () => Promise<string>, keys: ApiKeys | nul
       },
     ],
   ];
+}
+
+function isLoopback(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
 }

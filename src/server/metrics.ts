@@ -186,7 +186,7 @@ export class Metrics {
 }
 
 /** The memory broker's history against --max-history-memory and --max-history-channels. */
-function historyMetrics(registers: Registry[], broker: { stats(): MemoryBrokerStats }): void {
+export function historyMetrics(registers: Registry[], broker: { stats(): MemoryBrokerStats }): void {
   new Gauge({
     name: 'pushwire_history_bytes',
     help: 'Bytes of history the memory broker holds, as --max-history-memory counts them',

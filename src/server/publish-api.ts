@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Hub } from '../core/index.ts';
 import {
@@ -21,6 +22,8 @@ export interface PublishApiDeps {
   readonly hub: Hub;
   readonly auth: ConnectAuth;
   readonly metrics: Metrics;
+  /** The client's address (from X-Forwarded-For only behind a trusted proxy). */
+  readonly clientAddress: (req: IncomingMessage) => string;
 }
 
 /** A list of publications may be this large in all (or one message's limit, if larger). */
@@ -116,7 +119,7 @@ async function clientPublish(deps: PublishApiDeps, exchange: Exchange): Promise<
   const { channel, data } = await readPublishRequest(req, deps.config.maxMessageBytes);
   const named = req.headers['x-pushwire-client'];
   const client = typeof named === 'string' ? named.slice(0, 64) : '';
-  const limits = { connection: connectionOf(req.socket), address: req.socket.remoteAddress ?? null };
+  const limits = { connection: connectionOf(req.socket), address: deps.clientAddress(req) || null };
   const { offset, epoch } = await deps.hub.publishAs(
     identity,
     limits,

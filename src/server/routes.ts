@@ -27,6 +27,8 @@ export interface RouterDeps {
   readonly report: (stage: string, error: unknown) => void;
   /** Faults and departures of clients, logged without their bytes. */
   readonly edgeLog: EdgeLog;
+  /** The client's address (from X-Forwarded-For only behind a trusted proxy). */
+  readonly clientAddress: (req: IncomingMessage) => string;
 }
 
 /** One request as every handler sees it. */
@@ -47,6 +49,14 @@ export interface Route {
 
 /** A route at its path under the prefix. */
 export type RouteEntry = readonly [path: string, route: Route];
+
+/**
+ * An upgraded socket's error listener. Not a closure: one made here would share its scope
+ * with the request and keep it (headers and all, ~1.5 KB) for as long as the connection lives.
+ */
+function destroySocket(this: Duplex): void {
+  this.destroy();
+}
 
 /**
  * Idle time before TCP starts probing a push connection's peer: a dead peer of an idle
@@ -185,7 +195,7 @@ export class Router {
     const target = readTarget(req.url);
     const transport = target && this.upgrades.get(target.path);
     if (!target || !transport) return false;
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroySocket);
     const wire: Wire = { kind: 'upgrade', req, socket, head };
     const headers = this.corsHeaders(req);
     this.open(wire, target, headers, transport)
@@ -242,7 +252,7 @@ export class Router {
     // A peer that vanished without a FIN is found by TCP on idle connections; busy ones by the writer.
     req.socket.setKeepAlive(true, TCP_KEEPALIVE_MS);
     if (replaces) deps.replacer.replace(replaces, identity);
-    transport.open(wire, { ...query, identity, headers });
+    transport.open(wire, { ...query, identity, headers, address: deps.clientAddress(req) || null });
   }
 
   private refuse(

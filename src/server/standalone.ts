@@ -42,6 +42,8 @@ export async function startServer(
     headersTimeout: config.requestTimeoutMs,
     // Node checks those timeouts this often (30 s by default, which would double them).
     connectionsCheckingInterval: Math.min(1000, config.requestTimeoutMs / 2),
+    // Pushwire answers a missing Host itself, in the error shape (Node's 400 has no body).
+    requireHostHeader: false,
   });
   const pushwire = await createPushwire(server, { ...config, ...extra, logger });
   await new Promise<void>((resolve, reject) => {

@@ -100,6 +100,7 @@ export class ConnectionWriter implements Beating, BudgetMember {
       clientId: session.id,
       cursor: session.cursor(),
       heartbeatIntervalMs: heartbeat?.intervalMs ?? null,
+      node: this.context.hub.nodeId,
       expiresAt: session.expiresAt,
       ...(session.replaceKey && { replaceKey: session.replaceKey }),
     };

@@ -52,7 +52,7 @@ async function serve(
       transport: format.transport,
       identity: params.identity,
       sink: connection,
-      address: res.socket?.remoteAddress ?? null,
+      address: params.address,
     });
   } catch (error) {
     sendError(res, error, params.headers);

@@ -158,7 +158,7 @@ async function servePoll(
       transport: 'longpoll',
       identity: params.identity,
       sink: poll,
-      address: res.socket?.remoteAddress ?? null,
+      address: params.address,
       transient: true,
     });
   } catch (error) {
@@ -388,8 +388,12 @@ class HeldPoll implements SessionSink {
     if (only && this.gaps.length === 0 && !reconnect && only.cursor === only.message.soloCursor()) {
       return only.message.encoded(oneMessageAnswer);
     }
+    // A message with its one-channel cursor is listed as every other poll lists it: encoded
+    // once, on the message, not once per poll.
     const messages = this.messages
-      .map(({ message, cursor }) => messageJson(message, cursor, false))
+      .map(({ message, cursor }) =>
+        cursor === message.soloCursor() ? message.encoded(soloJson) : messageJson(message, cursor, false),
+      )
       .join(',');
     // Gaps come first, as they happened first; the top-level cursor ends the object.
     let body = this.gaps.length > 0 ? `{"gaps":${JSON.stringify(this.gaps)},` : '{';
@@ -400,6 +404,12 @@ class HeldPoll implements SessionSink {
     return `${body}}`;
   }
 }
+
+/**
+ * Channels kept followed for long polls at most: each is state the server holds for no one
+ * connected, so polls of ever new channel names must not grow it without bound.
+ */
+const MAX_LINGERING_CHANNELS = 10_000;
 
 /**
  * The channels long polls come back to, held in the hub for `lingerMs` after their last poll:
@@ -418,14 +428,27 @@ class Lingering {
   touch(channel: string): void {
     if (this.lingerMs <= 0 || !this.hub.running) return;
     let entry = this.held.get(channel);
-    if (!entry) {
+    if (entry) {
+      // Most recently polled last: past the cap, the front is let go first.
+      this.held.delete(channel);
+    } else {
+      if (this.held.size >= MAX_LINGERING_CHANNELS) this.letGoOldest();
       entry = { hold: this.hub.hold(channel), until: 0 };
-      this.held.set(channel, entry);
     }
+    this.held.set(channel, entry);
     entry.until = Date.now() + this.lingerMs;
     if (!this.timer) {
       this.timer = setInterval(() => this.sweep(), Math.max(100, this.lingerMs / 4));
       this.timer.unref();
+    }
+  }
+
+  /** The channel polled longest ago stops lingering: its next poll takes the full path. */
+  private letGoOldest(): void {
+    for (const [channel, entry] of this.held) {
+      this.held.delete(channel);
+      entry.hold.release();
+      return;
     }
   }
 

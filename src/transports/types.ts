@@ -13,6 +13,8 @@ export interface SubscribeParams {
   readonly identity: Identity;
   /** Response headers the server adds for this request (CORS). */
   readonly headers: Readonly<Record<string, string>>;
+  /** The client's address as the server knows it (behind a trusted proxy: the proxy's word); null when unknown. */
+  readonly address: string | null;
 }
 
 /** How the request reached the server: a response to write, or a socket to upgrade. */

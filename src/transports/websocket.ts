@@ -79,9 +79,16 @@ export function webSocketTransport(context: TransportContext): Transport {
     cursorHeader: null,
     open(wire, params) {
       if (wire.kind !== 'upgrade') return;
-      wss.handleUpgrade(wire.req, wire.socket, wire.head, (ws) =>
-        serve(context, ws, wire.socket, params, open),
-      );
+      // `ws` writes the 101 and calls back at once, where `connected` is written: corked, the
+      // two leave in one syscall instead of two, a third of a connection's set-up writes.
+      wire.socket.cork();
+      try {
+        wss.handleUpgrade(wire.req, wire.socket, wire.head, (ws) =>
+          serve(context, ws, wire.socket, params, open),
+        );
+      } finally {
+        wire.socket.uncork();
+      }
     },
     refuse(wire, error) {
       if (wire.kind !== 'upgrade') return;
@@ -114,7 +121,7 @@ function serve(
       transport: 'websocket',
       identity: params.identity,
       sink: connection,
-      address: (socket as { remoteAddress?: string }).remoteAddress ?? null,
+      address: params.address,
     });
   } catch (error) {
     const failure = asPushwireError(error);
@@ -123,6 +130,13 @@ function serve(
     return;
   }
   connection.start(session);
+}
+
+const pongWriters = new WeakMap<WebSocket, ConnectionWriter>();
+
+function onPong(this: WebSocket): void {
+  const writer = pongWriters.get(this);
+  if (writer) writer.lastSeenAt = Date.now();
 }
 
 class WebSocketConnection implements SessionSink {
@@ -170,9 +184,9 @@ class WebSocketConnection implements SessionSink {
     this.open.add(this);
     const { ws, writer } = this;
     ws.on('message', this.receive);
-    ws.on('pong', () => {
-      writer.lastSeenAt = Date.now();
-    });
+    // A shared listener, not a closure: it lives as long as the connection (`this` is the ws).
+    ws.on('pong', onPong);
+    pongWriters.set(ws, writer);
     ws.on('close', this.dispose);
     ws.on('error', this.dispose);
     writer.start(session);
@@ -243,6 +257,10 @@ class WebSocketConnection implements SessionSink {
     }
     if (this.inboxHead === this.inbox.length) {
       this.inbox = [];
+      this.inboxHead = 0;
+    } else if (this.inboxHead > INBOX_PAUSE_AT * 4) {
+      // A client that keeps the inbox from emptying must not grow it with handled slots.
+      this.inbox = this.inbox.slice(this.inboxHead);
       this.inboxHead = 0;
     }
     if (this.paused && !this.disposed && this.inbox.length - this.inboxHead < INBOX_PAUSE_AT / 2) {

@@ -19,7 +19,7 @@ function redisScope(url: string, cluster: boolean): ClusterScope {
       await broker.start({ publication: () => {}, recovered: () => {} });
       return { cluster: broker.cluster, close: () => broker.close() };
     },
-    async doomedNode(id, counts, clients = {}) {
+    async doomedNode(id, counts, clients = {}, { dieWhenTold = false } = {}) {
       const args = [
         url,
         prefix,
@@ -28,12 +28,16 @@ function redisScope(url: string, cluster: boolean): ClusterScope {
         JSON.stringify(counts),
         cluster ? 'cluster' : 'single',
         JSON.stringify(clients),
+        dieWhenTold ? 'die-when-told' : 'live',
       ];
       const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/cluster-node.ts', ...args], {
         cwd: root,
         stdio: ['ignore', 'pipe', 'inherit'],
       });
       children.add(child);
+      const exited = once(child, 'exit').then(() => {
+        children.delete(child);
+      });
       let out = '';
       await new Promise<void>((resolve, reject) => {
         child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
@@ -43,15 +47,16 @@ function redisScope(url: string, cluster: boolean): ClusterScope {
         child.once('exit', (code) => reject(new Error(`cluster node exited with ${code}`)));
       });
       return {
+        exited,
         async kill() {
-          const exited = once(child, 'exit');
           process.kill(child.pid!, 'SIGKILL');
           await exited;
-          children.delete(child);
         },
       };
     },
     lostWithinMs: LEASE_MS * 3 + 2000,
+    // A claim lasts two leases (cluster.ts), then the next renewal takes it over.
+    reclaimedWithinMs: LEASE_MS * 6 + 4000,
     async dispose() {
       for (const child of children) if (child.exitCode === null) process.kill(child.pid!, 'SIGKILL');
       await cleanPrefix(prefix, url);
@@ -59,7 +64,12 @@ function redisScope(url: string, cluster: boolean): ClusterScope {
   };
 }
 
-clusterContract({ name: 'redis', shared: true, scope: async () => redisScope(redisUrl(), false) });
+clusterContract({
+  name: 'redis',
+  shared: true,
+  killable: true,
+  scope: async () => redisScope(redisUrl(), false),
+});
 
 let clusterServer: ReturnType<typeof startOneNodeCluster> | null = null;
 after(async () => {
@@ -69,6 +79,7 @@ after(async () => {
 clusterContract({
   name: 'redis cluster',
   shared: true,
+  killable: true,
   async scope() {
     clusterServer ??= startOneNodeCluster();
     return redisScope((await clusterServer).url, true);

@@ -15,6 +15,8 @@ export interface ClusterFactory {
   readonly name: string;
   /** True when the views of one scope are nodes of one deployment. */
   readonly shared: boolean;
+  /** True when its scopes have `doomedNode`: nodes that can die apart from the test. */
+  readonly killable?: boolean;
   scope(): Promise<ClusterScope>;
 }
 
@@ -28,17 +30,21 @@ export interface ClusterScope {
   /** A started broker's cluster view (not joined yet). */
   node(): Promise<ClusterNode>;
   /**
-   * Shared views only: a node in a process of its own that joins as `id`, reports `counts`,
+   * Shared views whose nodes can die apart from the test: a node in a process of its own that joins as `id`, reports `counts`,
    * adds `clients` (id -> user) to its roster and is then killed without a word (SIGKILL) when
-   * `kill` is called.
+   * `kill` is called. With `dieWhenTold` it kills itself when told of a lost node, halfway
+   * through its claim.
    */
   doomedNode?(
     id: string,
     counts: Record<string, number>,
     clients?: Record<string, string | null>,
-  ): Promise<{ kill(): Promise<void> }>;
+    options?: { dieWhenTold?: boolean },
+  ): Promise<{ kill(): Promise<void>; readonly exited: Promise<void> }>;
   /** How long until a killed node's lease has surely run out and been claimed. */
   readonly lostWithinMs: number;
+  /** Shared views only: how long until a claim whose claimer died is surely claimed again. */
+  readonly reclaimedWithinMs?: number;
   dispose(): Promise<void>;
 }
 
@@ -235,6 +241,7 @@ export function clusterContract(factory: ClusterFactory): void {
     });
 
     if (!factory.shared) return;
+    const killless = factory.killable ? false : 'its nodes cannot die apart from the test';
 
     test('counts of every node add up, and occupancy changes only at 0 cluster-wide', async () => {
       const a = await joined(`a-${unique()}`);
@@ -321,7 +328,9 @@ export function clusterContract(factory: ClusterFactory): void {
       ]);
     });
 
-    test('a node killed without a word is reported lost once, and its counts and channels go', async () => {
+    test('a node killed without a word is reported lost once, and its counts and channels go', {
+      skip: killless,
+    }, async () => {
       const a = await joined(`a-${unique()}`);
       const b = await joined(`b-${unique()}`);
       await a.cluster.report(new Map([['both', 1]]));
@@ -371,6 +380,37 @@ export function clusterContract(factory: ClusterFactory): void {
         (change) => !change.occupied,
       );
       assert.deepEqual(changes(vacated), [{ channel: 'alone', occupied: false }]);
+    });
+
+    test('a node that dies while telling of a lost node leaves the telling to another', {
+      skip: killless,
+    }, async () => {
+      const doomedId = `doomed-${unique()}`;
+      const doomed = await scope.doomedNode!(doomedId, { orphan: 3 }, { [`${doomedId}-1`]: 'bob' });
+      const claimerId = `claimer-${unique()}`;
+      const claimer = await scope.doomedNode!(claimerId, {}, {}, { dieWhenTold: true });
+      await doomed.kill();
+      // The claimer is the only live node: it claims the doomed one and dies on the spot.
+      let claimed = false;
+      void claimer.exited.then(() => {
+        claimed = true;
+      });
+      await eventually(() => claimed, 'the claimer to claim and die', scope.lostWithinMs);
+      const a = await joined(`a-${unique()}`);
+      await eventually(
+        () => a.handler.lost.some((lost) => lost.node.id === doomedId),
+        'the doomed node to be claimed again',
+        scope.reclaimedWithinMs!,
+      );
+      const lost = a.handler.lost.find((entry) => entry.node.id === doomedId)!;
+      assert.deepEqual(lost.channels, new Map([['orphan', 3]]));
+      assert.deepEqual(lost.clients, [{ clientId: `${doomedId}-1`, user: 'bob' }]);
+      await eventually(
+        () => a.handler.occupancies.some((change) => change.channel === 'orphan'),
+        'the orphaned channel to be vacated',
+      );
+      assert.deepEqual(changes(a.handler.occupancies), [{ channel: 'orphan', occupied: false }]);
+      assert.deepEqual((await a.cluster.channels({ limit: 10 })).channels, []);
     });
   });
 }

@@ -316,7 +316,13 @@ describe('failures say what to do, and exit non-zero', () => {
 
   test('every command has a --help with examples', async () => {
     const results = [];
-    for (const args of [['--help'], ['serve', '--help'], ['publish', '--help'], ['subscribe', '-h']]) {
+    for (const args of [
+      ['--help'],
+      ['serve', '--help'],
+      ['publish', '--help'],
+      ['subscribe', '-h'],
+      ['reload', '--help'],
+    ]) {
       results.push(await cliResult(args));
     }
     for (const { code, stdout } of results) {

@@ -250,3 +250,40 @@ describe('the SDK after a network drop without a FIN', () => {
     });
   }
 });
+
+describe('with --workers 2', () => {
+  let server: RunningPushwire;
+  before(async () => {
+    server = await startPushwire({ args: ['--admin-key', ADMIN_KEY, '--workers', '2'] });
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  /** The worker (node) that holds `clientId`, once the admin API lists it. */
+  async function nodeOf(clientId: string): Promise<string> {
+    return eventually(async () => {
+      const { body } = await adminCall(server.url, '/api/connections?channel=dead-peers');
+      return (body.connections as Array<{ clientId: string; node: string }>).find(
+        (c) => c.clientId === clientId,
+      )?.node;
+    }, `the node of ${clientId}`);
+  }
+
+  test('a reconnect ends its old connection on whichever worker holds it', async () => {
+    // Connections go to the workers in turn: a reconnect lands on the other one within a few tries.
+    let crossed = false;
+    for (let attempt = 0; attempt < 6 && !crossed; attempt++) {
+      const first = await open(server, 'sse');
+      const firstNode = await nodeOf(first.connected.clientId);
+      const second = await open(server, 'sse', {
+        clientId: first.connected.clientId,
+        key: first.connected.replaceKey,
+      });
+      assert.equal(await within(first.ended, 'the old connection to end'), 'replaced');
+      crossed = (await nodeOf(second.connected.clientId)) !== firstNode;
+      second.close();
+    }
+    assert.ok(crossed, 'no reconnect landed on the other worker');
+  });
+});

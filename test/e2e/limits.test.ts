@@ -248,3 +248,50 @@ describe('outbound memory budget', { timeout: 180_000 }, () => {
     reader.close();
   });
 });
+
+describe('client publish rate per address behind a trusted proxy', { timeout: 120_000 }, () => {
+  let server: RunningPushwire;
+  before(async () => {
+    server = await startPushwire({
+      args: [
+        '--config',
+        'test/fixtures/game-namespace.yaml',
+        '--client-publish-rate',
+        '1000',
+        '--client-publish-rate-per-ip',
+        '2',
+        '--trust-proxy',
+        '127.0.0.1',
+      ],
+    });
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  /** A publish on a connection of its own, as forwarded by the proxy for `client`. */
+  const forwarded = (client: string, data: number) =>
+    new Promise<number>((resolve, reject) => {
+      const req = request(
+        `${server.url}/publish`,
+        {
+          method: 'POST',
+          agent: false,
+          headers: { 'Content-Type': 'application/json', 'X-Forwarded-For': client },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on('error', reject);
+      req.end(JSON.stringify({ channel: 'game:proxied', data }));
+    });
+
+  test('each client the proxy names has its own bucket, whatever connection it comes on', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 300 && !statuses.includes(429); i++) statuses.push(await forwarded('203.0.113.1', i));
+    assert.ok(statuses.includes(429), `one client is limited: ${statuses.join(',')}`);
+    assert.equal(await forwarded('203.0.113.2', 0), 200, 'another client behind the same proxy is not');
+  });
+});

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { SignJWT } from 'jose';
@@ -326,4 +329,38 @@ describe('changing channels of an open SSE or stream connection', () => {
       }
     });
   }
+});
+
+describe('channel rights fail closed', () => {
+  let server: RunningPushwire;
+  before(async () => {
+    const config = join(tmpdir(), `pushwire-public-${process.pid}.yaml`);
+    writeFileSync(config, 'namespaces:\n  news:\n    public: true\n');
+    server = await startPushwire({ args: ['--token-secret', SECRET, '--config', config] });
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  const status = async (jwt: string, channel: string) => {
+    const response = await fetch(`${server.url}/poll?channel=${channel}&token=${jwt}`);
+    await response.body?.cancel();
+    return response.status;
+  };
+
+  test('a token without a channels claim reads only public namespaces', async () => {
+    const claimless = await token({ sub: 'ada' }, inSeconds(60));
+    assert.equal(await status(claimless, 'chat:a'), 403);
+    assert.equal(await status(claimless, 'news:today'), 200);
+  });
+
+  test('patterns match whole segments: chat:* is one, chat:** the rest, chat* no prefix', async () => {
+    const one = await token({ sub: 'ada', channels: ['chat:*', 'room*'] }, inSeconds(60));
+    assert.equal(await status(one, 'chat:a'), 200);
+    assert.equal(await status(one, 'chat:a:b'), 403);
+    assert.equal(await status(one, 'chatroom:x'), 403);
+    assert.equal(await status(one, 'roomy'), 403);
+    const rest = await token({ sub: 'ada', channels: ['chat:**'] }, inSeconds(60));
+    assert.equal(await status(rest, 'chat:a:b'), 200);
+  });
 });

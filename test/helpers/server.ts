@@ -21,6 +21,8 @@ export interface StartOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Listen on this port instead of an ephemeral one (for restarts on the same address). */
   readonly port?: number;
+  /** How long the server may take to say it listens (several processes take longer); 30 s. */
+  readonly startTimeoutMs?: number;
 }
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -68,12 +70,13 @@ export async function startPushwire(options: StartOptions = {}): Promise<Running
       resolve(code);
     }),
   );
+  const startTimeoutMs = options.startTimeoutMs ?? 30_000;
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
       // A server that never said it listens must not outlive the test that waited for it.
       child.kill('SIGKILL');
-      reject(new Error(`server did not start in 30 s:\n${stdout}\n${stderr}`));
-    }, 30_000);
+      reject(new Error(`server did not start in ${startTimeoutMs / 1000} s:\n${stdout}\n${stderr}`));
+    }, startTimeoutMs);
     const check = () => {
       const match = /Pushwire listening on (http:\/\/\S+)/.exec(stdout);
       if (match) {

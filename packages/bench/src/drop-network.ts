@@ -17,10 +17,10 @@ export type DropMode = 'cut' | 'silent';
  * A loopback TCP proxy in front of the server for `silent` drops: the client's side of a
  * connection can be cut while the server's side is left open and never read again, as a
  * network that vanished leaves it (the server sees neither FIN nor RST). Connections are
- * known by the client socket's local port.
+ * known by the client socket's address and port.
  */
 export class BlackholeProxy {
-  private readonly pairs = new Map<number, [Socket, Socket]>();
+  private readonly pairs = new Map<string, [Socket, Socket]>();
   /** Server sides left open; destroyed only when the proxy closes. */
   private readonly abandoned = new Set<Socket>();
   private server: Server | null = null;
@@ -30,8 +30,13 @@ export class BlackholeProxy {
 
   async start(): Promise<void> {
     const server = createServer((client) => {
-      const upstream = connect(this.upstreamPort, '127.0.0.1');
-      const key = client.remotePort ?? 0;
+      // From the client's own address: the proxy's upstream ports are spread like the clients'.
+      const upstream = connect({
+        port: this.upstreamPort,
+        host: '127.0.0.1',
+        localAddress: client.remoteAddress,
+      });
+      const key = `${client.remoteAddress}:${client.remotePort}`;
       this.pairs.set(key, [client, upstream]);
       const drop = () => {
         if (this.pairs.get(key)?.[0] !== client) return;
@@ -50,9 +55,9 @@ export class BlackholeProxy {
     this.port = typeof address === 'object' && address ? address.port : 0;
   }
 
-  /** The server's side of the client socket bound to `localPort` goes silent: never read or closed. */
-  abandon(localPort: number): void {
-    const pair = this.pairs.get(localPort);
+  /** The server's side of the client socket bound to `address:port` goes silent: never read or closed. */
+  abandon(address: string, port: number): void {
+    const pair = this.pairs.get(`${address}:${port}`);
     if (!pair) return;
     const [client, upstream] = pair;
     this.abandoned.add(upstream);
@@ -87,6 +92,8 @@ export class ClientNetwork {
 
   constructor(
     private readonly port: number,
+    /** The client's own source address (127.0.B.x), so 10,000 clients don't share one's ports. */
+    private readonly localAddress: string,
     private readonly proxy: BlackholeProxy | null,
   ) {
     const agent = new Agent({ keepAlive: true });
@@ -103,7 +110,7 @@ export class ClientNetwork {
       process.nextTick(() => socket.destroy(error));
       return socket;
     }
-    const socket = connect(this.port, '127.0.0.1');
+    const socket = connect({ port: this.port, host: '127.0.0.1', localAddress: this.localAddress });
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
     return socket;
@@ -113,7 +120,8 @@ export class ClientNetwork {
   drop(awayMs: number): void {
     this.downUntil = Date.now() + awayMs;
     for (const socket of this.sockets) {
-      if (this.proxy && socket.localPort !== undefined) this.proxy.abandon(socket.localPort);
+      if (this.proxy && socket.localPort !== undefined)
+        this.proxy.abandon(this.localAddress, socket.localPort);
       // A RST, not a FIN: nothing about it looks like a client that closed on purpose.
       socket.resetAndDestroy();
     }

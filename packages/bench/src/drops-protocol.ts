@@ -10,6 +10,8 @@ export interface DropsStart {
   transport: SdkTransport;
   channel: string;
   count: number;
+  /** The source address of each client (sourceAddress: spreads ephemeral ports). */
+  localAddresses: string[];
   mode: DropMode;
   connectTimeoutMs: number;
 }

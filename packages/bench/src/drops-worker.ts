@@ -55,7 +55,7 @@ async function start(spec: DropsStart): Promise<void> {
   }
   const port = proxy ? proxy.port : spec.port;
   const base = `http://127.0.0.1:${port}`;
-  clients = Array.from({ length: spec.count }, () => openClient(base, port, spec));
+  clients = spec.localAddresses.map((address) => openClient(base, port, address, spec));
   const progress = setInterval(report, PROGRESS_EVERY_MS);
   const deadline = Date.now() + spec.connectTimeoutMs;
   while (clients.some((c) => !c.subscribed) && Date.now() < deadline) await sleep(100);
@@ -64,8 +64,8 @@ async function start(spec: DropsStart): Promise<void> {
   send({ type: 'ready', ready: clients.filter((c) => c.subscribed).length });
 }
 
-function openClient(base: string, port: number, spec: DropsStart): Client {
-  const network = new ClientNetwork(port, proxy);
+function openClient(base: string, port: number, localAddress: string, spec: DropsStart): Client {
+  const network = new ClientNetwork(port, localAddress, proxy);
   const sdk = new Pushwire(base, {
     transports: [spec.transport],
     WebSocket: network.webSocketClass(),

@@ -5,6 +5,7 @@ import type { DropsToParent, DropsToWorker, DropsWorkerResult, SdkTransport } fr
 import { LatencyHistogram, type LatencySummary } from './histogram.ts';
 import type { ProgressLine } from './progress.ts';
 import { openPublishConnections, publishAtRate } from './publisher.ts';
+import { sourceAddress } from './subscriber-pool.ts';
 import { type RunningTarget, spawnWithFileLimit } from './targets.ts';
 import type { TransportName } from './wire.ts';
 
@@ -29,6 +30,8 @@ export interface DropsParams {
   readonly periodMs: number;
   readonly jitterMs: number;
   readonly awayMs: number;
+  /** Picks the clients' source addresses (see sourceAddress). */
+  readonly block: number;
 }
 
 /** AnyCable's published harness: drops every ~15 s for ~2 s, at 2 msg/s, for 2 minutes. */
@@ -96,15 +99,19 @@ export async function runDrops(
   const sampler = new ConnectionSampler(running.baseUrl);
   try {
     await Promise.all(workers.map((w) => next(w, 'hello', START_TIMEOUT_MS)));
+    let first = 0;
     workers.forEach((worker, w) => {
       const share =
         Math.floor(params.clients / workers.length) + (w < params.clients % workers.length ? 1 : 0);
+      const localAddresses = Array.from({ length: share }, (_, i) => sourceAddress(params.block, first + i));
+      first += share;
       send(worker, {
         type: 'start',
         port,
         transport: SDK_NAMES[transport],
         channel: CHANNEL,
         count: share,
+        localAddresses,
         mode: params.mode,
         connectTimeoutMs: START_TIMEOUT_MS - 10_000,
       });

@@ -1,3 +1,4 @@
+import { FloodProcess, type FloodStats } from './flood.ts';
 import { LatencyHistogram, type LatencySummary } from './histogram.ts';
 import { processTree, sampleProcesses } from './process-stats.ts';
 import type { ProgressLine } from './progress.ts';
@@ -30,6 +31,8 @@ export interface FanoutParams {
   readonly drainTimeoutMs: number;
   /** ... or until nothing arrived for this long. */
   readonly drainIdleMs: number;
+  /** One abusive WebSocket connection floods the server while publishing goes on. */
+  readonly flood?: boolean;
 }
 
 /** The parameters of the plain fan-out: one channel, paced, no storm. */
@@ -105,6 +108,8 @@ export interface FanoutResult {
   readonly memoryPerConnectionKb: number;
   readonly closeReasons: Record<string, number>;
   readonly storm: StormResult | null;
+  /** The flood scenario: what the flooder did, and the same run's latency without it. */
+  readonly flood: FloodStats | null;
 }
 
 /** Settling time before RSS is read: lets the server finish the last handshakes' work. */
@@ -181,6 +186,9 @@ export async function runFanout(
     const startedUs = nowMicros();
     let phase = 'publish';
     let stormOver = params.stormAtMs === null;
+    const flooder = params.flood ? new FloodProcess(running.baseUrl) : null;
+    // The flood is on before the first publish, so that every message is measured under it.
+    await flooder?.flooding;
     const publishing = publishAtRate(
       running,
       {
@@ -213,7 +221,16 @@ export async function runFanout(
           });
     // Its failure is thrown below, once publishing is over: not an unhandled rejection before.
     storm?.catch(() => {});
-    const outcome = await publishing;
+    // The flood ends with the publishing: the drain measures what it left behind.
+    const stopFlood = () => flooder?.stop() ?? Promise.resolve(null);
+    let outcome: Awaited<typeof publishing>;
+    try {
+      outcome = await publishing;
+    } catch (error) {
+      await stopFlood().catch(() => {});
+      throw error;
+    }
+    const flooding = await stopFlood();
     const stormResult = await storm;
     const accepted = outcome.published - outcome.failedSeqs.length;
     // Each publish reaches the subscribers of its channel: ready ÷ channels of them.
@@ -282,6 +299,7 @@ export async function runFanout(
       memoryPerConnectionKb: ready > 0 ? round2((connected.rssKb - idle.rssKb) / ready) : 0,
       closeReasons,
       storm: stormResult,
+      flood: flooding && { ...flooding, baselineP50Ms: 0, baselineP99Ms: 0, baselineMaxMs: 0 },
     };
   } finally {
     await pool.close();

@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type BenchOptions, parseBenchArgs, USAGE } from './options.ts';
 import { renderHtml } from './report-html.ts';
-import { formatMarkdownTable, formatTable } from './report-table.ts';
+import { formatMarkdownTable, formatSummaryTable, formatTable } from './report-table.ts';
 import {
   type AnyResult,
   allCorrect,
@@ -55,6 +55,11 @@ export async function runBench(argv: readonly string[]): Promise<number> {
   writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(join(outDir, 'report.html'), renderHtml(results));
   writeFileSync(join(outDir, 'results.md'), formatMarkdownTable(results));
+  const summary = formatSummaryTable(results);
+  if (summary !== '') {
+    writeFileSync(join(outDir, 'summary.md'), summary);
+    process.stdout.write(`Summary\n\n${summary}\n`);
+  }
   process.stdout.write(formatTable(results));
   process.stderr.write(`results: ${join(outDir, 'results.json')}\nreport:  ${join(outDir, 'report.html')}\n`);
   return allCorrect(results) ? 0 : 1;

@@ -28,6 +28,7 @@ function result(change: Partial<FanoutResult>): FanoutResult {
     publishRoundTrip: latency,
     publishLagMs: 0,
     serverCpuMs: 1,
+    flood: null,
     cpuPerDeliveryUs: 1,
     generatorCpuPercent: 1,
     rssIdleKb: 1,

@@ -10,6 +10,7 @@ export const SCENARIO_NAMES = [
   'publish',
   'reconnect',
   'connect',
+  'flood',
   'drops',
   'drops-silent',
 ] as const;
@@ -32,15 +33,32 @@ export interface BenchOptions {
   readonly outDir: string | null;
   /** Where the Node targets write a CPU profile (`node --cpu-prof`) per run; null: none. */
   readonly profileDir: string | null;
-  /** `serve` arguments added to Pushwire's defaults (`--pushwire-args`); empty: the defaults. */
+  /**
+   * `serve` arguments added to Pushwire's defaults (`--pushwire-args`, and `--workers N` as
+   * `--workers N`); empty: the defaults.
+   */
   readonly pushwireArgs: readonly string[];
+  /** Pushwire's `serve --workers`: worker processes sharing the port (1: the one process). */
+  readonly workers: number;
   /** The drop scenarios: each client's network drops every this long (± 20 %)… */
   readonly dropEveryMs: number;
   /** …and stays away about this long. */
   readonly dropAwayMs: number;
   readonly quick: boolean;
+  /** `--headline`: the run behind the table docs/benchmarks.md opens with (see HEADLINE). */
+  readonly headline: boolean;
   readonly help: boolean;
 }
+
+/**
+ * `--headline`: the fan-out at N = 2,000 (100 msg/s, 10 s), idle memory and connection set-up
+ * at N = 10,000, every target and transport, Pushwire with its defaults: one command for the
+ * table docs/benchmarks.md opens with (written as summary.md).
+ */
+const HEADLINE = {
+  scenarios: ['fanout', 'idle', 'connect'],
+  fanoutSubscribers: [2000],
+} as const;
 
 /** With no flags: the fan-out scenario only, on Pushwire and the raw ceiling as the control. */
 export const DEFAULTS = {
@@ -52,6 +70,7 @@ export const DEFAULTS = {
   repeat: 1,
   dropEveryMs: 15_000,
   dropAwayMs: 2000,
+  workers: 1,
 } as const;
 
 /** What one scenario runs with: N values, a rate (msg/s, total over channels) and a duration. */
@@ -75,6 +94,8 @@ const SCENARIO_DEFAULTS: Readonly<Record<ScenarioName, ScenarioSettings>> = {
   // two cores carry, and the storm would time the overload rather than the reconnecting.
   reconnect: { subscribers: [10_000], rate: 10, durationMs: 10_000 },
   connect: { subscribers: [10_000], rate: 0, durationMs: 0 },
+  // Small: the point is the healthy subscribers' latency beside one flooder, not the load.
+  flood: { subscribers: [200], rate: 100, durationMs: 5000 },
   // AnyCable's harness: 10,000 clients, 2 msg/s, 2 minutes of drops every ~15 s for ~2 s.
   drops: { subscribers: [10_000], rate: 2, durationMs: 120_000 },
   'drops-silent': { subscribers: [10_000], rate: 2, durationMs: 120_000 },
@@ -85,7 +106,10 @@ const QUICK = { subscribers: [500], durationMs: 2000 } as const;
 
 /** The settings of `scenario`: the flags given, else `--quick`'s, else the scenario's defaults. */
 export function settingsFor(scenario: ScenarioName, options: BenchOptions): ScenarioSettings {
-  const defaults = SCENARIO_DEFAULTS[scenario];
+  const defaults =
+    options.headline && scenario === 'fanout'
+      ? { ...SCENARIO_DEFAULTS.fanout, subscribers: HEADLINE.fanoutSubscribers }
+      : SCENARIO_DEFAULTS[scenario];
   return {
     subscribers: options.subscribers ?? (options.quick ? QUICK.subscribers : defaults.subscribers),
     rate: options.rate ?? defaults.rate,
@@ -99,7 +123,7 @@ Starts each target fresh, drives it with subscribers in child processes and one 
 prints a progress line per scenario on stderr and a results table on stdout, and writes
 results.json and report.html.
 
-  --scenarios LIST         fanout,max-rate,idle,channels,publish,reconnect,connect, or all
+  --scenarios LIST         fanout,max-rate,idle,channels,publish,reconnect,connect,flood, or all
                            (default fanout):
                              fanout     N subscribers of one channel, a fixed rate
                              max-rate   fan-out at N = 1000 with the rate doubled from --rate
@@ -113,6 +137,9 @@ results.json and report.html.
                              reconnect  N subscribers dropped at once mid-run reconnect with
                                         their cursors (targets with resume: pushwire, raw)
                              connect    connections set up and subscribed per second
+                             flood      N subscribers' latency without and with one
+                                        WebSocket flooding frames (junk, unknown ops,
+                                        subscribes) and coming back when cut (pushwire)
                              drops      N Pushwire SDK clients of one channel at 2 msg/s for
                                         2 min, each one's network cut every 15 s ± 3 s for
                                         ~2 s (socket reset, no close frame); the SDK
@@ -122,15 +149,18 @@ results.json and report.html.
                                         connection is left open and silent (a loopback
                                         proxy blackholes it): server connections vs clients
   --quick                  every target and transport, 500 subscribers, 2 s each (~1 min)
+  --headline               the table docs/benchmarks.md opens with: fanout at N = 2000,
+                           idle and connect at N = 10000, every target and transport
+                           (other flags still apply); written as summary.md
   --targets LIST           pushwire,raw,socketio,nchan (default pushwire,raw)
   --transports LIST        ws,sse,poll,stream (default all; a target runs those it has)
   --subs LIST              N, one scenario per value, e.g. 1000,5000 (default per scenario:
                            fanout, max-rate, publish 1000; idle, channels, reconnect,
-                           connect, drops 10000)
+                           connect, drops 10000; flood 200)
   --rate N                 messages per second (default 100; channels 2000, reconnect 10,
                            drops 2)
   --duration D             publishing time per scenario: 10s, 1500ms, 1m (default 10s;
-                           max-rate steps and publish 5s; drops 2m)
+                           max-rate steps, publish and flood 5s; drops 2m)
   --drop-every D           drops: each client's network drops every D ± 20 % (default 15s)
   --drop-away D            drops: and stays away about D (default 2s)
   --in-flight K            publishes in flight in the publish scenario (default 64)
@@ -142,6 +172,8 @@ results.json and report.html.
                            runs with the settings a user gets)
   --profile DIR            Node targets (pushwire, raw, socketio) write a CPU profile of
                            each run there (node --cpu-prof); open it in Chrome DevTools
+  --workers N              run Pushwire as serve --workers N (default 1): compare the
+                           fan-out of 1 and 2 workers; CPU and memory add up the workers
   -h, --help               this text
 `;
 
@@ -152,6 +184,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     allowPositionals: false,
     options: {
       quick: { type: 'boolean', default: false },
+      headline: { type: 'boolean', default: false },
       scenarios: { type: 'string' },
       'in-flight': { type: 'string' },
       'drop-every': { type: 'string' },
@@ -166,21 +199,27 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
       out: { type: 'string' },
       profile: { type: 'string' },
       'pushwire-args': { type: 'string' },
+      workers: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   const quick = values.quick === true;
+  const headline = values.headline === true;
+  const workers = values.workers ? positiveInt('--workers', values.workers) : DEFAULTS.workers;
   return {
     quick,
+    headline,
     help: values.help === true,
     scenarios: values.scenarios
       ? values.scenarios.trim() === 'all'
         ? SCENARIO_NAMES
         : list('--scenarios', values.scenarios, SCENARIO_NAMES)
-      : DEFAULTS.scenarios,
+      : headline
+        ? HEADLINE.scenarios
+        : DEFAULTS.scenarios,
     targets: values.targets
       ? list('--targets', values.targets, TARGET_NAMES)
-      : quick
+      : quick || headline
         ? TARGET_NAMES
         : DEFAULTS.targets,
     transports: values.transports ? list('--transports', values.transports, TRANSPORTS) : DEFAULTS.transports,
@@ -190,11 +229,19 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     inFlight: values['in-flight'] ? positiveInt('--in-flight', values['in-flight']) : DEFAULTS.inFlight,
     payloadBytes: values.payload ? positiveInt('--payload', values.payload) : DEFAULTS.payloadBytes,
     repeat: values.repeat ? positiveInt('--repeat', values.repeat) : DEFAULTS.repeat,
-    dropEveryMs: values['drop-every'] ? parseDurationMs(values['drop-every']) : DEFAULTS.dropEveryMs,
-    dropAwayMs: values['drop-away'] ? parseDurationMs(values['drop-away']) : DEFAULTS.dropAwayMs,
+    dropEveryMs: values['drop-every']
+      ? parseDurationMs(values['drop-every'], '--drop-every')
+      : DEFAULTS.dropEveryMs,
+    dropAwayMs: values['drop-away']
+      ? parseDurationMs(values['drop-away'], '--drop-away')
+      : DEFAULTS.dropAwayMs,
     outDir: values.out ?? null,
     profileDir: values.profile ?? null,
-    pushwireArgs: (values['pushwire-args'] ?? '').split(/\s+/).filter((arg) => arg !== ''),
+    pushwireArgs: [
+      ...(workers > 1 ? ['--workers', String(workers)] : []),
+      ...(values['pushwire-args'] ?? '').split(/\s+/).filter((arg) => arg !== ''),
+    ],
+    workers,
   };
 }
 
@@ -216,11 +263,11 @@ function positiveInt(flag: string, text: string): number {
 }
 
 /** `10s`, `1500ms`, `2m`, or a bare number of milliseconds. */
-export function parseDurationMs(text: string): number {
+export function parseDurationMs(text: string, flag = '--duration'): number {
   const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
-  if (!match) throw new Error(`--duration: "${text}" is not a duration (e.g. 10s, 1500ms, 1m)`);
+  if (!match) throw new Error(`${flag}: "${text}" is not a duration (e.g. 10s, 1500ms, 1m)`);
   const unit = match[2] ?? 'ms';
   const ms = Number(match[1]) * (unit === 'm' ? 60_000 : unit === 's' ? 1000 : 1);
-  if (ms < 100) throw new Error(`--duration: "${text}" is shorter than 100ms`);
+  if (ms < 100) throw new Error(`${flag}: "${text}" is shorter than 100ms`);
   return Math.round(ms);
 }

@@ -4,6 +4,7 @@ import type { FanoutResult } from './fanout.ts';
 import type { MaxRateResult } from './max-rate.ts';
 import type { ScenarioName } from './options.ts';
 import { type AnyResult, type BenchResults, baselineOf, ratio, type ScenarioRecord } from './results.ts';
+import type { TargetName } from './targets.ts';
 
 /** A column: its title and the cell of a result (with the raw ceiling's, for ratios). */
 interface Column<R> {
@@ -95,6 +96,20 @@ const RECONNECT: readonly Column<FanoutResult>[] = [
   { title: 'max ms', cell: (r) => r.latency.maxMs.toFixed(0) },
 ];
 
+const FLOOD: readonly Column<FanoutResult>[] = [
+  TARGET,
+  TRANSPORT,
+  N,
+  { title: 'msg/s', cell: (r) => n(r.rate) },
+  { title: 'p99 ms no flood', cell: (r) => (r.flood ? ms(r.flood.baselineP99Ms) : '') },
+  { title: 'p99 ms flood', cell: (r) => ms(r.latency.p99Ms) },
+  { title: 'max ms no flood', cell: (r) => (r.flood ? r.flood.baselineMaxMs.toFixed(0) : '') },
+  { title: 'max ms flood', cell: (r) => r.latency.maxMs.toFixed(0) },
+  { title: 'flood frames', cell: (r) => (r.flood ? n(r.flood.framesSent) : '') },
+  { title: 'cut by server', cell: (r) => (r.flood ? String(r.flood.serverCuts ?? '?') : '') },
+  { title: 'lost/dup/reord', cell: correctness },
+];
+
 const MAX_RATE: readonly Column<MaxRateResult>[] = [
   TARGET,
   TRANSPORT,
@@ -155,6 +170,7 @@ const TITLES: Readonly<Record<ScenarioName, string>> = {
   publish: 'HTTP publish API throughput',
   reconnect: 'Reconnect storm: every subscriber dropped at once, back with its cursor',
   connect: 'Connection set-up rate (connected and subscribed)',
+  flood: 'One abusive WebSocket flooding frames: healthy subscribers without and with it',
   drops: 'Network drops: SDK clients cut every ~15 s for ~2 s, resumed by the SDK',
   'drops-silent': 'Network drops, server half left open and silent: the same, plus dead peers on the server',
 };
@@ -175,6 +191,8 @@ function columnsOf(scenario: ScenarioName): readonly Column<never>[] {
       return IDLE;
     case 'connect':
       return CONNECT;
+    case 'flood':
+      return FLOOD;
     case 'drops':
     case 'drops-silent':
       return DROPS;
@@ -251,3 +269,89 @@ export function formatMarkdownTable(results: BenchResults): string {
   out.push(pushwireSettings(results), '');
   return `${out.join('\n')}\n`;
 }
+
+/** The headline's targets, in its column order. */
+const SUMMARY_TARGETS: readonly TargetName[] = ['pushwire', 'raw', 'nchan', 'socketio'];
+const SUMMARY_NAMES: Readonly<Record<TargetName, string>> = {
+  pushwire: 'Pushwire',
+  raw: 'raw',
+  nchan: 'Nchan',
+  socketio: 'Socket.IO',
+};
+
+/** One headline metric: which scenario it comes from and how a result reads in it. */
+interface SummaryMetric {
+  readonly title: string;
+  readonly scenario: 'fanout' | 'idle' | 'connect';
+  cell(result: FanoutResult & ConnectionsResult): string;
+}
+
+const SUMMARY_METRICS: readonly SummaryMetric[] = [
+  { title: 'CPU µs/delivery', scenario: 'fanout', cell: (r) => r.cpuPerDeliveryUs.toFixed(2) },
+  { title: 'p99 ms', scenario: 'fanout', cell: (r) => r.latency.p99Ms.toFixed(0) },
+  {
+    title: 'lost',
+    scenario: 'fanout',
+    cell: (r) => (r.lost === 0 ? '0' : `${((100 * r.lost) / Math.max(1, r.expected)).toFixed(2)} %`),
+  },
+  { title: 'idle KB/conn', scenario: 'idle', cell: (r) => r.memoryPerConnectionKb.toFixed(1) },
+  { title: 'connections/s', scenario: 'connect', cell: (r) => n(r.connectionsPerSec) },
+];
+
+/**
+ * The one table docs/benchmarks.md opens with: a row per transport, a column per metric, each
+ * cell the targets' values side by side (Pushwire / raw / Nchan / Socket.IO, `–` where a
+ * target lacks the transport or did not run). Per metric, the first N its scenario ran with.
+ */
+export function formatSummaryTable(results: BenchResults): string {
+  const targets = SUMMARY_TARGETS.filter((target) => results.options.targets.includes(target));
+  const metrics = SUMMARY_METRICS.filter((metric) =>
+    results.scenarios.some((s) => s.scenario === metric.scenario),
+  );
+  if (targets.length === 0 || metrics.length === 0) return '';
+  const firstN = (scenario: ScenarioName) =>
+    results.scenarios.find((s) => s.scenario === scenario)?.subscribers;
+  const order = targets.map((target) => SUMMARY_NAMES[target]).join(' / ');
+  const head = [
+    'transport',
+    ...metrics.map((metric) => `${metric.title} (N = ${n(firstN(metric.scenario) ?? 0)})`),
+  ];
+  const transports = results.options.transports.filter((transport) =>
+    results.scenarios.some(
+      (s) => s.transport === transport && metrics.some((m) => m.scenario === s.scenario),
+    ),
+  );
+  const rows = transports.map((transport) => [
+    TRANSPORT_NAMES[transport],
+    ...metrics.map((metric) =>
+      targets
+        .map((target) => {
+          const record = results.scenarios.find(
+            (s) =>
+              s.scenario === metric.scenario &&
+              s.target === target &&
+              s.transport === transport &&
+              s.subscribers === firstN(metric.scenario),
+          );
+          const result = record?.result as (FanoutResult & ConnectionsResult) | null | undefined;
+          return result ? metric.cell(result) : '–';
+        })
+        .join(' / '),
+    ),
+  ]);
+  const lines = [
+    `Each cell: ${order}. ${pushwireSettings(results)}.`,
+    '',
+    `| ${head.join(' | ')} |`,
+    `|${'---|'.repeat(head.length)}`,
+    ...rows.map((row) => `| ${row.join(' | ')} |`),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+const TRANSPORT_NAMES: Readonly<Record<string, string>> = {
+  ws: 'WebSocket',
+  sse: 'SSE',
+  poll: 'long poll',
+  stream: 'stream',
+};

@@ -19,7 +19,7 @@ interface RecordOf<S extends ScenarioName, R> {
   readonly error: string | null;
 }
 
-export type FanoutRecord = RecordOf<'fanout' | 'channels' | 'publish' | 'reconnect', FanoutResult>;
+export type FanoutRecord = RecordOf<'fanout' | 'channels' | 'publish' | 'reconnect' | 'flood', FanoutResult>;
 export type MaxRateRecord = RecordOf<'max-rate', MaxRateResult>;
 export type ConnectionsRecord = RecordOf<'idle' | 'connect', ConnectionsResult>;
 export type DropsRecord = RecordOf<'drops' | 'drops-silent', DropsResult>;

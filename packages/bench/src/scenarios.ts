@@ -56,6 +56,8 @@ export function planCases(
         // The drops are driven by Pushwire's own SDK: only Pushwire speaks its protocol.
         if ((scenario === 'drops' || scenario === 'drops-silent') && target.name !== 'pushwire') continue;
         if (scenario === 'connect' && target.dialect === 'nchan' && transport === 'poll') continue;
+        // The flood speaks Pushwire's WebSocket commands: its defences are what is measured.
+        if (scenario === 'flood' && target.name !== 'pushwire') continue;
         cases.push({ scenario, target, transport, subscribers: n });
       }
     }
@@ -106,6 +108,24 @@ export async function runCase(
         // the count, which a storm that takes longer than that does not resume from whole.
         label,
       );
+    case 'flood': {
+      // Side by side on fresh targets: the same run without the flood, then with it.
+      const calm = await fanoutCase(target, transport, base(settings.rate), `${label} no flood`);
+      const flooded = await fanoutCase(
+        target,
+        transport,
+        { ...base(settings.rate), flood: true },
+        `${label} flood`,
+      );
+      const flood = flooded.flood && {
+        ...flooded.flood,
+        baselineP50Ms: calm.latency.p50Ms,
+        baselineP99Ms: calm.latency.p99Ms,
+        baselineMaxMs: calm.latency.maxMs,
+      };
+      process.stderr.write(`${label} ${floodSummary({ ...flooded, flood })}\n`);
+      return { ...flooded, flood };
+    }
     case 'max-rate': {
       const result = await searchMaxRate(subscribers, settings.rate, (rate) =>
         fanoutCase(target, transport, base(rate), `${label} ${rate} msg/s`),
@@ -124,6 +144,7 @@ export async function runCase(
         periodMs: options.dropEveryMs,
         jitterMs: Math.round(options.dropEveryMs / 5),
         awayMs: options.dropAwayMs,
+        block: nextBlock(),
       };
       const [result, progress] = await withTarget(target, label, (running, line) =>
         runDrops(running, transport, params, line),
@@ -191,6 +212,15 @@ function fanoutSummary(r: FanoutResult): string {
     ? `, storm: ${r.storm.reconnected}/${r.storm.dropped} back in ${r.storm.allLiveMs} ms`
     : '';
   return `${r.publishesPerSec.toLocaleString('en-US')} publishes/s, ${r.deliveriesPerSec.toLocaleString('en-US')} deliveries/s, p50 ${r.latency.p50Ms} ms, p99 ${r.latency.p99Ms} ms, lost ${r.lost}, dup ${r.duplicated}, reordered ${r.reordered}${storm}`;
+}
+
+function floodSummary(r: FanoutResult): string {
+  const f = r.flood;
+  if (!f) return '';
+  const cuts = Object.entries(f.closeCodes)
+    .map(([code, count]) => `${count}×${code}`)
+    .join(' ');
+  return `p99 ${f.baselineP99Ms} ms without the flood, ${r.latency.p99Ms} ms with it (max ${f.baselineMaxMs} / ${r.latency.maxMs} ms); flooder sent ${f.framesSent.toLocaleString('en-US')} frames on ${f.connections} connections, saw closes ${cuts || 'none'}, server cut ${f.serverCuts ?? '?'}`;
 }
 
 function dropsSummary(r: DropsResult): string {

@@ -1,5 +1,6 @@
 import { PushwireError } from '../../protocol/index.ts';
-import { LocalCluster, SequenceClock } from '../local-cluster.ts';
+import { ChannelCounts } from '../channel-counts.ts';
+import { LocalCluster } from '../local-cluster.ts';
 import type {
   ChannelPage,
   ChannelQuery,
@@ -10,6 +11,7 @@ import type {
   NodeInfo,
   NodeLease,
   NodeReply,
+  OccupancyChange,
   RevocationStore,
 } from '../types.ts';
 import type { HostLink } from './host.ts';
@@ -21,14 +23,8 @@ const NOMINAL_LEASE_MS = 15_000;
 interface Member {
   readonly link: HostLink;
   readonly info: NodeInfo;
-  readonly counts: Map<string, number>;
-  readonly clients: Map<string, ConnectedClient>;
-}
-
-interface Total {
-  subscribers: number;
-  /** The last number of the channel's sequence given out. */
-  seq: number;
+  /** Its connected clients: clientId -> user, told if it is lost. */
+  readonly clients: Map<string, string | null>;
 }
 
 interface PendingBus {
@@ -44,9 +40,8 @@ interface PendingBus {
 export class HostCluster {
   readonly revocations: RevocationStore;
   private readonly members = new Map<string, Member>();
-  /** Channel -> subscribers on every worker together, and its sequence (see ClusterView.turn). */
-  private readonly totals = new Map<string, Total>();
-  private readonly clock = new SequenceClock();
+  /** Each channel's count per worker (by link id) and in total, with its sequence. */
+  private readonly counts = new ChannelCounts();
   private readonly pending = new Map<string, PendingBus>();
   private nextBusId = 0;
 
@@ -56,7 +51,7 @@ export class HostCluster {
   }
 
   join(link: HostLink, info: NodeInfo): null {
-    this.members.set(link.id, { link, info, counts: new Map(), clients: new Map() });
+    this.members.set(link.id, { link, info, clients: new Map() });
     return null;
   }
 
@@ -69,16 +64,20 @@ export class HostCluster {
 
   report(linkId: string, counts: ReadonlyMap<string, number>): null {
     const member = this.member(linkId);
-    for (const [channel, count] of counts) this.set(member, channel, count, false);
+    for (const [channel, count] of counts) {
+      const { edgeSeq } = this.counts.set(linkId, channel, count, false);
+      if (edgeSeq !== null) this.tell(member, { channel, occupied: count > 0, seq: edgeSeq });
+    }
     return null;
   }
 
   turn(linkId: string, channel: string, count: number): ChannelTurn {
-    return this.set(this.member(linkId), channel, count, true);
+    this.member(linkId);
+    return this.counts.set(linkId, channel, count, true);
   }
 
-  addClient(linkId: string, client: ConnectedClient): null {
-    this.member(linkId).clients.set(client.clientId, client);
+  addClient(linkId: string, { clientId, user }: ConnectedClient): null {
+    this.member(linkId).clients.set(clientId, user);
     return null;
   }
 
@@ -88,12 +87,12 @@ export class HostCluster {
   }
 
   channels({ prefix = '', after, limit }: ChannelQuery): ChannelPage {
-    const names = [...this.totals.keys()]
+    const names = [...this.counts.names()]
       .filter((name) => name.startsWith(prefix) && (after === undefined || name > after))
       .sort(compare);
     const page = names.slice(0, limit);
     return {
-      channels: page.map((channel) => ({ channel, subscribers: this.totals.get(channel)!.subscribers })),
+      channels: page.map((channel) => ({ channel, subscribers: this.counts.total(channel) })),
       next: names.length > limit ? page[page.length - 1]! : null,
     };
   }
@@ -118,27 +117,37 @@ export class HostCluster {
   leave(linkId: string): null {
     const member = this.members.get(linkId);
     if (!member) return null;
+    // The leaving node is told of the channels it vacates, as on Redis; it still listens.
+    this.dropCounts(linkId, member);
     this.members.delete(linkId);
-    this.dropCounts(member);
     return null;
   }
 
-  /** The link's process is gone without leaving: one live node hears of it. */
+  /**
+   * The link's process is gone without leaving: one live node hears of it and its clients,
+   * then of the channels it alone held.
+   */
   lose(linkId: string): void {
     const member = this.members.get(linkId);
     if (!member) return;
-    const channels = [...member.counts];
-    const clients = [...member.clients.values()];
-    this.leave(linkId);
+    this.members.delete(linkId);
     for (const [key, pending] of this.pending) {
       if (!key.startsWith(`${linkId}/`)) continue;
       this.pending.delete(key);
       pending.resolve({ node: pending.node, ok: false, error: 'the node is gone' });
     }
     const witness = this.witness();
-    if (!witness) return;
-    this.log('warn', `node ${member.info.id} ended without leaving the cluster`);
-    send(witness.link, { pw: 'lost', link: witness.link.id, lost: { node: member.info, channels, clients } });
+    if (witness) {
+      this.log('warn', `node ${member.info.id} ended without leaving the cluster`);
+      const channels = [...this.counts.of(linkId)];
+      const clients = [...member.clients].map(([clientId, user]) => ({ clientId, user }));
+      send(witness.link, {
+        pw: 'lost',
+        link: witness.link.id,
+        lost: { node: member.info, channels, clients },
+      });
+    }
+    this.dropCounts(linkId, this.witness());
   }
 
   private ask(member: Member, request: ClusterRequest, timeoutMs: number): Promise<NodeReply> {
@@ -167,60 +176,14 @@ export class HostCluster {
     return member;
   }
 
-  /** A left or lost worker's counts leave the totals; a crossing is told to one live worker. */
-  private dropCounts(member: Member): void {
-    const witness = this.witness();
-    for (const [channel, count] of member.counts) {
-      const total = this.totals.get(channel);
-      if (!total) continue;
-      const edge = this.change(channel, total, total.subscribers - count, false);
-      if (edge.edgeSeq !== null && witness) this.tell(witness, channel, edge);
-    }
-    member.counts.clear();
+  /** Removes a node's counts; the channels it alone held are told vacated to `teller`. */
+  private dropCounts(linkId: string, teller: Member | undefined): void {
+    const vacated = this.counts.drop(linkId);
+    if (teller) for (const change of vacated) this.tell(teller, change);
   }
 
-  /**
-   * Sets `member`'s count of `channel` and numbers the turn (when `turn`) and the crossing of
-   * 0, in the order they happened, as LocalCluster does for one node. A crossing made by a
-   * report is told to the reporting worker; a turn returns it.
-   */
-  private set(member: Member, channel: string, count: number, turn: boolean): ChannelTurn {
-    const before = member.counts.get(channel) ?? 0;
-    if (count > 0) member.counts.set(channel, count);
-    else member.counts.delete(channel);
-    const known = this.totals.get(channel);
-    const subscribers = (known?.subscribers ?? 0) + count - before;
-    if (!known && subscribers <= 0) {
-      return { seq: turn ? this.clock.next() : 0, edgeSeq: null, occupied: false };
-    }
-    const result = this.change(
-      channel,
-      known ?? { subscribers: 0, seq: this.clock.next() - 1 },
-      subscribers,
-      turn,
-    );
-    if (!turn && result.edgeSeq !== null) this.tell(member, channel, result);
-    return result;
-  }
-
-  private change(channel: string, total: Total, subscribers: number, turn: boolean): ChannelTurn {
-    const occupied = subscribers > 0;
-    const crossed = total.subscribers > 0 !== occupied;
-    const take = () => ++total.seq;
-    let seq = 0;
-    let edgeSeq: number | null = null;
-    if (crossed && occupied) edgeSeq = take();
-    if (turn) seq = take();
-    if (crossed && !occupied) edgeSeq = take();
-    this.clock.saw(total.seq);
-    total.subscribers = subscribers;
-    if (occupied) this.totals.set(channel, total);
-    else this.totals.delete(channel);
-    return { seq, edgeSeq, occupied };
-  }
-
-  private tell(member: Member, channel: string, { edgeSeq, occupied }: ChannelTurn): void {
-    const change = { channel, occupied, seq: edgeSeq! };
+  /** A change between 0 and more, told to one node alone. */
+  private tell(member: Member, change: OccupancyChange): void {
     send(member.link, { pw: 'occupancy', link: member.link.id, change });
   }
 

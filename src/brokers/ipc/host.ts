@@ -1,5 +1,5 @@
 import { type Publication, PushwireError } from '../../protocol/index.ts';
-import { MemoryBroker } from '../memory.ts';
+import { MemoryBroker, type MemoryBrokerOptions, type MemoryBrokerStats } from '../memory.ts';
 import type { HistoryQuery, Logger, PresenceInfo, PublishOptions } from '../types.ts';
 import { HostCluster } from './host-cluster.ts';
 import { type CallOp, type HostMessage, isWorkerMessage, type WorkerMessage } from './messages.ts';
@@ -37,9 +37,10 @@ export class BrokerHost {
   private readonly cluster: HostCluster;
   private readonly log: Logger;
 
-  constructor(options: { logger?: Logger } = {}) {
+  /** `options` are those of the one MemoryBroker that holds every worker's channels. */
+  constructor(options: MemoryBrokerOptions = {}) {
     this.log = options.logger ?? (() => {});
-    this.broker = new MemoryBroker({ logger: this.log });
+    this.broker = new MemoryBroker({ ...options, logger: this.log });
     this.cluster = new HostCluster(this.log);
   }
 
@@ -75,6 +76,11 @@ export class BrokerHost {
       this.dropLink(link);
       this.cluster.lose(link.id);
     }
+  }
+
+  /** The history the primary holds for every worker, against its caps. */
+  stats(): MemoryBrokerStats {
+    return this.broker.stats();
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,5 @@
 import type { Publication } from '../../protocol/index.ts';
-import type { ClusterRequest, LostNode, NodeReply, OccupancyChange } from '../types.ts';
+import type { ClusterRequest, ConnectedClient, LostNode, NodeReply, OccupancyChange } from '../types.ts';
 
 /**
  * What travels between a worker's IpcBroker and the BrokerHost in the primary. Every message
@@ -47,7 +47,7 @@ export type BusReply =
 export interface WireLostNode {
   readonly node: LostNode['node'];
   readonly channels: ReadonlyArray<readonly [string, number]>;
-  readonly clients: LostNode['clients'];
+  readonly clients: readonly ConnectedClient[];
 }
 
 export type CallOp =

@@ -65,11 +65,18 @@ const SEQUENCE_TTL_MS = 24 * 60 * 60 * 1000;
 type CountResult = [before: number, after: number, seq: number, edgeSeq: number];
 
 /**
+ * A lost node's claim lasts this many leases: its claimer tells of it and removes its counts
+ * well within that, or died doing so and another node takes the claim over.
+ */
+const CLAIM_LEASES = 2;
+
+/**
  * The cluster view of a Redis deployment.
  *
  * - Leases: every node renews its entry in one ZSET (expiry by Redis's clock) every third of
- *   the lease. At each renewal it also claims nodes whose lease ran out (a script removes them,
- *   so one node claims each), reports them lost and removes their counts.
+ *   the lease. At each renewal it also claims nodes whose lease ran out (a script moves them to
+ *   a ZSET of claims, so one node claims each), reports them lost, removes their counts and
+ *   then the claim. A claim not removed in time (its claimer died too) is claimed again.
  * - Counts: each channel's HASH nodeId -> count sits in the channel's own slot (so a script can
  *   tell 0 -> n and n -> 0 apart atomically, on Redis Cluster too); an index ZSET of occupied
  *   channels, ordered by name, pages them; each node keeps its counts in a HASH of its own for
@@ -281,7 +288,7 @@ export class RedisCluster implements ClusterView {
     const added = await this.route.guard('cluster lease', () =>
       SCRIPTS.nodeLease.run(
         this.route.control,
-        [leases, infos],
+        [leases, infos, this.keys.claims],
         [self.id, JSON.stringify(self), this.route.leaseMs],
       ),
     );
@@ -300,9 +307,13 @@ export class RedisCluster implements ClusterView {
   }
 
   private async claimLost(): Promise<void> {
-    const { leases, infos } = this.keys;
+    const { leases, infos, claims } = this.keys;
     const reply = (await this.route.guard('cluster claim', () =>
-      SCRIPTS.nodeClaimLost.run(this.route.control, [leases, infos], []),
+      SCRIPTS.nodeClaimLost.run(
+        this.route.control,
+        [leases, infos, claims],
+        [this.route.leaseMs * CLAIM_LEASES],
+      ),
     )) as Array<string | null>;
     for (let i = 0; i < reply.length; i += 2) {
       const node = parseInfo(reply[i]!, reply[i + 1] ?? null);
@@ -316,9 +327,10 @@ export class RedisCluster implements ClusterView {
       }
       // After nodeLost: the channels it held alone are vacated after its clients disconnected.
       await this.setCounts(node.id, new Map([...channels.keys()].map((channel) => [channel, 0])), false);
-      await this.route.guard('cluster claim', () =>
-        this.route.control.del(this.keys.nodeChannels(node.id), this.keys.nodeClients(node.id)),
-      );
+      await this.route.guard('cluster claim', async () => {
+        await this.route.control.del(this.keys.nodeChannels(node.id), this.keys.nodeClients(node.id));
+        await this.route.control.multi().zrem(claims, node.id).hdel(infos, node.id).exec();
+      });
     }
   }
 

@@ -43,6 +43,8 @@ export interface ClusterKeys {
   readonly leases: string;
   /** HASH nodeId -> NodeInfo JSON. */
   readonly infos: string;
+  /** ZSET nodeId by claim expiry (ms): lost nodes a live node is telling of. */
+  readonly claims: string;
   /** ZSET of the channels with subscribers somewhere, all scored 0: ordered by name. */
   readonly active: string;
   /** ZSET userId by the time (ms) their tokens were revoked. */
@@ -65,6 +67,7 @@ export function clusterKeys(prefix: string): ClusterKeys {
   return {
     leases: `${tag}:leases`,
     infos: `${tag}:infos`,
+    claims: `${tag}:claims`,
     active: `${tag}:active`,
     revoked: `${tag}:revoked`,
     bus: `${tag}:bus`,

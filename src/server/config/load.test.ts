@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { type Config, ConfigError, configHelp, DEFAULTS, loadConfig } from './index.ts';
@@ -183,6 +183,15 @@ describe('loadConfig: values', () => {
     assert.deepEqual(load(['--cors-origins=']).corsOrigins, []);
     const yaml = file('cors.yaml', 'corsOrigins: [https://a.example, "*"]\n');
     assert.deepEqual(load(['--config', yaml]).corsOrigins, ['https://a.example', '*']);
+  });
+
+  it('refuses a token public key file that is missing or not a PEM public key', () => {
+    assert.throws(
+      () => load(['--token-public-key', '/nonexistent/key.pem']),
+      /--token-public-key: can't use .*: no such file/,
+    );
+    const junk = join(dir, file('junk.pem', 'not a key'));
+    assert.throws(() => load(['--token-public-key', junk]), /not a PEM public key/);
   });
 
   it('refuses an HS256 token secret under 32 bytes', () => {
@@ -693,5 +702,18 @@ describe('configHelp', () => {
     assert.match(help, /--config <path>/);
     assert.match(help, /--demo, --no-demo +serve a demo page at \/\n +default true; env PUSHWIRE_DEMO/);
     assert.match(help, /--heartbeat-interval <duration> +.+\n +default 15s; env PUSHWIRE_HEARTBEAT_INTERVAL/);
+  });
+});
+
+describe('workers', () => {
+  it('takes a count, or auto for one per core', () => {
+    assert.equal(load().workers, 1);
+    assert.equal(load(['--workers', '4']).workers, 4);
+    assert.equal(load([], { PUSHWIRE_WORKERS: 'auto' }).workers, availableParallelism());
+  });
+
+  it('refuses 0 and words other than auto, saying what it takes', () => {
+    assert.match(problem(['--workers', '0']), /--workers.*out of range/);
+    assert.match(problem(['--workers', 'many']), /use a whole number from 1 to 256, or auto/);
   });
 });

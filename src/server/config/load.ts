@@ -1,3 +1,5 @@
+import { createPublicKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { redactRedisUrl } from '../../brokers/index.ts';
 import { DEFAULTS } from './defaults.ts';
 import { hookProblems } from './hooks.ts';
@@ -143,6 +145,20 @@ export function secretProblems(
 /** Token checks that mean nothing without a key to verify tokens with. */
 function tokenProblems(config: Config, labels: ReadonlyMap<keyof Config, string>): string[] {
   const problems: string[] = [];
+  const file = config.tokenPublicKey;
+  if (file !== null) {
+    const label = labels.get('tokenPublicKey') ?? 'tokenPublicKey';
+    try {
+      const type = createPublicKey(readFileSync(file, 'utf8')).asymmetricKeyType;
+      if (type !== 'rsa' && type !== 'ec' && type !== 'ed25519') {
+        problems.push(`${label}: ${file} holds a ${String(type)} key (use RSA, P-256 or Ed25519)`);
+      }
+    } catch (error) {
+      const reason =
+        (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : 'not a PEM public key';
+      problems.push(`${label}: can't use ${file}: ${reason}`);
+    }
+  }
   const keyed = config.tokenSecret !== null || config.tokenJwksUrl !== null || config.tokenPublicKey !== null;
   if (!keyed) {
     for (const field of ['tokenAudience', 'tokenIssuer', 'tokenMaxAgeMs'] as const) {

@@ -362,7 +362,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     'maxConnectionsPerIp',
     'maxConnectionsPerIp',
     { type: 'integer', min: 1, max: 10_000_000, nullable: true },
-    'open connections of one client address; more are refused with 503 too_many_connections (WebSocket: close 4005); off: no limit',
+    'open connections of one client address (IPv6: one /64); more are refused with 503 too_many_connections (WebSocket: close 4005); off: no limit',
   ),
   option(
     'trustProxy',
@@ -393,7 +393,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     'pidFile',
     'pidFile',
     { type: 'string', format: 'text', nullable: true, secret: false },
-    'where serve writes its process id, for `pushwire reload` (and kill -HUP) to find it; unset: none',
+    "where serve --workers writes the primary's process id, for `pushwire reload` (or kill -HUP) to find it",
   ),
   option(
     'logLevel',

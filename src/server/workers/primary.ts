@@ -2,9 +2,10 @@ import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { rm, writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { AggregatorRegistry } from 'prom-client';
+import { AggregatorRegistry, Registry } from 'prom-client';
 import { BrokerHost, type HostPort } from '../../brokers/index.ts';
 import type { Config } from '../config/index.ts';
+import { historyMetrics } from '../metrics.ts';
 import { isToPrimary, type ToPrimary, type ToWorker } from './messages.ts';
 
 /** A worker that crashes is forked again after this, doubling per crash in a row, up to the cap. */
@@ -12,6 +13,8 @@ const RESTART_BASE_MS = 100;
 const RESTART_MAX_MS = 10_000;
 /** A worker that ran this long without a crash resets the backoff. */
 const STABLE_AFTER_MS = 30_000;
+/** A worker that doesn't listen within this long is killed: a reload must not wait for it forever. */
+const START_TIMEOUT_MS = 60_000;
 /** A worker that won't finish its drain within the shutdown timeout plus this is killed. */
 const EXIT_GRACE_MS = 5_000;
 
@@ -35,6 +38,8 @@ interface Slot {
 export class Supervisor {
   private readonly host: BrokerHost | null;
   private readonly aggregator = new AggregatorRegistry();
+  /** What the primary itself adds to /metrics: the history it holds for every worker. */
+  private readonly own = new Registry();
   private readonly slots = new Set<Slot>();
   private readonly env: Record<string, string>;
   private state: 'starting' | 'running' | 'stopping' = 'starting';
@@ -48,8 +53,14 @@ export class Supervisor {
   ) {
     this.host =
       config.broker === 'memory'
-        ? new BrokerHost({ logger: (level, msg, err) => logger[level]({ err }, msg) })
+        ? new BrokerHost({
+            logger: (level, msg, err) => logger[level]({ err }, msg),
+            // The one history of all workers: the budget is the server's, not each worker's.
+            maxHistoryBytes: config.maxHistoryMemory,
+            maxChannels: config.maxHistoryChannels,
+          })
         : null;
+    if (this.host) historyMetrics([this.own], this.host);
     // Every worker must take the same key: a generated one is made once, here.
     this.env = config.apiKey === null ? { PUSHWIRE_API_KEY: randomBytes(18).toString('base64url') } : {};
   }
@@ -147,6 +158,14 @@ export class Supervisor {
       retiring: false,
     };
     this.slots.add(slot);
+    const startTimer = setTimeout(() => {
+      this.logger.error(
+        { worker: worker.process.pid },
+        `a worker did not listen within ${START_TIMEOUT_MS} ms`,
+      );
+      worker.process.kill('SIGKILL');
+    }, START_TIMEOUT_MS);
+    void slot.exited.then(() => clearTimeout(startTimer));
     return new Promise<Slot>((resolve, reject) => {
       worker.on('message', (message: unknown) => {
         if (!isToPrimary(message)) {
@@ -154,6 +173,7 @@ export class Supervisor {
           return;
         }
         if (message.pw === 'ready') {
+          clearTimeout(startTimer);
           slot.ready = message;
           slot.readyAt = Date.now();
           this.logger.debug({ worker: worker.process.pid, node: message.node }, 'worker listening');
@@ -196,7 +216,8 @@ export class Supervisor {
   private async scrape(worker: Worker, id: number): Promise<void> {
     let reply: ToWorker;
     try {
-      reply = { pw: 'metrics-text', id, text: await this.aggregator.clusterMetrics() };
+      const [workers, own] = await Promise.all([this.aggregator.clusterMetrics(), this.own.metrics()]);
+      reply = { pw: 'metrics-text', id, text: `${workers}\n${own}` };
     } catch (error) {
       reply = { pw: 'metrics-text', id, error: error instanceof Error ? error.message : String(error) };
     }

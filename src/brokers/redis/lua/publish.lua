@@ -32,12 +32,13 @@ local time = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 
 -- The history window of the memory broker (memory.ts beyondWindow): the oldest entries go while
 -- there are more than `size`, but none younger than `min_age`. Entries are in offset order and
--- their times never decrease, so what goes is a prefix; at most 100 are looked at per publish,
--- which still trims faster than one publish adds.
+-- their times never decrease, so what goes is a prefix. At steady state one or two go per
+-- publish: at most 16 are read each time (entries carry their data), which still trims much
+-- faster than one publish adds when a burst of old ones waits.
 local function trim(youngest)
   local excess = redis.call('XLEN', KEYS[2]) - size
   if excess <= 0 then return end
-  local batch = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', math.min(excess, 100))
+  local batch = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', math.min(excess, 16))
   local keep = nil
   for _, entry in ipairs(batch) do
     if tonumber(entry[2][2]) >= youngest then
