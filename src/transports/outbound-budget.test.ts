@@ -30,7 +30,7 @@ const FORMAT: PushFormat = {
 
 function contextOf(maxBufferedBytes: number, outbound: OutboundBudget | null): TransportContext {
   return {
-    hub: null as never,
+    hub: { nodeId: 'node-1' } as never,
     heartbeat: null,
     maxBufferedBytes,
     maxFrameBytes: 1024,

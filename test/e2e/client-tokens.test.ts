@@ -254,6 +254,28 @@ describe('SDK getToken: short tokens refreshed in place', () => {
     });
   }
 
+  for (const transport of ['websocket', 'sse', 'stream'] as const) {
+    test(`${transport}: a token that no longer grants a channel drops just that one, in place`, async () => {
+      const [keep, drop] = [`rights-${transport}-keep`, `rights-${transport}-drop`];
+      const observed = nodeClient(server.url, [keep, drop], {
+        transports: [transport],
+        token: await mint([keep, drop], 'user-1', 60),
+      });
+      try {
+        for (let i = 0; i < 2; i++) await observed.next('subscribed', 20_000);
+        observed.client.setToken(await mint([keep], 'user-1', 60));
+        const error = await observed.next('error', 20_000);
+        assert.deepEqual([error.code, error.channel], ['forbidden', drop]);
+        await server.publish(keep, 'still');
+        assert.equal((await observed.messages.next(20_000)).data, 'still');
+        assert.deepEqual(interruptions(observed), []);
+        assert.equal(observed.client.state, 'connected');
+      } finally {
+        observed.client.close();
+      }
+    });
+  }
+
   test("a refreshed token for another user is refused: the error says the server's code", async () => {
     const channel = 'tokens-other-user';
     let sub = 'user-1';

@@ -4,6 +4,7 @@
 // keep-alive connections are closed.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { request } from 'node:http';
 import { connect } from 'node:net';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -167,6 +168,48 @@ describe('time limits', { timeout: 240_000 }, () => {
         socket.on('close', () => resolve(answered));
       });
       assert.ok(closedAfterAnswer);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe('trusted proxies', { timeout: 120_000 }, () => {
+  test('the per-address publish rate counts the forwarded client, believed only from the proxy', async () => {
+    const server = await startPushwire({
+      args: ['--trust-proxy', '127.0.0.66', '--client-publish', '--client-publish-rate-per-ip', '1'],
+    });
+    const publish = (from: string, forwardedFor: string) =>
+      new Promise<number>((resolve, reject) => {
+        const body = '{"channel":"p","data":1}';
+        const req = request(
+          `${server.url}/publish`,
+          {
+            method: 'POST',
+            localAddress: from,
+            agent: false,
+            headers: { 'Content-Type': 'application/json', 'X-Forwarded-For': forwardedFor },
+          },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
+        req.on('error', reject);
+        req.end(body);
+      });
+    try {
+      // Past the burst (two), the same forwarded client is refused; a bounded number of tries,
+      // so that a slow machine refilling the bucket between requests can't make this pass or fail.
+      const untilRefused = async (from: string, forwardedFor: (i: number) => string) => {
+        for (let i = 0; i < 20; i++) if ((await publish(from, forwardedFor(i))) === 429) return true;
+        return false;
+      };
+      assert.ok(await untilRefused('127.0.0.66', () => '198.51.100.1'));
+      // Another client behind the same proxy has a bucket of its own.
+      assert.equal(await publish('127.0.0.66', '198.51.100.2'), 200);
+      // From anyone else the header is the client's own word: the peer is the address.
+      assert.ok(await untilRefused('127.0.0.67', (i) => `198.51.100.${10 + i}`));
     } finally {
       await server.stop();
     }

@@ -24,6 +24,13 @@ function channelEvents(events: readonly ReceivedEvent[], channel: string): Recei
     .sort((x, y) => x.channelSeq! - y.channelSeq!);
 }
 
+/** The node a client connected to, as its `connect` event says (client ids don't tell). */
+function nodeOfClient(events: readonly ReceivedEvent[], clientId: string): string {
+  const connect = events.find((e) => e.type === 'connect' && e.clientId === clientId);
+  assert.ok(connect, `the connect event of ${clientId}`);
+  return connect.node;
+}
+
 /** Every numbered event of `channel` has a number, one after the other, each arriving once. */
 function assertOneSequence(events: readonly ReceivedEvent[], channel: string): void {
   const ordered = channelEvents(events, channel);
@@ -131,7 +138,8 @@ describe('channel_occupied / channel_vacated over two nodes on Redis, and node_l
     );
     assertOneSequence(receiver.events, 'room');
     const vacated = channelEvents(receiver.events, 'room').at(-1)!;
-    assert.equal(vacated.node, onB.id.split('-')[0], 'told by the node of the last one');
+    assert.equal(vacated.node, nodeOfClient(receiver.events, onB.id), 'told by the node of the last one');
+    assert.notEqual(nodeOfClient(receiver.events, onA.id), vacated.node, 'the clients are on two nodes');
     assert.equal(vacated.id, `channel_vacated:room:${vacated.channelSeq}`);
     assert.equal(new Set(receiver.events.map((e) => e.id)).size, receiver.events.length, 'each event once');
     assert.ok(
@@ -159,7 +167,7 @@ describe('channel_occupied / channel_vacated over two nodes on Redis, and node_l
     );
 
     assert.equal(await doomed.stop('SIGKILL'), null);
-    const doomedNode = first.id.split('-')[0]!;
+    const doomedNode = nodeOfClient(receiver.events, first.id);
     await receiver.until(
       (events) =>
         [first.id, second.id].every((id) =>

@@ -108,7 +108,8 @@ describe('gaps', () => {
   const open: RawClient[] = [];
 
   before(async () => {
-    server = await startPushwire({ args: ['--history-size', '10'] });
+    // Without the minimum age, the window is the last 10 messages: easy to fall out of.
+    server = await startPushwire({ args: ['--history-size', '10', '--history-min-age', '0'] });
   });
   after(async () => {
     for (const c of open) c.close();

@@ -87,9 +87,13 @@ export function httpControl(
       return schedule();
     },
     refresh: async (token) => {
+      // Asked again: those refused before this token (not the ones it takes away now).
+      const again = [...refused];
       const { expiresAt } = await post('/refresh', { token });
-      for (const channel of refused) applied.delete(channel);
-      refused.clear();
+      for (const channel of again) {
+        refused.delete(channel);
+        applied.delete(channel);
+      }
       retry();
       return (expiresAt as number | undefined) ?? null;
     },

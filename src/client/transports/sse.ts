@@ -57,8 +57,9 @@ function openEventSource(platform: TransportPlatform, params: LinkParams, sink: 
   for (const op of CONTROL_EVENTS) source.addEventListener(op, forward(op));
   // EventSource would reconnect by itself with Last-Event-ID, but without backoff, fallback or
   // a new channel set: the client decides instead, resuming from the same cursor.
-  source.onerror = () => {
-    if (done) return;
+  source.onerror = (event) => {
+    // The server's named `error` events reach this handler too: `forward` has them.
+    if (done || typeof (event as { data?: unknown }).data === 'string') return;
     stop();
     const reason = 'event stream failed or ended';
     if (connected) return sink.closed({ reason, error: null });

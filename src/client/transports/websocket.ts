@@ -128,9 +128,13 @@ function openWebSocket(platform: TransportPlatform, params: LinkParams, sink: Li
   return {
     request,
     refresh: async (token) => {
+      // Asked again: those refused before this token (not the ones it takes away now).
+      const retry = [...refused];
       const { expiresAt } = await request({ op: 'refresh', token });
-      for (const channel of refused) if (channels.has(channel)) subscribe(channel);
-      refused.clear();
+      for (const channel of retry) {
+        refused.delete(channel);
+        if (channels.has(channel)) subscribe(channel);
+      }
       return (expiresAt as number | undefined) ?? null;
     },
     update(next, nextCursor) {

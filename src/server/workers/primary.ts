@@ -13,6 +13,8 @@ const RESTART_BASE_MS = 100;
 const RESTART_MAX_MS = 10_000;
 /** A worker that ran this long without a crash resets the backoff. */
 const STABLE_AFTER_MS = 30_000;
+/** A worker that doesn't listen within this long is killed: a reload must not wait for it forever. */
+const START_TIMEOUT_MS = 60_000;
 /** A worker that won't finish its drain within the shutdown timeout plus this is killed. */
 const EXIT_GRACE_MS = 5_000;
 
@@ -156,6 +158,14 @@ export class Supervisor {
       retiring: false,
     };
     this.slots.add(slot);
+    const startTimer = setTimeout(() => {
+      this.logger.error(
+        { worker: worker.process.pid },
+        `a worker did not listen within ${START_TIMEOUT_MS} ms`,
+      );
+      worker.process.kill('SIGKILL');
+    }, START_TIMEOUT_MS);
+    void slot.exited.then(() => clearTimeout(startTimer));
     return new Promise<Slot>((resolve, reject) => {
       worker.on('message', (message: unknown) => {
         if (!isToPrimary(message)) {
@@ -163,6 +173,7 @@ export class Supervisor {
           return;
         }
         if (message.pw === 'ready') {
+          clearTimeout(startTimer);
           slot.ready = message;
           slot.readyAt = Date.now();
           this.logger.debug({ worker: worker.process.pid, node: message.node }, 'worker listening');
