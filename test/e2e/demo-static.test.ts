@@ -55,12 +55,15 @@ describe('pushwire serve with the demo on', () => {
       '/..%2f..%2fpackage.json',
       '/index.html',
       '/demo/demo.js',
-      '//etc/passwd',
     ]) {
       const response = await rawGet(server.port, path);
       assert.equal(response.status, 404, path);
       assert.equal(JSON.parse(response.body).error.code, 'not_found', path);
     }
+    // A target that isn't a path (protocol-relative) is refused before any route is looked up.
+    const relative = await rawGet(server.port, '//etc/passwd');
+    assert.equal(relative.status, 400);
+    assert.equal(JSON.parse(relative.body).error.code, 'invalid_request');
   });
 
   test('adds a game namespace whose clients may publish, and says so once', async () => {
