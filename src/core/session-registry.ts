@@ -117,8 +117,9 @@ export class SessionRegistry {
 
 /** Compares secrets in time that doesn't depend on where they differ. */
 function sameSecret(expected: string, given: string): boolean {
-  if (expected === '' || expected.length !== given.length) return false;
-  return timingSafeEqual(Buffer.from(expected), Buffer.from(given));
+  const [a, b] = [Buffer.from(expected), Buffer.from(given)];
+  // Bytes, not characters: timingSafeEqual throws on buffers of unequal length.
+  return a.length > 0 && a.length === b.length && timingSafeEqual(a, b);
 }
 
 function matches(session: Session, { userId, clientId, channel }: SessionFilter): boolean {

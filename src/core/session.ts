@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import {
   type Publication,
   PushwireError,
@@ -97,6 +98,20 @@ export class Session {
   /** Bytes written to the connection and not yet sent; 0 where the transport can't tell. */
   get bufferedBytes(): number {
     return this.sink.bufferedBytes?.() ?? 0;
+  }
+
+  /**
+   * Whether `key` is this connection's replaceKey: a request about the connection that comes
+   * over plain HTTP (POST /subscribe, /unsubscribe, /refresh) proves with it that it comes
+   * from the connection's own client, since its clientId is no secret (presence lists it).
+   * Constant time, so that timing can't find the key a byte at a time; a session without a
+   * key (a poll) matches none.
+   */
+  holdsKey(key: string): boolean {
+    const expected = Buffer.from(this.replaceKey);
+    const given = Buffer.from(key);
+    // timingSafeEqual throws on unequal lengths; the length of a key is no secret.
+    return expected.length > 0 && expected.length === given.length && timingSafeEqual(expected, given);
   }
 
   isSubscribed(channel: string): boolean {

@@ -20,16 +20,20 @@ export interface LiveSessionDeps {
   readonly auth: ConnectionAuth;
 }
 
+/** Names the open connection a request is about, and proves the request comes from its client. */
+interface Addressed {
+  readonly clientId: string;
+  /** The connection's replaceKey from its `connected` event; '' when the request gave none. */
+  readonly key: string;
+}
+
 /** What a client asks of its open SSE or stream connection, by that connection's clientId. */
-type LiveRequest =
-  | { readonly op: 'refresh'; readonly clientId: string; readonly token: string }
-  | {
-      readonly op: 'subscribe';
-      readonly clientId: string;
-      readonly channel: string;
-      readonly cursor?: string;
-    }
-  | { readonly op: 'unsubscribe'; readonly clientId: string; readonly channel: string };
+type LiveRequest = Addressed &
+  (
+    | { readonly op: 'refresh'; readonly token: string }
+    | { readonly op: 'subscribe'; readonly channel: string; readonly cursor?: string }
+    | { readonly op: 'unsubscribe'; readonly channel: string }
+  );
 
 type LiveOp = LiveRequest['op'];
 
@@ -46,16 +50,18 @@ const CLUSTER_REQUEST = 'live-session';
 /**
  * `POST /refresh`, `POST /subscribe` and `POST /unsubscribe`: what a WebSocket does with its
  * `refresh`, `subscribe` and `unsubscribe` ops, for connections without an upstream (SSE,
- * stream). The request names the connection by its clientId (128 random bits: knowing it is
- * the credential) and acts with that connection's own rights; events follow on the open
- * connection. A connection on another node is reached over the control bus.
+ * stream). The request names the connection by its clientId and proves it comes from that
+ * connection's client with the connection's replaceKey: a clientId alone is no credential,
+ * since presence shows a channel's readers each other's. It acts with that connection's own
+ * rights; events follow on the open connection. A connection on another node is reached over
+ * the control bus, and the node holding it checks the key.
  */
 export function liveSessionRoutes(deps: LiveSessionDeps): RouteEntry[] {
   deps.node.handle(CLUSTER_REQUEST, async (body): Promise<NodeAnswer> => {
     const { op, request } = body as { op?: unknown; request?: unknown };
     if (op !== 'refresh' && op !== 'subscribe' && op !== 'unsubscribe') throw new Error('unknown op');
     const parsed = readRequest(op, request);
-    const session = deps.hub.session(parsed.clientId);
+    const session = ownSession(deps, parsed);
     if (!session) return { found: false };
     try {
       return { found: true, body: await carryOut(deps, session, parsed) };
@@ -72,7 +78,9 @@ export function liveSessionRoutes(deps: LiveSessionDeps): RouteEntry[] {
 
 async function serve(deps: LiveSessionDeps, x: Exchange, op: LiveOp): Promise<void> {
   const request = readRequest(op, await readJsonBody(x.req, MAX_BODY_BYTES));
-  const session = deps.hub.session(request.clientId);
+  // A wrong key asks the other nodes too, as an unknown clientId does: the answer (and the
+  // time it takes) can't tell a caller that the clientId is open here.
+  const session = ownSession(deps, request);
   const body = session ? await carryOut(deps, session, request) : await elsewhere(deps, op, request);
   sendJson(x.res, 200, JSON.stringify(body), x.headers);
 }
@@ -106,7 +114,13 @@ async function carryOut(
   }
 }
 
-/** Asks every node for the connection; the one that has it answers. */
+/** The open connection `request` names, if the request holds its key. */
+function ownSession(deps: LiveSessionDeps, { clientId, key }: Addressed): Session | null {
+  const session = deps.hub.session(clientId);
+  return session?.holdsKey(key) ? session : null;
+}
+
+/** Asks every node for the connection; the one that has it (and whose key it is) answers. */
 async function elsewhere(
   deps: LiveSessionDeps,
   op: LiveOp,
@@ -121,7 +135,11 @@ async function elsewhere(
     const { code, message } = answer.error;
     throw new PushwireError(isErrorCode(code) ? code : 'internal', message);
   }
-  throw new PushwireError('not_found', `no open connection has clientId "${request.clientId}"`);
+  // The same answer for an unknown clientId and a wrong or missing key: a clientId can't be probed.
+  throw new PushwireError(
+    'not_found',
+    `no open connection has clientId "${request.clientId}" and that key (the replaceKey of its connected event)`,
+  );
 }
 
 /** Checks an untrusted body (a request's, or another node's) into a request. */
@@ -137,12 +155,15 @@ function readRequest(op: LiveOp, body: unknown): LiveRequest {
       `"clientId" (from the connected event) is a string of 1 to ${MAX_ID_LENGTH} characters`,
     );
   }
-  if (op === 'refresh') return { op, clientId, token: tokenOf(fields.token) };
+  // A missing or malformed key is a wrong one (not_found), not a bad request: the answer
+  // mustn't tell a caller whether the clientId it tried is open.
+  const key = typeof fields.key === 'string' ? fields.key : '';
+  if (op === 'refresh') return { op, clientId, key, token: tokenOf(fields.token) };
   const { channel, cursor } = fields;
   assertChannel(channel);
-  if (op === 'unsubscribe') return { op, clientId, channel };
+  if (op === 'unsubscribe') return { op, clientId, key, channel };
   if (cursor !== undefined && cursor !== null && typeof cursor !== 'string') {
     throw new PushwireError('invalid_cursor', 'cursor must be a string');
   }
-  return typeof cursor === 'string' ? { op, clientId, channel, cursor } : { op, clientId, channel };
+  return typeof cursor === 'string' ? { op, clientId, key, channel, cursor } : { op, clientId, key, channel };
 }

@@ -120,6 +120,11 @@ describe('dead peers', () => {
       // A wrong key, or someone else's clientId, replaces nothing.
       const third = await open(server, kind, { clientId: second.connected.clientId, key: 'not-the-key' });
       assert.equal((await info(server)).connections.total, before.connections.total + 2);
+      // As many characters as the key but more bytes: still just a wrong key, not a failure.
+      const multibyte = 'é'.repeat(second.connected.replaceKey.length);
+      const fourth = await open(server, kind, { clientId: second.connected.clientId, key: multibyte });
+      assert.equal((await info(server)).connections.total, before.connections.total + 3);
+      fourth.close();
       third.close();
       second.close();
       await eventually(

@@ -133,15 +133,18 @@ async function postJson(
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
+/** Names a connection to POST /refresh, /subscribe, /unsubscribe: its clientId and key. */
+const own = (connected: WireEvent) => ({ clientId: connected.clientId, key: connected.replaceKey });
+
 /** Refreshes a connection in place: the WebSocket op, else POST /refresh; the reply's body. */
 async function refresh(
   server: RunningPushwire,
   client: WireClient,
   kind: string,
-  clientId: string,
+  connected: WireEvent,
   jwt: string,
 ): Promise<{ status: number; body: Record<string, unknown> }> {
-  if (kind !== 'websocket') return postJson(`${server.url}/refresh`, { clientId, token: jwt });
+  if (kind !== 'websocket') return postJson(`${server.url}/refresh`, { ...own(connected), token: jwt });
   client.send({ id: 'refresh', op: 'refresh', token: jwt });
   const events = await collect(client, (event) => event.id === 'refresh');
   const reply = events[events.length - 1]!;
@@ -174,7 +177,7 @@ describe('token refresh', () => {
         const fresh = await token({ sub: 'ada', channels: ['t:*'] }, later);
         if (kind === 'longpoll') jwt = fresh;
         else {
-          const reply = await refresh(server, client, kind, connected.clientId as string, fresh);
+          const reply = await refresh(server, client, kind, connected, fresh);
           assert.equal(reply.status, 200, JSON.stringify(reply.body));
           assert.equal(reply.body.expiresAt, later * 1000);
         }
@@ -211,11 +214,11 @@ describe('token refresh', () => {
         const connected = await client.connected;
         await subscribed(client, kind);
         const mallory = await token({ sub: 'mallory', channels: ['t:*'] }, inSeconds(120));
-        const refused = await refresh(server, client, kind, connected.clientId as string, mallory);
+        const refused = await refresh(server, client, kind, connected, mallory);
         assert.equal(refused.status, 403);
         assert.equal((refused.body.error as { code: string }).code, 'forbidden');
         const forged = await token({ sub: 'ada', channels: ['t:*'] }, inSeconds(120), 'x'.repeat(40));
-        const invalid = await refresh(server, client, kind, connected.clientId as string, forged);
+        const invalid = await refresh(server, client, kind, connected, forged);
         assert.equal(invalid.status, 401);
         const end = endOf(await collect(client));
         if (kind === 'websocket') assert.equal(end.code, 4502);
@@ -248,7 +251,7 @@ describe('token refresh', () => {
         const connected = await client.connected;
         await subscribed(client, kind, 2);
         const narrower = await token({ sub: 'ada', channels: ['keep:*'] }, inSeconds(60));
-        const reply = await refresh(server, client, kind, connected.clientId as string, narrower);
+        const reply = await refresh(server, client, kind, connected, narrower);
         assert.equal(reply.status, 200);
         const [error] = await collect(client, (event) => event.op === 'error');
         assert.equal(error!.op, 'error');
@@ -286,10 +289,10 @@ describe('changing channels of an open SSE or stream connection', () => {
       try {
         const connected = await client.connected;
         await subscribed(client, kind);
-        const clientId = connected.clientId as string;
+        const id = own(connected);
         // A cursor right before the last message: that one is replayed on the connection.
         const cursor = `1~${second}~${epoch}~${offset - 1}`;
-        const added = await postJson(`${server.url}/subscribe`, { clientId, channel: second, cursor });
+        const added = await postJson(`${server.url}/subscribe`, { ...id, channel: second, cursor });
         assert.equal(added.status, 200, JSON.stringify(added.body));
         assert.deepEqual(
           { channel: added.body.channel, epoch: added.body.epoch, offset: added.body.offset },
@@ -309,23 +312,103 @@ describe('changing channels of an open SSE or stream connection', () => {
         // The cursor of the last message covers both channels now.
         assert.match(String(live[1]!.cursor), new RegExp(second.replace(/[-:]/g, '.')));
 
-        const again = await postJson(`${server.url}/subscribe`, { clientId, channel: second });
+        const again = await postJson(`${server.url}/subscribe`, { ...id, channel: second });
         assert.equal(again.status, 400);
         assert.equal((again.body.error as { code: string }).code, 'already_subscribed');
-        const denied = await postJson(`${server.url}/subscribe`, { clientId, channel: 'secret:x' });
+        const denied = await postJson(`${server.url}/subscribe`, { ...id, channel: 'secret:x' });
         assert.equal(denied.status, 403);
         assert.equal((denied.body.error as { code: string }).code, 'forbidden');
 
-        const dropped = await postJson(`${server.url}/unsubscribe`, { clientId, channel: second });
+        const dropped = await postJson(`${server.url}/unsubscribe`, { ...id, channel: second });
         assert.deepEqual(dropped, { status: 200, body: { channel: second } });
         await server.publish(second, 'not for us');
         await server.publish(first, 'last');
         const [last] = await collect(client, (event) => event.op === 'message');
         assert.deepEqual([last!.channel, last!.data], [first, 'last']);
-        const unknown = await postJson(`${server.url}/subscribe`, { clientId: 'nope', channel: first });
+        const unknown = await postJson(`${server.url}/subscribe`, {
+          clientId: 'nope',
+          key: id.key,
+          channel: first,
+        });
         assert.equal(unknown.status, 404);
       } finally {
         client.close();
+      }
+    });
+  }
+});
+
+describe("another reader's clientId is not enough", () => {
+  let server: RunningPushwire;
+  before(async () => {
+    server = await startPushwire({ args: ['--token-secret', SECRET] });
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  for (const kind of ['sse', 'stream'] as const) {
+    test(`${kind}: /subscribe, /unsubscribe and /refresh with a missing or wrong key are 404 like an unknown clientId, and change nothing`, async () => {
+      const watched = `v:${kind}-watched`;
+      const pushed = `v:${kind}-pushed`;
+      const jwt = await token({ sub: 'ada', channels: ['v:*'] }, inSeconds(120));
+      const victim = openWire(kind, server.url, { channels: [watched], token: () => jwt });
+      // Another reader of the channel, to whom presence shows the victim's clientId; its own
+      // key is a real key, of the wrong connection.
+      const reader = openWire(kind, server.url, { channels: [watched], token: () => jwt });
+      try {
+        const connected = await victim.connected;
+        await subscribed(victim, kind);
+        const readerKey = (await reader.connected).replaceKey as string;
+        const clientId = connected.clientId as string;
+        const theirs = connected.replaceKey as string;
+        const notFound = async (path: string, body: Record<string, unknown>) => {
+          const answer = await postJson(`${server.url}${path}`, body);
+          assert.equal(answer.status, 404, `${path} ${JSON.stringify(body)}: ${JSON.stringify(answer.body)}`);
+          assert.equal((answer.body.error as { code: string }).code, 'not_found');
+          return answer.body;
+        };
+        const wrongKeys: Record<string, unknown>[] = [
+          {},
+          { key: '' },
+          { key: readerKey },
+          { key: `${theirs.slice(0, -1)}${theirs.endsWith('A') ? 'B' : 'A'}` },
+          { key: theirs.slice(0, -1) },
+          // Same length in characters, longer in bytes.
+          { key: 'é'.repeat(theirs.length) },
+          { key: 42 },
+        ];
+        const fresh = await token({ sub: 'ada', channels: ['v:*'] }, inSeconds(600));
+        for (const wrong of wrongKeys) {
+          await notFound('/unsubscribe', { clientId, channel: watched, ...wrong });
+          await notFound('/subscribe', { clientId, channel: pushed, ...wrong });
+          await notFound('/refresh', { clientId, token: fresh, ...wrong });
+        }
+        // Word for word what a clientId nobody has gets, but for the clientId it names.
+        const unknownId = 'AAAAAAAAAAAAAAAAAAAAAA';
+        const wrong = await notFound('/unsubscribe', { clientId, channel: watched, key: readerKey });
+        const unknown = await notFound('/unsubscribe', {
+          clientId: unknownId,
+          channel: watched,
+          key: theirs,
+        });
+        assert.equal(JSON.stringify(wrong).replace(clientId, unknownId), JSON.stringify(unknown));
+
+        // The victim still reads its channel and was given no other.
+        await server.publish(pushed, 'not for the victim');
+        await server.publish(watched, 'still here');
+        const events = await collect(victim, (event) => event.op === 'message');
+        assert.deepEqual(
+          events.map((event) => event.op),
+          ['message'],
+          'no error, no end, no reconnect: nothing happened to the victim',
+        );
+        assert.deepEqual([events[0]!.channel, events[0]!.data], [watched, 'still here']);
+        const cursor = events[0]!.cursor as string;
+        assert.ok(cursor.includes(watched) && !cursor.includes(pushed), cursor);
+      } finally {
+        victim.close();
+        reader.close();
       }
     });
   }

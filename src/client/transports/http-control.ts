@@ -15,7 +15,7 @@ export type HttpControl = Pick<Link, 'refresh'> & {
 /**
  * `POST /refresh`, `/subscribe` and `/unsubscribe` (docs/protocol.md) for a link whose events
  * come down one response: they address that connection by the `clientId` of its `connected`
- * event. Changes are sent one at a time, in order, each against what the server last accepted,
+ * event, and prove they come from its client with that event's `replaceKey`. Changes are sent one at a time, in order, each against what the server last accepted,
  * so a subscribe and an unsubscribe of one channel in a burst can't overtake each other.
  */
 export function httpControl(
@@ -25,6 +25,7 @@ export function httpControl(
   finish: (reason: string, error?: ServerError | null) => void,
 ): HttpControl {
   let clientId = '';
+  let key = '';
   let wanted: readonly string[] = params.channels;
   const applied = new Set(params.channels);
   /** Channels the server refused or took away: a new token may grant them. */
@@ -32,7 +33,7 @@ export function httpControl(
   let cursor = params.cursor;
   let queue = Promise.resolve();
   const post = (path: string, body: Record<string, unknown>) =>
-    postJson(platform.fetch!, params.baseUrl + path, { clientId, ...body }, platform.requestTimeoutMs);
+    postJson(platform.fetch!, params.baseUrl + path, { clientId, key, ...body }, platform.requestTimeoutMs);
 
   const apply = async () => {
     for (const channel of wanted) {
@@ -76,6 +77,7 @@ export function httpControl(
       sink.event(event as LinkEvent);
       if (op === 'connected' && !clientId) {
         clientId = String(event.clientId);
+        key = String(event.replaceKey ?? '');
         retry();
       }
     },
