@@ -142,9 +142,13 @@ describe('dead peers', () => {
 
   test('every push connection has TCP keepalive on the server side', async () => {
     const stream = await open(server, 'stream');
-    const socket = await run('ss', ['-tnoH', 'state', 'established', `( sport = :${server.port} )`]);
-    const lines = socket.stdout.trim().split('\n').filter(Boolean);
-    assert.ok(lines.length >= 1, socket.stdout);
+    // While sent bytes wait for their ACK, ss shows the retransmit timer instead: look again then.
+    let lines: string[] = [];
+    await eventually(async () => {
+      const socket = await run('ss', ['-tnoH', 'state', 'established', `( sport = :${server.port} )`]);
+      lines = socket.stdout.trim().split('\n').filter(Boolean);
+      return lines.length >= 1 && lines.every((line) => !/timer:\(on,/.test(line));
+    }, 'every sent byte to be acknowledged');
     for (const line of lines) assert.match(line, /timer:\(keepalive,/, line);
     stream.close();
   });
