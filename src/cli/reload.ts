@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { type Config, ConfigError, loadConfig } from '../server/index.ts';
+import { commandConfig } from './command-config.ts';
 
 const USAGE = `Usage: pushwire reload [--pid-file PATH | --config FILE]
 
@@ -17,16 +17,8 @@ export async function runReload(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  let config: Config;
-  try {
-    config = loadConfig({ argv, env: process.env, cwd: process.cwd() });
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(`pushwire reload: ${error.message}`);
-      return 2;
-    }
-    throw error;
-  }
+  const config = commandConfig('reload', argv);
+  if (config === 2) return 2;
   if (config.pidFile === null) {
     console.error(
       'pushwire reload: no pid file: give --pid-file, the one `pushwire serve --workers` was started with',

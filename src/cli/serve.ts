@@ -1,17 +1,16 @@
 import {
   type Config,
-  ConfigError,
   configHelp,
   createLogger,
   displayHost,
   isWorkerProcess,
-  loadConfig,
   type RunningServer,
   redactRedisUrl,
   runWorker,
   Supervisor,
   startServer,
 } from '../server/index.ts';
+import { commandConfig } from './command-config.ts';
 
 const EXAMPLES = `Examples:
   pushwire serve                                   # port 8080, memory broker, the demo at /
@@ -96,16 +95,8 @@ export async function runServe(argv: string[]): Promise<number> {
     console.log(`Usage: pushwire serve [options]\n\n${configHelp()}\n\n${EXAMPLES}`);
     return 0;
   }
-  let config: Config;
-  try {
-    config = loadConfig({ argv, env: process.env, cwd: process.cwd() });
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(`pushwire serve: ${error.message}`);
-      return 2;
-    }
-    throw error;
-  }
+  const config = commandConfig('serve', argv);
+  if (config === 2) return 2;
   const logger = createLogger(config);
   if (isWorkerProcess()) return serveAsWorker(config, logger);
   if (config.workers > 1) return serveAsPrimary(config, logger);
@@ -123,15 +114,25 @@ export async function runServe(argv: string[]): Promise<number> {
     logger.info({ host: config.host }, 'listening on every interface');
   }
 
+  drainOnSignals(logger, 'draining: clients are told to reconnect', () => running.stop());
+  return -1;
+}
+
+/**
+ * SIGTERM or SIGINT drains with `stop` and exits 0 (1 if it failed); a second signal exits at
+ * once, after `kill` (the workers, when there are some).
+ */
+function drainOnSignals(logger: Logger, draining: string, stop: () => Promise<void>, kill = () => {}): void {
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     signals += 1;
     if (signals > 1) {
       logger.warn({ signal }, 'second signal: exiting at once');
+      kill();
       process.exit(1);
     }
-    logger.info({ signal }, 'draining: clients are told to reconnect');
-    running.stop().then(
+    logger.info({ signal }, draining);
+    stop().then(
       () => {
         logger.info('stopped');
         process.exit(0);
@@ -144,7 +145,6 @@ export async function runServe(argv: string[]): Promise<number> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  return -1;
 }
 
 type Logger = ReturnType<typeof createLogger>;
@@ -205,27 +205,11 @@ async function serveAsPrimary(config: Config, logger: Logger): Promise<number> {
   process.on('SIGHUP', () => {
     void supervisor.reload();
   });
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    signals += 1;
-    if (signals > 1) {
-      logger.warn({ signal }, 'second signal: exiting at once');
-      supervisor.kill();
-      process.exit(1);
-    }
-    logger.info({ signal }, 'draining the workers: clients are told to reconnect');
-    supervisor.stop().then(
-      () => {
-        logger.info('stopped');
-        process.exit(0);
-      },
-      (error: unknown) => {
-        logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  drainOnSignals(
+    logger,
+    'draining the workers: clients are told to reconnect',
+    () => supervisor.stop(),
+    () => supervisor.kill(),
+  );
   return -1;
 }
