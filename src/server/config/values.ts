@@ -74,17 +74,23 @@ function listHint(item: ListItem): string {
     : 'use Redis URLs, comma-separated, or nothing for none';
 }
 
-/** IP addresses and networks (`10.0.0.0/8`), as --trust-proxy takes them; none is allowed. */
-function parseAddressList(raw: unknown, shown: string): Parsed {
+/** The trimmed, non-empty items of a comma list or a list of strings; null for anything else. */
+function listItems(raw: unknown): string[] | null {
   const items =
     typeof raw === 'string'
       ? raw.split(',')
       : Array.isArray(raw) && raw.every((item) => typeof item === 'string')
-        ? raw
+        ? (raw as string[])
         : null;
+  return items && items.map((entry) => entry.trim()).filter((entry) => entry !== '');
+}
+
+/** IP addresses and networks (`10.0.0.0/8`), as --trust-proxy takes them; none is allowed. */
+function parseAddressList(raw: unknown, shown: string): Parsed {
+  const items = listItems(raw);
   if (items === null) return fail(`${shown} is not a list of addresses (${listHint('address')})`);
   const entries: string[] = [];
-  for (const item of items.map((entry) => entry.trim()).filter((entry) => entry !== '')) {
+  for (const item of items) {
     if (!isAddressEntry(item)) {
       return fail(`${show(item)} is not an IP address or network (${listHint('address')})`);
     }
@@ -267,15 +273,10 @@ function parseBoolean(raw: unknown, shown: string): Parsed {
 
 /** `*`, or origins as browsers send them (`https://example.com:8443`); an empty list allows none. */
 function parseOriginList(raw: unknown, shown: string): Parsed {
-  const items =
-    typeof raw === 'string'
-      ? raw.split(',')
-      : Array.isArray(raw) && raw.every((item) => typeof item === 'string')
-        ? raw
-        : null;
+  const items = listItems(raw);
   if (items === null) return fail(`${shown} is not a list of origins (${listHint('origin')})`);
   const origins: string[] = [];
-  for (const item of items.map((entry) => entry.trim()).filter((entry) => entry !== '')) {
+  for (const item of items) {
     const origin = item === '*' ? item : asOrigin(item);
     if (origin === undefined) {
       return fail(`${show(item)} is not an origin (use * or scheme://host[:port], e.g. https://example.com)`);
