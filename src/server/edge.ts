@@ -60,7 +60,11 @@ const ANSWER_GRACE_MS = 2000;
  * sends is read and dropped, so that closing doesn't reset the connection before the client
  * has read the answer.
  */
-export function answerSocket(socket: Duplex, error: PushwireError | ErrorCode): void {
+export function answerSocket(
+  socket: Duplex,
+  error: PushwireError | ErrorCode,
+  headers: Readonly<Record<string, string>> = {},
+): void {
   const failure = typeof error === 'string' ? new PushwireError(error) : asPushwireError(error);
   if (socket.destroyed) return;
   socket.on('error', () => socket.destroy());
@@ -77,6 +81,7 @@ export function answerSocket(socket: Duplex, error: PushwireError | ErrorCode): 
     'Connection: close',
   ];
   if (failure.code === 'too_many_connections') head.push('Retry-After: 5');
+  for (const [name, value] of Object.entries(headers)) head.push(`${name}: ${value}`);
   socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
   socket.resume();
   setTimeout(() => socket.destroy(), ANSWER_GRACE_MS).unref();

@@ -174,6 +174,11 @@ export class Router {
         answerSocket(socket, error);
         return;
       }
+      const problem = transport.upgradeProblem?.(req);
+      if (problem) {
+        answerSocket(socket, problem.error, problem.headers);
+        return;
+      }
       socket.on('error', () => socket.destroy());
       this.refuse(transport, { kind: 'upgrade', req, socket, head }, error, this.corsHeaders(req));
     } catch (failure) {
@@ -195,6 +200,11 @@ export class Router {
     const target = readTarget(req.url);
     const transport = target && this.upgrades.get(target.path);
     if (!target || !transport) return false;
+    const problem = transport.upgradeProblem?.(req);
+    if (problem) {
+      answerSocket(socket, problem.error, problem.headers);
+      return true;
+    }
     socket.on('error', destroySocket);
     const wire: Wire = { kind: 'upgrade', req, socket, head };
     const headers = this.corsHeaders(req);

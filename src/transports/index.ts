@@ -11,6 +11,7 @@ export {
   type Transport,
   type TransportContext,
   type TransportCounters,
+  type UpgradeProblem,
   type Wire,
 } from './types.ts';
 export { webSocketTransport } from './websocket.ts';

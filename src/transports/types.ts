@@ -17,6 +17,12 @@ export interface SubscribeParams {
   readonly address: string | null;
 }
 
+/** Why an upgrade's handshake is refused, and the headers RFC 6455 wants on that answer. */
+export interface UpgradeProblem {
+  readonly error: PushwireError;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
 /** How the request reached the server: a response to write, or a socket to upgrade. */
 export type Wire =
   | { readonly kind: 'response'; readonly req: IncomingMessage; readonly res: ServerResponse }
@@ -40,6 +46,11 @@ export interface Transport {
   readonly opens: 'request' | 'upgrade';
   /** A request header that names the client's cursor and wins over `?cursor=` (SSE: Last-Event-ID). */
   readonly cursorHeader: string | null;
+  /**
+   * For an upgrade: what is wrong with its handshake (answered as the JSON error, before
+   * anything else is done for it), or null.
+   */
+  readonly upgradeProblem?: (req: IncomingMessage) => UpgradeProblem | null;
   /** Serves a validated, authenticated request. MUST NOT throw or reject: failures go on the wire. */
   open(wire: Wire, params: SubscribeParams): void;
   /** Answers a request refused at the edge, in the error's documented shape. MUST NOT throw. */

@@ -23,6 +23,7 @@ import {
 import { ConnectionWriter, type PushFormat, type SentCounter } from './connection-writer.ts';
 import { framed, messageJson, replyJson, webSocketTextFrame } from './encodings.ts';
 import type { SubscribeParams, Transport, TransportContext } from './types.ts';
+import { webSocketHandshakeProblem } from './websocket-handshake.ts';
 
 const encode = (message: OutboundMessage, cursor: string) => messageJson(message, cursor, true);
 /** The frame of a message for one-channel connections: built once, written to every socket. */
@@ -77,6 +78,7 @@ export function webSocketTransport(context: TransportContext): Transport {
     path: '/ws',
     opens: 'upgrade',
     cursorHeader: null,
+    upgradeProblem: webSocketHandshakeProblem,
     open(wire, params) {
       if (wire.kind !== 'upgrade') return;
       // `ws` writes the 101 and calls back at once, where `connected` is written: corked, the

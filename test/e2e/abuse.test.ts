@@ -601,6 +601,49 @@ const ROWS: readonly Row[] = [
     'not_found',
   ),
   http('upgrade to an unknown path', () => get('/nope', upgradeHeaders()), 404, 'not_found'),
+  http(
+    'WebSocket handshake without a key',
+    () => get('/ws', { ...upgradeHeaders(), 'Sec-WebSocket-Key': '' }),
+    400,
+    'invalid_request',
+  ),
+  http(
+    'WebSocket handshake with a key that is not 16 bytes',
+    () => get('/ws', { ...upgradeHeaders(), 'Sec-WebSocket-Key': 'c2hvcnQ=' }),
+    400,
+    'invalid_request',
+  ),
+  http(
+    'WebSocket handshake of an unknown version',
+    () => get('/ws', { ...upgradeHeaders(), 'Sec-WebSocket-Version': '12' }),
+    400,
+    'invalid_request',
+    { check: (answer) => assert.equal(answer.headers['sec-websocket-version'], '13, 8') },
+  ),
+  http(
+    'WebSocket handshake with a repeated subprotocol',
+    () => get('/ws', { ...upgradeHeaders(), 'Sec-WebSocket-Protocol': 'a, a' }),
+    400,
+    'invalid_request',
+  ),
+  http(
+    'WebSocket handshake with a subprotocol that is not a token',
+    () => get('/ws', { ...upgradeHeaders(), 'Sec-WebSocket-Protocol': 'a;b' }),
+    400,
+    'invalid_request',
+  ),
+  http(
+    'WebSocket upgrade by POST',
+    () => get('/ws', upgradeHeaders()).replace(/^GET/, 'POST'),
+    405,
+    'method_not_allowed',
+  ),
+  http(
+    'WebSocket upgrade to another protocol',
+    () => get('/ws', { ...upgradeHeaders(), Upgrade: 'h2c' }),
+    400,
+    'invalid_request',
+  ),
   {
     name: 'WebSocket from a foreign origin: close 4504',
     send: async () => {

@@ -82,7 +82,7 @@ function listItems(raw: unknown): string[] | null {
       : Array.isArray(raw) && raw.every((item) => typeof item === 'string')
         ? (raw as string[])
         : null;
-  return items && items.map((entry) => entry.trim()).filter((entry) => entry !== '');
+  return items?.map((entry) => entry.trim()).filter((entry) => entry !== '') ?? null;
 }
 
 /** IP addresses and networks (`10.0.0.0/8`), as --trust-proxy takes them; none is allowed. */
