@@ -228,7 +228,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
   const publicRoutes: RouteEntry[] = [
     ...publishRoutes({ config, keys, hub, auth: hooks.connectAuth, metrics, clientAddress }),
     ...disconnectRoutes({ hub, node, keys, revocations }),
-    ...liveSessionRoutes({ hub, node, auth }),
+    ...liveSessionRoutes({ hub, node, auth, counters: transportCounters }),
     ...healthRoutes({ hub, ready }),
     ...staticRoutes(staticFiles),
   ];

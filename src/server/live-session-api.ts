@@ -8,7 +8,7 @@ import {
   PushwireError,
   tokenOf,
 } from '../protocol/index.ts';
-import { sendJson } from '../transports/index.ts';
+import { refreshSession, sendJson, type TransportCounters } from '../transports/index.ts';
 import type { ConnectionAuth } from './auth.ts';
 import type { ClusterNode } from './cluster-node.ts';
 import { readJsonBody } from './request-input.ts';
@@ -18,6 +18,8 @@ export interface LiveSessionDeps {
   readonly hub: Hub;
   readonly node: ClusterNode;
   readonly auth: ConnectionAuth;
+  /** Where token refreshes are counted, with the WebSocket's. */
+  readonly counters: TransportCounters;
 }
 
 /** Names the open connection a request is about, and proves the request comes from its client. */
@@ -95,7 +97,8 @@ async function carryOut(
       if (!deps.auth.required) {
         throw new PushwireError('invalid_request', 'this server takes no tokens: nothing to refresh');
       }
-      return { expiresAt: session.refresh(await deps.auth.identify(request.token)) };
+      const identify = (token: string) => deps.auth.identify(token);
+      return { expiresAt: await refreshSession(session, identify, request.token, deps.counters) };
     }
     case 'subscribe': {
       const { channel } = request;

@@ -115,6 +115,16 @@ export class Metrics {
       'WebSocket frames answered rate_limited for passing --max-commands-per-second (junk frames included)',
       () => [[{}, transportCounters.commandsRateLimited]],
     );
+    counterOf(
+      registers,
+      'pushwire_token_refreshes_total',
+      'Tokens an open connection presented to replace its own (WebSocket refresh op, POST /refresh): result="ok" took it, result="refused" kept the old one (invalid, expired, another sub)',
+      () => [
+        [{ result: 'ok' }, transportCounters.tokenRefreshes],
+        [{ result: 'refused' }, transportCounters.tokenRefreshesRefused],
+      ],
+      ['result'],
+    );
     if (memoryBroker) historyMetrics(registers, memoryBroker);
     new Gauge({
       name: 'pushwire_outbound_bytes',

@@ -5,6 +5,7 @@ export { longPollTransport } from './longpoll.ts';
 export { OutboundBudget } from './outbound-budget.ts';
 export { sseTransport } from './sse.ts';
 export { ndjsonStreamTransport } from './stream.ts';
+export { refreshSession } from './token-refresh.ts';
 export {
   newTransportCounters,
   type SubscribeParams,

@@ -98,8 +98,12 @@ export interface TransportContext {
 export interface TransportCounters {
   /** WebSocket frames answered `rate_limited` (over --max-commands-per-second). */
   commandsRateLimited: number;
+  /** Tokens that replaced an open connection's (WebSocket `refresh`, `POST /refresh`) ... */
+  tokenRefreshes: number;
+  /** ... and those refused (invalid, expired, another `sub`): the connection kept its old one. */
+  tokenRefreshesRefused: number;
 }
 
 export function newTransportCounters(): TransportCounters {
-  return { commandsRateLimited: 0 };
+  return { commandsRateLimited: 0, tokenRefreshes: 0, tokenRefreshesRefused: 0 };
 }

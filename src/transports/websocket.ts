@@ -22,6 +22,7 @@ import {
 } from '../protocol/index.ts';
 import { ConnectionWriter, type PushFormat, type SentCounter } from './connection-writer.ts';
 import { framed, messageJson, replyJson, webSocketTextFrame } from './encodings.ts';
+import { refreshSession } from './token-refresh.ts';
 import type { SubscribeParams, Transport, TransportContext } from './types.ts';
 import { webSocketHandshakeProblem } from './websocket-handshake.ts';
 
@@ -330,7 +331,7 @@ class WebSocketConnection implements SessionSink {
       const identify = this.context.identifyToken;
       if (!identify)
         throw new PushwireError('invalid_request', 'this server takes no tokens: nothing to refresh');
-      const expiresAt = session.refresh(await identify(command.token));
+      const expiresAt = await refreshSession(session, identify, command.token, this.context.counters);
       this.writer.raw(webSocketTextFrame(encodeReplyFrame(command.id, { expiresAt })));
       return;
     }

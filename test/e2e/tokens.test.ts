@@ -229,6 +229,39 @@ describe('token refresh', () => {
     });
   }
 
+  test('pushwire_token_refreshes_total counts refreshes taken and refused, on WebSocket and POST /refresh', async () => {
+    const counts = async () => {
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      const value = (result: string) => {
+        const line = text
+          .split('\n')
+          .find((l) => l.startsWith(`pushwire_token_refreshes_total{result="${result}"} `));
+        return line ? Number(line.split(' ')[1]) : 0;
+      };
+      return { ok: value('ok'), refused: value('refused') };
+    };
+    const before = await counts();
+    for (const kind of ['websocket', 'sse'] as const) {
+      const jwt = await token({ sub: 'ada', channels: ['t:*'] }, inSeconds(60));
+      const client = openWire(kind, server.url, { channels: [`t:count-${kind}`], token: () => jwt });
+      try {
+        const connected = await client.connected;
+        await subscribed(client, kind);
+        const fresh = await token({ sub: 'ada', channels: ['t:*'] }, inSeconds(120));
+        assert.equal((await refresh(server, client, kind, connected, fresh)).status, 200);
+        const forged = await token({ sub: 'ada', channels: ['t:*'] }, inSeconds(120), 'x'.repeat(40));
+        assert.equal((await refresh(server, client, kind, connected, forged)).status, 401);
+      } finally {
+        client.close();
+      }
+    }
+    const after = await counts();
+    assert.deepEqual(
+      { ok: after.ok - before.ok, refused: after.refused - before.refused },
+      { ok: 2, refused: 2 },
+    );
+  });
+
   test('POST /refresh for an unknown clientId is 404 not_found; a bad body is 400', async () => {
     const jwt = await token({ sub: 'ada', channels: ['t:*'] }, inSeconds(60));
     const unknown = await postJson(`${server.url}/refresh`, {
