@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { PROCESS_NAME_PREFIX } from '../server/workers/titles.ts';
 import { commandConfig } from './command-config.ts';
 
 const USAGE = `Usage: pushwire reload [--pid-file PATH | --config FILE]
@@ -38,6 +39,13 @@ export async function runReload(argv: string[]): Promise<number> {
     console.error(`pushwire reload: ${config.pidFile} holds no process id`);
     return 1;
   }
+  const name = await processName(pid);
+  if (name !== null && !name.startsWith(PROCESS_NAME_PREFIX)) {
+    console.error(
+      `pushwire reload: process ${pid} (from ${config.pidFile}) is "${name}", not a pushwire serve: the pid file is stale (a serve that crashed?) and was not signalled`,
+    );
+    return 1;
+  }
   try {
     process.kill(pid, 'SIGHUP');
   } catch (error) {
@@ -49,4 +57,13 @@ export async function runReload(argv: string[]): Promise<number> {
   }
   console.log(`pushwire reload: sent SIGHUP to ${pid}: its workers are replaced one at a time`);
   return 0;
+}
+
+/** The name Linux gives the process (/proc/PID/comm); null where that can't be read (no /proc, gone). */
+async function processName(pid: number): Promise<string | null> {
+  try {
+    return (await readFile(`/proc/${pid}/comm`, 'utf8')).trim();
+  } catch {
+    return null;
+  }
 }

@@ -314,6 +314,30 @@ describe('failures say what to do, and exit non-zero', () => {
     }
   });
 
+  test('reload refuses a stale pid file naming a process that is not pushwire, and signals nothing', {
+    skip: process.platform !== 'linux' && 'process names come from /proc',
+  }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pushwire-reload-'));
+    // SIGHUP ends `sleep`: had reload signalled it, it would be gone.
+    const stranger = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      const pidFile = join(dir, 'serve.pid');
+      writeFileSync(pidFile, `${stranger.pid}\n`);
+      const { code, stderr } = await cliResult(['reload', '--pid-file', pidFile]);
+      assert.equal(code, 1);
+      assert.match(
+        stderr,
+        new RegExp(`process ${stranger.pid} .* is "sleep", not a pushwire serve: the pid file is stale`),
+      );
+      await new Promise((wake) => setTimeout(wake, 200));
+      assert.equal(stranger.exitCode, null, 'still running');
+      assert.equal(stranger.signalCode, null, 'not signalled');
+    } finally {
+      stranger.kill();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('every command has a --help with examples', async () => {
     const results = [];
     for (const args of [

@@ -7,6 +7,7 @@ import { BrokerHost, type HostPort } from '../../brokers/index.ts';
 import type { Config } from '../config/index.ts';
 import { historyMetrics } from '../metrics.ts';
 import { isToPrimary, type ToPrimary, type ToWorker } from './messages.ts';
+import { PRIMARY_TITLE } from './titles.ts';
 
 /** A worker that crashes is forked again after this, doubling per crash in a row, up to the cap. */
 const RESTART_BASE_MS = 100;
@@ -68,6 +69,8 @@ export class Supervisor {
   /** Forks the workers; resolves once all listen with what the first said, rejects if one can't start. */
   async start(): Promise<WorkerReady> {
     await this.host?.start();
+    // What `ps` shows, and what `pushwire reload` checks before it signals the pid file's process.
+    process.title = PRIMARY_TITLE;
     if (this.config.pidFile !== null) await writeFile(this.config.pidFile, `${process.pid}\n`);
     try {
       const ready = await Promise.all(Array.from({ length: this.config.workers }, () => this.fork()));
@@ -112,6 +115,11 @@ export class Supervisor {
       try {
         fresh = await this.fork();
       } catch (error) {
+        // A stop meanwhile ended the new worker too: nothing failed.
+        if (this.state !== 'running') {
+          this.logger.info('reload abandoned: the server is stopping');
+          return;
+        }
         // The new code or config can't start: keep the workers that run.
         this.logger.error({ err: error }, 'reload stopped: a new worker could not start');
         return;

@@ -6,6 +6,7 @@ import type { Config } from '../config/index.ts';
 import type { WorkerRole } from '../create-pushwire.ts';
 import { type RunningServer, startServer } from '../standalone.ts';
 import { isToWorker, type ToPrimary } from './messages.ts';
+import { WORKER_TITLE } from './titles.ts';
 
 const SCRAPE_TIMEOUT_MS = 10_000;
 
@@ -30,6 +31,7 @@ function tell(message: ToPrimary): void {
  * its broker is the primary's (over IPC); with Redis it is a node like any other.
  */
 export async function runWorker(config: Config, logger: Logger): Promise<RunningServer> {
+  process.title = WORKER_TITLE;
   const log: BrokerLogger = (level, msg, err) => logger[level]({ err }, msg);
   const brokerInstance: Broker | undefined =
     config.broker === 'memory' ? new IpcBroker({ link, logger: log }) : undefined;
