@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { PROCESS_NAME_PREFIX } from '../server/workers/titles.ts';
+import { PROCESS_NAME_PREFIX } from '../server/index.ts';
 import { commandConfig } from './command-config.ts';
 
 const USAGE = `Usage: pushwire reload [--pid-file PATH | --config FILE]

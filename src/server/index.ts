@@ -17,4 +17,5 @@ export {
 export { createLogger } from './logger.ts';
 export { displayHost, type RunningServer, startServer } from './standalone.ts';
 export { Supervisor, type WorkerReady } from './workers/primary.ts';
+export { PROCESS_NAME_PREFIX } from './workers/titles.ts';
 export { isWorkerProcess, runWorker } from './workers/worker.ts';
