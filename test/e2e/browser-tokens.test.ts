@@ -79,6 +79,51 @@ describe('the browser bundle with getToken and 5 s tokens, in Chromium', { skip 
     await server?.stop();
   });
 
+  test('two tabs with shared: true: the leader refreshes the one connection for both, then the next leader does', async (t) => {
+    const counter: RequestCounter = await startRequestCounter(server.port);
+    t.after(() => counter.close());
+    const channel = 'browser-tokens-shared';
+    const query = { channel, shared: '1', server: counter.url, tokenUrl: `${tokens.url}?channel=${channel}` };
+    const leader = await openClientPage(browser, pages, query);
+    let follower: Awaited<ReturnType<typeof openClientPage>> | null = null;
+    try {
+      await waitForPage(leader, "state.events.includes('subscribed')", null, 30_000);
+      follower = await openClientPage(browser, pages, query);
+      await waitForPage(follower, "state.events.includes('connected:websocket')", null, 30_000);
+      const refreshesAtStart = await tokenRefreshes(server.url);
+      let sent = 0;
+      let refreshesAtHandOff = 0;
+      // Past one token's life with the leader, then past another with the follower leading.
+      for (const phase of ['leader', 'follower'] as const) {
+        const until = Date.now() + (TOKEN_SECONDS + 5) * 1000;
+        while (Date.now() < until && sent < 300) {
+          await server.publish(channel, ++sent);
+          await delay(100);
+        }
+        if (phase === 'leader') {
+          assert.equal(counter.count('/ws'), 1, 'one connection for both tabs');
+          refreshesAtHandOff = await tokenRefreshes(server.url);
+          assert.ok(refreshesAtHandOff > refreshesAtStart, 'the leader refreshed in place');
+          await leader.close();
+        }
+      }
+      await waitForPage(follower, 'state.messages.length >= arg', sent, 60_000);
+      assert.deepEqual(
+        (await pageState(follower)).messages,
+        Array.from({ length: sent }, (_, i) => i + 1),
+        'every message once, in order, across both leaders',
+      );
+      const events = (await pageState(follower)).events;
+      assert.ok(!events.some((event) => event.startsWith('error:')), events.join());
+      // Its own connection outlived a token: the new leader refreshed it.
+      assert.ok((await tokenRefreshes(server.url)) > refreshesAtHandOff, 'the new leader refreshed in place');
+      assert.equal(counter.count('/ws'), 2, 'the follower opened one connection when it took over');
+    } finally {
+      if (!leader.isClosed()) await leader.close();
+      await follower?.close();
+    }
+  });
+
   for (const transport of ['websocket', 'sse', 'stream', 'longpoll'] as const) {
     test(`${transport}: ${RUN_MS / 1000} s of messages arrive once each, in order, with no reconnect`, async (t) => {
       const counter: RequestCounter = await startRequestCounter(server.port);
@@ -146,3 +191,10 @@ describe('the browser bundle with getToken and 5 s tokens, in Chromium', { skip 
     });
   }
 });
+
+/** `pushwire_token_refreshes_total{result="ok"}` from the server's /metrics. */
+async function tokenRefreshes(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const match = /^pushwire_token_refreshes_total\{result="ok"\} (\d+)/m.exec(text);
+  return match ? Number(match[1]) : 0;
+}
