@@ -86,6 +86,12 @@ export interface CapacityResult {
 }
 
 const SAMPLE_EVERY_MS = 5000;
+/**
+ * Opening a transport's share may take 180 s, or longer for a large share as long as it goes
+ * at 50 connections/s at least: on a loaded 2-core machine 70,000 WebSockets took more.
+ */
+const CONNECT_TIMEOUT_MS = 180_000;
+const CONNECT_FLOOR_MS_PER_CONNECTION = 20;
 /** After the publish: wait for every delivery this long at most ... */
 const DELIVERY_TIMEOUT_MS = 60_000;
 /** ... or until none came for this long. */
@@ -158,6 +164,7 @@ export async function runCapacity(
           count,
           expectedMessages: 1,
           block: params.nextBlock(),
+          connectTimeoutMs: Math.max(CONNECT_TIMEOUT_MS, count * CONNECT_FLOOR_MS_PER_CONNECTION),
         },
         (live) => {
           // The children go on reporting after this transport is open: only its opening is shown.
