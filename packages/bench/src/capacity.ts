@@ -287,13 +287,17 @@ export async function runCapacity(
   }
 }
 
+/** Pushwire's metrics name its transports in full; the bench by their short names. */
+const METRIC_TRANSPORTS: Readonly<Record<string, TransportName>> = { websocket: 'ws', longpoll: 'poll' };
+
 /** Pushwire's open connections by transport, summed over its workers (its /metrics does that). */
 async function openByTransport(baseUrl: string): Promise<Record<string, number> | null> {
   try {
     const text = await (await fetch(`${baseUrl}/metrics`, { signal: AbortSignal.timeout(4000) })).text();
     const open: Record<string, number> = {};
     for (const match of text.matchAll(/^pushwire_connections_open\{([^}]*)\} (\d+)/gm)) {
-      const transport = /transport="([^"]+)"/.exec(match[1]!)?.[1] ?? 'other';
+      const name = /transport="([^"]+)"/.exec(match[1]!)?.[1] ?? 'other';
+      const transport = METRIC_TRANSPORTS[name] ?? name;
       open[transport] = (open[transport] ?? 0) + Number(match[2]);
     }
     return open;
