@@ -107,7 +107,7 @@ export async function runConnections(
  * Reads the server's RSS until it stops moving: the allocations of the last handshakes done,
  * and whatever garbage the collector has not yet returned (RSS counts that too).
  */
-async function settle(roots: readonly number[]): Promise<{ sample: ProcessSample; settleMs: number }> {
+export async function settle(roots: readonly number[]): Promise<{ sample: ProcessSample; settleMs: number }> {
   const started = Date.now();
   let last = sampleProcesses(processTree(roots));
   while (Date.now() - started < SETTLE_TIMEOUT_MS) {

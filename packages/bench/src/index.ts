@@ -86,7 +86,11 @@ async function runScenarios(options: BenchOptions): Promise<BenchResults> {
       const runs: AnyResult[] = [];
       let error: string | null = null;
       for (let run = 0; run < options.repeat && error === null; run++) {
-        const label = `${scenario} ${item.target.name}/${item.transport} N=${item.subscribers}${options.repeat > 1 ? ` run ${run + 1}` : ''}`;
+        const transport =
+          scenario === 'capacity'
+            ? options.mix.map((s) => `${s.transport}${s.percent}`).join('+')
+            : item.transport;
+        const label = `${scenario} ${item.target.name}/${transport} N=${item.subscribers}${options.repeat > 1 ? ` run ${run + 1}` : ''}`;
         try {
           runs.push(await runCase(item, options, nextBlock, label));
         } catch (caught) {

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { parseMix, type TransportShare } from './capacity.ts';
 import { TARGET_NAMES, type TargetName } from './targets.ts';
 import { TRANSPORTS, type TransportName } from './wire.ts';
 
@@ -13,6 +14,7 @@ export const SCENARIO_NAMES = [
   'flood',
   'drops',
   'drops-silent',
+  'capacity',
 ] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
@@ -44,6 +46,9 @@ export interface BenchOptions {
   readonly dropEveryMs: number;
   /** …and stays away about this long. */
   readonly dropAwayMs: number;
+  /** The capacity scenario: its transport mix (`--mix`) and how long it holds (`--hold`). */
+  readonly mix: readonly TransportShare[];
+  readonly holdMs: number;
   readonly quick: boolean;
   /** `--headline`: the run behind the table docs/benchmarks.md opens with (see HEADLINE). */
   readonly headline: boolean;
@@ -71,6 +76,8 @@ export const DEFAULTS = {
   dropEveryMs: 15_000,
   dropAwayMs: 2000,
   workers: 1,
+  mix: 'ws=70,sse=20,poll=10',
+  holdMs: 300_000,
 } as const;
 
 /** What one scenario runs with: N values, a rate (msg/s, total over channels) and a duration. */
@@ -99,6 +106,8 @@ const SCENARIO_DEFAULTS: Readonly<Record<ScenarioName, ScenarioSettings>> = {
   // AnyCable's harness: 10,000 clients, 2 msg/s, 2 minutes of drops every ~15 s for ~2 s.
   drops: { subscribers: [10_000], rate: 2, durationMs: 120_000 },
   'drops-silent': { subscribers: [10_000], rate: 2, durationMs: 120_000 },
+  // 100,000 idle connections on one machine (issue 20); it holds for --hold, publishes once.
+  capacity: { subscribers: [100_000], rate: 0, durationMs: 0 },
 };
 
 /** `--quick`: every target and transport, small and short: about a minute for the fan-out. */
@@ -123,8 +132,9 @@ Starts each target fresh, drives it with subscribers in child processes and one 
 prints a progress line per scenario on stderr and a results table on stdout, and writes
 results.json and report.html.
 
-  --scenarios LIST         fanout,max-rate,idle,channels,publish,reconnect,connect,flood, or all
-                           (default fanout):
+  --scenarios LIST         fanout,max-rate,idle,channels,publish,reconnect,connect,flood,
+                           drops,drops-silent,capacity, or all (every one but capacity,
+                           which needs --workers; default fanout):
                              fanout     N subscribers of one channel, a fixed rate
                              max-rate   fan-out at N = 1000 with the rate doubled from --rate
                                         until p99 > 1 s, a loss or a publisher behind schedule,
@@ -148,6 +158,13 @@ results.json and report.html.
                              drops-silent  the same, but the server's half of each dropped
                                         connection is left open and silent (a loopback
                                         proxy blackholes it): server connections vs clients
+                             capacity   N idle connections (default 100000) in a transport
+                                        mix (--mix), all on one channel, held --hold with
+                                        heartbeats on: connections open, drops and RSS
+                                        sampled every 5 s; RSS per connection per transport
+                                        (opened one transport at a time); then one publish:
+                                        time to 100 % delivered, p50/p99 (pushwire, and raw
+                                        as a cluster of the same --workers)
   --quick                  every target and transport, 500 subscribers, 2 s each (~1 min)
   --headline               the table docs/benchmarks.md opens with: fanout at N = 2000,
                            idle and connect at N = 10000, every target and transport
@@ -156,13 +173,15 @@ results.json and report.html.
   --transports LIST        ws,sse,poll,stream (default all; a target runs those it has)
   --subs LIST              N, one scenario per value, e.g. 1000,5000 (default per scenario:
                            fanout, max-rate, publish 1000; idle, channels, reconnect,
-                           connect, drops 10000; flood 200)
+                           connect, drops 10000; flood 200; capacity 100000)
   --rate N                 messages per second (default 100; channels 2000, reconnect 10,
                            drops 2)
   --duration D             publishing time per scenario: 10s, 1500ms, 1m (default 10s;
                            max-rate steps, publish and flood 5s; drops 2m)
   --drop-every D           drops: each client's network drops every D ± 20 % (default 15s)
   --drop-away D            drops: and stays away about D (default 2s)
+  --mix LIST               capacity: transport shares, e.g. ws=70,sse=20,poll=10 (default)
+  --hold D                 capacity: how long the connections are held (default 5m)
   --in-flight K            publishes in flight in the publish scenario (default 64)
   --payload BYTES          size of each message's data (default 100)
   --repeat N               runs per scenario, medians reported (default 1)
@@ -173,7 +192,9 @@ results.json and report.html.
   --profile DIR            Node targets (pushwire, raw, socketio) write a CPU profile of
                            each run there (node --cpu-prof); open it in Chrome DevTools
   --workers N              run Pushwire as serve --workers N (default 1): compare the
-                           fan-out of 1 and 2 workers; CPU and memory add up the workers
+                           fan-out of 1 and 2 workers; CPU and memory add up the workers.
+                           capacity runs raw as a cluster of N too; each process holds at
+                           most ~19,000 connections (20,000 open files), so N=100000 needs 6
   -h, --help               this text
 `;
 
@@ -200,6 +221,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
       profile: { type: 'string' },
       'pushwire-args': { type: 'string' },
       workers: { type: 'string' },
+      mix: { type: 'string' },
+      hold: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -212,7 +235,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     help: values.help === true,
     scenarios: values.scenarios
       ? values.scenarios.trim() === 'all'
-        ? SCENARIO_NAMES
+        ? SCENARIO_NAMES.filter((name) => name !== 'capacity')
         : list('--scenarios', values.scenarios, SCENARIO_NAMES)
       : headline
         ? HEADLINE.scenarios
@@ -235,6 +258,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     dropAwayMs: values['drop-away']
       ? parseDurationMs(values['drop-away'], '--drop-away')
       : DEFAULTS.dropAwayMs,
+    mix: parseMix(values.mix ?? DEFAULTS.mix, TRANSPORTS),
+    holdMs: values.hold ? parseDurationMs(values.hold, '--hold') : DEFAULTS.holdMs,
     outDir: values.out ?? null,
     profileDir: values.profile ?? null,
     pushwireArgs: [

@@ -1,3 +1,4 @@
+import type { CapacityResult } from './capacity.ts';
 import type { ConnectionsResult } from './connections.ts';
 import type { DropsResult } from './drops.ts';
 import type { FanoutResult } from './fanout.ts';
@@ -162,6 +163,28 @@ const DROPS: readonly Column<DropsResult>[] = [
   { title: '×clients', cell: (r) => r.serverConnectionsRatio.toFixed(2) },
 ];
 
+const CAPACITY: readonly Column<CapacityResult>[] = [
+  TARGET,
+  { title: 'mix %', cell: (r) => r.mix },
+  N,
+  { title: 'procs', cell: (r) => String(r.workers) },
+  { title: 'held s', cell: (r) => (r.holdMs / 1000).toFixed(0) },
+  { title: 'dropped', cell: (r) => String(r.disconnected) },
+  { title: 'server open min', cell: (r) => (r.serverOpenMin === null ? '–' : n(r.serverOpenMin)) },
+  { title: 'KB/conn', cell: (r) => r.memoryPerConnectionKb.toFixed(1) },
+  vsRaw<CapacityResult>((r) => r.memoryPerConnectionKb),
+  {
+    title: 'KB/conn by transport',
+    cell: (r) => r.byTransport.map((t) => `${t.transport} ${t.memoryPerConnectionKb.toFixed(1)}`).join(', '),
+  },
+  { title: 'KB/conn held', cell: (r) => r.memoryPerConnectionHeldKb.toFixed(1) },
+  { title: 'RSS MB', cell: (r) => (r.rssHeldKb / 1024).toFixed(0) },
+  { title: 'delivered %', cell: (r) => r.deliveredPercent.toFixed(2) },
+  { title: '100 % in ms', cell: (r) => (r.allDeliveredMs === null ? '–' : r.allDeliveredMs.toFixed(0)) },
+  { title: 'p50 ms', cell: (r) => ms(r.latency.p50Ms) },
+  { title: 'p99 ms', cell: (r) => ms(r.latency.p99Ms) },
+];
+
 const TITLES: Readonly<Record<ScenarioName, string>> = {
   fanout: 'Fan-out: N subscribers of one channel',
   'max-rate': 'Max sustained rate (doubled, then bisected, until p99 > 1 s, a loss, or the publisher behind)',
@@ -173,6 +196,7 @@ const TITLES: Readonly<Record<ScenarioName, string>> = {
   flood: 'One abusive WebSocket flooding frames: healthy subscribers without and with it',
   drops: 'Network drops: SDK clients cut every ~15 s for ~2 s, resumed by the SDK',
   'drops-silent': 'Network drops, server half left open and silent: the same, plus dead peers on the server',
+  capacity: 'Capacity: N idle connections in a transport mix held with heartbeats, then one publish to all',
 };
 
 function columnsOf(scenario: ScenarioName): readonly Column<never>[] {
@@ -196,6 +220,8 @@ function columnsOf(scenario: ScenarioName): readonly Column<never>[] {
     case 'drops':
     case 'drops-silent':
       return DROPS;
+    case 'capacity':
+      return CAPACITY;
   }
 }
 

@@ -1,4 +1,5 @@
 import { cpus, freemem, loadavg, totalmem } from 'node:os';
+import type { CapacityResult } from './capacity.ts';
 import type { ConnectionsResult } from './connections.ts';
 import type { DropsResult } from './drops.ts';
 import type { FanoutResult } from './fanout.ts';
@@ -23,8 +24,9 @@ export type FanoutRecord = RecordOf<'fanout' | 'channels' | 'publish' | 'reconne
 export type MaxRateRecord = RecordOf<'max-rate', MaxRateResult>;
 export type ConnectionsRecord = RecordOf<'idle' | 'connect', ConnectionsResult>;
 export type DropsRecord = RecordOf<'drops' | 'drops-silent', DropsResult>;
-export type ScenarioRecord = FanoutRecord | MaxRateRecord | ConnectionsRecord | DropsRecord;
-export type AnyResult = FanoutResult | MaxRateResult | ConnectionsResult | DropsResult;
+export type CapacityRecord = RecordOf<'capacity', CapacityResult>;
+export type ScenarioRecord = FanoutRecord | MaxRateRecord | ConnectionsRecord | DropsRecord | CapacityRecord;
+export type AnyResult = FanoutResult | MaxRateResult | ConnectionsResult | DropsResult | CapacityResult;
 
 export interface BenchResults {
   readonly version: 2;
@@ -137,6 +139,17 @@ function correct(record: ScenarioRecord): boolean {
     case 'idle':
     case 'connect':
       return record.result !== null && record.result.connectFailed === 0;
+    case 'capacity': {
+      const r = record.result;
+      return (
+        r !== null &&
+        r.connectFailed === 0 &&
+        r.disconnected === 0 &&
+        r.publishFailed === 0 &&
+        r.lost === 0 &&
+        r.duplicated === 0
+      );
+    }
     case 'drops':
     case 'drops-silent': {
       const r = record.result;

@@ -1,3 +1,4 @@
+import { type CapacityResult, runCapacity } from './capacity.ts';
 import { type ConnectionsResult, runConnections } from './connections.ts';
 import { type DropsParams, type DropsResult, runDrops } from './drops.ts';
 import { type FanoutParams, type FanoutResult, fanoutParams, runFanout } from './fanout.ts';
@@ -5,7 +6,7 @@ import { type MaxRateResult, searchMaxRate } from './max-rate.ts';
 import { type BenchOptions, type ScenarioName, settingsFor } from './options.ts';
 import { ProgressLine } from './progress.ts';
 import type { AnyResult } from './results.ts';
-import type { RunningTarget, StartOptions, TargetInfo } from './targets.ts';
+import { OPEN_FILES, type RunningTarget, type StartOptions, type TargetInfo } from './targets.ts';
 import type { TransportName } from './wire.ts';
 
 /** One scenario on one target, transport and N: the unit that is run (and repeated). */
@@ -23,6 +24,8 @@ export interface ScenarioCase {
  */
 const LONG_DRAIN_MS = 60_000;
 const LONG_DRAIN_IDLE_MS = 10_000;
+/** Connections one server process holds at most: its open files, less room for the rest. */
+const MAX_CONNECTIONS_PER_PROCESS = OPEN_FILES - 1000;
 
 /**
  * The cases of `scenario`, targets side by side for each N and transport so that they share
@@ -39,6 +42,18 @@ export function planCases(
 ): ScenarioCase[] {
   const { subscribers } = settingsFor(scenario, options);
   const cases: ScenarioCase[] = [];
+  if (scenario === 'capacity') {
+    // One case per target and N, every transport of the mix in it (named by its first). It
+    // speaks Pushwire's wire format and needs a multi-process server: Pushwire and raw.
+    const mix = options.mix.map((share) => share.transport);
+    for (const n of subscribers) {
+      for (const target of targets) {
+        if (target.dialect !== 'pushwire' || !mix.every((t) => target.transports.includes(t))) continue;
+        cases.push({ scenario, target, transport: mix[0]!, subscribers: n });
+      }
+    }
+    return cases;
+  }
   if (scenario === 'publish') {
     for (const n of [0, ...subscribers.filter((value) => value > 0)]) {
       for (const target of targets) {
@@ -152,6 +167,36 @@ export async function runCase(
       progress.done(dropsSummary(result));
       return result;
     }
+    case 'capacity': {
+      const perProcess = Math.ceil(subscribers / options.workers);
+      if (perProcess > MAX_CONNECTIONS_PER_PROCESS) {
+        throw new Error(
+          `${subscribers} connections over ${options.workers} server process(es) is ${perProcess} each, more than the ${MAX_CONNECTIONS_PER_PROCESS} that fit in ${OPEN_FILES} open files: use --workers ${Math.ceil(subscribers / MAX_CONNECTIONS_PER_PROCESS)} or more`,
+        );
+      }
+      const [result, progress] = await withTarget(
+        target,
+        label,
+        (running, line) =>
+          runCapacity(
+            target,
+            running,
+            {
+              connections: subscribers,
+              mix: options.mix,
+              holdMs: options.holdMs,
+              workers: options.workers,
+              payloadBytes: options.payloadBytes,
+              nextBlock,
+            },
+            line,
+          ),
+        // Pushwire has its --workers among its serve arguments already; raw gets as many.
+        { workers: options.workers },
+      );
+      progress.done(capacitySummary(result));
+      return result;
+    }
     case 'idle':
     case 'connect':
       return withTarget(target, label, (running, progress) =>
@@ -229,6 +274,12 @@ function dropsSummary(r: DropsResult): string {
 
 function maxRateSummary(r: MaxRateResult): string {
   return `${r.lastGoodRate} msg/s (${r.deliveriesPerSec.toLocaleString('en-US')} deliveries/s, p99 ${r.p99Ms} ms); stopped ${r.stoppedBy}`;
+}
+
+function capacitySummary(r: CapacityResult): string {
+  const perTransport = r.byTransport.map((t) => `${t.transport} ${t.memoryPerConnectionKb} KB`).join(', ');
+  const time = r.allDeliveredMs === null ? 'not all delivered' : `100 % in ${r.allDeliveredMs} ms`;
+  return `${r.connections} held ${Math.round(r.holdMs / 1000)} s on ${r.workers} process(es): ${r.disconnected} dropped, ${r.memoryPerConnectionKb} KB/conn (${perTransport}), ${r.memoryPerConnectionHeldKb} KB/conn after the hold; publish: ${r.deliveredPercent} % delivered, ${time}, p50 ${r.latency.p50Ms} ms, p99 ${r.latency.p99Ms} ms`;
 }
 
 function connectionsSummary(r: ConnectionsResult): string {

@@ -38,6 +38,8 @@ export interface PoolSpec {
   /** Messages each subscriber is expected to get (sizes its record). */
   readonly expectedMessages: number;
   readonly block: number;
+  /** How long the children may take to open them all (default CONNECT_TIMEOUT_MS). */
+  readonly connectTimeoutMs?: number;
 }
 
 /** The outcome of opening the subscribers, with the span the children took to do it. */
@@ -111,7 +113,8 @@ export class SubscriberPool {
         });
         first += share;
       });
-      const replies = await Promise.all(workers.map((w) => next(w, 'connected', CONNECT_TIMEOUT_MS)));
+      const timeoutMs = spec.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
+      const replies = await Promise.all(workers.map((w) => next(w, 'connected', timeoutMs)));
       return {
         pool,
         ready: sum(replies.map((r) => r.ready)),

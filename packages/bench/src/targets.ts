@@ -33,6 +33,11 @@ export interface StartOptions {
    * the target's own default (Pushwire's: 100 messages and at least the last 30 s; raw's: 1,000).
    */
   readonly historySize?: number;
+  /**
+   * Server processes for the raw ceiling (a node:cluster of raw-server.ts, see raw-cluster.ts).
+   * Pushwire gets its `--workers` with the other `serve` arguments (tunePushwire).
+   */
+  readonly workers?: number;
 }
 
 export interface RunningTarget {
@@ -161,6 +166,8 @@ function nodeTarget(
   path: string,
   extraArgs: (options: StartOptions) => readonly string[],
   transports: readonly TransportName[],
+  /** The same server as several processes, started when StartOptions.workers > 1. */
+  clusterPath?: string,
 ): TargetInfo {
   return {
     name,
@@ -171,10 +178,11 @@ function nodeTarget(
     unavailable: () => (existsSync(path) ? null : `${path} not found`),
     async start(options = {}) {
       const port = await freePort();
-      const loader = path.endsWith('.ts') ? ['--import', 'tsx'] : [];
+      const script = clusterPath && (options.workers ?? 1) > 1 ? clusterPath : path;
+      const loader = script.endsWith('.ts') ? ['--import', 'tsx'] : [];
       const { child, baseUrl } = await startNodeServer([
         ...loader,
-        path,
+        script,
         ...extraArgs(options),
         '--port',
         String(port),
@@ -287,8 +295,12 @@ export const TARGETS: Readonly<Record<TargetName, TargetInfo>> = {
   raw: nodeTarget(
     'raw',
     join(PACKAGE_ROOT, 'targets', 'raw-server.ts'),
-    (options) => (options.historySize === undefined ? [] : ['--history', String(options.historySize)]),
+    (options) => [
+      ...(options.historySize === undefined ? [] : ['--history', String(options.historySize)]),
+      ...((options.workers ?? 1) > 1 ? ['--workers', String(options.workers)] : []),
+    ],
     ['ws', 'sse', 'poll', 'stream'],
+    join(PACKAGE_ROOT, 'targets', 'raw-cluster.ts'),
   ),
   socketio: nodeTarget('socketio', join(PACKAGE_ROOT, 'targets', 'socketio-server.ts'), () => [], ['ws']),
   nchan: nchanTarget(),

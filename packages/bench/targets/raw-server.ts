@@ -7,8 +7,12 @@
 // the offset: a subscriber that comes back with `cursor` (a `subscribe` field on /ws, a query
 // parameter elsewhere) first gets what history holds after it, then live messages.
 //
+// Forked by raw-cluster.ts as one of several workers, it hands each publish to the primary,
+// which numbers it and sends it back to every worker (see relayPublish).
+//
 // usage: node --import tsx packages/bench/targets/raw-server.ts [--port 0] [--host 127.0.0.1]
 //                                                               [--history 1000]
+import cluster from 'node:cluster';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { parseArgs } from 'node:util';
@@ -69,7 +73,14 @@ function channelOf(name: string): Channel {
 
 function publish(name: string, dataJson: string): number {
   const channel = channelOf(name);
-  channel.offset += 1;
+  deliver(channel, channel.offset + 1, dataJson);
+  return channel.offset;
+}
+
+/** Adds message `offset` of `channel` to its history and to this turn's writes. */
+function deliver(channel: Channel, offset: number, dataJson: string): void {
+  const name = channel.name;
+  channel.offset = offset;
   const message = `"channel":${JSON.stringify(name)},"offset":${channel.offset},"epoch":"raw","data":${dataJson},"cursor":"${channel.offset}"}`;
   channel.history.push(message);
   // Trimmed in batches: one shift per publish would move the whole array each time once full.
@@ -80,7 +91,50 @@ function publish(name: string, dataJson: string): number {
     flushScheduled = true;
     setImmediate(flush);
   }
-  return channel.offset;
+}
+
+/** A publish on its way through the primary of raw-cluster.ts, and back to every worker. */
+export interface RelayedPublish {
+  readonly raw: 'publish';
+  readonly channel: string;
+  readonly dataJson: string;
+  /** The request it answers on the worker it came from (`origin`, the cluster worker id). */
+  readonly origin: number;
+  readonly request: number;
+  /** Numbered by the primary: the channel's offsets are the same on every worker. */
+  readonly offset?: number;
+}
+
+const answers = new Map<number, (offset: number) => void>();
+let nextRequest = 0;
+
+/** In a cluster: the primary numbers the publish and hands it to every worker, this one too. */
+function relayPublish(name: string, dataJson: string): Promise<number> {
+  const request = nextRequest++;
+  return new Promise((answer) => {
+    answers.set(request, answer);
+    const message: RelayedPublish = {
+      raw: 'publish',
+      channel: name,
+      dataJson,
+      origin: cluster.worker!.id,
+      request,
+    };
+    process.send!(message);
+  });
+}
+
+if (cluster.isWorker) {
+  process.on('message', (message: RelayedPublish) => {
+    if (message?.raw !== 'publish' || message.offset === undefined) return;
+    const channel = channelOf(message.channel);
+    // A worker may be forked after a publish: it numbers on from wherever the primary is.
+    if (message.offset > channel.offset) deliver(channel, message.offset, message.dataJson);
+    if (message.origin === cluster.worker!.id) {
+      answers.get(message.request)?.(message.offset);
+      answers.delete(message.request);
+    }
+  });
 }
 
 /** Once per turn: frame each channel's new messages once per transport, one write per socket. */
@@ -192,8 +246,13 @@ function handlePublish(req: IncomingMessage, res: ServerResponse): void {
       sendJson(res, 400, { error: { code: 'invalid_request', message: 'need {"channel","data"}' } });
       return;
     }
-    const offset = publish(body.channel, JSON.stringify(body.data));
-    sendJson(res, 200, { channel: body.channel, offset, epoch: 'raw' });
+    const channel = body.channel;
+    const dataJson = JSON.stringify(body.data);
+    if (!cluster.isWorker) {
+      sendJson(res, 200, { channel, offset: publish(channel, dataJson), epoch: 'raw' });
+      return;
+    }
+    relayPublish(channel, dataJson).then((offset) => sendJson(res, 200, { channel, offset, epoch: 'raw' }));
   });
 }
 
@@ -318,7 +377,8 @@ function onWebSocket(ws: WebSocket, socket: Duplex): void {
 server.listen({ port: Number(values.port), host: values.host, backlog: 4096 }, () => {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : values.port;
-  process.stdout.write(`raw listening on http://${values.host}:${port}\n`);
+  // In a cluster the primary says so once every worker listens.
+  if (!cluster.isWorker) process.stdout.write(`raw listening on http://${values.host}:${port}\n`);
 });
 process.on('SIGTERM', () => process.exit(0));
 process.on('SIGINT', () => process.exit(0));
