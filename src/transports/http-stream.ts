@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { CloseRequest, OutboundBatch, OutboundMessage, Session, SessionSink } from '../core/index.ts';
 import type { ErrorCode, GapEvent, TransportName } from '../protocol/index.ts';
 import { ConnectionWriter, type PushFormat } from './connection-writer.ts';
-import { refuseRequest, sendError } from './http-util.ts';
+import { flattenHead, refuseRequest, sendError } from './http-util.ts';
 import type { SubscribeParams, Transport, TransportContext } from './types.ts';
 
 /** How long a replaced connection's farewell may take to leave before its socket is closed. */
@@ -107,6 +107,7 @@ class StreamConnection implements SessionSink {
       Connection: 'keep-alive',
       ...this.headers,
     });
+    flattenHead(this.res);
     this.res.socket?.setNoDelay(true);
     this.writer.start(session);
   }

@@ -33,3 +33,15 @@ export function sendJson(
   });
   res.end(body);
 }
+
+/**
+ * Flattens the head Node keeps for a long-lived response. Node builds it by concatenation and
+ * keeps it as long as the response lives, as a rope of some forty pieces (each a heap object)
+ * rather than one string: reading a character makes V8 flatten it into one, and the pieces
+ * become garbage. Node's own `_header`, read only: where a Node version has no such string,
+ * nothing happens.
+ */
+export function flattenHead(res: ServerResponse): void {
+  const head: unknown = (res as { _header?: unknown })._header;
+  if (typeof head === 'string' && head.length > 0) head.charCodeAt(0);
+}
