@@ -101,8 +101,11 @@ export class ConnectionLimits {
   }
 
   private isProxy(address: string): boolean {
+    // Asked twice for every request (admission, then the client's address): without trusted
+    // proxies, the default, that is all it costs.
+    if (this.proxies === null) return false;
     const family = isIP(address);
-    if (this.proxies === null || family === 0) return false;
+    if (family === 0) return false;
     return this.proxies.check(address, family === 6 ? 'ipv6' : 'ipv4');
   }
 

@@ -31,6 +31,8 @@ export interface FanoutParams {
   readonly drainTimeoutMs: number;
   /** ... or until nothing arrived for this long. */
   readonly drainIdleMs: number;
+  /** Latency from the publish request (`send`) or from when the message was due (`schedule`). */
+  readonly latencyFrom?: 'send' | 'schedule';
   /** One abusive WebSocket connection floods the server while publishing goes on. */
   readonly flood?: boolean;
 }
@@ -198,6 +200,7 @@ export async function runFanout(
         durationMs: params.durationMs,
         payloadBytes: params.payloadBytes,
         inFlight,
+        latencyFrom: params.latencyFrom ?? 'send',
         // Publishing goes on until everyone is back from a storm.
         extendWhile: () => !stormOver,
         onAnswered: (answered) =>

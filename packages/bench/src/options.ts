@@ -30,6 +30,12 @@ export interface BenchOptions {
   /** Publishes in flight in the publish-throughput scenario. */
   readonly inFlight: number;
   readonly payloadBytes: number;
+  /**
+   * Where a message's latency starts: `send`, when its publish request was written; `schedule`,
+   * when it was due (`start + (seq − 1) / rate`), so that time a message waited in a publisher
+   * held back by a slow target counts too (see docs/benchmarks.md, Method).
+   */
+  readonly latencyFrom: 'send' | 'schedule';
   /** Runs of each scenario; the report takes the median. */
   readonly repeat: number;
   readonly outDir: string | null;
@@ -72,6 +78,7 @@ export const DEFAULTS = {
   transports: TRANSPORTS,
   inFlight: 64,
   payloadBytes: 100,
+  latencyFrom: 'send',
   repeat: 1,
   dropEveryMs: 15_000,
   dropAwayMs: 2000,
@@ -184,6 +191,10 @@ results.json and report.html.
   --hold D                 capacity: how long the connections are held (default 5m)
   --in-flight K            publishes in flight in the publish scenario (default 64)
   --payload BYTES          size of each message's data (default 100)
+  --latency-from WHEN      send: a message's latency counts from its publish request
+                           (default); schedule: from when it was due, so a target that
+                           answers publishes slowly and holds the publisher back is charged
+                           for the wait (fan-out scenarios)
   --repeat N               runs per scenario, medians reported (default 1)
   --out DIR                where results go (default packages/bench/results/<timestamp>)
   --pushwire-args ARGS     serve arguments added to Pushwire's defaults, e.g.
@@ -216,6 +227,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
       rate: { type: 'string' },
       duration: { type: 'string' },
       payload: { type: 'string' },
+      'latency-from': { type: 'string' },
       repeat: { type: 'string' },
       out: { type: 'string' },
       profile: { type: 'string' },
@@ -251,6 +263,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     durationMs: values.duration ? parseDurationMs(values.duration) : null,
     inFlight: values['in-flight'] ? positiveInt('--in-flight', values['in-flight']) : DEFAULTS.inFlight,
     payloadBytes: values.payload ? positiveInt('--payload', values.payload) : DEFAULTS.payloadBytes,
+    latencyFrom: values['latency-from'] ? latencyFrom(values['latency-from']) : DEFAULTS.latencyFrom,
     repeat: values.repeat ? positiveInt('--repeat', values.repeat) : DEFAULTS.repeat,
     dropEveryMs: values['drop-every']
       ? parseDurationMs(values['drop-every'], '--drop-every')
@@ -278,6 +291,14 @@ function list<T extends string>(flag: string, text: string, allowed: readonly T[
     }
   }
   return items as T[];
+}
+
+function latencyFrom(text: string): 'send' | 'schedule' {
+  const value = text.trim();
+  if (value !== 'send' && value !== 'schedule') {
+    throw new Error(`--latency-from: "${text}" is not send or schedule`);
+  }
+  return value;
 }
 
 function positiveInt(flag: string, text: string): number {

@@ -18,6 +18,14 @@ export interface PublishPlan {
    */
   readonly inFlight: number;
   /**
+   * What a message's `t` (where its latency starts) is: when its request is written (`send`,
+   * the default), or when it was due (`schedule`; paced publishing only). A target that
+   * answers publishes slowly holds a publisher with `inFlight` outstanding back from its
+   * schedule: measured from the send, the messages' wait in the publisher goes unseen, and
+   * such a target looks faster than one that takes them and queues them itself.
+   */
+  readonly latencyFrom?: 'send' | 'schedule';
+  /**
    * Past the scheduled count, go on publishing at the same rate while this holds (a reconnect
    * storm that is not over yet: a resumed long poll is only seen live when a message comes).
    * Bounded by EXTEND_LIMIT_MS.
@@ -72,6 +80,7 @@ export async function publishAtRate(
   let wakeSender: (() => void) | null = null;
   const limit = plan.inFlight;
   const channels = Math.max(1, plan.channels);
+  const fromSchedule = plan.latencyFrom === 'schedule' && plan.rate !== null;
 
   const sendOne = (k: number) => {
     const sentUs = nowMicros();
@@ -89,7 +98,8 @@ export async function publishAtRate(
       wakeSender?.();
     };
     const channel = channelName(plan.channel, channels, slot.channel);
-    post(target, agent, channel, benchPayload(slot.seq, sentUs, plan.payloadBytes)).then(done);
+    const stampUs = fromSchedule ? startUs + Math.round((k - 1) * intervalMs * 1000) : sentUs;
+    post(target, agent, channel, benchPayload(slot.seq, stampUs, plan.payloadBytes)).then(done);
   };
 
   const waitFor = (ready: () => boolean, untilMs: number | null) =>
@@ -107,6 +117,8 @@ export async function publishAtRate(
     });
 
   const startMs = performance.now();
+  // The same instant on the clock the payload's `t` is read on (nowMicros).
+  const startUs = nowMicros();
   const endMs = startMs + plan.durationMs;
   const more = (k: number) =>
     k <= total ||

@@ -272,8 +272,13 @@ export function formatTable(results: BenchResults): string {
   }
   for (const skip of results.skipped) out.push(`${skip.target}: skipped (${skip.reason})`);
   out.push(pushwireSettings(results));
+  if (results.options.latencyFrom === 'schedule') out.push(LATENCY_FROM_SCHEDULE);
   return `${out.join('\n')}\n`;
 }
+
+/** Said under the tables of a run with `--latency-from schedule`. */
+const LATENCY_FROM_SCHEDULE =
+  'latency: from when each message was due, not from its publish request (--latency-from schedule)';
 
 /** Which settings Pushwire ran with: a user's defaults unless `--pushwire-args` tuned them. */
 export function pushwireSettings(results: BenchResults): string {
@@ -293,6 +298,7 @@ export function formatMarkdownTable(results: BenchResults): string {
     out.push(...table.failures.map((failure) => `\nerror: ${failure}`), '');
   }
   out.push(pushwireSettings(results), '');
+  if (results.options.latencyFrom === 'schedule') out.push(LATENCY_FROM_SCHEDULE, '');
   return `${out.join('\n')}\n`;
 }
 

@@ -89,8 +89,10 @@ export async function runCase(
 ): Promise<AnyResult> {
   const settings = settingsFor(item.scenario, options);
   const { target, transport, subscribers } = item;
-  const base = (rate: number): FanoutParams =>
-    fanoutParams(subscribers, rate, settings.durationMs, options.payloadBytes, nextBlock());
+  const base = (rate: number): FanoutParams => ({
+    ...fanoutParams(subscribers, rate, settings.durationMs, options.payloadBytes, nextBlock()),
+    latencyFrom: options.latencyFrom,
+  });
   switch (item.scenario) {
     case 'fanout':
       return fanoutCase(target, transport, base(settings.rate), label);
