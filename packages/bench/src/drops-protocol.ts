@@ -41,6 +41,9 @@ export interface DropsWorkerResult {
   replay: number[];
   live: number[];
   away: number[];
+  /** This child's event-loop delay while clients dropped (perf_hooks monitorEventLoopDelay). */
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
 }
 
 /** Drop-scenario child → parent. */

@@ -6,7 +6,8 @@ import { LatencyHistogram, type LatencySummary } from './histogram.ts';
 import type { ProgressLine } from './progress.ts';
 import { openPublishConnections, publishAtRate } from './publisher.ts';
 import { sourceAddress } from './subscriber-pool.ts';
-import { type RunningTarget, spawnWithFileLimit } from './targets.ts';
+import { processTree, sampleProcesses } from './process-stats.ts';
+import { generatorProfileArgs, type RunningTarget, spawnWithFileLimit } from './targets.ts';
 import type { TransportName } from './wire.ts';
 
 /**
@@ -65,6 +66,26 @@ export interface DropsResult {
   readonly serverConnectionsMax: number;
   /** serverConnectionsMax / clients: what dead peers piled up (silent: the server half is left open). */
   readonly serverConnectionsRatio: number;
+  /**
+   * Who is busy while clients drop, from utime + stime in /proc each second, as % of one core:
+   * the server (all its processes), and the load-generator children (the mean over children).
+   * A side that sits near 100 % is the bottleneck; the machine has 2 cores for both.
+   */
+  readonly serverCpu: CpuSummary;
+  readonly generatorCpu: CpuSummary;
+  readonly generatorChildren: number;
+  /** The load generator's event-loop delay (worst child): how late its clients' timers and reads ran. */
+  readonly generatorLoopDelayP99Ms: number;
+  readonly generatorLoopDelayMaxMs: number;
+  /** Per second: [seconds since publishing began, server CPU %, generator CPU % (all children), server connections]. */
+  readonly timeline: readonly (readonly [number, number, number, number])[];
+}
+
+export interface CpuSummary {
+  /** Mean over the seconds of publishing, % of one core. */
+  readonly meanPercent: number;
+  /** The busiest second. */
+  readonly maxPercent: number;
 }
 
 interface Worker {
@@ -96,7 +117,11 @@ export async function runDrops(
 ): Promise<DropsResult> {
   const port = Number(new URL(running.baseUrl).port);
   const workers = spawnWorkers(Math.max(1, Math.ceil(params.clients / CLIENTS_PER_WORKER)));
-  const sampler = new ConnectionSampler(running.baseUrl);
+  const sampler = new ConnectionSampler(
+    running.baseUrl,
+    running.pid,
+    workers.map((w) => w.child.pid ?? 0),
+  );
   try {
     await Promise.all(workers.map((w) => next(w, 'hello', START_TIMEOUT_MS)));
     let first = 0;
@@ -157,7 +182,7 @@ export async function runDrops(
       (m) => m.result,
     );
     sampler.stop();
-    return summarize(params, ready, accepted, outcome.published, results, sampler.max);
+    return summarize(params, ready, accepted, outcome.published, results, sampler);
   } finally {
     sampler.stop();
     await closeWorkers(workers);
@@ -170,8 +195,10 @@ function summarize(
   accepted: number,
   published: number,
   results: readonly DropsWorkerResult[],
-  serverMax: number,
+  sampler: ConnectionSampler,
 ): DropsResult {
+  const serverMax = sampler.max;
+  const children = Math.max(1, results.length);
   const merged = (pick: (r: DropsWorkerResult) => number[]) => {
     const histogram = new LatencyHistogram();
     for (const result of results) histogram.addSparse(pick(result));
@@ -200,19 +227,38 @@ function summarize(
     away: merged((r) => r.away),
     serverConnectionsMax: serverMax,
     serverConnectionsRatio: Math.round((serverMax / Math.max(1, params.clients)) * 100) / 100,
+    serverCpu: cpuSummary(sampler.timeline.map((s) => s[1])),
+    generatorCpu: cpuSummary(sampler.timeline.map((s) => s[2] / children)),
+    generatorChildren: results.length,
+    generatorLoopDelayP99Ms: Math.max(0, ...results.map((r) => r.loopDelayP99Ms)),
+    generatorLoopDelayMaxMs: Math.max(0, ...results.map((r) => r.loopDelayMaxMs)),
+    timeline: sampler.timeline,
   };
 }
 
-/** Samples the server's open connections (`pushwire_connections_open`, every transport) each second. */
+/**
+ * Each second: the server's open connections (`pushwire_connections_open`, every transport),
+ * and the CPU time the server and the load-generator children spent since the last second.
+ */
 class ConnectionSampler {
   max = 0;
   last = 0;
+  readonly timeline: [number, number, number, number][] = [];
   private timer: NodeJS.Timeout | null = null;
+  private since = 0;
+  private cpu = { at: 0, server: 0, generator: 0 };
 
-  constructor(private readonly baseUrl: string) {}
+  constructor(
+    private readonly baseUrl: string,
+    private readonly serverPid: number,
+    private readonly generatorPids: readonly number[],
+  ) {}
 
   start(onSample: () => void): void {
+    this.since = Date.now();
+    this.cpu = this.readCpu();
     this.timer = setInterval(() => {
+      this.sampleCpu();
       this.sample()
         .then(onSample)
         .catch(() => {});
@@ -222,6 +268,27 @@ class ConnectionSampler {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+  }
+
+  private readCpu() {
+    return {
+      at: performance.now(),
+      server: sampleProcesses(processTree([this.serverPid])).cpuMs,
+      generator: sampleProcesses(this.generatorPids).cpuMs,
+    };
+  }
+
+  private sampleCpu(): void {
+    const now = this.readCpu();
+    const wallMs = now.at - this.cpu.at;
+    const percent = (cpuMs: number) => Math.round((cpuMs / wallMs) * 100);
+    this.timeline.push([
+      Math.round((Date.now() - this.since) / 1000),
+      percent(now.server - this.cpu.server),
+      percent(now.generator - this.cpu.generator),
+      this.last,
+    ]);
+    this.cpu = now;
   }
 
   private async sample(): Promise<void> {
@@ -234,13 +301,23 @@ class ConnectionSampler {
   }
 }
 
+function cpuSummary(percents: readonly number[]): CpuSummary {
+  if (percents.length === 0) return { meanPercent: 0, maxPercent: 0 };
+  return {
+    meanPercent: Math.round(sum(percents) / percents.length),
+    maxPercent: Math.round(Math.max(...percents)),
+  };
+}
+
 function spawnWorkers(count: number): Worker[] {
   const file = join(import.meta.dirname, `drops-worker${extname(import.meta.filename)}`);
   const loader = file.endsWith('.ts') ? ['--import', 'tsx'] : [];
   // The SDK as this process resolves it (the sources under @pushwire/source).
   const conditions = process.execArgv.filter((arg) => arg.startsWith('--conditions'));
   return Array.from({ length: count }, () => {
-    const child = spawnWithFileLimit(process.execPath, [...conditions, ...loader, file], 'ipc');
+    // With `--profile`, the generator's children are profiled too: what a client's reconnect costs.
+    const profile = generatorProfileArgs('generator');
+    const child = spawnWithFileLimit(process.execPath, [...profile, ...conditions, ...loader, file], 'ipc');
     const worker: Worker = { child, inbox: [], waiter: null, ready: 0, drops: 0, reconnects: 0 };
     child.on('message', (message: DropsToParent) => {
       if (message.type === 'progress') {
