@@ -31,6 +31,11 @@ interface Client {
 
 const send = (message: DropsToParent) => process.send?.(message);
 
+// The TypeScript loader turns source maps on; a Node app runs without them by default. With
+// them, every error's stack (a failed connect while the network is down: streams read
+// `err.stack` on destroy) is mapped back to the sources, a cost the SDK's users don't pay.
+process.setSourceMapsEnabled(false);
+
 let clients: Client[] = [];
 let proxy: BlackholeProxy | null = null;
 let dropping = false;
