@@ -3,10 +3,10 @@ import { extname, join } from 'node:path';
 import type { DropMode } from './drop-network.ts';
 import type { DropsToParent, DropsToWorker, DropsWorkerResult, SdkTransport } from './drops-protocol.ts';
 import { LatencyHistogram, type LatencySummary } from './histogram.ts';
+import { processTree, sampleProcesses } from './process-stats.ts';
 import type { ProgressLine } from './progress.ts';
 import { openPublishConnections, publishAtRate } from './publisher.ts';
 import { sourceAddress } from './subscriber-pool.ts';
-import { processTree, sampleProcesses } from './process-stats.ts';
 import { generatorProfileArgs, type RunningTarget, spawnWithFileLimit } from './targets.ts';
 import type { TransportName } from './wire.ts';
 

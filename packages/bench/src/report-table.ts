@@ -165,7 +165,10 @@ const DROPS: readonly Column<DropsResult>[] = [
     title: 'gen CPU % per child mean/max',
     cell: (r) => `${r.generatorCpu.meanPercent}/${r.generatorCpu.maxPercent} ×${r.generatorChildren}`,
   },
-  { title: 'gen loop delay p99/max ms', cell: (r) => `${r.generatorLoopDelayP99Ms}/${r.generatorLoopDelayMaxMs}` },
+  {
+    title: 'gen loop delay p99/max ms',
+    cell: (r) => `${r.generatorLoopDelayP99Ms}/${r.generatorLoopDelayMaxMs}`,
+  },
 ];
 
 const TITLES: Readonly<Record<ScenarioName, string>> = {
