@@ -38,6 +38,8 @@ export interface DropsWorkerResult {
   incomplete: number;
   drops: number;
   reconnects: number;
+  /** The SDK's reconnect attempts while coming back from drops (failed ones while down included). */
+  attempts: number;
   replay: number[];
   live: number[];
   away: number[];

@@ -41,6 +41,8 @@ let proxy: BlackholeProxy | null = null;
 let dropping = false;
 let drops = 0;
 let reconnects = 0;
+/** Connection attempts the SDK made to come back after drops (each `reconnecting`). */
+let attempts = 0;
 const replay = new LatencyHistogram();
 const live = new LatencyHistogram();
 /** From each drop to the client's `connected` again. */
@@ -104,6 +106,9 @@ function openClient(base: string, port: number, localAddress: string, spec: Drop
     client.resumedUs = now;
     reconnects++;
   });
+  sdk.on('reconnecting', () => {
+    if (client.droppedUs !== null) attempts++;
+  });
   sdk.on('gap', () => {
     client.gaps++;
   });
@@ -162,6 +167,7 @@ async function finish(expected: number): Promise<void> {
     incomplete: clients.filter((c) => c.lastOffset < expected).length,
     drops,
     reconnects,
+    attempts,
     replay: replay.toSparse(),
     live: live.toSparse(),
     away: away.toSparse(),

@@ -57,6 +57,8 @@ export interface DropsResult {
   readonly incomplete: number;
   readonly drops: number;
   readonly reconnects: number;
+  /** The SDK's connection attempts per drop, the failed ones while the network was down included. */
+  readonly attemptsPerDrop: number;
   /** Publish → delivery of the messages that came through a resume (published while away). */
   readonly replay: LatencySummary;
   readonly live: LatencySummary;
@@ -222,6 +224,15 @@ function summarize(
     incomplete: total((r) => r.incomplete),
     drops: total((r) => r.drops),
     reconnects: total((r) => r.reconnects),
+    attemptsPerDrop:
+      Math.round(
+        (total((r) => r.attempts ?? 0) /
+          Math.max(
+            1,
+            total((r) => r.drops),
+          )) *
+          10,
+      ) / 10,
     replay: merged((r) => r.replay),
     live: merged((r) => r.live),
     away: merged((r) => r.away),
