@@ -1,9 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
+import { setPriority } from 'node:os';
 import { extname, join } from 'node:path';
 import type { DropMode } from './drop-network.ts';
 import type { DropsToParent, DropsToWorker, DropsWorkerResult, SdkTransport } from './drops-protocol.ts';
 import { LatencyHistogram, type LatencySummary } from './histogram.ts';
-import { processTree, sampleProcesses } from './process-stats.ts';
+import { processTree, runQueueWaitNs, sampleProcesses } from './process-stats.ts';
 import type { ProgressLine } from './progress.ts';
 import { openPublishConnections, publishAtRate } from './publisher.ts';
 import { sourceAddress } from './subscriber-pool.ts';
@@ -15,6 +16,14 @@ import type { TransportName } from './wire.ts';
  * variant the proxy's two sockets for it, well under a process's 20,000 open files.
  */
 const CLIENTS_PER_WORKER = 2000;
+/**
+ * The load generator's children run at this nice level. The server and its clients share the
+ * two cores here, and the scheduler shares a core evenly among runnable processes: five
+ * children at 10,000 clients would get five shares to the server's one, starving the server
+ * of the CPU it has on a machine of its own. Niced, the server runs whenever it has work; the
+ * clients take what is left, and their own lateness shows in their event-loop delay.
+ */
+const GENERATOR_NICE = 10;
 const START_TIMEOUT_MS = 180_000;
 /** A child reports within the finish timeout (30 s) and this margin. */
 const RESULT_TIMEOUT_MS = 60_000;
@@ -79,8 +88,16 @@ export interface DropsResult {
   /** The load generator's event-loop delay (worst child): how late its clients' timers and reads ran. */
   readonly generatorLoopDelayP99Ms: number;
   readonly generatorLoopDelayMaxMs: number;
-  /** Per second: [seconds since publishing began, server CPU %, generator CPU % (all children), server connections]. */
-  readonly timeline: readonly (readonly [number, number, number, number])[];
+  /**
+   * Time the server was runnable but waited for a core, % of the wall time (/proc schedstat):
+   * a server with low CPU and high wait was starved by the other processes, not idle.
+   */
+  readonly serverRunQueueWait: CpuSummary;
+  /**
+   * Per second: [seconds since publishing began, server CPU %, generator CPU % (all children),
+   * server connections, server run-queue wait %].
+   */
+  readonly timeline: readonly (readonly [number, number, number, number, number])[];
 }
 
 export interface CpuSummary {
@@ -243,6 +260,7 @@ function summarize(
     generatorChildren: results.length,
     generatorLoopDelayP99Ms: Math.max(0, ...results.map((r) => r.loopDelayP99Ms)),
     generatorLoopDelayMaxMs: Math.max(0, ...results.map((r) => r.loopDelayMaxMs)),
+    serverRunQueueWait: cpuSummary(sampler.timeline.map((s) => s[4])),
     timeline: sampler.timeline,
   };
 }
@@ -254,10 +272,10 @@ function summarize(
 class ConnectionSampler {
   max = 0;
   last = 0;
-  readonly timeline: [number, number, number, number][] = [];
+  readonly timeline: [number, number, number, number, number][] = [];
   private timer: NodeJS.Timeout | null = null;
   private since = 0;
-  private cpu = { at: 0, server: 0, generator: 0 };
+  private cpu = { at: 0, server: 0, generator: 0, serverWaitNs: 0 };
 
   constructor(
     private readonly baseUrl: string,
@@ -282,9 +300,11 @@ class ConnectionSampler {
   }
 
   private readCpu() {
+    const server = processTree([this.serverPid]);
     return {
       at: performance.now(),
-      server: sampleProcesses(processTree([this.serverPid])).cpuMs,
+      server: sampleProcesses(server).cpuMs,
+      serverWaitNs: runQueueWaitNs(server),
       generator: sampleProcesses(this.generatorPids).cpuMs,
     };
   }
@@ -298,6 +318,7 @@ class ConnectionSampler {
       percent(now.server - this.cpu.server),
       percent(now.generator - this.cpu.generator),
       this.last,
+      percent((now.serverWaitNs - this.cpu.serverWaitNs) / 1e6),
     ]);
     this.cpu = now;
   }
@@ -329,6 +350,7 @@ function spawnWorkers(count: number): Worker[] {
     // With `--profile`, the generator's children are profiled too: what a client's reconnect costs.
     const profile = generatorProfileArgs('generator');
     const child = spawnWithFileLimit(process.execPath, [...profile, ...conditions, ...loader, file], 'ipc');
+    if (child.pid !== undefined) setPriority(child.pid, GENERATOR_NICE);
     const worker: Worker = { child, inbox: [], waiter: null, ready: 0, drops: 0, reconnects: 0 };
     child.on('message', (message: DropsToParent) => {
       if (message.type === 'progress') {

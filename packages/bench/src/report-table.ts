@@ -162,6 +162,10 @@ const DROPS: readonly Column<DropsResult>[] = [
   { title: '×clients', cell: (r) => r.serverConnectionsRatio.toFixed(2) },
   { title: 'server CPU % mean/max', cell: (r) => `${r.serverCpu.meanPercent}/${r.serverCpu.maxPercent}` },
   {
+    title: 'server wait % mean/max',
+    cell: (r) => `${r.serverRunQueueWait.meanPercent}/${r.serverRunQueueWait.maxPercent}`,
+  },
+  {
     title: 'gen CPU % per child mean/max',
     cell: (r) => `${r.generatorCpu.meanPercent}/${r.generatorCpu.maxPercent} ×${r.generatorChildren}`,
   },
