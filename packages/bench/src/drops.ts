@@ -273,8 +273,9 @@ function summarize(
 const METRICS_EVERY_S = 3;
 
 /**
- * Each second: the server's open connections (every METRICS_EVERY_S seconds) (`pushwire_connections_open`, every transport),
- * and the CPU time the server and the load-generator children spent since the last second.
+ * Each second: the CPU time the server and the load-generator children spent since the last
+ * one, and the server's open connections (`pushwire_connections_open`, every transport) as of
+ * the last scrape.
  */
 class ConnectionSampler {
   max = 0;
