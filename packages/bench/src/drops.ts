@@ -25,6 +25,12 @@ const CLIENTS_PER_WORKER = 2000;
  */
 const GENERATOR_NICE = 10;
 const START_TIMEOUT_MS = 180_000;
+/**
+ * Clients per source address are sourceAddress's ÷ this. A silent drop leaves the proxy's
+ * upstream socket open on the client's address, and the proxy's live upstreams use it too: at
+ * 10,000 clients on one address its ephemeral ports ran out and most clients never connected.
+ */
+const ADDRESS_SPREAD: Readonly<Record<DropMode, number>> = { cut: 1, silent: 4 };
 /** A child reports within the finish timeout (30 s) and this margin. */
 const RESULT_TIMEOUT_MS = 60_000;
 const CHANNEL = 'drops';
@@ -147,7 +153,9 @@ export async function runDrops(
     workers.forEach((worker, w) => {
       const share =
         Math.floor(params.clients / workers.length) + (w < params.clients % workers.length ? 1 : 0);
-      const localAddresses = Array.from({ length: share }, (_, i) => sourceAddress(params.block, first + i));
+      const localAddresses = Array.from({ length: share }, (_, i) =>
+        sourceAddress(params.block, (first + i) * ADDRESS_SPREAD[params.mode]),
+      );
       first += share;
       send(worker, {
         type: 'start',
