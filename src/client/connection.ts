@@ -473,9 +473,10 @@ export class Connection {
    * no `connected` of its own to say it); null means the connection has no token to expire.
    */
   #scheduleRefresh(expiresAt: number | null | undefined): void {
-    const at = expiresAt === undefined ? tokenExpiry(this.#settings.token.current) : expiresAt;
     clearTimeout(this.#tokenTimer);
-    if (at !== null && this.#settings.token.getToken) {
+    if (!this.#settings.token.getToken) return;
+    const at = expiresAt === undefined ? tokenExpiry(this.#settings.token.current) : expiresAt;
+    if (at !== null) {
       this.#tokenTimer = setTimeout(() => this.#renew(), refreshDelay(at));
     }
   }

@@ -34,8 +34,11 @@ export class TokenSource {
  * (long polling has no `connected` event). Null when it isn't a JWT with an `exp`.
  */
 export function tokenExpiry(token: string | undefined): number | null {
+  // Long polling asks at every poll: no token must not cost a thrown error each time.
+  const payload = token?.split('.')[1];
+  if (!payload) return null;
   try {
-    const { exp } = JSON.parse(atob(token!.split('.')[1]!.replace(/-/g, '+').replace(/_/g, '/')));
+    const { exp } = JSON.parse(atob(payload.replace(/-/g, '+').replace(/_/g, '/')));
     return exp > 0 ? exp * 1000 : null;
   } catch {
     return null;

@@ -1,6 +1,7 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import type { ErrorCode } from '../protocol/index.ts';
 import type { Lifecycle } from './lifecycle.ts';
+import { randomToken } from './random-token.ts';
 import { Session, type SessionHost } from './session.ts';
 import type { CloseRequest, OpenSessionOptions } from './types.ts';
 
@@ -42,9 +43,9 @@ export class SessionRegistry {
 
   open({ transport, identity, sink, address, transient = false }: OpenSessionOptions): Session {
     // A clientId addresses a live connection (POST /refresh, /subscribe): 128 random bits.
-    const id = randomBytes(16).toString('base64url');
+    const id = randomToken(16);
     // Transient sessions (a long poll) end with their request: nothing to replace.
-    const replaceKey = transient ? '' : randomBytes(REPLACE_KEY_BYTES).toString('base64url');
+    const replaceKey = transient ? '' : randomToken(REPLACE_KEY_BYTES);
     const session = new Session(id, transport, identity, sink, this.host, address ?? null, replaceKey);
     this.sessions.set(id, session);
     if (!transient) this.lifecycle?.connected(session);

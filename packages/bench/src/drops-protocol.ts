@@ -38,9 +38,14 @@ export interface DropsWorkerResult {
   incomplete: number;
   drops: number;
   reconnects: number;
+  /** The SDK's reconnect attempts while coming back from drops (failed ones while down included). */
+  attempts: number;
   replay: number[];
   live: number[];
   away: number[];
+  /** This child's event-loop delay while clients dropped (perf_hooks monitorEventLoopDelay). */
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
 }
 
 /** Drop-scenario child → parent. */

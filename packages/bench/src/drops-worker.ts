@@ -2,6 +2,7 @@
 // (its own reconnect, backoff and resume), each on a network of its own that drops every
 // period ± jitter for about `awayMs`. It reports what each client got: exactly once, in order,
 // and how late the messages were that came through a resume.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { type Message, Pushwire } from 'pushwire/client';
 import { BlackholeProxy, ClientNetwork } from './drop-network.ts';
 import type { DropsStart, DropsToParent, DropsToWorker, DropsWorkerResult } from './drops-protocol.ts';
@@ -30,15 +31,24 @@ interface Client {
 
 const send = (message: DropsToParent) => process.send?.(message);
 
+// The TypeScript loader turns source maps on; a Node app runs without them by default. With
+// them, every error's stack (a failed connect while the network is down: streams read
+// `err.stack` on destroy) is mapped back to the sources, a cost the SDK's users don't pay.
+process.setSourceMapsEnabled(false);
+
 let clients: Client[] = [];
 let proxy: BlackholeProxy | null = null;
 let dropping = false;
 let drops = 0;
 let reconnects = 0;
+/** Connection attempts the SDK made to come back after drops (each `reconnecting`). */
+let attempts = 0;
 const replay = new LatencyHistogram();
 const live = new LatencyHistogram();
 /** From each drop to the client's `connected` again. */
 const away = new LatencyHistogram();
+/** How late this process ran its clients' callbacks: a busy generator shows here first. */
+const loopDelay = monitorEventLoopDelay({ resolution: 20 });
 
 process.on('message', (message: DropsToWorker) => {
   if (message.type === 'start') void start(message);
@@ -96,6 +106,9 @@ function openClient(base: string, port: number, localAddress: string, spec: Drop
     client.resumedUs = now;
     reconnects++;
   });
+  sdk.on('reconnecting', () => {
+    if (client.droppedUs !== null) attempts++;
+  });
   sdk.on('gap', () => {
     client.gaps++;
   });
@@ -122,6 +135,7 @@ function receive(client: Client, message: Message): void {
 
 function startDrops(periodMs: number, jitterMs: number, awayMs: number): void {
   dropping = true;
+  loopDelay.enable();
   const schedule = (client: Client, inMs: number) => {
     client.timer = setTimeout(() => {
       if (!dropping) return;
@@ -140,6 +154,7 @@ function startDrops(periodMs: number, jitterMs: number, awayMs: number): void {
 
 async function finish(expected: number): Promise<void> {
   dropping = false;
+  loopDelay.disable();
   for (const client of clients) clearTimeout(client.timer);
   const deadline = Date.now() + FINISH_TIMEOUT_MS;
   while (clients.some((c) => c.lastOffset < expected) && Date.now() < deadline) await sleep(200);
@@ -152,9 +167,12 @@ async function finish(expected: number): Promise<void> {
     incomplete: clients.filter((c) => c.lastOffset < expected).length,
     drops,
     reconnects,
+    attempts,
     replay: replay.toSparse(),
     live: live.toSparse(),
     away: away.toSparse(),
+    loopDelayP99Ms: Math.round(loopDelay.percentile(99) / 1e6),
+    loopDelayMaxMs: Math.round(loopDelay.max / 1e6),
   };
   send({ type: 'result', result });
 }

@@ -1,12 +1,14 @@
 import type { ChildProcess } from 'node:child_process';
+import { setPriority } from 'node:os';
 import { extname, join } from 'node:path';
 import type { DropMode } from './drop-network.ts';
 import type { DropsToParent, DropsToWorker, DropsWorkerResult, SdkTransport } from './drops-protocol.ts';
 import { LatencyHistogram, type LatencySummary } from './histogram.ts';
+import { processTree, runQueueWaitNs, sampleProcesses } from './process-stats.ts';
 import type { ProgressLine } from './progress.ts';
 import { openPublishConnections, publishAtRate } from './publisher.ts';
 import { sourceAddress } from './subscriber-pool.ts';
-import { type RunningTarget, spawnWithFileLimit } from './targets.ts';
+import { generatorProfileArgs, type RunningTarget, spawnWithFileLimit } from './targets.ts';
 import type { TransportName } from './wire.ts';
 
 /**
@@ -14,7 +16,21 @@ import type { TransportName } from './wire.ts';
  * variant the proxy's two sockets for it, well under a process's 20,000 open files.
  */
 const CLIENTS_PER_WORKER = 2000;
+/**
+ * The load generator's children run at this nice level. The server and its clients share the
+ * two cores here, and the scheduler shares a core evenly among runnable processes: five
+ * children at 10,000 clients would get five shares to the server's one, starving the server
+ * of the CPU it has on a machine of its own. Niced, the server runs whenever it has work; the
+ * clients take what is left, and their own lateness shows in their event-loop delay.
+ */
+const GENERATOR_NICE = 10;
 const START_TIMEOUT_MS = 180_000;
+/**
+ * Clients per source address are sourceAddress's ÷ this. A silent drop leaves the proxy's
+ * upstream socket open on the client's address, and the proxy's live upstreams use it too: at
+ * 10,000 clients on one address its ephemeral ports ran out and most clients never connected.
+ */
+const ADDRESS_SPREAD: Readonly<Record<DropMode, number>> = { cut: 1, silent: 4 };
 /** A child reports within the finish timeout (30 s) and this margin. */
 const RESULT_TIMEOUT_MS = 60_000;
 const CHANNEL = 'drops';
@@ -56,6 +72,8 @@ export interface DropsResult {
   readonly incomplete: number;
   readonly drops: number;
   readonly reconnects: number;
+  /** The SDK's connection attempts per drop, the failed ones while the network was down included. */
+  readonly attemptsPerDrop: number;
   /** Publish → delivery of the messages that came through a resume (published while away). */
   readonly replay: LatencySummary;
   readonly live: LatencySummary;
@@ -65,6 +83,34 @@ export interface DropsResult {
   readonly serverConnectionsMax: number;
   /** serverConnectionsMax / clients: what dead peers piled up (silent: the server half is left open). */
   readonly serverConnectionsRatio: number;
+  /**
+   * Who is busy while clients drop, from utime + stime in /proc each second, as % of one core:
+   * the server (all its processes), and the load-generator children (the mean over children).
+   * A side that sits near 100 % is the bottleneck; the machine has 2 cores for both.
+   */
+  readonly serverCpu: CpuSummary;
+  readonly generatorCpu: CpuSummary;
+  readonly generatorChildren: number;
+  /** The load generator's event-loop delay (worst child): how late its clients' timers and reads ran. */
+  readonly generatorLoopDelayP99Ms: number;
+  readonly generatorLoopDelayMaxMs: number;
+  /**
+   * Time the server was runnable but waited for a core, % of the wall time (/proc schedstat):
+   * a server with low CPU and high wait was starved by the other processes, not idle.
+   */
+  readonly serverRunQueueWait: CpuSummary;
+  /**
+   * Per second: [seconds since publishing began, server CPU %, generator CPU % (all children),
+   * server connections, server run-queue wait %].
+   */
+  readonly timeline: readonly (readonly [number, number, number, number, number])[];
+}
+
+export interface CpuSummary {
+  /** Mean over the seconds of publishing, % of one core. */
+  readonly meanPercent: number;
+  /** The busiest second. */
+  readonly maxPercent: number;
 }
 
 interface Worker {
@@ -96,14 +142,20 @@ export async function runDrops(
 ): Promise<DropsResult> {
   const port = Number(new URL(running.baseUrl).port);
   const workers = spawnWorkers(Math.max(1, Math.ceil(params.clients / CLIENTS_PER_WORKER)));
-  const sampler = new ConnectionSampler(running.baseUrl);
+  const sampler = new ConnectionSampler(
+    running.baseUrl,
+    running.pid,
+    workers.map((w) => w.child.pid ?? 0),
+  );
   try {
     await Promise.all(workers.map((w) => next(w, 'hello', START_TIMEOUT_MS)));
     let first = 0;
     workers.forEach((worker, w) => {
       const share =
         Math.floor(params.clients / workers.length) + (w < params.clients % workers.length ? 1 : 0);
-      const localAddresses = Array.from({ length: share }, (_, i) => sourceAddress(params.block, first + i));
+      const localAddresses = Array.from({ length: share }, (_, i) =>
+        sourceAddress(params.block, (first + i) * ADDRESS_SPREAD[params.mode]),
+      );
       first += share;
       send(worker, {
         type: 'start',
@@ -157,7 +209,7 @@ export async function runDrops(
       (m) => m.result,
     );
     sampler.stop();
-    return summarize(params, ready, accepted, outcome.published, results, sampler.max);
+    return summarize(params, ready, accepted, outcome.published, results, sampler);
   } finally {
     sampler.stop();
     await closeWorkers(workers);
@@ -170,8 +222,10 @@ function summarize(
   accepted: number,
   published: number,
   results: readonly DropsWorkerResult[],
-  serverMax: number,
+  sampler: ConnectionSampler,
 ): DropsResult {
+  const serverMax = sampler.max;
+  const children = Math.max(1, results.length);
   const merged = (pick: (r: DropsWorkerResult) => number[]) => {
     const histogram = new LatencyHistogram();
     for (const result of results) histogram.addSparse(pick(result));
@@ -195,24 +249,63 @@ function summarize(
     incomplete: total((r) => r.incomplete),
     drops: total((r) => r.drops),
     reconnects: total((r) => r.reconnects),
+    attemptsPerDrop:
+      Math.round(
+        (total((r) => r.attempts ?? 0) /
+          Math.max(
+            1,
+            total((r) => r.drops),
+          )) *
+          10,
+      ) / 10,
     replay: merged((r) => r.replay),
     live: merged((r) => r.live),
     away: merged((r) => r.away),
     serverConnectionsMax: serverMax,
     serverConnectionsRatio: Math.round((serverMax / Math.max(1, params.clients)) * 100) / 100,
+    serverCpu: cpuSummary(sampler.timeline.map((s) => s[1])),
+    generatorCpu: cpuSummary(sampler.timeline.map((s) => s[2] / children)),
+    generatorChildren: results.length,
+    generatorLoopDelayP99Ms: Math.max(0, ...results.map((r) => r.loopDelayP99Ms)),
+    generatorLoopDelayMaxMs: Math.max(0, ...results.map((r) => r.loopDelayMaxMs)),
+    serverRunQueueWait: cpuSummary(sampler.timeline.map((s) => s[4])),
+    timeline: sampler.timeline,
   };
 }
 
-/** Samples the server's open connections (`pushwire_connections_open`, every transport) each second. */
+/**
+ * A scrape of /metrics costs the server time in proportion to its connections (prom-client's
+ * default process metrics list every handle and open file): every second it was several % of
+ * the server's CPU at 10,000 clients, so the connection count is read less often than the CPU.
+ */
+const METRICS_EVERY_S = 3;
+
+/**
+ * Each second: the CPU time the server and the load-generator children spent since the last
+ * one, and the server's open connections (`pushwire_connections_open`, every transport) as of
+ * the last scrape.
+ */
 class ConnectionSampler {
   max = 0;
   last = 0;
+  readonly timeline: [number, number, number, number, number][] = [];
   private timer: NodeJS.Timeout | null = null;
+  private since = 0;
+  private cpu = { at: 0, server: 0, generator: 0, serverWaitNs: 0 };
 
-  constructor(private readonly baseUrl: string) {}
+  constructor(
+    private readonly baseUrl: string,
+    private readonly serverPid: number,
+    private readonly generatorPids: readonly number[],
+  ) {}
 
   start(onSample: () => void): void {
+    this.since = Date.now();
+    this.cpu = this.readCpu();
+    let second = 0;
     this.timer = setInterval(() => {
+      this.sampleCpu();
+      if (second++ % METRICS_EVERY_S !== 0) return onSample();
       this.sample()
         .then(onSample)
         .catch(() => {});
@@ -222,6 +315,30 @@ class ConnectionSampler {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+  }
+
+  private readCpu() {
+    const server = processTree([this.serverPid]);
+    return {
+      at: performance.now(),
+      server: sampleProcesses(server).cpuMs,
+      serverWaitNs: runQueueWaitNs(server),
+      generator: sampleProcesses(this.generatorPids).cpuMs,
+    };
+  }
+
+  private sampleCpu(): void {
+    const now = this.readCpu();
+    const wallMs = now.at - this.cpu.at;
+    const percent = (cpuMs: number) => Math.round((cpuMs / wallMs) * 100);
+    this.timeline.push([
+      Math.round((Date.now() - this.since) / 1000),
+      percent(now.server - this.cpu.server),
+      percent(now.generator - this.cpu.generator),
+      this.last,
+      percent((now.serverWaitNs - this.cpu.serverWaitNs) / 1e6),
+    ]);
+    this.cpu = now;
   }
 
   private async sample(): Promise<void> {
@@ -234,13 +351,24 @@ class ConnectionSampler {
   }
 }
 
+function cpuSummary(percents: readonly number[]): CpuSummary {
+  if (percents.length === 0) return { meanPercent: 0, maxPercent: 0 };
+  return {
+    meanPercent: Math.round(sum(percents) / percents.length),
+    maxPercent: Math.round(Math.max(...percents)),
+  };
+}
+
 function spawnWorkers(count: number): Worker[] {
   const file = join(import.meta.dirname, `drops-worker${extname(import.meta.filename)}`);
   const loader = file.endsWith('.ts') ? ['--import', 'tsx'] : [];
   // The SDK as this process resolves it (the sources under @pushwire/source).
   const conditions = process.execArgv.filter((arg) => arg.startsWith('--conditions'));
   return Array.from({ length: count }, () => {
-    const child = spawnWithFileLimit(process.execPath, [...conditions, ...loader, file], 'ipc');
+    // With `--profile`, the generator's children are profiled too: what a client's reconnect costs.
+    const profile = generatorProfileArgs('generator');
+    const child = spawnWithFileLimit(process.execPath, [...profile, ...conditions, ...loader, file], 'ipc');
+    if (child.pid !== undefined) setPriority(child.pid, GENERATOR_NICE);
     const worker: Worker = { child, inbox: [], waiter: null, ready: 0, drops: 0, reconnects: 0 };
     child.on('message', (message: DropsToParent) => {
       if (message.type === 'progress') {

@@ -73,3 +73,20 @@ function readRssKb(pid: number): number {
     return 0;
   }
 }
+
+/**
+ * Nanoseconds `pids` spent runnable but waiting for a core (field 2 of /proc/PID/schedstat),
+ * summed. A process that gets little CPU and waits little is idle; one that waits is starved:
+ * the machine has more runnable work than cores.
+ */
+export function runQueueWaitNs(pids: readonly number[]): number {
+  let waited = 0;
+  for (const pid of pids) {
+    try {
+      waited += Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]);
+    } catch {
+      // Exited, or a kernel without schedstats: counts as 0.
+    }
+  }
+  return waited;
+}

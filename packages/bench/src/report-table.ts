@@ -161,6 +161,19 @@ const DROPS: readonly Column<DropsResult>[] = [
   { title: 'drops', cell: (r) => n(r.drops) },
   { title: 'server conns max', cell: (r) => n(r.serverConnectionsMax) },
   { title: '×clients', cell: (r) => r.serverConnectionsRatio.toFixed(2) },
+  { title: 'server CPU % mean/max', cell: (r) => `${r.serverCpu.meanPercent}/${r.serverCpu.maxPercent}` },
+  {
+    title: 'server wait % mean/max',
+    cell: (r) => `${r.serverRunQueueWait.meanPercent}/${r.serverRunQueueWait.maxPercent}`,
+  },
+  {
+    title: 'gen CPU % per child mean/max',
+    cell: (r) => `${r.generatorCpu.meanPercent}/${r.generatorCpu.maxPercent} ×${r.generatorChildren}`,
+  },
+  {
+    title: 'gen loop delay p99/max ms',
+    cell: (r) => `${r.generatorLoopDelayP99Ms}/${r.generatorLoopDelayMaxMs}`,
+  },
 ];
 
 const CAPACITY: readonly Column<CapacityResult>[] = [

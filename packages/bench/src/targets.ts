@@ -100,6 +100,12 @@ export function profileNodeTargets(dir: string): void {
   nodeProfileArgs = ['--cpu-prof', '--cpu-prof-dir', dir];
 }
 
+/** The `node` flags that profile a load-generator process into `--profile`'s `sub` folder (else none). */
+export function generatorProfileArgs(sub: string): readonly string[] {
+  const dir = nodeProfileArgs[2];
+  return dir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', join(dir, sub)];
+}
+
 /** Starts a Node server process and waits for its `... listening on http://host:port` line. */
 async function startNodeServer(args: readonly string[]): Promise<{ child: ChildProcess; baseUrl: string }> {
   const child = spawnWithFileLimit(process.execPath, [...nodeProfileArgs, ...args], 'pipe');
