@@ -141,23 +141,58 @@ describe('dead peers', () => {
   });
 
   test('every push connection has TCP keepalive on the server side', async () => {
-    // Sockets of earlier tests (an idle HTTP keep-alive connection has no TCP keepalive: the
-    // server's --keep-alive-timeout ends it) are left out by their peer address.
-    const serverSockets = async () => {
-      const socket = await run('ss', ['-tnoH', 'state', 'established', `( sport = :${server.port} )`]);
-      return socket.stdout.trim().split('\n').filter(Boolean);
+    // Each connection on a socket of its own (fetch would reuse an earlier test's keep-alive
+    // socket), found in ss by its client port.
+    const clientSockets = async () => {
+      const all = await run('ss', ['-tnH', 'state', 'established', `( dport = :${server.port} )`]);
+      return all.stdout
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => Number(line.trim().split(/\s+/)[2]!.split(':').pop()));
     };
-    const peerOf = (line: string) => line.trim().split(/\s+/)[3];
-    const earlier = new Set((await serverSockets()).map(peerOf));
-    const stream = await open(server, 'stream');
-    // While sent bytes wait for their ACK, ss shows the retransmit timer instead: look again then.
-    let lines: string[] = [];
-    await eventually(async () => {
-      lines = (await serverSockets()).filter((line) => !earlier.has(peerOf(line)));
-      return lines.length >= 1 && lines.every((line) => !/timer:\(on,/.test(line));
-    }, 'every sent byte to be acknowledged');
-    for (const line of lines) assert.match(line, /timer:\(keepalive,/, line);
-    stream.close();
+    const earlierPorts = new Set(await clientSockets());
+    const clientPorts: number[] = [];
+    const sockets: Socket[] = [];
+    for (const path of ['/stream?channel=dead-peers', '/sse?channel=dead-peers']) {
+      const socket = connect(server.port, '127.0.0.1');
+      socket.on('error', () => {});
+      sockets.push(socket);
+      await new Promise<void>((resolve) => socket.once('connect', resolve));
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+      let text = '';
+      await within(
+        new Promise<void>((resolve) =>
+          socket.on('data', (chunk: Buffer) => {
+            text += chunk.toString('latin1');
+            if (text.includes('connected')) resolve();
+          }),
+        ),
+        `${path}'s connected event`,
+      );
+      clientPorts.push(socket.localPort!);
+    }
+    const ws = await open(server, 'websocket');
+    // The WebSocket's client port: the one client socket to the server that is new and not the others'.
+    for (const port of await clientSockets()) {
+      if (!clientPorts.includes(port) && !earlierPorts.has(port)) clientPorts.push(port);
+    }
+    try {
+      // While sent bytes wait for their ACK, ss shows the retransmit timer instead: look again then.
+      let lines: string[] = [];
+      await eventually(async () => {
+        const all = await run('ss', ['-tnoH', 'state', 'established', `( sport = :${server.port} )`]);
+        lines = all.stdout
+          .trim()
+          .split('\n')
+          .filter((line) => clientPorts.some((port) => line.includes(`127.0.0.1:${port} `)));
+        return lines.length === 3 && lines.every((line) => !/timer:\(on,/.test(line));
+      }, 'the three connections, every sent byte acknowledged');
+      for (const line of lines) assert.match(line, /timer:\(keepalive,/, line);
+    } finally {
+      ws.close();
+      for (const socket of sockets) socket.destroy();
+    }
   });
 
   test('a stream whose bytes stop draining is closed after a few heartbeats; a reader stays', async () => {
