@@ -62,7 +62,8 @@ export function readSubscribeQuery(
     const seen = new Set<string>();
     for (const channel of channels) {
       assertChannel(channel);
-      if (seen.has(channel)) throw new PushwireError('invalid_request', `channel "${channel}" is given twice`);
+      if (seen.has(channel))
+        throw new PushwireError('invalid_request', `channel "${channel}" is given twice`);
       seen.add(channel);
     }
   }

@@ -141,7 +141,12 @@ export function longPollTransport(context: TransportContext): Transport {
   };
 }
 
-function pollFailed(context: TransportContext, res: ServerResponse, params: SubscribeParams, error: unknown): void {
+function pollFailed(
+  context: TransportContext,
+  res: ServerResponse,
+  params: SubscribeParams,
+  error: unknown,
+): void {
   context.report('poll', error);
   sendError(res, error, params.headers);
 }
