@@ -36,6 +36,12 @@ export function readReplaceTarget(query: URLSearchParams): ReplaceTarget | null 
   return { clientId, key };
 }
 
+/** What a GET subscribe request asks for. */
+export interface SubscribeQuery {
+  readonly channels: readonly string[];
+  readonly cursor: Cursor | null;
+}
+
 /** The channels and cursor of a GET subscribe request (SSE, stream, long poll), validated. */
 export function readSubscribeQuery(
   req: IncomingMessage,
@@ -43,18 +49,23 @@ export function readSubscribeQuery(
   maxChannels: number,
   /** A header that names the cursor and wins over `?cursor=` (SSE's Last-Event-ID), if any. */
   cursorHeader: string | null,
-): { channels: string[]; cursor: Cursor | null } {
+): SubscribeQuery {
   const channels = query.getAll('channel');
   if (channels.length === 0)
     throw new PushwireError('invalid_request', 'give at least one channel: ?channel=NAME');
   if (channels.length > maxChannels) {
     throw new PushwireError('too_many_channels', `at most ${maxChannels} channels per connection`);
   }
-  const seen = new Set<string>();
-  for (const channel of channels) {
-    assertChannel(channel);
-    if (seen.has(channel)) throw new PushwireError('invalid_request', `channel "${channel}" is given twice`);
-    seen.add(channel);
+  if (channels.length === 1) {
+    assertChannel(channels[0]!);
+  } else {
+    const seen = new Set<string>();
+    for (const channel of channels) {
+      assertChannel(channel);
+      if (seen.has(channel))
+        throw new PushwireError('invalid_request', `channel "${channel}" is given twice`);
+      seen.add(channel);
+    }
   }
   const header = cursorHeader === null ? undefined : req.headers[cursorHeader];
   const text = (typeof header === 'string' && header !== '' ? header : null) ?? query.get('cursor');

@@ -1,13 +1,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Hub } from '../core/index.ts';
+import type { Hub, Identity } from '../core/index.ts';
 import { asPushwireError, PushwireError } from '../protocol/index.ts';
 import { sendError, type Transport, type Wire } from '../transports/index.ts';
 import type { Config } from './config/index.ts';
 import { answerSocket, type EdgeLog, isClientGone } from './edge.ts';
 import type { ConnectAuth } from './hooks/connect-auth.ts';
 import type { Metrics } from './metrics.ts';
-import { readReplaceTarget, readSubscribeQuery } from './request-input.ts';
+import {
+  type ReplaceTarget,
+  readReplaceTarget,
+  readSubscribeQuery,
+  type SubscribeQuery,
+} from './request-input.ts';
 import { type RequestTarget, readTarget } from './request-target.ts';
 import type { SessionReplacer } from './session-replacer.ts';
 
@@ -66,6 +71,8 @@ export const TCP_KEEPALIVE_MS = 30_000;
 
 const ANY_ORIGIN: Readonly<Record<string, string>> = Object.freeze({ 'Access-Control-Allow-Origin': '*' });
 const VARY_ORIGIN: Readonly<Record<string, string>> = Object.freeze({ Vary: 'Origin' });
+/** A WebSocket names its channels later, in its frames. */
+const NO_QUERY: SubscribeQuery = Object.freeze({ channels: [], cursor: null });
 
 /**
  * Maps Pushwire's paths to handlers: each transport at its path, the publish API, health,
@@ -130,19 +137,25 @@ export class Router {
       this.error(exchange, new PushwireError('method_not_allowed', `use ${route.method} on ${target.path}`));
       return true;
     }
-    const failed = (error: unknown) => {
-      try {
-        this.error(exchange, error);
-      } catch (answering) {
-        this.lastResort('request', answering, () => res.destroy());
-      }
-    };
+    // No promise nor closure per request unless the handler goes async.
+    let result: Promise<void> | void;
     try {
-      Promise.resolve(route.handler(exchange)).catch(failed);
+      result = route.handler(exchange);
     } catch (error) {
-      failed(error);
+      this.failed(exchange, error);
+      return true;
     }
+    if (result) result.catch((error: unknown) => this.failed(exchange, error));
     return true;
+  }
+
+  /** A handler's failure, answered with the error shape; a failure to answer is a last resort. */
+  private failed(exchange: Exchange, error: unknown): void {
+    try {
+      this.error(exchange, error);
+    } catch (answering) {
+      this.lastResort('request', answering, () => exchange.res.destroy());
+    }
   }
 
   /**
@@ -208,7 +221,7 @@ export class Router {
     socket.on('error', destroySocket);
     const wire: Wire = { kind: 'upgrade', req, socket, head };
     const headers = this.corsHeaders(req);
-    this.open(wire, target, headers, transport)
+    new Promise<void>((opened) => opened(this.open(wire, target, headers, transport)))
       .catch((error: unknown) => this.refuse(transport, wire, error, headers))
       .catch((error: unknown) => this.lastResort('upgrade', error, () => socket.destroy()));
     return true;
@@ -230,39 +243,74 @@ export class Router {
   }
 
   /** A transport's path: its connection request, or a plain GET where an upgrade was due. */
-  private async connect(exchange: Exchange, transport: Transport): Promise<void> {
+  private connect(exchange: Exchange, transport: Transport): Promise<void> | void {
     const { req, res, target, headers } = exchange;
     if (transport.opens === 'upgrade') {
       throw new PushwireError('invalid_request', `GET ${target.path} needs a WebSocket upgrade`);
     }
     const wire: Wire = { kind: 'response', req, res };
-    await this.open(wire, target, headers, transport).catch((error: unknown) =>
-      this.refuse(transport, wire, error, headers),
-    );
+    let opening: Promise<void> | void;
+    try {
+      opening = this.open(wire, target, headers, transport);
+    } catch (error) {
+      this.refuse(transport, wire, error, headers);
+      return;
+    }
+    if (opening) return opening.catch((error: unknown) => this.refuse(transport, wire, error, headers));
   }
 
-  /** Validates and authenticates a connection request, then hands it to its transport. */
-  private async open(
+  /**
+   * Validates and authenticates a connection request, then hands it to its transport. At once
+   * when the identity needs no asking (no token, no connect hook): a promise only otherwise.
+   * Throws (or rejects) with the refusal.
+   */
+  private open(
     wire: Wire,
     target: RequestTarget,
     headers: Readonly<Record<string, string>>,
     transport: Transport,
-  ): Promise<void> {
+  ): Promise<void> | void {
     const { deps } = this;
     const { req } = wire;
     if (!deps.hub.running) throw new PushwireError('shutting_down');
     if (!this.originAllowed(req)) throw new PushwireError('forbidden', 'origin not allowed');
     const query =
       transport.opens === 'upgrade'
-        ? { channels: [], cursor: null }
+        ? NO_QUERY
         : readSubscribeQuery(req, target.query, deps.config.maxChannelsPerConnection, transport.cursorHeader);
     const replaces = readReplaceTarget(target.query);
-    const identity = await deps.auth.identify(req, target.query, transport.name);
+    const known = deps.auth.identifyAtOnce(req, target.query);
+    if (known) {
+      this.hand(wire, transport, query, replaces, known, headers);
+      return;
+    }
+    return deps.auth
+      .identify(req, target.query, transport.name)
+      .then((identity) => this.hand(wire, transport, query, replaces, identity, headers));
+  }
+
+  /** Hands an authenticated connection request to its transport. */
+  private hand(
+    wire: Wire,
+    transport: Transport,
+    query: SubscribeQuery,
+    replaces: ReplaceTarget | null,
+    identity: Identity,
+    headers: Readonly<Record<string, string>>,
+  ): void {
+    const { deps } = this;
+    const { req } = wire;
     if (wire.kind === 'upgrade' && wire.socket.destroyed) return;
     // A peer that vanished without a FIN is found by TCP on idle connections; busy ones by the writer.
     req.socket.setKeepAlive(true, TCP_KEEPALIVE_MS);
     if (replaces) deps.replacer.replace(replaces, identity);
-    transport.open(wire, { ...query, identity, headers, address: deps.clientAddress(req) || null });
+    transport.open(wire, {
+      channels: query.channels,
+      cursor: query.cursor,
+      identity,
+      headers,
+      address: deps.clientAddress(req) || null,
+    });
   }
 
   private refuse(

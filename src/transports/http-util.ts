@@ -2,11 +2,13 @@ import type { ServerResponse } from 'node:http';
 import { asPushwireError } from '../protocol/index.ts';
 import type { Wire } from './types.ts';
 
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+
 /** Answers with the documented error shape, unless the response has already begun. */
 export function sendError(
   res: ServerResponse,
   error: unknown,
-  headers: Readonly<Record<string, string>> = {},
+  headers: Readonly<Record<string, string>> = NO_HEADERS,
 ): void {
   if (res.headersSent || res.destroyed) return;
   const failure = asPushwireError(error);
@@ -19,18 +21,27 @@ export function refuseRequest(wire: Wire, error: unknown, headers: Readonly<Reco
   else wire.socket.destroy();
 }
 
+/**
+ * Answers `status` with a JSON body. `headers` are added to the head (CORS, Retry-After); they
+ * never name the three set here. The head goes to Node as a flat list: no object is built or
+ * copied per answer.
+ */
 export function sendJson(
   res: ServerResponse,
   status: number,
   body: string | Buffer,
-  headers: Readonly<Record<string, string>> = {},
+  headers: Readonly<Record<string, string>> = NO_HEADERS,
 ): void {
-  res.writeHead(status, {
-    'Content-Type': 'application/json; charset=utf-8',
-    'Cache-Control': 'no-store',
-    'Content-Length': Buffer.byteLength(body),
-    ...headers,
-  });
+  const head: (string | number)[] = [
+    'Content-Type',
+    'application/json; charset=utf-8',
+    'Cache-Control',
+    'no-store',
+    'Content-Length',
+    Buffer.byteLength(body),
+  ];
+  for (const name in headers) head.push(name, headers[name]!);
+  res.writeHead(status, head);
   res.end(body);
 }
 

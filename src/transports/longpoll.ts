@@ -121,15 +121,34 @@ export function longPollTransport(context: TransportContext): Transport {
     cursorHeader: null,
     open(wire, params) {
       if (wire.kind !== 'response') return;
-      servePoll(context, wire.res, params, pending, lingering).catch((error) => {
-        context.report('poll', error);
-        sendError(wire.res, error, params.headers);
-      });
+      const { res } = wire;
+      // Most polls are answered (or wait) from memory: no promise nor closure for those.
+      if (params.cursor && params.channels.length === 1) {
+        try {
+          if (answerFromMemory(context, res, params, pending, lingering)) return;
+        } catch (error) {
+          pollFailed(context, res, params, error);
+          return;
+        }
+      }
+      servePoll(context, res, params, pending, lingering).catch((error: unknown) =>
+        pollFailed(context, res, params, error),
+      );
     },
     refuse: refuseRequest,
     connectionCount: () => pending.size,
     close: () => lingering.close(),
   };
+}
+
+function pollFailed(
+  context: TransportContext,
+  res: ServerResponse,
+  params: SubscribeParams,
+  error: unknown,
+): void {
+  context.report('poll', error);
+  sendError(res, error, params.headers);
 }
 
 async function servePoll(
@@ -149,7 +168,7 @@ async function servePoll(
     }
     return;
   }
-  if (params.channels.length === 1 && answerFromMemory(context, res, params, pending, lingering)) return;
+  // A one-channel poll memory could answer was answered before this (open).
   const poll = new HeldPoll(context, res, params.headers, pending, lingering);
   let session: Session;
   try {

@@ -30,6 +30,15 @@ export class ConnectAuth {
     private readonly log: (msg: string, err: unknown) => void,
   ) {}
 
+  /**
+   * Who the connection is when nobody need be asked (no token to verify, no connect hook):
+   * the same identity `identify` would give, without a promise. Null otherwise: then call
+   * `identify`.
+   */
+  identifyAtOnce(req: IncomingMessage, query: URLSearchParams): Identity | null {
+    return this.hook ? null : this.tokens.identifyAtOnce(bearerToken(req, query));
+  }
+
   /** `transport`: the transport the client connects with; null for a client's POST /publish. */
   async identify(
     req: IncomingMessage,
