@@ -76,8 +76,13 @@ export class Subscriptions {
   }
 
   /** Throws not_subscribed unless every one of `added` is still its channel's subscription. */
-  assertStillSubscribed(added: readonly Subscription[]): void {
-    for (const subscription of added) {
+  assertStillSubscribed(added: Subscription | readonly Subscription[]): void {
+    if (!Array.isArray(added)) {
+      const one = added as Subscription;
+      if (this.byChannel.get(one.channel) !== one) throw new PushwireError('not_subscribed');
+      return;
+    }
+    for (const subscription of added as readonly Subscription[]) {
       if (this.byChannel.get(subscription.channel) !== subscription)
         throw new PushwireError('not_subscribed');
     }

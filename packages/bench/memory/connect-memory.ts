@@ -129,7 +129,7 @@ for (const transport of transports) {
     // Held polls: give the server time to take each one in.
     await sleep(transport === 'poll' ? 2000 : 300);
     const line = await probe(child, lines, 'heap-probe {');
-    const { grown, gcsBetween, live } = JSON.parse(line.slice('heap-probe '.length)) as Record<string, number>;
+    const { grown, gcsBetween, live } = JSON.parse(line.slice('heap-probe '.length)) as { grown: number; gcsBetween: number; live: number };
     const allocated = gcsBetween === 0 ? Math.round(grown / N) : null;
     console.log(
       JSON.stringify({ transport, target, N, allocatedPerConnect: allocated, gcsBetween, livePerConnection: Math.round(live / N) }),
