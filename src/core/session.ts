@@ -9,7 +9,7 @@ import type { OutboundBatch, OutboundMessage } from './outbound.ts';
 import { type History, plan } from './resume-plan.ts';
 import { type CommandHost, carryOut } from './session-commands.ts';
 import { Credentials, type CredentialsHost } from './session-credentials.ts';
-import { type Subscription, Subscriptions } from './subscriptions.ts';
+import { type Subscription, Subscriptions, type SubscriptionsOwner } from './subscriptions.ts';
 import type {
   CloseRequest,
   CommandResult,
@@ -47,7 +47,7 @@ const NOTHING: readonly Publication[] = [];
  * credentials (Credentials). Subscribing, refreshing and ending it happen here; the commands
  * of its client are carried out by session-commands.ts.
  */
-export class Session {
+export class Session implements SubscriptionsOwner {
   readonly id: string;
   readonly transport: TransportName;
   readonly connectedAt = Date.now();
@@ -77,12 +77,8 @@ export class Session {
     this.transport = transport;
     this.sink = sink;
     this.host = host;
-    this.credentials = new Credentials(identity, host, (request) => this.end(request));
-    this.subscriptions = new Subscriptions(
-      sink,
-      (publication) => host.recent(publication),
-      () => this.pastDeadline(),
-    );
+    this.credentials = new Credentials(identity, host, this);
+    this.subscriptions = new Subscriptions(sink, this);
   }
 
   /** Who the connection is, with the rights of its latest credentials. */
@@ -289,6 +285,16 @@ export class Session {
   private drop(subscription: Subscription): void {
     this.subscriptions.delete(subscription);
     this.host.detach(subscription.channel, this);
+  }
+
+  /** For Subscriptions: a replayed publication as the hub keeps it. */
+  recentMessage(publication: Publication): OutboundMessage {
+    return this.host.recent(publication);
+  }
+
+  /** For Subscriptions: true when nothing more may go out (see pastDeadline). */
+  stopped(): boolean {
+    return this.pastDeadline();
   }
 
   /**

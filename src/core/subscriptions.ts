@@ -21,6 +21,14 @@ export interface Subscription {
   segment: string;
 }
 
+/** What a connection's subscriptions ask of its session. */
+export interface SubscriptionsOwner {
+  /** The message of a replayed publication, sharing encodings where the hub has them. */
+  recentMessage(publication: Publication): OutboundMessage;
+  /** True when nothing more may go out (the connection closed or its credentials expired). */
+  stopped(): boolean;
+}
+
 /**
  * A connection's channels and its position on each, which make its cursor. Every message
  * reaches the sink once, in offset order per channel, with gaps reported, whichever way it
@@ -31,10 +39,8 @@ export class Subscriptions {
 
   constructor(
     private readonly sink: SessionSink,
-    /** The message of a replayed publication, sharing encodings where the hub has them. */
-    private readonly recent: (publication: Publication) => OutboundMessage,
-    /** True when nothing more may go out (the connection closed or its credentials expired). */
-    private readonly stopped: () => boolean,
+    /** An object, not closures: they would be kept per connection. */
+    private readonly owner: SubscriptionsOwner,
   ) {}
 
   get size(): number {
@@ -104,7 +110,8 @@ export class Subscriptions {
     if (gap)
       this.reportGap(subscription, gap.reason, gap.lastOffset, subscription.epoch, subscription.offset + 1);
     for (const publication of replay) {
-      if (publication.offset > subscription.offset) this.deliver(subscription, this.recent(publication));
+      if (publication.offset > subscription.offset)
+        this.deliver(subscription, this.owner.recentMessage(publication));
     }
     const buffered = subscription.buffer ?? [];
     subscription.buffer = null;
@@ -131,7 +138,7 @@ export class Subscriptions {
   }
 
   private deliver(subscription: Subscription, message: OutboundMessage): void {
-    if (this.stopped()) return;
+    if (this.owner.stopped()) return;
     if (message.epoch !== subscription.epoch) {
       this.reportGap(subscription, 'epoch', subscription.offset, message.epoch, message.offset);
     } else if (message.offset <= subscription.offset) {

@@ -30,7 +30,18 @@ function start(target: string): Promise<{ child: ChildProcess; base: string; lin
   const args =
     target === 'raw'
       ? ['--import', 'tsx', join(HERE, '..', 'targets', 'raw-server.ts'), '--port', '0']
-      : [pushwireBin(), 'serve', '--api-key', 'bench-key-0123456789abcdef', '--max-connections', 'off', '--max-connections-per-ip', 'off', '--port', '0'];
+      : [
+          pushwireBin(),
+          'serve',
+          '--api-key',
+          'bench-key-0123456789abcdef',
+          '--max-connections',
+          'off',
+          '--max-connections-per-ip',
+          'off',
+          '--port',
+          '0',
+        ];
   const child = spawn(process.execPath, [...NODE_FLAGS, ...args, '--host', '127.0.0.1'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -129,10 +140,21 @@ for (const transport of transports) {
     // Held polls: give the server time to take each one in.
     await sleep(transport === 'poll' ? 2000 : 300);
     const line = await probe(child, lines, 'heap-probe {');
-    const { grown, gcsBetween, live } = JSON.parse(line.slice('heap-probe '.length)) as { grown: number; gcsBetween: number; live: number };
+    const { grown, gcsBetween, live } = JSON.parse(line.slice('heap-probe '.length)) as {
+      grown: number;
+      gcsBetween: number;
+      live: number;
+    };
     const allocated = gcsBetween === 0 ? Math.round(grown / N) : null;
     console.log(
-      JSON.stringify({ transport, target, N, allocatedPerConnect: allocated, gcsBetween, livePerConnection: Math.round(live / N) }),
+      JSON.stringify({
+        transport,
+        target,
+        N,
+        allocatedPerConnect: allocated,
+        gcsBetween,
+        livePerConnection: Math.round(live / N),
+      }),
     );
     for (const close of [...keep, ...warm]) close();
     child.kill('SIGTERM');
