@@ -1,6 +1,6 @@
 import {
-  composeCursor,
   cursorSegment,
+  EMPTY_CURSOR,
   type GapEvent,
   type GapReason,
   type Publication,
@@ -96,7 +96,10 @@ export class Subscriptions {
 
   /** The connection's position on all of its channels. */
   cursor(): string {
-    return composeCursor(this.segments());
+    // composeCursor's result, built without a generator: it runs on every connect.
+    let cursor = EMPTY_CURSOR;
+    for (const subscription of this.byChannel.values()) cursor += subscription.segment;
+    return cursor;
   }
 
   moveTo(subscription: Subscription, epoch: string, offset: number): void {
@@ -170,11 +173,5 @@ export class Subscriptions {
       cursor: this.cursor(),
     };
     this.sink.gap(event);
-  }
-
-  private *segments(): Generator<string> {
-    for (const subscription of this.byChannel.values()) {
-      if (subscription.segment) yield subscription.segment;
-    }
   }
 }
