@@ -5,6 +5,7 @@
 // did run is reported as such, not counted). See docs/benchmarks.md.
 //
 // usage: node --import tsx packages/bench/memory/connect-memory.ts [N=1000] [transports=ws,sse,stream,poll] [targets=pushwire,raw]
+// CONNECT_MEMORY_BIN=path/to/bin/pushwire.js measures another build of Pushwire (an earlier commit's).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { dirname, join } from 'node:path';
@@ -31,7 +32,7 @@ function start(target: string): Promise<{ child: ChildProcess; base: string; lin
     target === 'raw'
       ? ['--import', 'tsx', join(HERE, '..', 'targets', 'raw-server.ts'), '--port', '0']
       : [
-          pushwireBin(),
+          process.env.CONNECT_MEMORY_BIN ?? pushwireBin(),
           'serve',
           '--api-key',
           'bench-key-0123456789abcdef',
