@@ -86,7 +86,10 @@ export class Channel {
     return this.members.size + this.watchers.size;
   }
 
-  /** The channel's latest position as this node knows it; null before its first publication. */
+  /**
+   * The channel's latest position as this node knows it; null until a publication, or a
+   * read of its empty stream (learnEmpty), tells it.
+   */
   get latest(): StreamPosition | null {
     return this.position;
   }
