@@ -83,6 +83,11 @@ export class Access {
     }
   }
 
+  /** Whether a read of `channel` waits for the application's word (askRead). */
+  asksRead(channel: string): boolean {
+    return Boolean(this.channelOptions(channel).subscribeHook);
+  }
+
   /** The application's word on a read, where the channel's namespace asks for it. */
   async askRead(identity: Identity, channel: string, clientId: string | null, op: ReadOp): Promise<void> {
     if (!this.channelOptions(channel).subscribeHook) return;

@@ -45,9 +45,20 @@ export class ChannelReads {
    */
   async positions(identity: Identity, channels: readonly string[]): Promise<Map<string, StreamPosition>> {
     for (const channel of channels) this.access.assertRead(identity, channel);
+    if (channels.length === 1) return this.positionOf(identity, channels[0]!);
     await Promise.all(channels.map((channel) => this.access.askRead(identity, channel, null, 'subscribe')));
     const tops = await Promise.all(channels.map((channel) => this.host.history(channel, { limit: 0 })));
     return new Map(channels.map((channel, i) => [channel, tops[i]!.top]));
+  }
+
+  /**
+   * `positions` for one channel, as nearly every poll asks: without rounds of promises, and
+   * without a history read when this node follows the channel and knows its position.
+   */
+  private async positionOf(identity: Identity, channel: string): Promise<Map<string, StreamPosition>> {
+    if (this.access.asksRead(channel)) await this.access.askRead(identity, channel, null, 'subscribe');
+    const known = this.channels.get(channel)?.settledPosition;
+    return new Map([[channel, known ?? (await this.host.history(channel, { limit: 0 })).top]]);
   }
 
   /**

@@ -86,9 +86,31 @@ export class Channel {
     return this.members.size + this.watchers.size;
   }
 
-  /** The channel's latest position as this node knows it; null before its first publication. */
+  /**
+   * The channel's latest position as this node knows it; null until a publication, or a
+   * read of its empty stream (learnEmpty), tells it.
+   */
   get latest(): StreamPosition | null {
     return this.position;
+  }
+
+  /**
+   * The latest position when memory can vouch for it (known, and no hole being mended):
+   * a subscriber without a cursor starts there without reading history.
+   */
+  get settledPosition(): StreamPosition | null {
+    return this.pending ? null : this.position;
+  }
+
+  /**
+   * A history read made while this node followed the channel found its stream empty
+   * (offset 0): that is the position until the first publication, which must follow it. Only
+   * offset 0 can be learned this way: no publication at or before it can still be on its way
+   * to `accept`, which would drop it as seen.
+   */
+  learnEmpty(top: StreamPosition): void {
+    if (this.position || this.pending || this.gone || top.offset !== 0) return;
+    this.position = { epoch: top.epoch, offset: 0 };
   }
 
   /** A publication from the broker. */

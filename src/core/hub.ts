@@ -301,8 +301,16 @@ export class Hub implements SessionHost {
     this.channels.leave(channel, session);
   }
 
-  historyFor(channel: string, since: StreamPosition | undefined): Promise<HistoryResult> {
-    return this.history(channel, since ? { since } : { limit: 0 });
+  positionOf(channel: string): StreamPosition | null {
+    return this.channels.get(channel)?.settledPosition ?? null;
+  }
+
+  async historyFor(channel: string, since: StreamPosition | undefined): Promise<HistoryResult> {
+    // The session is a member: the channel is followed, and its broker subscription is live.
+    const entry = this.channels.get(channel);
+    const history = await this.history(channel, since ? { since } : { limit: 0 });
+    if (entry && this.channels.get(channel) === entry) entry.learnEmpty(history.top);
+    return history;
   }
 
   recent(publication: Publication): OutboundMessage {

@@ -9,7 +9,7 @@ import type { OutboundBatch, OutboundMessage } from './outbound.ts';
 import { type History, plan } from './resume-plan.ts';
 import { type CommandHost, carryOut } from './session-commands.ts';
 import { Credentials, type CredentialsHost } from './session-credentials.ts';
-import { type Subscription, Subscriptions } from './subscriptions.ts';
+import { type Subscription, Subscriptions, type SubscriptionsOwner } from './subscriptions.ts';
 import type {
   CloseRequest,
   CommandResult,
@@ -25,7 +25,13 @@ export interface SessionHost extends CommandHost, CredentialsHost {
   readonly maxChannelsPerSession: number;
   attach(channel: string, session: Session): Promise<void>;
   detach(channel: string, session: Session): void;
+  /**
+   * The history a subscribing member of `channel` starts from (its cursor's replay, or just
+   * the top); called only once the member is attached.
+   */
   historyFor(channel: string, since: StreamPosition | undefined): Promise<History>;
+  /** The channel's latest position when this node can vouch for it without reading history. */
+  positionOf(channel: string): StreamPosition | null;
   recent(publication: Publication): OutboundMessage;
   /** The session is closed; `ending` says why when the server ended it. */
   forget(session: Session, ending: CloseRequest | null): void;
@@ -33,13 +39,15 @@ export interface SessionHost extends CommandHost, CredentialsHost {
 
 type SessionState = 'open' | 'closed';
 
+const NOTHING: readonly Publication[] = [];
+
 /**
  * One client connection's place in the hub: whether it is open, its channels and its position
  * on each (Subscriptions, which deliver in order to the sink its transport gave), and its
  * credentials (Credentials). Subscribing, refreshing and ending it happen here; the commands
  * of its client are carried out by session-commands.ts.
  */
-export class Session {
+export class Session implements SubscriptionsOwner {
   readonly id: string;
   readonly transport: TransportName;
   readonly connectedAt = Date.now();
@@ -69,12 +77,8 @@ export class Session {
     this.transport = transport;
     this.sink = sink;
     this.host = host;
-    this.credentials = new Credentials(identity, host, (request) => this.end(request));
-    this.subscriptions = new Subscriptions(
-      sink,
-      (publication) => host.recent(publication),
-      () => this.pastDeadline(),
-    );
+    this.credentials = new Credentials(identity, host, this);
+    this.subscriptions = new Subscriptions(sink, this);
   }
 
   /** Who the connection is, with the rights of its latest credentials. */
@@ -129,7 +133,17 @@ export class Session {
    * connection sees covers all of its channels. `onStart` runs right before the first
    * replayed message or gap, so a transport can send its reply (or first event) ahead of them.
    */
-  async subscribe(
+  subscribe(
+    requests: readonly SubscribeRequest[],
+    onStart?: (starts: readonly SubscribeStart[], cursor: string) => void,
+  ): Promise<readonly SubscribeStart[]> {
+    // Not itself async: one promise fewer per subscribe.
+    return requests.length === 1
+      ? this.subscribeOne(requests[0]!, onStart)
+      : this.subscribeMany(requests, onStart);
+  }
+
+  private async subscribeMany(
     requests: readonly SubscribeRequest[],
     onStart?: (starts: readonly SubscribeStart[], cursor: string) => void,
   ): Promise<readonly SubscribeStart[]> {
@@ -167,11 +181,52 @@ export class Session {
     }
   }
 
-  /** Carries out a client's command, with the client's rights: see carryOut. */
-  async execute(command: SessionCommand, reply: (result: CommandResult) => void): Promise<void> {
+  /**
+   * `subscribe` for one channel, as nearly every connection does: the same steps without the
+   * rounds of promises and arrays, and without a history read when there is nothing to replay
+   * and this node knows the channel's position.
+   */
+  private async subscribeOne(
+    { channel, since }: SubscribeRequest,
+    onStart?: (starts: readonly SubscribeStart[], cursor: string) => void,
+  ): Promise<readonly SubscribeStart[]> {
     this.assertOpen();
-    this.credentials.assertFresh();
-    await carryOut(command, this, this.host, reply);
+    const subscription = this.add(channel);
+    try {
+      if (this.host.access.asksRead(channel)) {
+        await this.host.access.askRead(this.identity, channel, this.id, 'subscribe');
+        // The application was asked: the client may have left or unsubscribed meanwhile.
+        this.subscriptions.assertStillSubscribed(subscription);
+      }
+      await this.host.attach(channel, this);
+      this.subscriptions.assertStillSubscribed(subscription);
+      const known = since ? null : this.host.positionOf(channel);
+      const { position, gap, replay } = known
+        ? { position: known, gap: null, replay: NOTHING }
+        : plan(subscription, since, await this.host.historyFor(channel, since));
+      this.subscriptions.assertStillSubscribed(subscription);
+      this.subscriptions.moveTo(subscription, position.epoch, position.offset);
+      const cursor = this.cursor();
+      const starts = [{ channel, position, cursor }];
+      onStart?.(starts, cursor);
+      this.subscriptions.replay(subscription, gap, replay);
+      return starts;
+    } catch (error) {
+      if (this.subscriptions.get(channel) === subscription) this.drop(subscription);
+      throw error;
+    }
+  }
+
+  /** Carries out a client's command, with the client's rights: see carryOut. */
+  execute(command: SessionCommand, reply: (result: CommandResult) => void): Promise<void> {
+    try {
+      this.assertOpen();
+      this.credentials.assertFresh();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    // Not itself async: one promise fewer per command.
+    return carryOut(command, this, this.host, reply);
   }
 
   /** How many channels the session is on. */
@@ -245,6 +300,16 @@ export class Session {
   private drop(subscription: Subscription): void {
     this.subscriptions.delete(subscription);
     this.host.detach(subscription.channel, this);
+  }
+
+  /** For Subscriptions: a replayed publication as the hub keeps it. */
+  recentMessage(publication: Publication): OutboundMessage {
+    return this.host.recent(publication);
+  }
+
+  /** For Subscriptions: true when nothing more may go out (see pastDeadline). */
+  stopped(): boolean {
+    return this.pastDeadline();
   }
 
   /**

@@ -1,6 +1,6 @@
 import {
-  composeCursor,
   cursorSegment,
+  EMPTY_CURSOR,
   type GapEvent,
   type GapReason,
   type Publication,
@@ -21,6 +21,14 @@ export interface Subscription {
   segment: string;
 }
 
+/** What a connection's subscriptions ask of its session. */
+export interface SubscriptionsOwner {
+  /** The message of a replayed publication, sharing encodings where the hub has them. */
+  recentMessage(publication: Publication): OutboundMessage;
+  /** True when nothing more may go out (the connection closed or its credentials expired). */
+  stopped(): boolean;
+}
+
 /**
  * A connection's channels and its position on each, which make its cursor. Every message
  * reaches the sink once, in offset order per channel, with gaps reported, whichever way it
@@ -31,10 +39,8 @@ export class Subscriptions {
 
   constructor(
     private readonly sink: SessionSink,
-    /** The message of a replayed publication, sharing encodings where the hub has them. */
-    private readonly recent: (publication: Publication) => OutboundMessage,
-    /** True when nothing more may go out (the connection closed or its credentials expired). */
-    private readonly stopped: () => boolean,
+    /** An object, not closures: they would be kept per connection. */
+    private readonly owner: SubscriptionsOwner,
   ) {}
 
   get size(): number {
@@ -76,8 +82,13 @@ export class Subscriptions {
   }
 
   /** Throws not_subscribed unless every one of `added` is still its channel's subscription. */
-  assertStillSubscribed(added: readonly Subscription[]): void {
-    for (const subscription of added) {
+  assertStillSubscribed(added: Subscription | readonly Subscription[]): void {
+    if (!Array.isArray(added)) {
+      const one = added as Subscription;
+      if (this.byChannel.get(one.channel) !== one) throw new PushwireError('not_subscribed');
+      return;
+    }
+    for (const subscription of added as readonly Subscription[]) {
       if (this.byChannel.get(subscription.channel) !== subscription)
         throw new PushwireError('not_subscribed');
     }
@@ -85,7 +96,10 @@ export class Subscriptions {
 
   /** The connection's position on all of its channels. */
   cursor(): string {
-    return composeCursor(this.segments());
+    // composeCursor's result, built without a generator: it runs on every connect.
+    let cursor = EMPTY_CURSOR;
+    for (const subscription of this.byChannel.values()) cursor += subscription.segment;
+    return cursor;
   }
 
   moveTo(subscription: Subscription, epoch: string, offset: number): void {
@@ -99,7 +113,8 @@ export class Subscriptions {
     if (gap)
       this.reportGap(subscription, gap.reason, gap.lastOffset, subscription.epoch, subscription.offset + 1);
     for (const publication of replay) {
-      if (publication.offset > subscription.offset) this.deliver(subscription, this.recent(publication));
+      if (publication.offset > subscription.offset)
+        this.deliver(subscription, this.owner.recentMessage(publication));
     }
     const buffered = subscription.buffer ?? [];
     subscription.buffer = null;
@@ -126,7 +141,7 @@ export class Subscriptions {
   }
 
   private deliver(subscription: Subscription, message: OutboundMessage): void {
-    if (this.stopped()) return;
+    if (this.owner.stopped()) return;
     if (message.epoch !== subscription.epoch) {
       this.reportGap(subscription, 'epoch', subscription.offset, message.epoch, message.offset);
     } else if (message.offset <= subscription.offset) {
@@ -158,11 +173,5 @@ export class Subscriptions {
       cursor: this.cursor(),
     };
     this.sink.gap(event);
-  }
-
-  private *segments(): Generator<string> {
-    for (const subscription of this.byChannel.values()) {
-      if (subscription.segment) yield subscription.segment;
-    }
   }
 }

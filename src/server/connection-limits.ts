@@ -26,9 +26,20 @@ export class ConnectionLimits {
   private open = 0;
   private readonly perAddress = new Map<string, number>();
   private readonly proxies: BlockList | null;
+  /** Each open connection's address key; none for a trusted proxy's. */
+  private readonly keys = new WeakMap<Socket, string>();
+  /**
+   * One listener for every socket's close (`this` is the socket): a closure and a `once`
+   * wrapper per socket would be kept for as long as the connection is open.
+   */
+  private readonly closed: (this: Socket) => void;
 
   constructor(private readonly options: ConnectionLimitOptions) {
     this.proxies = options.trustProxy.length === 0 ? null : blockListOf(options.trustProxy);
+    const limits = this;
+    this.closed = function (this: Socket) {
+      limits.forget(this);
+    };
   }
 
   /** Open TCP connections now. */
@@ -45,11 +56,12 @@ export class ConnectionLimits {
     const address = normalize(socket.remoteAddress ?? '');
     const proxied = this.isProxy(address);
     const key = addressKey(address);
-    if (!proxied) this.hold(key);
-    socket.once('close', () => {
-      this.open -= 1;
-      if (!proxied) this.release(key);
-    });
+    if (!proxied) {
+      this.hold(key);
+      this.keys.set(socket, key);
+    }
+    // 'close' is emitted once per socket: `on` needs no wrapper.
+    socket.on('close', this.closed);
     const { maxConnections, maxConnectionsPerIp } = this.options;
     if (maxConnections !== null && this.open > maxConnections) return this.refuse('max_connections');
     if (!proxied && maxConnectionsPerIp !== null && (this.perAddress.get(key) ?? 0) > maxConnectionsPerIp) {
@@ -107,6 +119,15 @@ export class ConnectionLimits {
     const family = isIP(address);
     if (family === 0) return false;
     return this.proxies.check(address, family === 6 ? 'ipv6' : 'ipv4');
+  }
+
+  /** The connection of `socket` closed. */
+  private forget(socket: Socket): void {
+    this.open -= 1;
+    const key = this.keys.get(socket);
+    if (key === undefined) return;
+    this.keys.delete(socket);
+    this.release(key);
   }
 
   private hold(address: string): void {

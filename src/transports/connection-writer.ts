@@ -62,6 +62,12 @@ function uncork(writer: ConnectionWriter): void {
   writer.target.uncork();
 }
 
+/** The connection a writer writes for (an object, not a closure: one fewer per connection). */
+export interface WriterOwner {
+  /** The connection is a slow consumer, or its peer stopped answering pings. */
+  writerFailed(code: 'slow_consumer' | 'heartbeat_timeout'): void;
+}
+
 /**
  * The outgoing half of one push connection, the same for every push transport: events into
  * the format's bytes, runs of single messages corked into one syscall per turn, a heartbeat
@@ -85,8 +91,8 @@ export class ConnectionWriter implements Beating, BudgetMember {
     readonly target: WriteTarget,
     private readonly format: PushFormat,
     private readonly context: TransportContext,
-    /** The connection is a slow consumer, or its peer stopped answering pings. */
-    private readonly fail: (code: 'slow_consumer' | 'heartbeat_timeout') => void,
+    /** Told when the connection is a slow consumer, or its peer stopped answering pings. */
+    private readonly owner: WriterOwner,
     /** The socket whose progress tells a stalled connection; null where none can be seen. */
     private readonly socket: SentCounter | null = null,
   ) {}
@@ -153,7 +159,7 @@ export class ConnectionWriter implements Beating, BudgetMember {
   }
 
   timedOut(): void {
-    this.fail('heartbeat_timeout');
+    this.owner.writerFailed('heartbeat_timeout');
   }
 
   /**
@@ -195,7 +201,7 @@ export class ConnectionWriter implements Beating, BudgetMember {
   private slowConsumer(): void {
     if (!this.open) return;
     this.stop();
-    this.fail('slow_consumer');
+    this.owner.writerFailed('slow_consumer');
   }
 
   /**

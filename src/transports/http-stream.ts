@@ -85,16 +85,12 @@ class StreamConnection implements SessionSink {
     private readonly headers: Readonly<Record<string, string>>,
     private readonly open: Set<StreamConnection>,
   ) {
-    this.writer = new ConnectionWriter(
-      res,
-      format,
-      context,
-      (code) => {
-        const reason = code === 'slow_consumer' ? 'send buffer overflow' : 'written bytes stopped draining';
-        this.session?.end({ code, reason, reconnectDelayMs: 0 });
-      },
-      res.socket,
-    );
+    this.writer = new ConnectionWriter(res, format, context, this, res.socket);
+  }
+
+  writerFailed(code: 'slow_consumer' | 'heartbeat_timeout'): void {
+    const reason = code === 'slow_consumer' ? 'send buffer overflow' : 'written bytes stopped draining';
+    this.session?.end({ code, reason, reconnectDelayMs: 0 });
   }
 
   begin(session: Session): void {

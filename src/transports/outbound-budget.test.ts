@@ -48,7 +48,9 @@ const session = { id: 'c1', cursor: () => '1' } as never;
 test('a slow consumer is cut before its queue passes the limit, not after', () => {
   const target = stalledTarget();
   const failures: string[] = [];
-  const writer = new ConnectionWriter(target, FORMAT, contextOf(1000, null), (code) => failures.push(code));
+  const writer = new ConnectionWriter(target, FORMAT, contextOf(1000, null), {
+    writerFailed: (code) => failures.push(code),
+  });
   writer.start(session);
   const chunk = 'x'.repeat(299);
   for (let i = 0; i < 10; i++) writer.raw(chunk);
@@ -59,7 +61,9 @@ test('a slow consumer is cut before its queue passes the limit, not after', () =
 test('one chunk larger than the limit still goes out on an empty queue', () => {
   const target = stalledTarget();
   const failures: string[] = [];
-  const writer = new ConnectionWriter(target, FORMAT, contextOf(100, null), (code) => failures.push(code));
+  const writer = new ConnectionWriter(target, FORMAT, contextOf(100, null), {
+    writerFailed: (code) => failures.push(code),
+  });
   writer.start(session);
   target.writableLength = 0; // the peer read `connected`
   writer.raw('y'.repeat(500));

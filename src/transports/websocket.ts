@@ -20,7 +20,12 @@ import {
   PushwireError,
   parseClientCommand,
 } from '../protocol/index.ts';
-import { ConnectionWriter, type PushFormat, type SentCounter } from './connection-writer.ts';
+import {
+  ConnectionWriter,
+  type PushFormat,
+  type SentCounter,
+  type WriterOwner,
+} from './connection-writer.ts';
 import { framed, messageJson, replyJson, webSocketTextFrame } from './encodings.ts';
 import { refreshSession } from './token-refresh.ts';
 import type { SubscribeParams, Transport, TransportContext } from './types.ts';
@@ -60,6 +65,8 @@ const CLOSE_GRACE_MS = 1000;
 const FRAMES_PER_TURN = 32;
 /** This many frames waiting: stop reading the connection's socket until they are handled. */
 const INBOX_PAUSE_AT = 256;
+/** The empty inbox of every connection with nothing waiting: never written to. */
+const NO_FRAMES: [RawData, boolean][] = [];
 
 /**
  * WebSocket at /ws: JSON commands in, carried out by the session; messages, replies and
@@ -135,26 +142,45 @@ function serve(
   connection.start(session);
 }
 
-const pongWriters = new WeakMap<WebSocket, ConnectionWriter>();
+/*
+ * Each socket's connection, for listeners shared by every connection (`this` is the ws):
+ * closures would be three more objects, and a context, kept per connection.
+ */
+const connections = new WeakMap<WebSocket, WebSocketConnection>();
 
 function onPong(this: WebSocket): void {
-  const writer = pongWriters.get(this);
-  if (writer) writer.lastSeenAt = Date.now();
+  connections.get(this)?.heard();
 }
 
-class WebSocketConnection implements SessionSink {
+function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  connections.get(this)?.receive(data, isBinary);
+}
+
+function onGone(this: WebSocket): void {
+  connections.get(this)?.dispose();
+}
+
+function nextTurnOf(connection: WebSocketConnection): void {
+  connection.nextTurn();
+}
+
+class WebSocketConnection implements SessionSink, WriterOwner {
   private session: Session | null = null;
   private readonly writer: ConnectionWriter;
   private disposed = false;
-  /** Frames taken for handling (--max-commands-per-second); null: no limit. */
-  private readonly commands: TokenBucket | null;
+  /**
+   * Frames taken for handling (--max-commands-per-second); null: none yet, or no limit. Made
+   * at the first frame: a bucket starts full, so a later start changes nothing.
+   */
+  private commands: TokenBucket | null = null;
   /**
    * Frames refused for the rate: a client that goes on sending well over it (past half the
-   * rate again, sustained) doesn't listen to rate_limited and is cut.
+   * rate again, sustained) doesn't listen to rate_limited and is cut. Made at the first
+   * refusal, as most connections never have one.
    */
-  private readonly refusals: TokenBucket | null;
+  private refusals: TokenBucket | null = null;
   /** Frames that arrived while this turn's share was used up, oldest from `inboxHead`. */
-  private inbox: [RawData, boolean][] = [];
+  private inbox: [RawData, boolean][] = NO_FRAMES;
   private inboxHead = 0;
   private handledThisTurn = 0;
   private paused = false;
@@ -170,29 +196,32 @@ class WebSocketConnection implements SessionSink {
       socket,
       WEBSOCKET_FORMAT,
       context,
-      (code) => {
-        const reason = code === 'slow_consumer' ? 'send buffer overflow' : 'no pong in time';
-        this.session?.end({ code, reason, reconnectDelayMs: 0 });
-      },
+      this,
       typeof counted.bytesWritten === 'number' ? (socket as Duplex & SentCounter) : null,
     );
     this.writer.lastSeenAt = Date.now();
-    const rate = context.maxCommandsPerSecond;
-    this.commands = rate === null ? null : new TokenBucket(rate, rate * 2);
-    this.refusals = rate === null ? null : new TokenBucket(Math.max(1, rate / 2), Math.max(10, rate));
   }
 
   start(session: Session): void {
     this.session = session;
     this.open.add(this);
     const { ws, writer } = this;
-    ws.on('message', this.receive);
-    // A shared listener, not a closure: it lives as long as the connection (`this` is the ws).
+    connections.set(ws, this);
+    ws.on('message', onMessage);
     ws.on('pong', onPong);
-    pongWriters.set(ws, writer);
-    ws.on('close', this.dispose);
-    ws.on('error', this.dispose);
+    ws.on('close', onGone);
+    ws.on('error', onGone);
     writer.start(session);
+  }
+
+  writerFailed(code: 'slow_consumer' | 'heartbeat_timeout'): void {
+    const reason = code === 'slow_consumer' ? 'send buffer overflow' : 'no pong in time';
+    this.session?.end({ code, reason, reconnectDelayMs: 0 });
+  }
+
+  /** A pong: the peer is there. */
+  heard(): void {
+    this.writer.lastSeenAt = Date.now();
   }
 
   message(message: OutboundMessage, cursor: string): void {
@@ -224,23 +253,24 @@ class WebSocketConnection implements SessionSink {
     this.dispose();
   }
 
-  private readonly receive = (data: RawData, isBinary: boolean): void => {
+  receive(data: RawData, isBinary: boolean): void {
     this.writer.lastSeenAt = Date.now();
     if (this.disposed) return;
     if (this.inboxHead === this.inbox.length && this.handledThisTurn < FRAMES_PER_TURN) {
       this.take(data, isBinary);
       return;
     }
+    if (this.inbox === NO_FRAMES) this.inbox = [];
     this.inbox.push([data, isBinary]);
     if (!this.paused && this.inbox.length - this.inboxHead >= INBOX_PAUSE_AT) {
       this.paused = true;
       this.ws.pause();
     }
-  };
+  }
 
   /** Handles one frame in this turn's share; the first of a turn books the next turn. */
   private take(data: RawData, isBinary: boolean): void {
-    if (this.handledThisTurn++ === 0) setImmediate(this.nextTurn);
+    if (this.handledThisTurn++ === 0) setImmediate(nextTurnOf, this);
     if (!this.admit(data, isBinary)) return;
     if (isBinary) {
       this.writer.raw(
@@ -251,7 +281,7 @@ class WebSocketConnection implements SessionSink {
     this.handle(data.toString());
   }
 
-  private readonly nextTurn = (): void => {
+  nextTurn(): void {
     this.handledThisTurn = 0;
     while (this.inboxHead < this.inbox.length && this.handledThisTurn < FRAMES_PER_TURN && !this.disposed) {
       const [data, isBinary] = this.inbox[this.inboxHead]!;
@@ -259,7 +289,7 @@ class WebSocketConnection implements SessionSink {
       this.take(data, isBinary);
     }
     if (this.inboxHead === this.inbox.length) {
-      this.inbox = [];
+      this.inbox = NO_FRAMES;
       this.inboxHead = 0;
     } else if (this.inboxHead > INBOX_PAUSE_AT * 4) {
       // A client that keeps the inbox from emptying must not grow it with handled slots.
@@ -270,13 +300,17 @@ class WebSocketConnection implements SessionSink {
       this.paused = false;
       this.ws.resume();
     }
-  };
+  }
 
   /** Takes a token for a frame; past the rate, answers rate_limited, and cuts a client that goes on. */
   private admit(data: RawData, isBinary: boolean): boolean {
-    if (!this.commands || this.commands.take()) return true;
+    const rate = this.context.maxCommandsPerSecond;
+    if (rate === null) return true;
+    this.commands ??= new TokenBucket(rate, rate * 2);
+    if (this.commands.take()) return true;
     this.context.counters.commandsRateLimited += 1;
-    if (!this.refusals?.take()) {
+    this.refusals ??= new TokenBucket(Math.max(1, rate / 2), Math.max(10, rate));
+    if (!this.refusals.take()) {
       this.session?.end({
         code: 'rate_limited',
         reason: 'too many commands: the connection went on far past its rate',
@@ -340,13 +374,13 @@ class WebSocketConnection implements SessionSink {
     );
   }
 
-  private readonly dispose = (): void => {
+  dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.inbox = [];
+    this.inbox = NO_FRAMES;
     this.inboxHead = 0;
     this.open.delete(this);
     this.writer.stop();
     this.session?.close();
-  };
+  }
 }
