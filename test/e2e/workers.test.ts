@@ -22,10 +22,10 @@ const ARGS = [
 ];
 const SDK_TRANSPORTS: TransportName[] = ['websocket', 'sse', 'stream'];
 
-/** The worker processes of a primary (not other children, such as tsx's esbuild service). */
+/** The worker processes of a primary (not other children, such as tsx's esbuild service), by the name they take. */
 function workerPids(primary: number): number[] {
   try {
-    return execFileSync('pgrep', ['-P', String(primary), '-f', 'main\\.ts serve'], { encoding: 'utf8' })
+    return execFileSync('pgrep', ['-P', String(primary), '-x', 'pushwire worker'], { encoding: 'utf8' })
       .split('\n')
       .filter(Boolean)
       .map(Number);
