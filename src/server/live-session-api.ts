@@ -94,10 +94,7 @@ async function carryOut(
 ): Promise<Record<string, unknown>> {
   switch (request.op) {
     case 'refresh': {
-      if (!deps.auth.required) {
-        throw new PushwireError('invalid_request', 'this server takes no tokens: nothing to refresh');
-      }
-      const identify = (token: string) => deps.auth.identify(token);
+      const identify = deps.auth.required ? (token: string) => deps.auth.identify(token) : undefined;
       return { expiresAt: await refreshSession(session, identify, request.token, deps.counters) };
     }
     case 'subscribe': {

@@ -63,6 +63,13 @@ function destroySocket(this: Duplex): void {
   this.destroy();
 }
 
+/** Answers an upgrade whose handshake its transport refuses (the JSON error); true if it did. */
+function refusedHandshake(transport: Transport, req: IncomingMessage, socket: Duplex): boolean {
+  const problem = transport.upgradeProblem?.(req);
+  if (problem) answerSocket(socket, problem.error, problem.headers);
+  return problem != null;
+}
+
 /**
  * Idle time before TCP starts probing a push connection's peer: a dead peer of an idle
  * connection (heartbeats off, or a held long poll) is found without our traffic.
@@ -187,11 +194,7 @@ export class Router {
         answerSocket(socket, error);
         return;
       }
-      const problem = transport.upgradeProblem?.(req);
-      if (problem) {
-        answerSocket(socket, problem.error, problem.headers);
-        return;
-      }
+      if (refusedHandshake(transport, req, socket)) return;
       socket.on('error', () => socket.destroy());
       this.refuse(transport, { kind: 'upgrade', req, socket, head }, error, this.corsHeaders(req));
     } catch (failure) {
@@ -213,11 +216,7 @@ export class Router {
     const target = readTarget(req.url);
     const transport = target && this.upgrades.get(target.path);
     if (!target || !transport) return false;
-    const problem = transport.upgradeProblem?.(req);
-    if (problem) {
-      answerSocket(socket, problem.error, problem.headers);
-      return true;
-    }
+    if (refusedHandshake(transport, req, socket)) return true;
     socket.on('error', destroySocket);
     const wire: Wire = { kind: 'upgrade', req, socket, head };
     const headers = this.corsHeaders(req);

@@ -17,7 +17,6 @@ import {
   encodeErrorFrame,
   encodeReplyFrame,
   type GapEvent,
-  PushwireError,
   parseClientCommand,
 } from '../protocol/index.ts';
 import {
@@ -362,10 +361,8 @@ class WebSocketConnection implements SessionSink, WriterOwner {
 
   private async run(session: Session, command: Exclude<ClientCommand, { op: 'pong' }>): Promise<void> {
     if (command.op === 'refresh') {
-      const identify = this.context.identifyToken;
-      if (!identify)
-        throw new PushwireError('invalid_request', 'this server takes no tokens: nothing to refresh');
-      const expiresAt = await refreshSession(session, identify, command.token, this.context.counters);
+      const { identifyToken, counters } = this.context;
+      const expiresAt = await refreshSession(session, identifyToken, command.token, counters);
       this.writer.raw(webSocketTextFrame(encodeReplyFrame(command.id, { expiresAt })));
       return;
     }
