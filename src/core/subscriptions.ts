@@ -30,12 +30,32 @@ export interface SubscriptionsOwner {
 }
 
 /**
+ * The last segment built, for the next subscription to the same position: connections that
+ * join a channel together (a deploy, a broadcast's audience) share one string instead of
+ * keeping one each.
+ */
+let lastSegment = { channel: '', epoch: '', offset: -1, segment: '' };
+
+function segmentOf(channel: string, epoch: string, offset: number): string {
+  const last = lastSegment;
+  if (last.offset === offset && last.channel === channel && last.epoch === epoch) return last.segment;
+  const segment = cursorSegment(channel, epoch, offset);
+  lastSegment = { channel, epoch, offset, segment };
+  return segment;
+}
+
+/**
  * A connection's channels and its position on each, which make its cursor. Every message
  * reaches the sink once, in offset order per channel, with gaps reported, whichever way it
  * came (history or live).
  */
 export class Subscriptions {
-  private readonly byChannel = new Map<string, Subscription>();
+  /**
+   * Nearly every connection follows one channel: it is kept here, and a Map (about a quarter
+   * of an idle connection's own heap) is made only for a second one, then holds them all.
+   */
+  private only: Subscription | null = null;
+  private byChannel: Map<string, Subscription> | null = null;
 
   constructor(
     private readonly sink: SessionSink,
@@ -44,59 +64,70 @@ export class Subscriptions {
   ) {}
 
   get size(): number {
-    return this.byChannel.size;
+    return this.byChannel ? this.byChannel.size : this.only ? 1 : 0;
   }
 
   has(channel: string): boolean {
-    return this.byChannel.has(channel);
+    return this.get(channel) !== undefined;
   }
 
   get(channel: string): Subscription | undefined {
-    return this.byChannel.get(channel);
+    if (this.byChannel) return this.byChannel.get(channel);
+    return this.only?.channel === channel ? this.only : undefined;
   }
 
   /** The channels, in subscription order. */
   channels(): IterableIterator<string> {
-    return this.byChannel.keys();
+    if (this.byChannel) return this.byChannel.keys();
+    return (this.only ? [this.only.channel] : []).values();
   }
 
   /** Every subscription, as a copy: safe to drop from while going over it. */
   all(): Subscription[] {
-    return [...this.byChannel.values()];
+    if (this.byChannel) return [...this.byChannel.values()];
+    return this.only ? [this.only] : [];
   }
 
   /** A new subscription to `channel`, buffering live messages until its replay. */
   add(channel: string, max: number): Subscription {
-    if (this.byChannel.has(channel))
+    if (this.has(channel))
       throw new PushwireError('already_subscribed', `already subscribed to "${channel}"`);
-    if (this.byChannel.size >= max) {
+    if (this.size >= max) {
       throw new PushwireError('too_many_channels', `at most ${max} channels per connection`);
     }
     const subscription: Subscription = { channel, buffer: [], epoch: '', offset: 0, segment: '' };
-    this.byChannel.set(channel, subscription);
+    if (this.byChannel) this.byChannel.set(channel, subscription);
+    else if (this.only) {
+      this.byChannel = new Map([
+        [this.only.channel, this.only],
+        [channel, subscription],
+      ]);
+      this.only = null;
+    } else this.only = subscription;
     return subscription;
   }
 
   delete(subscription: Subscription): void {
-    this.byChannel.delete(subscription.channel);
+    if (this.byChannel) this.byChannel.delete(subscription.channel);
+    else if (this.only === subscription) this.only = null;
   }
 
   /** Throws not_subscribed unless every one of `added` is still its channel's subscription. */
   assertStillSubscribed(added: Subscription | readonly Subscription[]): void {
     if (!Array.isArray(added)) {
       const one = added as Subscription;
-      if (this.byChannel.get(one.channel) !== one) throw new PushwireError('not_subscribed');
+      if (this.get(one.channel) !== one) throw new PushwireError('not_subscribed');
       return;
     }
     for (const subscription of added as readonly Subscription[]) {
-      if (this.byChannel.get(subscription.channel) !== subscription)
-        throw new PushwireError('not_subscribed');
+      if (this.get(subscription.channel) !== subscription) throw new PushwireError('not_subscribed');
     }
   }
 
   /** The connection's position on all of its channels. */
   cursor(): string {
     // composeCursor's result, built without a generator: it runs on every connect.
+    if (!this.byChannel) return this.only ? EMPTY_CURSOR + this.only.segment : EMPTY_CURSOR;
     let cursor = EMPTY_CURSOR;
     for (const subscription of this.byChannel.values()) cursor += subscription.segment;
     return cursor;
@@ -105,7 +136,7 @@ export class Subscriptions {
   moveTo(subscription: Subscription, epoch: string, offset: number): void {
     subscription.epoch = epoch;
     subscription.offset = offset;
-    subscription.segment = cursorSegment(subscription.channel, epoch, offset);
+    subscription.segment = segmentOf(subscription.channel, epoch, offset);
   }
 
   /** The start of a subscription: its gap, its history, then what arrived live meanwhile. */
@@ -126,7 +157,7 @@ export class Subscriptions {
     const first = batch.messages[0]!;
     if (
       batch.contiguous &&
-      this.byChannel.size === 1 &&
+      this.size === 1 &&
       first.epoch === subscription.epoch &&
       first.offset === subscription.offset + 1
     ) {
@@ -151,7 +182,7 @@ export class Subscriptions {
     }
     subscription.offset = message.offset;
     subscription.segment = message.segment;
-    const cursor = this.byChannel.size === 1 ? message.soloCursor() : this.cursor();
+    const cursor = this.size === 1 ? message.soloCursor() : this.cursor();
     this.sink.message(message, cursor);
   }
 

@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import { type RawData, type WebSocket, WebSocketServer } from 'ws';
+import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import {
   type CloseRequest,
   concatEncoded,
@@ -74,7 +74,11 @@ const NO_FRAMES: [RawData, boolean][] = [];
  */
 export function webSocketTransport(context: TransportContext): Transport {
   // The frame limit leaves room for the command envelope around the data.
-  const wss = new WebSocketServer({
+  const wss = new WebSocketServer<typeof ConnectionSocket>({
+    WebSocket: ConnectionSocket,
+    // The transport keeps its own set of open connections: a second one in `ws` is a table
+    // entry per connection that nothing reads.
+    clientTracking: false,
     noServer: true,
     perMessageDeflate: false,
     maxPayload: context.maxFrameBytes,
@@ -118,7 +122,7 @@ function closeSoon(ws: WebSocket, { code }: { readonly code: ErrorCode }): void 
 
 function serve(
   context: TransportContext,
-  ws: WebSocket,
+  ws: ConnectionSocket,
   socket: Duplex,
   params: SubscribeParams,
   open: Set<WebSocketConnection>,
@@ -141,22 +145,28 @@ function serve(
   connection.start(session);
 }
 
-/*
- * Each socket's connection, for listeners shared by every connection (`this` is the ws):
- * closures would be three more objects, and a context, kept per connection.
+/**
+ * A `ws` socket that knows its connection, for listeners shared by every connection (`this`
+ * is the socket): closures would be three more objects and a context per connection, and a
+ * map from socket to connection an entry in its table.
  */
-const connections = new WeakMap<WebSocket, WebSocketConnection>();
+class ConnectionSocket extends WebSocket {
+  connection: WebSocketConnection | null = null;
+}
+
+/** `ws` types a listener's `this` as its base class; every socket of this server is one of these. */
+const connectionOf = (ws: WebSocket) => (ws as ConnectionSocket).connection;
 
 function onPong(this: WebSocket): void {
-  connections.get(this)?.heard();
+  connectionOf(this)?.heard();
 }
 
 function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
-  connections.get(this)?.receive(data, isBinary);
+  connectionOf(this)?.receive(data, isBinary);
 }
 
 function onGone(this: WebSocket): void {
-  connections.get(this)?.dispose();
+  connectionOf(this)?.dispose();
 }
 
 function nextTurnOf(connection: WebSocketConnection): void {
@@ -186,7 +196,7 @@ class WebSocketConnection implements SessionSink, WriterOwner {
 
   constructor(
     private readonly context: TransportContext,
-    private readonly ws: WebSocket,
+    private readonly ws: ConnectionSocket,
     socket: Duplex,
     private readonly open: Set<WebSocketConnection>,
   ) {
@@ -205,7 +215,7 @@ class WebSocketConnection implements SessionSink, WriterOwner {
     this.session = session;
     this.open.add(this);
     const { ws, writer } = this;
-    connections.set(ws, this);
+    ws.connection = this;
     ws.on('message', onMessage);
     ws.on('pong', onPong);
     ws.on('close', onGone);
