@@ -18,6 +18,7 @@ import {
   TARGETS,
   type TargetInfo,
   type TargetName,
+  tuneNodeTargets,
   tunePushwire,
 } from './targets.ts';
 
@@ -43,6 +44,7 @@ export async function runBench(argv: readonly string[]): Promise<number> {
   }
   stopTargetsOnSignal();
   tunePushwire(options.pushwireArgs);
+  tuneNodeTargets(options.nodeArgs);
   if (options.profileDir) {
     mkdirSync(resolve(options.profileDir), { recursive: true });
     profileNodeTargets(resolve(options.profileDir));

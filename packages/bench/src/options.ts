@@ -39,6 +39,8 @@ export interface BenchOptions {
   /** Runs of each scenario; the report takes the median. */
   readonly repeat: number;
   readonly outDir: string | null;
+  /** `node` flags for every Node target (`--node-args`): a tuned runtime, the same for all. */
+  readonly nodeArgs: readonly string[];
   /** Where the Node targets write a CPU profile (`node --cpu-prof`) per run; null: none. */
   readonly profileDir: string | null;
   /**
@@ -200,6 +202,8 @@ results.json and report.html.
   --pushwire-args ARGS     serve arguments added to Pushwire's defaults, e.g.
                            "--history-size 1000 --log-level warn" (default none: Pushwire
                            runs with the settings a user gets)
+  --node-args ARGS         node flags for every Node target (pushwire, raw, socketio), e.g.
+                           "--max-semi-space-size=8" (default none: Node's defaults)
   --profile DIR            Node targets (pushwire, raw, socketio) write a CPU profile of
                            each run there (node --cpu-prof); open it in Chrome DevTools
   --workers N              run Pushwire as serve --workers N (default 1): compare the
@@ -232,6 +236,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
       out: { type: 'string' },
       profile: { type: 'string' },
       'pushwire-args': { type: 'string' },
+      'node-args': { type: 'string' },
       workers: { type: 'string' },
       mix: { type: 'string' },
       hold: { type: 'string' },
@@ -275,6 +280,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     holdMs: values.hold ? parseDurationMs(values.hold, '--hold') : DEFAULTS.holdMs,
     outDir: values.out ?? null,
     profileDir: values.profile ?? null,
+    nodeArgs: (values['node-args'] ?? '').split(/\s+/).filter((arg) => arg !== ''),
     pushwireArgs: [
       ...(workers > 1 ? ['--workers', String(workers)] : []),
       ...(values['pushwire-args'] ?? '').split(/\s+/).filter((arg) => arg !== ''),

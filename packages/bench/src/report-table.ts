@@ -296,9 +296,12 @@ const LATENCY_FROM_SCHEDULE =
 /** Which settings Pushwire ran with: a user's defaults unless `--pushwire-args` tuned them. */
 export function pushwireSettings(results: BenchResults): string {
   const args = results.options.pushwireArgs ?? [];
-  return args.length === 0
-    ? 'pushwire: default settings (pushwire serve --api-key KEY)'
-    : `pushwire: tuned (pushwire serve --api-key KEY ${args.join(' ')})`;
+  const nodeArgs = results.options.nodeArgs ?? [];
+  const pushwire =
+    args.length === 0
+      ? 'pushwire: default settings (pushwire serve --api-key KEY)'
+      : `pushwire: tuned (pushwire serve --api-key KEY ${args.join(' ')})`;
+  return nodeArgs.length === 0 ? pushwire : `${pushwire}; every Node target: node ${nodeArgs.join(' ')}`;
 }
 
 /** The same tables in Markdown (written as results.md), as docs/benchmarks.md quotes them. */

@@ -82,6 +82,12 @@ export function freePort(): Promise<number> {
 }
 
 let nodeProfileArgs: readonly string[] = [];
+let nodeTargetArgs: readonly string[] = [];
+
+/** `node` flags for every Node target started from now on (`--node-args`). */
+export function tuneNodeTargets(args: readonly string[]): void {
+  nodeTargetArgs = args;
+}
 let pushwireExtraArgs: readonly string[] = [];
 
 /**
@@ -108,7 +114,11 @@ export function generatorProfileArgs(sub: string): readonly string[] {
 
 /** Starts a Node server process and waits for its `... listening on http://host:port` line. */
 async function startNodeServer(args: readonly string[]): Promise<{ child: ChildProcess; baseUrl: string }> {
-  const child = spawnWithFileLimit(process.execPath, [...nodeProfileArgs, ...args], 'pipe');
+  const child = spawnWithFileLimit(
+    process.execPath,
+    [...nodeTargetArgs, ...nodeProfileArgs, ...args],
+    'pipe',
+  );
   let output = '';
   const baseUrl = await new Promise<string>((resolveUrl, reject) => {
     const timer = setTimeout(
