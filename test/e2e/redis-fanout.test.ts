@@ -17,6 +17,7 @@ const TOTAL = 5_000;
 /** The publisher's pace: 5,000 messages take about 4 s, so node B dies well inside the run. */
 const PER_SECOND = 1_250;
 const IN_FLIGHT = 8;
+const PUBLISH_BOUND_MS = 60_000;
 const KILL_AFTER = 2_000;
 
 describe('redis: three nodes share channels', () => {
@@ -147,11 +148,13 @@ async function publishPaced(
   published: (n: number, offset: number) => void,
 ): Promise<void> {
   const startedAt = performance.now();
-  const deadline = Date.now() + 30_000;
+  // Four seconds at the pace; the bound is for a machine shared with other work, where three
+  // Node processes, Redis and this test contend for the cores.
+  const deadline = Date.now() + PUBLISH_BOUND_MS;
   let next = 0;
   const worker = async () => {
     while (next < TOTAL) {
-      if (Date.now() > deadline) throw new Error(`publishing took over 30 s (${next} of ${TOTAL})`);
+      if (Date.now() > deadline) throw new Error(`publishing took over ${PUBLISH_BOUND_MS / 1000} s (${next} of ${TOTAL})`);
       const n = next++;
       const due = startedAt + (n * 1000) / PER_SECOND;
       const wait = due - performance.now();
