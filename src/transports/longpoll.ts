@@ -23,21 +23,43 @@ import type { SubscribeParams, Transport, TransportContext } from './types.ts';
 
 /** A message as a long-poll answer lists it on a one-channel connection, built once. */
 const soloJson = (message: OutboundMessage) => messageJson(message, message.soloCursor(), false);
+/**
+ * The same as bytes, built once: answers are joined from them without re-encoding text. Built
+ * from the text without keeping it: only polls through a session list messages as text.
+ */
+const soloBytes = (message: OutboundMessage) => Buffer.from(soloJson(message));
 
-/** The answer to one-channel polls that get `messages`, each with its one-channel cursor. */
+const ANSWER_START = Buffer.from('{"messages":[');
+const COMMA = Buffer.from(',');
+
+/**
+ * The answer to one-channel polls that get `messages`, each with its one-channel cursor. Under
+ * load a poll is answered with dozens of messages: the answer is one copy of their shared
+ * bytes, not a joined string that is then flattened and encoded again.
+ */
 function soloAnswer(messages: readonly OutboundMessage[]): Buffer {
-  const listed =
-    messages.length === 1
-      ? messages[0]!.encoded(soloJson)
-      : messages.map((m) => m.encoded(soloJson)).join(',');
-  return Buffer.from(`{"messages":[${listed}],"cursor":"${messages[messages.length - 1]!.soloCursor()}"}`);
+  const last = messages[messages.length - 1]!;
+  const end = Buffer.from(`],"cursor":"${last.soloCursor()}"}`);
+  const parts: Buffer[] = [ANSWER_START];
+  let length = ANSWER_START.length + end.length + messages.length - 1;
+  for (let i = 0; i < messages.length; i++) {
+    const bytes = messages[i]!.encoded(soloBytes);
+    if (i > 0) parts.push(COMMA);
+    parts.push(bytes);
+    length += bytes.length;
+  }
+  parts.push(end);
+  return Buffer.concat(parts, length);
 }
 
 /**
  * Answers are built once and shared as bytes: one message's by every poll it answers, a
  * batch's by every poll waiting on it, and a tail's (the messages after some offset, up to
  * the channel's latest) by every poll that comes back from the same offset, which under load
- * is most of them. Keyed by the tail's last message, they go when it goes.
+ * is most of them. Keyed by the tail's last message; once a later message ends the tails
+ * polls ask for, those ending earlier are dropped: polls come back for the latest, and each is
+ * the size of a whole answer, which would otherwise be held until its last message leaves
+ * the channel's memory.
  */
 const oneMessageAnswer = (message: OutboundMessage) => soloAnswer([message]);
 const batchAnswer = (batch: OutboundBatch) => soloAnswer(batch.messages);
@@ -51,6 +73,7 @@ function answerFor(messages: readonly OutboundMessage[], batch: OutboundBatch | 
   if (!answers) {
     answers = new Map();
     tailAnswers.set(last, answers);
+    for (let i = 0; i < messages.length - 1; i++) tailAnswers.delete(messages[i]!);
   }
   let answer = answers.get(messages[0]!.offset);
   if (!answer) {
