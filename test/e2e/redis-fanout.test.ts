@@ -154,7 +154,8 @@ async function publishPaced(
   let next = 0;
   const worker = async () => {
     while (next < TOTAL) {
-      if (Date.now() > deadline) throw new Error(`publishing took over ${PUBLISH_BOUND_MS / 1000} s (${next} of ${TOTAL})`);
+      if (Date.now() > deadline)
+        throw new Error(`publishing took over ${PUBLISH_BOUND_MS / 1000} s (${next} of ${TOTAL})`);
       const n = next++;
       const due = startedAt + (n * 1000) / PER_SECOND;
       const wait = due - performance.now();
