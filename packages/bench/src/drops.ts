@@ -10,11 +10,25 @@ import { openPublishConnections, publishAtRate } from './publisher.ts';
 import { generatorProfileArgs, type RunningTarget, spawnWithFileLimit } from './targets.ts';
 import type { TransportName } from './wire.ts';
 
-/**
- * SDK clients per load-generator process: each holds its connection, and in the silent
- * variant the proxy's two sockets for it, well under a process's 20,000 open files.
- */
+/** SDK clients per load-generator process at most. */
 const CLIENTS_PER_WORKER = 2000;
+/** Open files a child may fill with sockets: under its 20,000, with room for the rest. */
+const SOCKETS_PER_WORKER = 18_000;
+
+/**
+ * Clients per child: a cut client holds one socket; a silent one also the proxy's two, plus the
+ * upstream each of its drops leaves open to the end of the run. At 2,000 clients in one child,
+ * two minutes of drops every 15 s filled its 20,000 open files before the end, and from then on
+ * reconnects failed (EMFILE) until clients were away past the history and lost messages.
+ */
+export function clientsPerWorker(
+  params: Pick<DropsParams, 'mode' | 'durationMs' | 'periodMs' | 'jitterMs'>,
+): number {
+  if (params.mode === 'cut') return CLIENTS_PER_WORKER;
+  const dropsEach = Math.ceil(params.durationMs / Math.max(1000, params.periodMs - params.jitterMs));
+  return Math.max(1, Math.min(CLIENTS_PER_WORKER, Math.floor(SOCKETS_PER_WORKER / (3 + dropsEach))));
+}
+
 /**
  * The load generator's children run at this nice level. The server and its clients share the
  * two cores here, and the scheduler shares a core evenly among runnable processes: five
@@ -148,7 +162,7 @@ export async function runDrops(
   progress: ProgressLine,
 ): Promise<DropsResult> {
   const port = Number(new URL(running.baseUrl).port);
-  const workers = spawnWorkers(Math.max(1, Math.ceil(params.clients / CLIENTS_PER_WORKER)));
+  const workers = spawnWorkers(Math.max(1, Math.ceil(params.clients / clientsPerWorker(params))));
   const sampler = new ConnectionSampler(
     running.baseUrl,
     running.pid,
