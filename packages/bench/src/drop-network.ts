@@ -14,6 +14,14 @@ import WebSocket from 'ws';
 export type DropMode = 'cut' | 'silent';
 
 /**
+ * Connections the proxy's kernel queues before it accepts them, as the server's own listener
+ * does. The proxy stands in for the network: with Node's default (511) a busy generator let
+ * the queue fill, the kernel dropped SYNs, and clients waited out TCP's 1, 3, 7 s retransmits,
+ * a delay no real network path adds. The kernel caps it at net.core.somaxconn.
+ */
+const PROXY_BACKLOG = 4096;
+
+/**
  * A loopback TCP proxy in front of the server for `silent` drops: the client's side of a
  * connection can be cut while the server's side is left open and never read again, as a
  * network that vanished leaves it (the server sees neither FIN nor RST). Connections are
@@ -50,7 +58,9 @@ export class BlackholeProxy {
       upstream.pipe(client);
     });
     this.server = server;
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) =>
+      server.listen({ port: 0, host: '127.0.0.1', backlog: PROXY_BACKLOG }, resolve),
+    );
     const address = server.address();
     this.port = typeof address === 'object' && address ? address.port : 0;
   }
@@ -92,7 +102,7 @@ export class ClientNetwork {
 
   constructor(
     private readonly port: number,
-    /** The client's own source address (127.0.B.x), so 10,000 clients don't share one's ports. */
+    /** The client's own source address (see clientAddress in drops.ts). */
     private readonly localAddress: string,
     private readonly proxy: BlackholeProxy | null,
   ) {

@@ -10,7 +10,7 @@ export interface DropsStart {
   transport: SdkTransport;
   channel: string;
   count: number;
-  /** The source address of each client (sourceAddress: spreads ephemeral ports). */
+  /** The source address of each client (clientAddress: one per client). */
   localAddresses: string[];
   mode: DropMode;
   connectTimeoutMs: number;

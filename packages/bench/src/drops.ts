@@ -7,15 +7,28 @@ import { LatencyHistogram, type LatencySummary } from './histogram.ts';
 import { processTree, runQueueWaitNs, sampleProcesses } from './process-stats.ts';
 import type { ProgressLine } from './progress.ts';
 import { openPublishConnections, publishAtRate } from './publisher.ts';
-import { sourceAddress } from './subscriber-pool.ts';
 import { generatorProfileArgs, type RunningTarget, spawnWithFileLimit } from './targets.ts';
 import type { TransportName } from './wire.ts';
 
-/**
- * SDK clients per load-generator process: each holds its connection, and in the silent
- * variant the proxy's two sockets for it, well under a process's 20,000 open files.
- */
+/** SDK clients per load-generator process at most. */
 const CLIENTS_PER_WORKER = 2000;
+/** Open files a child may fill with sockets: under its 20,000, with room for the rest. */
+const SOCKETS_PER_WORKER = 18_000;
+
+/**
+ * Clients per child: a cut client holds one socket; a silent one also the proxy's two, plus the
+ * upstream each of its drops leaves open to the end of the run. At 2,000 clients in one child,
+ * two minutes of drops every 15 s filled its 20,000 open files before the end, and from then on
+ * reconnects failed (EMFILE) until clients were away past the history and lost messages.
+ */
+export function clientsPerWorker(
+  params: Pick<DropsParams, 'mode' | 'durationMs' | 'periodMs' | 'jitterMs'>,
+): number {
+  if (params.mode === 'cut') return CLIENTS_PER_WORKER;
+  const dropsEach = Math.ceil(params.durationMs / Math.max(1000, params.periodMs - params.jitterMs));
+  return Math.max(1, Math.min(CLIENTS_PER_WORKER, Math.floor(SOCKETS_PER_WORKER / (3 + dropsEach))));
+}
+
 /**
  * The load generator's children run at this nice level. The server and its clients share the
  * two cores here, and the scheduler shares a core evenly among runnable processes: five
@@ -26,11 +39,19 @@ const CLIENTS_PER_WORKER = 2000;
 const GENERATOR_NICE = 10;
 const START_TIMEOUT_MS = 180_000;
 /**
- * Clients per source address are sourceAddress's ÷ this. A silent drop leaves the proxy's
- * upstream socket open on the client's address, and the proxy's live upstreams use it too: at
- * 10,000 clients on one address its ephemeral ports ran out and most clients never connected.
+ * Every client has a source address of its own (127.B.x.y, apart from the 127.0.B.x of the
+ * other scenarios), and the silent proxy connects upstream from it too. A silent drop leaves
+ * the proxy's upstream socket open on the client's address, so the ports in use on a shared
+ * address only grow: at 1,000 clients on one address about 7,000 were taken after two minutes.
+ * A bind to port 0 then got slow: libuv sets SO_REUSEADDR, with which Linux looks for a free
+ * port in the lower half of the range, one parity first, and that half was full, so each bind
+ * walked its ~7,000 ports (5 ms, against 35 us at the start). Two binds per reconnect took the
+ * generator's core, the proxy stopped accepting in time, and clients waited out SYN
+ * retransmits (1, 3, 7 s): time away that was the harness's, not the server's or the SDK's.
  */
-const ADDRESS_SPREAD: Readonly<Record<DropMode, number>> = { cut: 1, silent: 4 };
+export function clientAddress(block: number, index: number): string {
+  return `127.${1 + (block % 250)}.${Math.floor(index / 250) % 256}.${2 + (index % 250)}`;
+}
 /** A child reports within the finish timeout (30 s) and this margin. */
 const RESULT_TIMEOUT_MS = 60_000;
 const CHANNEL = 'drops';
@@ -46,7 +67,7 @@ export interface DropsParams {
   readonly periodMs: number;
   readonly jitterMs: number;
   readonly awayMs: number;
-  /** Picks the clients' source addresses (see sourceAddress). */
+  /** Picks the clients' source addresses (see clientAddress). */
   readonly block: number;
 }
 
@@ -141,7 +162,7 @@ export async function runDrops(
   progress: ProgressLine,
 ): Promise<DropsResult> {
   const port = Number(new URL(running.baseUrl).port);
-  const workers = spawnWorkers(Math.max(1, Math.ceil(params.clients / CLIENTS_PER_WORKER)));
+  const workers = spawnWorkers(Math.max(1, Math.ceil(params.clients / clientsPerWorker(params))));
   const sampler = new ConnectionSampler(
     running.baseUrl,
     running.pid,
@@ -153,9 +174,7 @@ export async function runDrops(
     workers.forEach((worker, w) => {
       const share =
         Math.floor(params.clients / workers.length) + (w < params.clients % workers.length ? 1 : 0);
-      const localAddresses = Array.from({ length: share }, (_, i) =>
-        sourceAddress(params.block, (first + i) * ADDRESS_SPREAD[params.mode]),
-      );
+      const localAddresses = Array.from({ length: share }, (_, i) => clientAddress(params.block, first + i));
       first += share;
       send(worker, {
         type: 'start',
