@@ -83,12 +83,12 @@ export function freePort(): Promise<number> {
 
 let nodeProfileArgs: readonly string[] = [];
 let nodeTargetArgs: readonly string[] = [];
+let pushwireExtraArgs: readonly string[] = [];
 
 /** `node` flags for every Node target started from now on (`--node-args`). */
 export function tuneNodeTargets(args: readonly string[]): void {
   nodeTargetArgs = args;
 }
-let pushwireExtraArgs: readonly string[] = [];
 
 /**
  * `serve` arguments added to Pushwire's defaults from now on (`--pushwire-args`): a tuned
