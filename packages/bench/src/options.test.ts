@@ -9,3 +9,11 @@ test('latency counts from the send unless --latency-from schedule says from the 
   assert.throws(() => parseBenchArgs(['--latency-from', 'queue']), /--latency-from: "queue"/);
   assert.throws(() => parseBenchArgs(['--latency-from', 'send,schedule']), /--latency-from/);
 });
+
+test('--node-args gives every Node target the same flags; none by default', () => {
+  assert.deepEqual(parseBenchArgs([]).nodeArgs, []);
+  assert.deepEqual(parseBenchArgs(['--node-args=--max-semi-space-size=8']).nodeArgs, [
+    '--max-semi-space-size=8',
+  ]);
+  assert.deepEqual(parseBenchArgs(['--node-args', ' --a=1  --b ']).nodeArgs, ['--a=1', '--b']);
+});

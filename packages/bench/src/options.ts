@@ -202,8 +202,9 @@ results.json and report.html.
   --pushwire-args ARGS     serve arguments added to Pushwire's defaults, e.g.
                            "--history-size 1000 --log-level warn" (default none: Pushwire
                            runs with the settings a user gets)
-  --node-args ARGS         node flags for every Node target (pushwire, raw, socketio), e.g.
-                           "--max-semi-space-size=8" (default none: Node's defaults)
+  --node-args=ARGS         node flags for every Node target (pushwire, raw, socketio), e.g.
+                           --node-args=--max-semi-space-size=8 (with "=": the value starts
+                           with --) (default none: Node's defaults)
   --profile DIR            Node targets (pushwire, raw, socketio) write a CPU profile of
                            each run there (node --cpu-prof); open it in Chrome DevTools
   --workers N              run Pushwire as serve --workers N (default 1): compare the
