@@ -90,7 +90,7 @@ export class Access {
 
   /** The application's word on a read, where the channel's namespace asks for it. */
   async askRead(identity: Identity, channel: string, clientId: string | null, op: ReadOp): Promise<void> {
-    if (!this.channelOptions(channel).subscribeHook) return;
+    if (!this.asksRead(channel)) return;
     await this.hookOrFail().read({ identity, channel, clientId, op });
   }
 

@@ -21,7 +21,7 @@ const SOCKETS_PER_WORKER = 18_000;
  * two minutes of drops every 15 s filled its 20,000 open files before the end, and from then on
  * reconnects failed (EMFILE) until clients were away past the history and lost messages.
  */
-export function clientsPerWorker(
+function clientsPerWorker(
   params: Pick<DropsParams, 'mode' | 'durationMs' | 'periodMs' | 'jitterMs'>,
 ): number {
   if (params.mode === 'cut') return CLIENTS_PER_WORKER;
@@ -49,7 +49,7 @@ const START_TIMEOUT_MS = 180_000;
  * generator's core, the proxy stopped accepting in time, and clients waited out SYN
  * retransmits (1, 3, 7 s): time away that was the harness's, not the server's or the SDK's.
  */
-export function clientAddress(block: number, index: number): string {
+function clientAddress(block: number, index: number): string {
   return `127.${1 + (block % 250)}.${Math.floor(index / 250) % 256}.${2 + (index % 250)}`;
 }
 /** A child reports within the finish timeout (30 s) and this margin. */
