@@ -1,8 +1,9 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server as NetServer } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from './config/index.ts';
 import { createPushwire, type Pushwire, type PushwireOptions } from './create-pushwire.ts';
+import { LISTENER_COPIES, listenOnCopies } from './listener-copies.ts';
 import { TCP_KEEPALIVE_MS } from './routes.ts';
 
 const IDLE_SWEEP_MS = 50;
@@ -53,6 +54,8 @@ export async function startServer(
       resolve();
     });
   });
+  // A worker's connections come from the primary, which accepts them (node:cluster).
+  const copies = extra.worker === undefined ? await listenOnCopiesOrNot(server, logger) : [];
   const { port } = server.address() as AddressInfo;
   let stopping: Promise<void> | null = null;
   return {
@@ -61,14 +64,39 @@ export async function startServer(
     pushwire,
     server,
     stop() {
-      stopping ??= stop(server, pushwire, config.shutdownTimeoutMs);
+      stopping ??= stop(server, copies, pushwire, config.shutdownTimeoutMs);
       return stopping;
     },
   };
 }
 
-async function stop(server: Server, pushwire: Pushwire, timeoutMs: number): Promise<void> {
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+/** The listener's copies (see listener-copies.ts); on a failure the server goes on with one. */
+async function listenOnCopiesOrNot(server: Server, logger: Logger): Promise<NetServer[]> {
+  if (process.platform !== 'linux') return [];
+  try {
+    return await listenOnCopies(server, {
+      copies: LISTENER_COPIES,
+      backlog: LISTEN_BACKLOG,
+      noDelay: true,
+      keepAliveInitialDelayMs: TCP_KEEPALIVE_MS,
+    });
+  } catch (error) {
+    logger.warn({ err: error }, 'accepting through one descriptor: its copies could not be made');
+    return [];
+  }
+}
+
+async function stop(
+  server: Server,
+  copies: NetServer[],
+  pushwire: Pushwire,
+  timeoutMs: number,
+): Promise<void> {
+  // Each copy counts the connections it accepted: closed means all of them ended too.
+  const closed = Promise.all([
+    new Promise<void>((resolve) => server.close(() => resolve())),
+    ...copies.map((copy) => new Promise<void>((resolve) => copy.close(() => resolve()))),
+  ]);
   await pushwire.close();
   // Keep-alive connections that finish a request while we drain become idle only then: close
   // them as they do, instead of waiting out their keep-alive timeout.
