@@ -87,7 +87,7 @@ describe('long polling from memory', () => {
 
 /**
  * With the default settings a poller comes back to find everything it missed, however many
- * messages came meanwhile: history keeps the last --history-min-age (30 s), not only the last
+ * messages came meanwhile: history keeps the last --history-min-age (2 minutes), not only the last
  * --history-size (100) messages.
  */
 describe('a slow long-poll client with the default history settings', () => {

@@ -15,9 +15,10 @@ export const DEFAULTS: Config = Object.freeze({
   pollTimeoutMs: 25_000,
   historySize: 100,
   historyTtlMs: 300_000, // 5 minutes
-  // 30 seconds: a long poll comes back a moment after its answer, a client on a flaky network
-  // within seconds; under load 100 messages can be less than one second.
-  historyMinAgeMs: 30_000,
+  // 2 minutes: a long poll comes back a moment after its answer and a client on a flaky network
+  // within seconds, but 10,000 clients reconnecting at once to one busy process take minutes;
+  // under load 100 messages can be less than one second. Socket.IO recovers 2 minutes too.
+  historyMinAgeMs: 120_000,
   clientPublish: false,
   presence: false,
   clientPublishRate: 50, // per second: a game's 20 moves/s plus chat, with room to spare

@@ -49,7 +49,7 @@ describe('namespaces', () => {
       clientPublish: true,
       historySize: 50,
       historyTtlMs: 60_000,
-      historyMinAgeMs: 30_000,
+      historyMinAgeMs: 120_000,
       presence: true,
       ...HOOKS_OFF,
     });
@@ -61,7 +61,7 @@ describe('namespaces', () => {
       clientPublish: true,
       historySize: 30,
       historyTtlMs: 600_000,
-      historyMinAgeMs: 30_000,
+      historyMinAgeMs: 120_000,
       presence: true,
       ...HOOKS_OFF,
     });
@@ -69,7 +69,7 @@ describe('namespaces', () => {
       clientPublish: true,
       historySize: 30,
       historyTtlMs: null,
-      historyMinAgeMs: 30_000,
+      historyMinAgeMs: 120_000,
       presence: false,
       ...HOOKS_OFF,
     });
@@ -82,7 +82,7 @@ describe('namespaces', () => {
       clientPublish: false,
       historySize: 20,
       historyTtlMs: 600_000,
-      historyMinAgeMs: 30_000,
+      historyMinAgeMs: 120_000,
       presence: false,
       ...HOOKS_OFF,
     };
@@ -93,7 +93,7 @@ describe('namespaces', () => {
       clientPublish: false,
       historySize: 100,
       historyTtlMs: 300_000,
-      historyMinAgeMs: 30_000,
+      historyMinAgeMs: 120_000,
       presence: false,
       ...HOOKS_OFF,
     });
@@ -112,7 +112,7 @@ describe('namespaces', () => {
       clientPublish: false,
       historySize: 5,
       historyTtlMs: null,
-      historyMinAgeMs: 30_000,
+      historyMinAgeMs: 120_000,
       presence: false,
       ...HOOKS_OFF,
     });
