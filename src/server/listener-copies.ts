@@ -51,6 +51,7 @@ export async function listenOnCopies(server: Server, options: ListenerCopyOption
     for (const copy of copies) listening.push(await listenOn(copy, server, options));
   } catch (error) {
     for (const extra of listening) extra.close();
+    for (const copy of copies.slice(listening.length + 1)) (copy as { close(): void }).close();
     throw error;
   }
   return listening;
@@ -67,7 +68,7 @@ function listenOn(copy: unknown, server: Server, options: ListenerCopyOptions): 
     extra.once('error', reject);
     extra.listen(copy as never, options.backlog, () => {
       extra.off('error', reject);
-      // An accept that fails (out of file descriptors) is the server's to report, as for its own.
+      // A failed accept is the server's to report, as for its own descriptor.
       extra.on('error', (error) => server.emit('error', error));
       resolve(extra);
     });

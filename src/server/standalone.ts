@@ -7,6 +7,7 @@ import { LISTENER_COPIES, listenOnCopies } from './listener-copies.ts';
 import { TCP_KEEPALIVE_MS } from './routes.ts';
 
 const IDLE_SWEEP_MS = 50;
+const ACCEPT_FAILURE_LOG_MS = 10_000;
 /**
  * Connections the kernel may queue before they are accepted. Node's default (511) overflows
  * in a reconnect storm while the event loop is busy with the drop: each SYN the kernel then
@@ -54,6 +55,7 @@ export async function startServer(
       resolve();
     });
   });
+  logAcceptFailures(server, logger);
   // A worker's connections come from the primary, which accepts them (node:cluster).
   const copies = extra.worker === undefined ? await listenOnCopiesOrNot(server, logger) : [];
   const { port } = server.address() as AddressInfo;
@@ -68,6 +70,26 @@ export async function startServer(
       return stopping;
     },
   };
+}
+
+/**
+ * Once listening, a server's 'error' is an accept that failed (out of memory or buffers; libuv
+ * handles running out of descriptors itself): that connection is lost, the server goes on.
+ * Logged at most once per ACCEPT_FAILURE_LOG_MS with the count since, as a storm repeats it.
+ */
+function logAcceptFailures(server: Server, logger: Logger): void {
+  let loggedAt = 0;
+  let unlogged = 0;
+  server.on('error', (error) => {
+    const now = Date.now();
+    if (now - loggedAt < ACCEPT_FAILURE_LOG_MS) {
+      unlogged += 1;
+      return;
+    }
+    logger.warn({ err: error, failuresSinceLast: unlogged }, 'a connection could not be accepted');
+    loggedAt = now;
+    unlogged = 0;
+  });
 }
 
 /** The listener's copies (see listener-copies.ts); on a failure the server goes on with one. */
