@@ -99,7 +99,9 @@ function copiesOf(handle: unknown, count: number): Promise<unknown[]> {
       COPY_TIMEOUT_MS,
     );
     child.on('message', (_message, copy) => {
-      if (copy === undefined || settled) return;
+      if (copy === undefined) return;
+      // One that comes back after a timeout is still a descriptor of the socket: close it.
+      if (settled) return (copy as { close(): void }).close();
       copies.push(copy);
       if (copies.length === count) settle(null);
     });
