@@ -24,7 +24,7 @@ function roundTrip(port: number): Promise<string> {
   });
 }
 
-const OPTIONS = { backlog: 511, noDelay: true, keepAliveInitialDelayMs: 30_000 } as const;
+const OPTIONS = { backlog: 511, keepAliveInitialDelayMs: 30_000 } as const;
 
 test('copies of a listening socket accept for its server, which sees every connection as its own', {
   skip: process.platform !== 'linux' && 'reads /proc',

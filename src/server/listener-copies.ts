@@ -31,8 +31,7 @@ export interface ListenerCopyOptions {
   readonly copies: number;
   /** The accept queue's length: listen() on a copy sets it for the socket again. */
   readonly backlog: number;
-  /** What the server does to each connection it accepts itself. */
-  readonly noDelay: boolean;
+  /** TCP keepalive, as the server sets it on each connection it accepts itself. */
   readonly keepAliveInitialDelayMs: number;
 }
 
@@ -59,8 +58,9 @@ export async function listenOnCopies(server: Server, options: ListenerCopyOption
 
 function listenOn(copy: unknown, server: Server, options: ListenerCopyOptions): Promise<NetServer> {
   return new Promise((resolve, reject) => {
+    // No Nagle delay, as Node's HTTP server sets on the connections it accepts.
     const extra = new NetServer({
-      noDelay: options.noDelay,
+      noDelay: true,
       keepAlive: true,
       keepAliveInitialDelay: options.keepAliveInitialDelayMs,
     });

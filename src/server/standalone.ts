@@ -99,7 +99,6 @@ async function listenOnCopiesOrNot(server: Server, logger: Logger): Promise<NetS
     return await listenOnCopies(server, {
       copies: LISTENER_COPIES,
       backlog: LISTEN_BACKLOG,
-      noDelay: true,
       keepAliveInitialDelayMs: TCP_KEEPALIVE_MS,
     });
   } catch (error) {
