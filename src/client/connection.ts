@@ -57,6 +57,24 @@ const sameChannels = (a: readonly string[], b: readonly string[]) =>
 const TOKEN_REFUSALS = ['forbidden', 'disconnected', 'token_expired', 'unauthorized'];
 
 /**
+ * A full server's `too_many_connections` asks for this wait where no `Retry-After` could carry
+ * it (a WebSocket's close 4005): the server's own `Retry-After` (docs/protocol.md).
+ */
+const FULL_SERVER_WAIT_MS = 5_000;
+/** No `Retry-After` keeps a client away longer than this, whatever it says. */
+const MAX_RETRY_AFTER_MS = 60_000;
+
+/**
+ * How long a server that is up but can't take the connection asked to be left alone (then the
+ * reconnect waits that, plus jitter, not the backoff meant for a network that is away), or null.
+ */
+function busyWait(error: ServerError | null): number | null {
+  if (!error) return null;
+  const asked = error.retryAfterMs ?? (error.code === 'too_many_connections' ? FULL_SERVER_WAIT_MS : null);
+  return asked === null ? null : Math.min(asked, MAX_RETRY_AFTER_MS);
+}
+
+/**
  * One logical connection to the server over whichever transport works: opens links in the
  * fallback order, reconnects with backoff (or as the server advised), watches heartbeats,
  * resumes every new link from the resume state and, after falling back, probes the preferred
@@ -360,6 +378,8 @@ export class Connection {
     // A connection the server refused is told about, as is a token that ended one; one the
     // server ended otherwise (a drain) is just reconnected.
     if (error && (renew || !opened)) this.#out.status('error', error);
+    const busyMs = busyWait(error);
+    if (busyMs !== null) this.#hintMs = busyMs;
     // Only a failure the server said nothing about moves to the next transport (a proxy that
     // doesn't pass it): one it answered on works. Falling back is immediate.
     const movedOn = !opened && !error && this.#plan.failed();

@@ -3,18 +3,20 @@ import { closeCodeMeansReconnect } from '../protocol/index.ts';
 /**
  * An error the server reported: `code` and `message` are the server's (docs/protocol.md lists
  * every code; match on `code`). `status` is the HTTP status and `closeCode` the WebSocket close
- * code it came with, where it came with one; `channel` names the channel of a refused subscribe.
+ * code it came with, where it came with one; `channel` names the channel of a refused subscribe;
+ * `retryAfterMs` is the wait a refusal's `Retry-After` asked for.
  */
 export class ServerError extends Error {
   readonly code: string;
   declare readonly status?: number;
   declare readonly closeCode?: number;
   declare readonly channel?: string;
+  declare readonly retryAfterMs?: number;
 
   constructor(
     code: string,
     message: string,
-    where?: { status?: number; closeCode?: number; channel?: string },
+    where?: { status?: number; closeCode?: number; channel?: string; retryAfterMs?: number },
   ) {
     super(message);
     this.name = 'ServerError';
@@ -45,7 +47,17 @@ export async function errorOfResponse(response: Response): Promise<ServerError |
   } | null;
   const { code, message } = body?.error ?? {};
   if (typeof code !== 'string') return null;
-  return new ServerError(code, String(message ?? code), { status: response.status });
+  const retryAfter = retryAfterMs(response.headers.get('retry-after'));
+  return new ServerError(code, String(message ?? code), {
+    status: response.status,
+    ...(retryAfter === null ? {} : { retryAfterMs: retryAfter }),
+  });
+}
+
+/** A `Retry-After` in seconds, in ms; null when absent or not seconds (an HTTP date: ignored). */
+export function retryAfterMs(header: string | null): number | null {
+  if (header === null || !/^\s*\d{1,9}\s*$/.test(header)) return null;
+  return Number(header) * 1000;
 }
 
 /**

@@ -39,7 +39,8 @@ export interface BackoffOptions {
   /**
    * The scale of reconnect delays: the first reconnect goes at once (spread over at most half
    * of this, 250 ms at most); each later one waits between half and all of the larger of this
-   * and half the time since the connection was lost (at most `maxDelayMs`). Default 1 s.
+   * and a quarter of the time since the connection was lost (at most `maxDelayMs`). Default
+   * 0.5 s.
    */
   baseDelayMs?: number;
   /** No reconnect waits longer than this (unless the server asks for longer). Default 5 s. */

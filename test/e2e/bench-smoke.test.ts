@@ -171,6 +171,9 @@ test('SDK clients whose networks keep dropping get every message once, in order,
       `${where}: ${result.drops} drops, ${result.reconnects} back`,
     );
     assert.ok(result.replay.count > 0, `${where}: messages came through a resume`);
+    // Every return is timed twice: from the drop, and from the network's return (the outage less).
+    assert.equal(result.back.count, result.away.count, `${where}: returns timed`);
+    assert.ok(result.back.p50Ms < result.away.p50Ms, `${where}: back ${result.back.p50Ms} ms`);
     assert.equal(result.lost, 0, `${where}: lost`);
     assert.equal(result.duplicated, 0, `${where}: duplicated`);
     assert.equal(result.reordered, 0, `${where}: out of order`);

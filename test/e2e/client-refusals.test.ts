@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { SignJWT } from 'jose';
@@ -165,4 +167,35 @@ describe('every refusal reaches the application; none is retried in a loop', { c
       await counter.close();
     }
   });
+});
+
+describe('a full server is waited for as it asks, not retried by the backoff', { concurrency: true }, () => {
+  let server: RunningPushwire;
+  let held: Socket;
+  before(async () => {
+    server = await startPushwire({ args: ['--max-connections-per-ip', '1'] });
+    // The one connection this address may hold: every client connection after it is refused.
+    held = connect(server.port, '127.0.0.1');
+    await once(held, 'connect');
+  });
+  after(async () => {
+    held.destroy();
+    await server.stop();
+  });
+
+  for (const transport of TRANSPORT_NAMES) {
+    test(`${transport}: too_many_connections, then the next attempt 5-7.5 s later (Retry-After: 5)`, async () => {
+      const client = new Pushwire(server.url, { transports: [transport] });
+      const observed = observe(client, [`news:full-${transport}`]);
+      try {
+        assert.equal((await firstRefusal(observed)).code, 'too_many_connections');
+        const next = await observed.next('reconnecting');
+        // The backoff alone would have retried within 250 ms.
+        assert.ok(next.delayMs >= 5000 && next.delayMs <= 7500, `the next attempt in ${next.delayMs} ms`);
+        assert.equal(next.attempt, 1);
+      } finally {
+        client.close();
+      }
+    });
+  }
 });

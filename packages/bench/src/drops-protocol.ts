@@ -43,6 +43,7 @@ export interface DropsWorkerResult {
   replay: number[];
   live: number[];
   away: number[];
+  back: number[];
   /** This child's event-loop delay while clients dropped (perf_hooks monitorEventLoopDelay). */
   loopDelayP99Ms: number;
   loopDelayMaxMs: number;

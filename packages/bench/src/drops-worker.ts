@@ -24,6 +24,8 @@ interface Client {
   subscribed: boolean;
   /** When its network went down (nowMicros), or null while it is up or back. */
   droppedUs: number | null;
+  /** When its network came (or comes) back from the last drop (nowMicros). */
+  networkBackUs: number;
   /** When its last reconnect after a drop said `connected` (nowMicros); 0 before any. */
   resumedUs: number;
   timer: NodeJS.Timeout | undefined;
@@ -47,6 +49,8 @@ const replay = new LatencyHistogram();
 const live = new LatencyHistogram();
 /** From each drop to the client's `connected` again. */
 const away = new LatencyHistogram();
+/** From the network's return to the client's `connected`: the part of `away` that is not the outage. */
+const back = new LatencyHistogram();
 /** How late this process ran its clients' callbacks: a busy generator shows here first. */
 const loopDelay = monitorEventLoopDelay({ resolution: 20 });
 
@@ -92,6 +96,7 @@ function openClient(base: string, port: number, localAddress: string, spec: Drop
     gaps: 0,
     subscribed: false,
     droppedUs: null,
+    networkBackUs: 0,
     resumedUs: 0,
     timer: undefined,
   };
@@ -102,6 +107,7 @@ function openClient(base: string, port: number, localAddress: string, spec: Drop
     if (client.droppedUs === null) return;
     const now = nowMicros();
     away.record(now - client.droppedUs);
+    back.record(Math.max(0, now - client.networkBackUs));
     client.droppedUs = null;
     client.resumedUs = now;
     reconnects++;
@@ -141,9 +147,11 @@ function startDrops(periodMs: number, jitterMs: number, awayMs: number): void {
       if (!dropping) return;
       // A client still away from the last drop is not dropped again.
       if (client.droppedUs === null) {
+        const outageMs = awayMs * (0.75 + Math.random() * 0.5);
         client.droppedUs = nowMicros();
+        client.networkBackUs = client.droppedUs + outageMs * 1000;
         drops++;
-        client.network.drop(awayMs * (0.75 + Math.random() * 0.5));
+        client.network.drop(outageMs);
       }
       schedule(client, periodMs + (Math.random() * 2 - 1) * jitterMs);
     }, inMs);
@@ -171,6 +179,7 @@ async function finish(expected: number): Promise<void> {
     replay: replay.toSparse(),
     live: live.toSparse(),
     away: away.toSparse(),
+    back: back.toSparse(),
     loopDelayP99Ms: Math.round(loopDelay.percentile(99) / 1e6),
     loopDelayMaxMs: Math.round(loopDelay.max / 1e6),
   };

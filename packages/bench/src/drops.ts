@@ -100,6 +100,8 @@ export interface DropsResult {
   readonly live: LatencySummary;
   /** From a drop to the client's `connected` again: the outage plus the SDK's backoff. */
   readonly away: LatencySummary;
+  /** From the network's return to the client's `connected` again: `away` without the outage. */
+  readonly back: LatencySummary;
   /** The most connections the server held at once while clients dropped (sampled each second). */
   readonly serverConnectionsMax: number;
   /** serverConnectionsMax / clients: what dead peers piled up (silent: the server half is left open). */
@@ -280,6 +282,7 @@ function summarize(
     replay: merged((r) => r.replay),
     live: merged((r) => r.live),
     away: merged((r) => r.away),
+    back: merged((r) => r.back),
     serverConnectionsMax: serverMax,
     serverConnectionsRatio: Math.round((serverMax / Math.max(1, params.clients)) * 100) / 100,
     serverCpu: cpuSummary(sampler.timeline.map((s) => s[1])),

@@ -158,6 +158,10 @@ const DROPS: readonly Column<DropsResult>[] = [
   { title: 'replay p99 ms', cell: (r) => r.replay.p99Ms.toFixed(0) },
   { title: 'live p99 ms', cell: (r) => r.live.p99Ms.toFixed(0) },
   { title: 'away p99 ms', cell: (r) => r.away.p99Ms.toFixed(0) },
+  {
+    title: 'back after network p50/p99 ms',
+    cell: (r) => `${r.back.p50Ms.toFixed(0)}/${r.back.p99Ms.toFixed(0)}`,
+  },
   { title: 'drops', cell: (r) => n(r.drops) },
   { title: 'server conns max', cell: (r) => n(r.serverConnectionsMax) },
   { title: '×clients', cell: (r) => r.serverConnectionsRatio.toFixed(2) },

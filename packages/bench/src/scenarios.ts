@@ -271,7 +271,7 @@ function floodSummary(r: FanoutResult): string {
 }
 
 function dropsSummary(r: DropsResult): string {
-  return `delivered ${r.deliveredPercent} % (lost ${r.lost}, dup ${r.duplicated}, reordered ${r.reordered}, gaps ${r.gaps}), replay p50 ${r.replay.p50Ms} ms p99 ${r.replay.p99Ms} ms, away p99 ${r.away.p99Ms} ms, ${r.drops} drops (${r.attemptsPerDrop} attempts each), server conns max ${r.serverConnectionsMax} (${r.serverConnectionsRatio}× clients), server CPU ${r.serverCpu.meanPercent}/${r.serverCpu.maxPercent} % (waiting for a core ${r.serverRunQueueWait.meanPercent}/${r.serverRunQueueWait.maxPercent} %), generator CPU per child ${r.generatorCpu.meanPercent}/${r.generatorCpu.maxPercent} % ×${r.generatorChildren}, generator loop delay p99 ${r.generatorLoopDelayP99Ms} ms max ${r.generatorLoopDelayMaxMs} ms`;
+  return `delivered ${r.deliveredPercent} % (lost ${r.lost}, dup ${r.duplicated}, reordered ${r.reordered}, gaps ${r.gaps}), replay p50 ${r.replay.p50Ms} ms p99 ${r.replay.p99Ms} ms, away p99 ${r.away.p99Ms} ms (back ${r.back.p99Ms} ms after the network), ${r.drops} drops (${r.attemptsPerDrop} attempts each), server conns max ${r.serverConnectionsMax} (${r.serverConnectionsRatio}× clients), server CPU ${r.serverCpu.meanPercent}/${r.serverCpu.maxPercent} % (waiting for a core ${r.serverRunQueueWait.meanPercent}/${r.serverRunQueueWait.maxPercent} %), generator CPU per child ${r.generatorCpu.meanPercent}/${r.generatorCpu.maxPercent} % ×${r.generatorChildren}, generator loop delay p99 ${r.generatorLoopDelayP99Ms} ms max ${r.generatorLoopDelayMaxMs} ms`;
 }
 
 function maxRateSummary(r: MaxRateResult): string {
