@@ -12,6 +12,12 @@ import type { TransportName } from './wire.ts';
 
 /** SDK clients per load-generator process at most. */
 const CLIENTS_PER_WORKER = 2000;
+/**
+ * Long-poll clients cost their process about twice a streaming client's (a request per answer):
+ * 2,000 in one child kept it at a full core, its timers up to 20 s late, and that lateness, not
+ * the server's, was the replay p99. Half as many per child spread them over both cores.
+ */
+const POLL_CLIENTS_PER_WORKER = 1000;
 /** Open files a child may fill with sockets: under its 20,000, with room for the rest. */
 const SOCKETS_PER_WORKER = 18_000;
 
@@ -23,10 +29,12 @@ const SOCKETS_PER_WORKER = 18_000;
  */
 function clientsPerWorker(
   params: Pick<DropsParams, 'mode' | 'durationMs' | 'periodMs' | 'jitterMs'>,
+  transport: TransportName,
 ): number {
-  if (params.mode === 'cut') return CLIENTS_PER_WORKER;
+  const most = transport === 'poll' ? POLL_CLIENTS_PER_WORKER : CLIENTS_PER_WORKER;
+  if (params.mode === 'cut') return most;
   const dropsEach = Math.ceil(params.durationMs / Math.max(1000, params.periodMs - params.jitterMs));
-  return Math.max(1, Math.min(CLIENTS_PER_WORKER, Math.floor(SOCKETS_PER_WORKER / (3 + dropsEach))));
+  return Math.max(1, Math.min(most, Math.floor(SOCKETS_PER_WORKER / (3 + dropsEach))));
 }
 
 /**
@@ -164,7 +172,7 @@ export async function runDrops(
   progress: ProgressLine,
 ): Promise<DropsResult> {
   const port = Number(new URL(running.baseUrl).port);
-  const workers = spawnWorkers(Math.max(1, Math.ceil(params.clients / clientsPerWorker(params))));
+  const workers = spawnWorkers(Math.max(1, Math.ceil(params.clients / clientsPerWorker(params, transport))));
   const sampler = new ConnectionSampler(
     running.baseUrl,
     running.pid,
