@@ -66,6 +66,12 @@ function uncork(writer: ConnectionWriter): void {
 export interface WriterOwner {
   /** The connection is a slow consumer, or its peer stopped answering pings. */
   writerFailed(code: 'slow_consumer' | 'heartbeat_timeout'): void;
+  /**
+   * Writes the format's heartbeat to the target, where the connection has a cheaper way than
+   * `target.write(format.ping)` to put the same bytes on the wire. The writer has checked the
+   * queue limit, and stamps the write, as for any other.
+   */
+  writeHeartbeat?(): void;
 }
 
 /**
@@ -155,7 +161,7 @@ export class ConnectionWriter implements Beating, BudgetMember {
   }
 
   ping(): void {
-    this.write(this.format.ping);
+    this.write(this.format.ping, true);
   }
 
   timedOut(): void {
@@ -208,7 +214,7 @@ export class ConnectionWriter implements Beating, BudgetMember {
    * A chunk goes out only if the connection's queue stays within the limit with it; a chunk
    * alone on an empty queue always goes (one batch may be larger than the limit).
    */
-  private write(chunk: Buffer | string): void {
+  private write(chunk: Buffer | string, heartbeat = false): void {
     if (!this.open) return;
     const queued = this.target.writableLength;
     // A string's length counts characters: at most its UTF-8 bytes, and cheap.
@@ -217,7 +223,8 @@ export class ConnectionWriter implements Beating, BudgetMember {
       this.slowConsumer();
       return;
     }
-    this.target.write(chunk);
+    if (heartbeat && this.owner.writeHeartbeat) this.owner.writeHeartbeat();
+    else this.target.write(chunk);
     if (this.context.heartbeat) this.lastWriteTick = this.context.heartbeat.tick;
     this.context.outbound?.wrote(this, after);
   }

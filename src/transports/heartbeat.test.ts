@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { type Beating, HeartbeatWheel } from './heartbeat.ts';
 
 function member(answering: boolean): Beating & { pings: number; timeouts: number } {
@@ -91,5 +93,48 @@ test('a connection that says it stopped draining is asked once per interval, the
   t.mock.timers.tick(5000);
   assert.equal(asked, 3);
   assert.equal(draining.timeouts, 0);
+  wheel.stop();
+});
+
+test('a connection ended by another one in the same turn is neither pinged nor timed out', (t) => {
+  t.mock.timers.enable({ apis: ['setInterval', 'Date'] });
+  const wheel = new HeartbeatWheel({ intervalMs: 1000, timeoutMs: 500 });
+  const silent = member(true);
+  const idle = member(false);
+  // The session of the silent peer also owned the idle stream: its timeout ends both.
+  silent.timedOut = function () {
+    this.timeouts += 1;
+    wheel.remove(idle);
+  };
+  wheel.add(silent);
+  wheel.add(idle);
+  idle.lastWriteTick = 10; // written to lately: not due for a ping before the silent peer's timeout
+  t.mock.timers.tick(1600);
+  assert.equal(silent.timeouts, 1);
+  assert.equal(idle.pings, 0);
+  assert.equal(idle.timeouts, 0);
+  assert.equal(wheel.size, 0);
+});
+
+test('the turns of a wheel allocate nothing per connection', (t) => {
+  t.mock.timers.enable({ apis: ['setInterval', 'Date'] });
+  const wheel = new HeartbeatWheel({ intervalMs: 1000, timeoutMs: 1000 });
+  const members = Array.from({ length: 2000 }, () => member(false));
+  for (const m of members) {
+    m.ping = () => {};
+    wheel.add(m);
+  }
+  t.mock.timers.tick(2000); // the first turns: compiled and warm
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  gc();
+  // Few enough turns that the young generation doesn't fill: the growth of the heap is what
+  // they allocated.
+  const turns = 5;
+  const before = process.memoryUsage().heapUsed;
+  t.mock.timers.tick(turns * 200);
+  const perVisit = (process.memoryUsage().heapUsed - before) / (turns * members.length);
+  // A [key, value] array per connection and turn (for..of over the Map) is 64 bytes.
+  assert.ok(perVisit < 8, `${perVisit.toFixed(1)} bytes per connection and turn`);
   wheel.stop();
 });

@@ -45,6 +45,11 @@ export class HeartbeatWheel {
   private readonly tickMs: number;
   private readonly ticksPerInterval: number;
   private timer: NodeJS.Timeout | null = null;
+  /** The turn being taken: its tick, deadlines and whether it checks for stalls. */
+  private turnTick = 0;
+  private deadline = 0;
+  private quietSince = 0;
+  private sweep = false;
 
   constructor({ intervalMs, timeoutMs }: HeartbeatOptions) {
     this.intervalMs = intervalMs;
@@ -77,27 +82,35 @@ export class HeartbeatWheel {
   private turn(): void {
     const tick = ++this.tick;
     const now = Date.now();
-    const deadline = now - this.intervalMs - this.timeoutMs;
-    const quietSince = now - this.intervalMs;
-    const sweep = tick % this.ticksPerInterval === 0;
-    for (const [member, pingedAt] of this.members) {
-      const seen = member.lastSeenAt;
-      if ((seen !== null && seen < deadline) || (sweep && member.stalled?.())) {
-        this.members.delete(member);
-        member.timedOut();
-        continue;
-      }
-      const due =
-        seen === null
-          ? tick - member.lastWriteTick >= this.ticksPerInterval
-          : seen <= quietSince && tick - pingedAt >= this.ticksPerInterval;
-      if (due) {
-        member.lastWriteTick = tick;
-        this.members.set(member, tick);
-        this.pingsSent++;
-        member.ping();
-      }
-    }
+    this.turnTick = tick;
+    this.deadline = now - this.intervalMs - this.timeoutMs;
+    this.quietSince = now - this.intervalMs;
+    this.sweep = tick % this.ticksPerInterval === 0;
+    // forEach, not for..of: each entry of a Map's for..of is a new [key, value] array, one per
+    // connection and tick, and that garbage alone kept an idle node's young generation from
+    // shrinking.
+    this.members.forEach(this.visit);
     if (this.members.size === 0) this.stop();
   }
+
+  /** One member in this turn (an arrow, made once: forEach's callback allocates nothing). */
+  private readonly visit = (pingedAt: number, member: Beating): void => {
+    const tick = this.turnTick;
+    const seen = member.lastSeenAt;
+    if ((seen !== null && seen < this.deadline) || (this.sweep && member.stalled?.())) {
+      this.members.delete(member);
+      member.timedOut();
+      return;
+    }
+    const due =
+      seen === null
+        ? tick - member.lastWriteTick >= this.ticksPerInterval
+        : seen <= this.quietSince && tick - pingedAt >= this.ticksPerInterval;
+    if (due) {
+      member.lastWriteTick = tick;
+      this.members.set(member, tick);
+      this.pingsSent++;
+      member.ping();
+    }
+  };
 }

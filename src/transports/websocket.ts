@@ -64,6 +64,11 @@ const CLOSE_GRACE_MS = 1000;
 const FRAMES_PER_TURN = 32;
 /** This many frames waiting: stop reading the connection's socket until they are handled. */
 const INBOX_PAUSE_AT = 256;
+/**
+ * The pong every client answers each heartbeat with, byte for byte: known without decoding or
+ * parsing it, the most frequent frame of an idle connection allocates nothing past `ws`.
+ */
+const PONG = Buffer.from('{"op":"pong"}');
 /** The empty inbox of every connection with nothing waiting: never written to. */
 const NO_FRAMES: [RawData, boolean][] = [];
 
@@ -169,6 +174,24 @@ function onGone(this: WebSocket): void {
   connectionOf(this)?.dispose();
 }
 
+/** The frame is the bare pong (any other pong is parsed, and ignored, like every command). */
+export function isPong(data: RawData): boolean {
+  return Buffer.isBuffer(data) && data.length === PONG.length && PONG.equals(data);
+}
+
+/**
+ * Turns of the event loop, as the frame shares count them: one immediate for every connection,
+ * booked by the first frame handled in a turn (one per connection and frame was most of what an
+ * idle connection's pong allocated).
+ */
+let loopTurn = 0;
+let loopTurnBooked = false;
+
+function nextLoopTurn(): void {
+  loopTurn++;
+  loopTurnBooked = false;
+}
+
 function nextTurnOf(connection: WebSocketConnection): void {
   connection.nextTurn();
 }
@@ -192,6 +215,8 @@ class WebSocketConnection implements SessionSink, WriterOwner {
   private inbox: [RawData, boolean][] = NO_FRAMES;
   private inboxHead = 0;
   private handledThisTurn = 0;
+  /** The loop turn handledThisTurn counts frames of. */
+  private turn = -1;
   private paused = false;
 
   constructor(
@@ -265,11 +290,13 @@ class WebSocketConnection implements SessionSink, WriterOwner {
   receive(data: RawData, isBinary: boolean): void {
     this.writer.lastSeenAt = Date.now();
     if (this.disposed) return;
-    if (this.inboxHead === this.inbox.length && this.handledThisTurn < FRAMES_PER_TURN) {
+    if (this.inboxHead === this.inbox.length && this.shareLeft()) {
       this.take(data, isBinary);
       return;
     }
     if (this.inbox === NO_FRAMES) this.inbox = [];
+    // The first frame to wait books the turn that takes it; later ones find it booked.
+    if (this.inboxHead === this.inbox.length) setImmediate(nextTurnOf, this);
     this.inbox.push([data, isBinary]);
     if (!this.paused && this.inbox.length - this.inboxHead >= INBOX_PAUSE_AT) {
       this.paused = true;
@@ -279,7 +306,11 @@ class WebSocketConnection implements SessionSink, WriterOwner {
 
   /** Handles one frame in this turn's share; the first of a turn books the next turn. */
   private take(data: RawData, isBinary: boolean): void {
-    if (this.handledThisTurn++ === 0) setImmediate(nextTurnOf, this);
+    this.handledThisTurn++;
+    if (!loopTurnBooked) {
+      loopTurnBooked = true;
+      setImmediate(nextLoopTurn);
+    }
     if (!this.admit(data, isBinary)) return;
     if (isBinary) {
       this.writer.raw(
@@ -287,10 +318,22 @@ class WebSocketConnection implements SessionSink, WriterOwner {
       );
       return;
     }
+    if (isPong(data)) return;
     this.handle(data.toString());
   }
 
+  /** True while this turn's share of frames is not used up. */
+  private shareLeft(): boolean {
+    if (this.turn !== loopTurn) {
+      this.turn = loopTurn;
+      this.handledThisTurn = 0;
+    }
+    return this.handledThisTurn < FRAMES_PER_TURN;
+  }
+
+  /** Takes waiting frames, a turn's share of them, and books the next turn if some are left. */
   nextTurn(): void {
+    this.turn = loopTurn;
     this.handledThisTurn = 0;
     while (this.inboxHead < this.inbox.length && this.handledThisTurn < FRAMES_PER_TURN && !this.disposed) {
       const [data, isBinary] = this.inbox[this.inboxHead]!;
@@ -305,6 +348,7 @@ class WebSocketConnection implements SessionSink, WriterOwner {
       this.inbox = this.inbox.slice(this.inboxHead);
       this.inboxHead = 0;
     }
+    if (this.inboxHead < this.inbox.length) setImmediate(nextTurnOf, this);
     if (this.paused && !this.disposed && this.inbox.length - this.inboxHead < INBOX_PAUSE_AT / 2) {
       this.paused = false;
       this.ws.resume();
