@@ -380,6 +380,20 @@ test('watchers get the next batch; drain ends the others with a reconnect hint',
   await hub.close();
 });
 
+test('no watcher is taken once the hub drains, even on a channel still held', async () => {
+  const t = await hubWith();
+  const { hub } = t;
+  const { session, epoch } = await followed(t, 'c', 1);
+  const hold = hub.hold('c');
+  session.close();
+  assert.equal(hub.watch('c', { epoch, offset: 1 }, watcher()), true);
+  await hub.drain({ code: 'shutting_down', reason: 'shutdown' }, 500);
+  assert.equal(hub.channelCount, 1, 'the hold keeps c followed');
+  assert.equal(hub.watch('c', { epoch, offset: 1 }, watcher()), false);
+  hold.release();
+  await hub.close();
+});
+
 test('a hold keeps a channel followed, with its position, until released', async () => {
   const t = await hubWith();
   const { hub } = t;
