@@ -1,4 +1,4 @@
-import type { ConnectedEvent } from '../protocol/index.ts';
+import { type ConnectedEvent, FULL_SERVER_RETRY_AFTER_S } from '../protocol/index.ts';
 import { backoffDelay, hintedDelay } from './backoff.ts';
 import type { FallbackPlan } from './fallback.ts';
 import { httpPublish } from './http-publish.ts';
@@ -56,11 +56,6 @@ const sameChannels = (a: readonly string[], b: readonly string[]) =>
 /** Answers to a refresh that refuse the token itself; any other failure means the link can't. */
 const TOKEN_REFUSALS = ['forbidden', 'disconnected', 'token_expired', 'unauthorized'];
 
-/**
- * A full server's `too_many_connections` asks for this wait where no `Retry-After` could carry
- * it (a WebSocket's close 4005): the server's own `Retry-After` (docs/protocol.md).
- */
-const FULL_SERVER_WAIT_MS = 5_000;
 /** No `Retry-After` keeps a client away longer than this, whatever it says. */
 const MAX_RETRY_AFTER_MS = 60_000;
 
@@ -70,7 +65,8 @@ const MAX_RETRY_AFTER_MS = 60_000;
  */
 function busyWait(error: ServerError | null): number | null {
   if (!error) return null;
-  const asked = error.retryAfterMs ?? (error.code === 'too_many_connections' ? FULL_SERVER_WAIT_MS : null);
+  const asked =
+    error.retryAfterMs ?? (error.code === 'too_many_connections' ? FULL_SERVER_RETRY_AFTER_S * 1000 : null);
   return asked === null ? null : Math.min(asked, MAX_RETRY_AFTER_MS);
 }
 

@@ -39,6 +39,12 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
+/**
+ * The wait, in seconds, a refusal with `too_many_connections` asks for: its `Retry-After`, and
+ * what clients wait where no header can carry it (a WebSocket's close 4005).
+ */
+export const FULL_SERVER_RETRY_AFTER_S = 5;
+
 /** The documented JSON error shape of every HTTP error response. */
 export interface ErrorBody {
   error: { code: ErrorCode; message: string };

@@ -28,6 +28,7 @@ export {
   type ErrorBody,
   type ErrorCode,
   errorCodeOfClose,
+  FULL_SERVER_RETRY_AFTER_S,
   isErrorCode,
   PushwireError,
 } from './errors.ts';

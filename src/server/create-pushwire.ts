@@ -17,7 +17,12 @@ import {
   RedisBroker,
 } from '../brokers/index.ts';
 import { Hub } from '../core/index.ts';
-import { isSystemChannel, PushwireError, publicationOfValue } from '../protocol/index.ts';
+import {
+  FULL_SERVER_RETRY_AFTER_S,
+  isSystemChannel,
+  PushwireError,
+  publicationOfValue,
+} from '../protocol/index.ts';
 import {
   createTransports,
   HeartbeatWheel,
@@ -441,7 +446,11 @@ function attachListeners(
     if (refusal) {
       metrics.httpErrors.inc({ code: refusal.code });
       res.shouldKeepAlive = false;
-      sendError(res, refusal, refusal.code === 'too_many_connections' ? { 'Retry-After': '5' } : {});
+      sendError(
+        res,
+        refusal,
+        refusal.code === 'too_many_connections' ? { 'Retry-After': String(FULL_SERVER_RETRY_AFTER_S) } : {},
+      );
       return;
     }
     if (router.handle(req, res)) return;

@@ -304,7 +304,10 @@ class WebSocketConnection implements SessionSink, WriterOwner {
     }
   }
 
-  /** Handles one frame in this turn's share; the first of a turn books the next turn. */
+  /**
+   * Handles one frame in this turn's share; the first frame any connection handles in a loop
+   * turn books the turn count's next step.
+   */
   private take(data: RawData, isBinary: boolean): void {
     this.handledThisTurn++;
     if (!loopTurnBooked) {
