@@ -89,7 +89,16 @@ function copiesOf(handle: unknown, count: number): Promise<unknown[]> {
       settled = true;
       clearTimeout(timer);
       if (child.connected) child.disconnect();
-      if (error === null) return resolve(copies);
+      if (error === null) {
+        // The server is ready only once the helper is gone: no stray child left behind it.
+        if (child.exitCode !== null || child.signalCode !== null) return resolve(copies);
+        const stray = setTimeout(() => child.kill(), COPY_TIMEOUT_MS);
+        child.once('exit', () => {
+          clearTimeout(stray);
+          resolve(copies);
+        });
+        return;
+      }
       for (const copy of copies) (copy as { close(): void }).close();
       child.kill();
       reject(error);
