@@ -40,6 +40,8 @@ export function readReplaceTarget(query: URLSearchParams): ReplaceTarget | null 
 export interface SubscribeQuery {
   readonly channels: readonly string[];
   readonly cursor: Cursor | null;
+  /** Long poll: false (`?wait=0`) answers at once even when nothing is past the cursor. */
+  readonly wait: boolean;
 }
 
 /** The channels and cursor of a GET subscribe request (SSE, stream, long poll), validated. */
@@ -69,7 +71,14 @@ export function readSubscribeQuery(
   }
   const header = cursorHeader === null ? undefined : req.headers[cursorHeader];
   const text = (typeof header === 'string' && header !== '' ? header : null) ?? query.get('cursor');
-  return { channels, cursor: text ? decodeCursor(text) : null };
+  return { channels, cursor: text ? decodeCursor(text) : null, wait: readWait(query.get('wait')) };
+}
+
+/** `?wait=`: absent or `1` waits (the default), `0` doesn't; anything else is refused. */
+function readWait(text: string | null): boolean {
+  if (text === null || text === '1') return true;
+  if (text === '0') return false;
+  throw new PushwireError('invalid_request', 'wait must be 0 or 1');
 }
 
 /** Room in a publish body for everything around `data`: `{"channel": ..., "data": }` and spacing. */

@@ -79,7 +79,7 @@ export const TCP_KEEPALIVE_MS = 30_000;
 const ANY_ORIGIN: Readonly<Record<string, string>> = Object.freeze({ 'Access-Control-Allow-Origin': '*' });
 const VARY_ORIGIN: Readonly<Record<string, string>> = Object.freeze({ Vary: 'Origin' });
 /** A WebSocket names its channels later, in its frames. */
-const NO_QUERY: SubscribeQuery = Object.freeze({ channels: [], cursor: null });
+const NO_QUERY: SubscribeQuery = Object.freeze({ channels: [], cursor: null, wait: true });
 
 /**
  * Maps Pushwire's paths to handlers: each transport at its path, the publish API, health,
@@ -306,6 +306,7 @@ export class Router {
     transport.open(wire, {
       channels: query.channels,
       cursor: query.cursor,
+      wait: query.wait,
       identity,
       headers,
       address: deps.clientAddress(req) || null,

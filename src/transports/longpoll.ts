@@ -124,13 +124,21 @@ function reconnectJson(request: CloseRequest): string {
   return JSON.stringify({ reason: request.reason, delayMs: request.reconnectDelayMs });
 }
 
+/** No messages, and the one-channel cursor of `position` (with a drain's `reconnect`). */
+function emptyAnswer(channel: string, position: StreamPosition, drain: CloseRequest | null = null): string {
+  const reconnect = drain ? `,"reconnect":${reconnectJson(drain)}` : '';
+  const cursor = composeCursor([cursorSegment(channel, position.epoch, position.offset)]);
+  return `{"messages":[],"cursor":"${cursor}"${reconnect}}`;
+}
+
 /** A poll the transport holds open (for the connection count and the drain). */
 type Pending = object;
 
 /**
  * Long polling at /poll. Without a cursor it answers at once with the channels' current
  * positions; with one, with whatever is past the cursor as soon as there is something, or
- * empty at the poll timeout (which must stay under every proxy's idle timeout on the path).
+ * empty at the poll timeout (which must stay under every proxy's idle timeout on the path);
+ * with `wait=0`, with whatever is past it at once, even nothing.
  * A poll on one channel is answered from the hub's memory when it can be (or waits there for
  * the channel's next batch); the rest are short sessions, which read history and report gaps.
  */
@@ -217,7 +225,7 @@ async function servePoll(
     sendError(res, error, params.headers);
     return;
   }
-  poll.hold();
+  poll.hold(params.wait);
 }
 
 /**
@@ -242,6 +250,10 @@ function answerFromMemory(
   lingering.touch(channel);
   if (tail.length > 0) {
     sendJson(res, 200, answerFor(tail, null), params.headers);
+    return true;
+  }
+  if (!params.wait) {
+    sendJson(res, 200, emptyAnswer(channel, since), params.headers);
     return true;
   }
   const poll = new WaitingPoll(context, res, params.headers, channel, since, pending, lingering);
@@ -306,10 +318,7 @@ class WaitingPoll implements ChannelWatcher {
       sendError(this.res, ended(request), this.headers);
       return;
     }
-    const reconnect = request ? `,"reconnect":${reconnectJson(request)}` : '';
-    const { epoch, offset } = this.position;
-    const cursor = composeCursor([cursorSegment(this.channel, epoch, offset)]);
-    this.send(`{"messages":[],"cursor":"${cursor}"${reconnect}}`);
+    this.send(emptyAnswer(this.channel, this.position, request));
   }
 
   private readonly timeout = (): void => {
@@ -358,10 +367,10 @@ class HeldPoll implements SessionSink {
     private readonly lingering: Lingering,
   ) {}
 
-  /** Called once the subscription is in place: answer now if history had something. */
-  hold(): void {
+  /** Called once the subscription is in place: answer now if history had something, or if told not to wait. */
+  hold(wait: boolean): void {
     if (this.done) return;
-    if (this.messages.length > 0 || this.gaps.length > 0) {
+    if (!wait || this.messages.length > 0 || this.gaps.length > 0) {
       this.answer(null);
       return;
     }

@@ -10,6 +10,11 @@ export interface SubscribeParams {
   /** The channels named in the request (`?channel=`); empty on a WebSocket. */
   readonly channels: readonly string[];
   readonly cursor: Cursor | null;
+  /**
+   * Long poll only: whether a poll with nothing past its cursor waits for the next message
+   * (the default) or is answered at once (`?wait=0`, how a client resumes in one request).
+   */
+  readonly wait: boolean;
   readonly identity: Identity;
   /** Response headers the server adds for this request (CORS). */
   readonly headers: Readonly<Record<string, string>>;

@@ -124,3 +124,97 @@ describe('a slow long-poll client with the default history settings', () => {
     );
   });
 });
+
+/**
+ * `wait=0`: a poll that resumes answers at once, with what is past its cursor or with nothing,
+ * so a client comes back in one request. Without it such a poll is held for the next message.
+ */
+describe('a poll with wait=0', () => {
+  let server: RunningPushwire;
+  let reader: string;
+  const sign = (claims: Record<string, unknown>) =>
+    new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS256' })
+      .setExpirationTime('1h')
+      .sign(new TextEncoder().encode(SECRET));
+  before(async () => {
+    server = await startPushwire({ args: ['--token-secret', SECRET] });
+    reader = await sign({ sub: 'reader', channels: ['*'] });
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  interface Answer {
+    messages: { channel: string; offset: number }[];
+    cursor: string;
+    gaps?: { channel: string; reason: string }[];
+  }
+  // Held past this, a poll is a poll that waited: the server's poll timeout is 25 s.
+  const poll = async (query: string): Promise<Answer> => {
+    const response = await fetch(`${server.url}/poll?${query}&token=${reader}`, {
+      signal: AbortSignal.timeout(5000),
+    });
+    assert.equal(response.status, 200, await response.clone().text());
+    return (await response.json()) as Answer;
+  };
+  const q = encodeURIComponent;
+
+  test('on a channel the server follows: what is past the cursor, then nothing, both at once', async () => {
+    const { cursor: start } = await poll('channel=now');
+    await server.publish('now', 1);
+    const held = await poll(`channel=now&cursor=${q(start)}`);
+    for (let i = 2; i <= 5; i++) await server.publish('now', i);
+    const behind = await poll(`channel=now&cursor=${q(held.cursor)}&wait=0`);
+    assert.deepEqual(
+      behind.messages.map((m) => m.offset),
+      [2, 3, 4, 5],
+    );
+    const caughtUp = await poll(`channel=now&cursor=${q(behind.cursor)}&wait=0`);
+    assert.deepEqual(caughtUp.messages, []);
+    assert.equal(caughtUp.cursor, behind.cursor, 'nothing new: the cursor stays where it was');
+    const waiting = await fetch(
+      `${server.url}/poll?channel=now&cursor=${q(behind.cursor)}&wait=1&token=${reader}`,
+      {
+        signal: AbortSignal.timeout(300),
+      },
+    ).catch((error: Error) => error);
+    assert.ok(waiting instanceof Error, 'wait=1, the default, still waits');
+  });
+
+  test('on several channels: history and the other channels’ positions, at once', async () => {
+    const { cursor: aOnly } = await poll('channel=a');
+    await server.publish('a', 'missed');
+    await server.publish('b', 'before b was followed');
+    const answer = await poll(`channel=a&channel=b&cursor=${q(aOnly)}&wait=0`);
+    assert.deepEqual(
+      answer.messages.map((m) => [m.channel, m.offset]),
+      [['a', 1]],
+    );
+    await server.publish('b', 'next');
+    const next = await poll(`channel=a&channel=b&cursor=${q(answer.cursor)}&wait=0`);
+    assert.deepEqual(
+      next.messages.map((m) => [m.channel, m.offset]),
+      [['b', 2]],
+      'the answer’s cursor named b where it stood',
+    );
+  });
+
+  test('a broken stream is reported at once as a gap', async () => {
+    await server.publish('epochs', 1);
+    const { cursor } = await poll('channel=epochs');
+    const stale = cursor.replace(/~[^~]+~(\d+)$/, '~AAAAAAAA~$1');
+    const answer = await poll(`channel=epochs&cursor=${q(stale)}&wait=0`);
+    assert.equal(answer.gaps?.[0]?.reason, 'epoch');
+  });
+
+  test('the rights are checked as on any poll, and wait takes only 0 or 1', async () => {
+    const token = await sign({ sub: 'limited', channels: ['other'] });
+    const { cursor } = await poll('channel=now');
+    const refused = await fetch(`${server.url}/poll?channel=now&cursor=${q(cursor)}&wait=0&token=${token}`);
+    assert.equal(refused.status, 403);
+    const bad = await fetch(`${server.url}/poll?channel=now&wait=yes&token=${reader}`);
+    assert.equal(bad.status, 400);
+    assert.equal(((await bad.json()) as { error: { code: string } }).error.code, 'invalid_request');
+  });
+});

@@ -49,26 +49,59 @@ test('a poll that is accepted but never answered is no connection: it times out 
   }
 });
 
-test("a server's answer connects at once; polling goes on from the client's own cursor", async () => {
-  // The first poll (no cursor) is answered with the channels' current positions; later ones hang.
+test("a new link's first poll has no cursor; polling goes on from its answer's", async () => {
+  // The first poll is answered with the channels' current positions; later ones hang.
   const { url, cursors } = await listen((req, res) => {
     if (new URL(req.url ?? '/', 'http://x').searchParams.has('cursor')) return;
     res.writeHead(200, { 'Content-Type': 'application/json' });
-    res.end(JSON.stringify({ messages: [], cursor: '1~a~E1~9~b~E2~3' }));
+    res.end(JSON.stringify({ messages: [], cursor: '1~a~E1~9' }));
   });
-  const client = new Pushwire(url, { transports: ['longpoll'], cursor: '1~a~E1~5' });
+  const client = new Pushwire(url, { transports: ['longpoll'] });
   try {
     const connected = nextEvent(client, 'connected');
     client.subscribe('a', () => {});
-    client.subscribe('b', () => {});
     assert.equal((await connected).transport, 'longpoll');
     assert.equal(client.state, 'connected');
-    for (let turn = 0; cursors.length < 2 && turn < 500; turn++) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    // Resumes `a` from where the client was, and `b` (which it had no position on) from the answer.
-    assert.deepEqual(cursors, [null, '1~a~E1~5~b~E2~3']);
+    await until(() => cursors.length >= 2);
+    assert.deepEqual(cursors, [null, '1~a~E1~9']);
   } finally {
     client.close();
   }
 });
+
+test('a resume is one poll: from the client’s cursor with wait=0, connected and delivered by its answer', async () => {
+  const waits: (string | null)[] = [];
+  const { url, cursors } = await listen((req, res) => {
+    const query = new URL(req.url ?? '/', 'http://x').searchParams;
+    waits.push(query.get('wait'));
+    if (query.get('wait') !== '0') return; // a held poll: hangs
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    const missed = (offset: number) => ({
+      channel: 'a',
+      offset,
+      epoch: 'E1',
+      data: offset,
+      cursor: `1~a~E1~${offset}`,
+    });
+    res.end(JSON.stringify({ messages: [missed(6), missed(7)], cursor: '1~a~E1~7~b~E2~3' }));
+  });
+  const client = new Pushwire(url, { transports: ['longpoll'], cursor: '1~a~E1~5' });
+  const got: number[] = [];
+  try {
+    const connected = nextEvent(client, 'connected');
+    client.subscribe('a', (message) => got.push(message.offset));
+    client.subscribe('b', () => {});
+    await connected;
+    await until(() => cursors.length >= 2);
+    assert.deepEqual(got, [6, 7], 'what the client missed came with the answer that connected it');
+    // `a` goes on after what came, `b` (which the client had no position on) from the answer.
+    assert.deepEqual(cursors, ['1~a~E1~5', '1~a~E1~7~b~E2~3']);
+    assert.deepEqual(waits, ['0', null], 'only the resume’s poll is answered at once');
+  } finally {
+    client.close();
+  }
+});
+
+async function until(done: () => boolean): Promise<void> {
+  for (let turn = 0; !done() && turn < 500; turn++) await new Promise((resolve) => setTimeout(resolve, 10));
+}

@@ -1,4 +1,4 @@
-import { decodeCursor, EMPTY_CURSOR, encodeCursor } from '../../protocol/index.ts';
+import { EMPTY_CURSOR } from '../../protocol/index.ts';
 import { errorOfResponse, type ServerError } from '../server-error.ts';
 import {
   type ClientTransport,
@@ -30,12 +30,16 @@ export function longPollTransport(platform: TransportPlatform): ClientTransport 
   };
 }
 
+/** The first poll of a resume: answered at once, with what the client missed or with nothing. */
+const AT_ONCE: Readonly<Record<string, string>> = Object.freeze({ wait: '0' });
+
 /**
  * Long poll has no `connected` event of its own: the link is connected once the server has
  * answered a poll, never because one is merely pending (a listener that accepts and never
  * answers would pass for a server). A poll with a cursor may be held until the poll timeout,
- * so the first poll of every link goes without one and is answered at once; polling then goes
- * on from the link's own cursor, with the first answer's positions for channels it lacks.
+ * so the first poll of every link is one the server answers at once: without a cursor on a
+ * new link; on a resume, from the client's cursor with `wait=0`, so that what it missed comes
+ * in that same answer. Polling then goes on from the cursor each answer gives.
  */
 function openLongPoll(platform: TransportPlatform, params: LinkParams, sink: LinkSink): Link {
   let abort = new AbortController();
@@ -54,11 +58,9 @@ function openLongPoll(platform: TransportPlatform, params: LinkParams, sink: Lin
     const { signal } = abort;
     try {
       // Only the first poll replaces the client's old connection (one it fell back from).
-      const url = linkUrl(
-        held ? { ...params, token, replaces: null } : { ...params, token },
-        '/poll',
-        cursor,
-      );
+      const url = held
+        ? linkUrl({ ...params, token, replaces: null }, '/poll', cursor)
+        : linkUrl({ ...params, token }, '/poll', params.cursor, params.cursor ? AT_ONCE : undefined);
       const response = await platform.fetch!(url, { signal });
       if (!response.ok) {
         finish(`HTTP ${response.status}`, await errorOfResponse(response));
@@ -66,8 +68,9 @@ function openLongPoll(platform: TransportPlatform, params: LinkParams, sink: Lin
       }
       const body = (await response.json()) as PollResponse;
       if (done) return false;
-      if (held) deliver(body);
-      else connect(body);
+      if (!held) connect(body);
+      // The first answer of a new link has nothing to deliver; a resume's has what was missed.
+      if (held || params.cursor) deliver(body, held);
       return !done;
     } catch (error) {
       // A poll aborted for a new token: the next one goes from the same cursor, with it.
@@ -78,13 +81,14 @@ function openLongPoll(platform: TransportPlatform, params: LinkParams, sink: Lin
     }
   };
   const connect = (body: PollResponse) => {
+    // A resume's answer names every channel: where the client was, or where it starts now.
     const at = typeof body.cursor === 'string' ? body.cursor : EMPTY_CURSOR;
-    cursor = params.cursor ? withPositionsOf(params.cursor, at) : at;
+    cursor = at;
     sink.event({ op: 'connected', clientId: '', cursor: at, heartbeatIntervalMs: null });
   };
-  const deliver = (body: PollResponse) => {
+  const deliver = (body: PollResponse, held: boolean) => {
     // A held poll that the poll timeout ended empty is long poll's heartbeat.
-    if (!body.messages?.length && !body.gaps?.length && !body.reconnect) emit({ op: 'ping' });
+    if (held && !body.messages?.length && !body.gaps?.length && !body.reconnect) emit({ op: 'ping' });
     for (const gap of body.gaps ?? []) emit(toEvent(gap, 'gap'));
     for (const message of body.messages ?? []) emit(toEvent(message, 'message'));
     if (typeof body.cursor === 'string' && !done) {
@@ -121,13 +125,4 @@ function openLongPoll(platform: TransportPlatform, params: LinkParams, sink: Lin
       abort.abort();
     },
   };
-}
-
-/** `cursor`, plus the positions `current` has of channels that `cursor` doesn't name. */
-function withPositionsOf(cursor: string, current: string): string {
-  try {
-    return encodeCursor(new Map([...decodeCursor(current), ...decodeCursor(cursor)]));
-  } catch {
-    return cursor;
-  }
 }
