@@ -17,18 +17,12 @@ import {
   RedisBroker,
 } from '../brokers/index.ts';
 import { Hub } from '../core/index.ts';
-import {
-  FULL_SERVER_RETRY_AFTER_S,
-  isSystemChannel,
-  PushwireError,
-  publicationOfValue,
-} from '../protocol/index.ts';
+import { isSystemChannel, PushwireError, publicationOfValue } from '../protocol/index.ts';
 import {
   createTransports,
   HeartbeatWheel,
   newTransportCounters,
   OutboundBudget,
-  sendError,
   type Transport,
 } from '../transports/index.ts';
 import { adminRoutes } from './admin/admin-api.ts';
@@ -446,11 +440,7 @@ function attachListeners(
     if (refusal) {
       metrics.httpErrors.inc({ code: refusal.code });
       res.shouldKeepAlive = false;
-      sendError(
-        res,
-        refusal,
-        refusal.code === 'too_many_connections' ? { 'Retry-After': String(FULL_SERVER_RETRY_AFTER_S) } : {},
-      );
+      router.refuseRequest(req, res, refusal);
       return;
     }
     if (router.handle(req, res)) return;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { get, type IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -12,6 +13,7 @@ import { type RequestCounter, startRequestCounter } from '../helpers/request-cou
 import { type RunningPushwire, startPushwire } from '../helpers/server.ts';
 
 const SECRET = 'a-test-secret-that-is-long-enough-for-hs256';
+const APP_ORIGIN = 'http://app.example';
 /** Long enough for a client in a retry loop to show it: its first retry comes within 250 ms. */
 const WATCH_MS = 2000;
 
@@ -173,7 +175,7 @@ describe('a full server is waited for as it asks, not retried by the backoff', {
   let server: RunningPushwire;
   let held: Socket;
   before(async () => {
-    server = await startPushwire({ args: ['--max-connections-per-ip', '1'] });
+    server = await startPushwire({ args: ['--max-connections-per-ip', '1', '--cors-origins', APP_ORIGIN] });
     // The one connection this address may hold: every client connection after it is refused.
     held = connect(server.port, '127.0.0.1');
     await once(held, 'connect');
@@ -181,6 +183,26 @@ describe('a full server is waited for as it asks, not retried by the backoff', {
   after(async () => {
     held.destroy();
     await server.stop();
+  });
+
+  test('a page of an allowed origin can read the refusal and its Retry-After; others learn nothing', async () => {
+    const refused = (origin: string) =>
+      new Promise<IncomingMessage>((resolve, reject) => {
+        get(`${server.url}/poll?channel=news`, { headers: { Origin: origin }, agent: false }, (res) => {
+          res.resume();
+          resolve(res);
+        }).on('error', reject);
+      });
+    const app = await refused(APP_ORIGIN);
+    assert.equal(app.statusCode, 503);
+    assert.equal(app.headers['access-control-allow-origin'], APP_ORIGIN);
+    assert.equal(app.headers['retry-after'], '5');
+    // Without this a browser hides Retry-After from the page's script.
+    assert.equal(app.headers['access-control-expose-headers'], 'Retry-After');
+    const other = await refused('http://elsewhere.example');
+    assert.equal(other.statusCode, 503);
+    assert.equal(other.headers['access-control-allow-origin'], undefined);
+    assert.equal(other.headers['access-control-expose-headers'], undefined);
   });
 
   for (const transport of TRANSPORT_NAMES) {
