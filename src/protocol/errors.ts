@@ -45,6 +45,19 @@ export type ErrorCode = keyof typeof ERROR_CODES;
  */
 export const FULL_SERVER_RETRY_AFTER_S = 5;
 
+/**
+ * The wait, in seconds, a `429 rate_limited` asks for. Every rate is a whole number of things
+ * per second, at least one, so the bucket has a token again within a second.
+ */
+export const RATE_LIMITED_RETRY_AFTER_S = 1;
+
+/** The `Retry-After` (seconds) an HTTP error with `code` carries, or null when it has none. */
+export function retryAfterSecondsOf(code: ErrorCode): number | null {
+  if (code === 'too_many_connections') return FULL_SERVER_RETRY_AFTER_S;
+  if (code === 'rate_limited') return RATE_LIMITED_RETRY_AFTER_S;
+  return null;
+}
+
 /** The documented JSON error shape of every HTTP error response. */
 export interface ErrorBody {
   error: { code: ErrorCode; message: string };

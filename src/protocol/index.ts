@@ -31,6 +31,7 @@ export {
   FULL_SERVER_RETRY_AFTER_S,
   isErrorCode,
   PushwireError,
+  retryAfterSecondsOf,
 } from './errors.ts';
 export {
   type JsonFields,

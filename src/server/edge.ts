@@ -1,10 +1,5 @@
 import type { Duplex } from 'node:stream';
-import {
-  asPushwireError,
-  type ErrorCode,
-  FULL_SERVER_RETRY_AFTER_S,
-  PushwireError,
-} from '../protocol/index.ts';
+import { asPushwireError, type ErrorCode, PushwireError, retryAfterSecondsOf } from '../protocol/index.ts';
 
 /**
  * What a failure at the edge (a request, an upgrade, a frame) may put in a log line: its type,
@@ -85,7 +80,8 @@ export function answerSocket(
     `Content-Length: ${Buffer.byteLength(body)}`,
     'Connection: close',
   ];
-  if (failure.code === 'too_many_connections') head.push(`Retry-After: ${FULL_SERVER_RETRY_AFTER_S}`);
+  const wait = retryAfterSecondsOf(failure.code);
+  if (wait !== null) head.push(`Retry-After: ${wait}`);
   for (const [name, value] of Object.entries(headers)) head.push(`${name}: ${value}`);
   socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
   socket.resume();

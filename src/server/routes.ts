@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Hub, Identity } from '../core/index.ts';
-import { asPushwireError, FULL_SERVER_RETRY_AFTER_S, PushwireError } from '../protocol/index.ts';
+import { asPushwireError, PushwireError } from '../protocol/index.ts';
 import { sendError, type Transport, type Wire } from '../transports/index.ts';
 import type { Config } from './config/index.ts';
 import { answerSocket, type EdgeLog, isClientGone } from './edge.ts';
@@ -183,12 +183,7 @@ export class Router {
    * `too_many_connections` and its `Retry-After` retries at once instead of waiting.
    */
   refuseRequest(req: IncomingMessage, res: ServerResponse, refusal: PushwireError): void {
-    const headers: Record<string, string> = this.originAllowed(req) ? { ...this.corsHeaders(req) } : {};
-    if (refusal.code === 'too_many_connections') {
-      headers['Retry-After'] = String(FULL_SERVER_RETRY_AFTER_S);
-      if ('Access-Control-Allow-Origin' in headers) headers['Access-Control-Expose-Headers'] = 'Retry-After';
-    }
-    sendError(res, refusal, headers);
+    sendError(res, refusal, this.originAllowed(req) ? this.corsHeaders(req) : undefined);
   }
 
   /** The same for an upgrade nobody serves: answered on the socket, which is then closed. */

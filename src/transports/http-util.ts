@@ -1,10 +1,14 @@
 import type { ServerResponse } from 'node:http';
-import { asPushwireError } from '../protocol/index.ts';
+import { asPushwireError, retryAfterSecondsOf } from '../protocol/index.ts';
 import type { Wire } from './types.ts';
 
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
-/** Answers with the documented error shape, unless the response has already begun. */
+/**
+ * Answers with the documented error shape, unless the response has already begun. A refusal
+ * that asks the client to wait says how long (`Retry-After`), readable by a page of another
+ * origin where the answer is (a browser hides every other header from its script).
+ */
 export function sendError(
   res: ServerResponse,
   error: unknown,
@@ -12,7 +16,16 @@ export function sendError(
 ): void {
   if (res.headersSent || res.destroyed) return;
   const failure = asPushwireError(error);
-  sendJson(res, failure.status, JSON.stringify(failure.toBody()), headers);
+  const wait = retryAfterSecondsOf(failure.code);
+  const head =
+    wait === null
+      ? headers
+      : {
+          ...headers,
+          'Retry-After': String(wait),
+          ...('Access-Control-Allow-Origin' in headers && { 'Access-Control-Expose-Headers': 'Retry-After' }),
+        };
+  sendJson(res, failure.status, JSON.stringify(failure.toBody()), head);
 }
 
 /** Transport.refuse of the transports opened by a plain request. */

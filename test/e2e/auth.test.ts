@@ -127,14 +127,17 @@ describe('client publishes', () => {
 
   test('a client past its publish rate gets 429 rate_limited; other clients are not slowed', async () => {
     const statuses: number[] = [];
+    let retryAfter: string | null = null;
     // Until refused: on a loaded machine the bucket refills while the requests go one by one.
     for (let i = 0; i < 300 && !statuses.includes(429); i++) {
       // Read to the end, so that the next publish goes on the same kept-alive connection.
       const res = await clientPublish('game:flood', i, 'flooder');
       await res.arrayBuffer();
       statuses.push(res.status);
+      if (res.status === 429) retryAfter = res.headers.get('retry-after');
     }
     assert.ok(statuses.includes(429), `statuses: ${statuses.join(',')}`);
+    assert.equal(retryAfter, '1', 'the refusal says when to try again: every rate refills within a second');
     // The burst (twice the rate of 10/s) passes first; tokens refilled meanwhile may add a few.
     assert.ok(statuses.indexOf(429) >= 20, `first 429 at ${statuses.indexOf(429)}`);
     // The limit is the connection's: another connection is not slowed.

@@ -72,7 +72,11 @@ describe('client publish, heartbeat events and a starting cursor, on Node', () =
       );
       const refused = results.filter((r) => r.status === 'rejected');
       assert.ok(refused.length >= 30, `${refused.length} of 60 refused`);
-      for (const r of refused) assert.equal((r.reason as { code?: string }).code, 'rate_limited');
+      for (const r of refused) {
+        const reason = r.reason as { code?: string; retryAfterMs?: number };
+        assert.equal(reason.code, 'rate_limited');
+        assert.equal(reason.retryAfterMs, 1000, 'the SDK passes on the wait the server asked for');
+      }
       assert.ok(
         results.some((r) => r.status === 'fulfilled'),
         'the burst itself is accepted',
