@@ -367,7 +367,10 @@ class HeldPoll implements SessionSink {
     private readonly lingering: Lingering,
   ) {}
 
-  /** Called once the subscription is in place: answer now if history had something, or if told not to wait. */
+  /**
+   * Called once the subscription is in place: answers now if history had something, or if
+   * the poll said not to wait (`wait=0`); else holds it until the next message or the timeout.
+   */
   hold(wait: boolean): void {
     if (this.done) return;
     if (!wait || this.messages.length > 0 || this.gaps.length > 0) {

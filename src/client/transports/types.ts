@@ -125,12 +125,12 @@ export function linkUrl(
   params: LinkParams,
   path: string,
   cursor = params.cursor,
-  more: Readonly<Record<string, string>> = {},
+  more?: Readonly<Record<string, string>>,
 ): string {
   const query = new URLSearchParams();
   for (const channel of params.channels) query.append('channel', channel);
   if (cursor) query.set('cursor', cursor);
-  for (const [name, value] of Object.entries(more)) query.set(name, value);
+  if (more) for (const [name, value] of Object.entries(more)) query.set(name, value);
   if (params.token) query.set('token', params.token);
   if (params.replaces) {
     query.set('replaces', params.replaces.clientId);
