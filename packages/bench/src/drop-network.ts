@@ -90,6 +90,22 @@ export class BlackholeProxy {
 }
 
 /**
+ * The error of a connection tried while the network is down. Without stack frames: clients
+ * retry several times a second during an outage, and Node reads the stack of every error a
+ * socket is destroyed with, which formatting a stack makes a visible part of the load
+ * generator's work.
+ */
+function networkDown(): Error {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  const error = Object.assign(new Error('connect ENETUNREACH (the network is down)'), {
+    code: 'ENETUNREACH',
+  });
+  Error.stackTraceLimit = limit;
+  return error;
+}
+
+/**
  * One client's network: every socket its WebSocket, EventSource and fetch open goes through
  * `connect`, so a drop can destroy them all, and while the network is down new ones fail at
  * once (as on a phone whose radio is off: ENETUNREACH, not a hanging SYN).
@@ -114,10 +130,7 @@ export class ClientNetwork {
   connect(): Socket {
     if (Date.now() < this.downUntil) {
       const socket = new Socket();
-      const error = Object.assign(new Error('connect ENETUNREACH (the network is down)'), {
-        code: 'ENETUNREACH',
-      });
-      process.nextTick(() => socket.destroy(error));
+      process.nextTick(() => socket.destroy(networkDown()));
       return socket;
     }
     const socket = connect({ port: this.port, host: '127.0.0.1', localAddress: this.localAddress });
@@ -163,7 +176,9 @@ export class ClientNetwork {
         resolve(new Response(body, { status: res.statusCode ?? 500, headers: responseHeaders }));
       });
       const signal = init?.signal;
-      const abort = () => req.destroy(new DOMException('the request was aborted', 'AbortError'));
+      // As fetch does, the request fails with the signal's reason.
+      const abort = () =>
+        req.destroy(signal?.reason ?? new DOMException('the request was aborted', 'AbortError'));
       if (signal?.aborted) abort();
       // The SDK's long poll shares one signal between its polls: leave it as found.
       signal?.addEventListener('abort', abort, { once: true });

@@ -3,6 +3,7 @@ import { errorOfResponse, type ServerError } from '../server-error.ts';
 import {
   type ClientTransport,
   DOWNSTREAM_ONLY,
+  LINK_CLOSED,
   type Link,
   type LinkEvent,
   type LinkParams,
@@ -49,7 +50,7 @@ function openLongPoll(platform: TransportPlatform, params: LinkParams, sink: Lin
   const finish = (reason: string, error: ServerError | null = null) => {
     if (done) return;
     done = true;
-    abort.abort();
+    abort.abort(LINK_CLOSED);
     sink.closed({ reason, error });
   };
   const pollOnce = async (): Promise<boolean> => {
@@ -117,12 +118,12 @@ function openLongPoll(platform: TransportPlatform, params: LinkParams, sink: Lin
       token = next;
       const held = abort;
       abort = new AbortController();
-      held.abort();
+      held.abort(LINK_CLOSED);
       return null;
     },
     close() {
       done = true;
-      abort.abort();
+      abort.abort(LINK_CLOSED);
     },
   };
 }

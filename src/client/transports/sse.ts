@@ -4,6 +4,7 @@ import { httpControl } from './http-control.ts';
 import {
   type ClientTransport,
   DOWNSTREAM_ONLY,
+  LINK_CLOSED,
   type Link,
   type LinkParams,
   type LinkSink,
@@ -32,7 +33,8 @@ export function sseTransport(platform: TransportPlatform): ClientTransport {
 function openEventSource(platform: TransportPlatform, params: LinkParams, sink: LinkSink): Link {
   const url = linkUrl(params, '/sse');
   const source = new platform.EventSource!(url);
-  const probe = new AbortController();
+  /** The request that asks why a stream failed, if one is out. */
+  let probe: AbortController | null = null;
   let connected = false;
   let done = false;
   let closedByCaller = false;
@@ -62,7 +64,8 @@ function openEventSource(platform: TransportPlatform, params: LinkParams, sink: 
     if (done || typeof (event as { data?: unknown }).data === 'string') return;
     stop();
     const reason = 'event stream failed or ended';
-    if (connected) return sink.closed({ reason, error: null });
+    if (connected || failedWithoutAnswer(event)) return sink.closed({ reason, error: null });
+    probe = new AbortController();
     whyRefused(platform.fetch, url, probe).then((error) => {
       if (!closedByCaller) sink.closed({ reason, error });
     });
@@ -72,10 +75,20 @@ function openEventSource(platform: TransportPlatform, params: LinkParams, sink: 
     refresh: control.refresh,
     close() {
       closedByCaller = true;
-      probe.abort();
+      probe?.abort(LINK_CLOSED);
       stop();
     },
   };
+}
+
+/**
+ * Whether the stream's request got no answer at all (the network, a server that is down):
+ * then a second request has nothing to add. Browsers' EventSource never says; the
+ * `eventsource` package of Node does, with a `message` and no HTTP status `code`.
+ */
+function failedWithoutAnswer(event: unknown): boolean {
+  const { message, code } = event as { message?: unknown; code?: unknown };
+  return typeof message === 'string' && code === undefined;
 }
 
 /**
@@ -92,10 +105,10 @@ async function whyRefused(
 ): Promise<ServerError | null> {
   try {
     const response = await fetch!(url, { signal: probe.signal });
-    return response.ok ? null : await errorOfResponse(response);
+    if (!response.ok) return await errorOfResponse(response);
+    probe.abort(LINK_CLOSED);
+    return null;
   } catch {
     return null;
-  } finally {
-    probe.abort();
   }
 }

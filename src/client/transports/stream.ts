@@ -3,6 +3,7 @@ import { httpControl } from './http-control.ts';
 import {
   type ClientTransport,
   DOWNSTREAM_ONLY,
+  LINK_CLOSED,
   type Link,
   type LinkParams,
   type LinkSink,
@@ -31,7 +32,7 @@ function openStream(platform: TransportPlatform, params: LinkParams, sink: LinkS
   const finish = (reason: string, error: ServerError | null = null) => {
     if (done) return;
     done = true;
-    abort.abort();
+    abort.abort(LINK_CLOSED);
     sink.closed({ reason, error });
   };
   const control = httpControl(platform, params, sink, finish);
@@ -64,7 +65,7 @@ function openStream(platform: TransportPlatform, params: LinkParams, sink: LinkS
     refresh: control.refresh,
     close() {
       done = true;
-      abort.abort();
+      abort.abort(LINK_CLOSED);
     },
   };
 }

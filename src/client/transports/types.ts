@@ -120,6 +120,13 @@ export const DOWNSTREAM_ONLY: TransportCapabilities = {
   heartbeatVisible: true,
 };
 
+/**
+ * What a link aborts its own requests with when it closes or lets a poll go. One shared
+ * error: `abort()` without a reason builds a new DOMException, stack trace and all, on every
+ * close and every retry of a link.
+ */
+export const LINK_CLOSED: Error = Object.assign(new Error('the link was closed'), { name: 'AbortError' });
+
 /** `base + path?channel=..&cursor=..&token=..`, the query every transport takes, and `more`. */
 export function linkUrl(
   params: LinkParams,
