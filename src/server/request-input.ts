@@ -71,7 +71,30 @@ export function readSubscribeQuery(
   }
   const header = cursorHeader === null ? undefined : req.headers[cursorHeader];
   const text = (typeof header === 'string' && header !== '' ? header : null) ?? query.get('cursor');
-  return { channels, cursor: text ? decodeCursor(text) : null, wait: readWait(query.get('wait')) };
+  return { channels, cursor: text ? cursorOf(text) : null, wait: readWait(query.get('wait')) };
+}
+
+/** Cursors up to this long are remembered once decoded: a few channels' worth. */
+const MAX_REMEMBERED_CURSOR_LENGTH = 256;
+const MAX_REMEMBERED_CURSORS = 1_024;
+/**
+ * Decoded cursors by their text. The long pollers of a channel come back with the cursors of
+ * its latest few messages, so nearly every poll finds its cursor here instead of parsing and
+ * validating it again. Bounded in count and length, and emptied when full, so that cursors an
+ * attacker makes up cost at most ~256 KB and never grow it.
+ */
+const rememberedCursors = new Map<string, Cursor>();
+
+function cursorOf(text: string): Cursor {
+  const remembered = rememberedCursors.get(text);
+  if (remembered) return remembered;
+  // An invalid cursor throws here and is never remembered.
+  const cursor = decodeCursor(text);
+  if (text.length <= MAX_REMEMBERED_CURSOR_LENGTH) {
+    if (rememberedCursors.size >= MAX_REMEMBERED_CURSORS) rememberedCursors.clear();
+    rememberedCursors.set(text, cursor);
+  }
+  return cursor;
 }
 
 /** `?wait=`: absent or `1` waits (the default), `0` doesn't; anything else is refused. */

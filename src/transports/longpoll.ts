@@ -466,9 +466,9 @@ class HeldPoll implements SessionSink {
 const MAX_LINGERING_CHANNELS = 10_000;
 
 /**
- * The channels long polls come back to, held in the hub for `lingerMs` after their last poll:
- * between two polls of a client nobody is on a channel, and its position and recent messages
- * must stay known for the next poll to be answered from memory.
+ * The channels long polls come back to, held in the hub for `lingerMs` (at least nine tenths
+ * of it) after their last poll: between two polls of a client nobody is on a channel, and its
+ * position and recent messages must stay known for the next poll to be answered from memory.
  */
 class Lingering {
   private readonly held = new Map<string, { hold: Hold; until: number }>();
@@ -481,7 +481,11 @@ class Lingering {
 
   touch(channel: string): void {
     if (this.lingerMs <= 0 || !this.hub.running) return;
+    const now = Date.now();
     let entry = this.held.get(channel);
+    // Touched within the last tenth of the linger already: a channel polled thousands of
+    // times a second is not moved to the back of the map on every poll.
+    if (entry && entry.until - now > this.lingerMs * 0.9) return;
     if (entry) {
       // Most recently polled last: past the cap, the front is let go first.
       this.held.delete(channel);
@@ -490,7 +494,7 @@ class Lingering {
       entry = { hold: this.hub.hold(channel), until: 0 };
     }
     this.held.set(channel, entry);
-    entry.until = Date.now() + this.lingerMs;
+    entry.until = now + this.lingerMs;
     if (!this.timer) {
       this.timer = setInterval(() => this.sweep(), Math.max(100, this.lingerMs / 4));
       this.timer.unref();
