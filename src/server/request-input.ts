@@ -81,7 +81,7 @@ const MAX_REMEMBERED_CURSORS = 1_024;
  * Decoded cursors by their text. The long pollers of a channel come back with the cursors of
  * its latest few messages, so nearly every poll finds its cursor here instead of parsing and
  * validating it again. Bounded in count and length, and emptied when full, so that cursors an
- * attacker makes up cost at most ~256 KB and never grow it.
+ * attacker makes up cost at most a few hundred KB and never grow it.
  */
 const rememberedCursors = new Map<string, Cursor>();
 
