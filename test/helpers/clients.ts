@@ -227,7 +227,11 @@ function openLongPoll(baseUrl: string, options: RawClientOptions): RawClient {
     }
   })().catch((error: Error) => {
     markFailed(error);
-    t.push({ type: 'closed', detail: error.message });
+    // fetch says only "fetch failed"; its cause says what the network did.
+    t.push({
+      type: 'closed',
+      detail: error.cause ? `${error.message}: ${String(error.cause)}` : error.message,
+    });
   });
   return { ...t, cursor: () => cursor, ready, close: () => abort.abort() };
 }
