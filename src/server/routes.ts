@@ -230,9 +230,23 @@ export class Router {
     socket.on('error', destroySocket);
     const wire: Wire = { kind: 'upgrade', req, socket, head };
     const headers = this.corsHeaders(req);
-    new Promise<void>((opened) => opened(this.open(wire, target, headers, transport)))
-      .catch((error: unknown) => this.refuse(transport, wire, error, headers))
-      .catch((error: unknown) => this.lastResort('upgrade', error, () => socket.destroy()));
+    const refuse = (error: unknown) => {
+      try {
+        this.refuse(transport, wire, error, headers);
+      } catch (failure) {
+        this.lastResort('upgrade', failure, () => socket.destroy());
+      }
+    };
+    // Opened at once when there is no token to verify; only a token's verification gives a
+    // promise to follow, so an open server's upgrades allocate none.
+    let opening: Promise<void> | void;
+    try {
+      opening = this.open(wire, target, headers, transport);
+    } catch (error) {
+      refuse(error);
+      return true;
+    }
+    opening?.catch(refuse);
     return true;
   }
 
