@@ -57,10 +57,16 @@ export function webSocketTextFrame(text: string): Buffer {
 
 /**
  * The reply to a client's command: `{"id":…,"op":"reply",…outcome}`. Built by hand for
- * history, whose publications' data is JSON text already and must not be re-encoded.
+ * history, whose publications' data is JSON text already and must not be re-encoded, and for
+ * subscribe, which every connection sends; channel names, epochs and cursors are made of
+ * characters JSON never escapes (protocol/channel.ts, protocol/cursor.ts).
  */
 export function replyJson(id: CommandId | undefined, result: CommandResult): string {
   const head = id === undefined ? '{"op":"reply"' : `{"id":${JSON.stringify(id)},"op":"reply"`;
+  if (result.op === 'subscribe') {
+    const { channel, epoch, offset, cursor } = result;
+    return `${head},"channel":"${channel}","epoch":"${epoch}","offset":${offset},"cursor":"${cursor}"}`;
+  }
   if (result.op !== 'history') {
     const { op: _op, ...fields } = result;
     const body = JSON.stringify(fields);
