@@ -176,9 +176,9 @@ export class ClientNetwork {
         resolve(new Response(body, { status: res.statusCode ?? 500, headers: responseHeaders }));
       });
       const signal = init?.signal;
-      // As fetch does, the request fails with the signal's reason.
-      const abort = () =>
-        req.destroy(signal?.reason ?? new DOMException('the request was aborted', 'AbortError'));
+      // As fetch does, the request fails with the signal's reason (an AbortError unless the
+      // caller gave its own).
+      const abort = () => req.destroy(signal?.reason);
       if (signal?.aborted) abort();
       // The SDK's long poll shares one signal between its polls: leave it as found.
       signal?.addEventListener('abort', abort, { once: true });
