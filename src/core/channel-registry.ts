@@ -1,5 +1,5 @@
 import type { Broker } from '../brokers/types.ts';
-import { asPushwireError, type Publication } from '../protocol/index.ts';
+import { asPushwireError, type Publication, type StreamPosition } from '../protocol/index.ts';
 import { Channel, type ChannelHost, type ChannelMember } from './channel.ts';
 import { FanOut, type Scheduler } from './fan-out.ts';
 import type { LatencyHistogram } from './latency.ts';
@@ -129,10 +129,16 @@ export class ChannelRegistry {
     let entry = this.channels.get(channel);
     if (entry) return entry;
     const created = new Channel(channel, this.channelOptions(channel), this.host);
+    created.followed = false;
     created.subscribed = this.broker.subscribe(channel);
-    created.subscribed.catch(() => {
-      if (this.channels.get(channel) === created) this.unfollow(created);
-    });
+    created.subscribed.then(
+      () => {
+        created.followed = true;
+      },
+      () => {
+        if (this.channels.get(channel) === created) this.unfollow(created);
+      },
+    );
     this.channels.set(channel, created);
     entry = created;
     return entry;
@@ -152,6 +158,26 @@ export class ChannelRegistry {
       throw asPushwireError(error, 'broker_unavailable');
     }
     if (entry.options.presence) this.presence.join(channel, member);
+  }
+
+  /**
+   * `join` at once, for a channel this node already follows at the broker: false, with
+   * nothing done, when it doesn't yet (join then waits for the broker).
+   */
+  joinNow(channel: string, member: Member): boolean {
+    const entry = this.channels.get(channel);
+    if (!entry?.followed) return false;
+    entry.members.add(member);
+    this.countsChanged.add(channel);
+    this.lifecycle?.subscribed(member, channel);
+    if (entry.options.presence) this.presence.join(channel, member);
+    return true;
+  }
+
+  /** The channel's settled position, when a member could join it at once (see joinNow). */
+  positionNow(channel: string): StreamPosition | null {
+    const entry = this.channels.get(channel);
+    return entry?.followed ? entry.settledPosition : null;
   }
 
   /** `member` leaves `channel` (nothing if it wasn't on it). */

@@ -45,6 +45,8 @@ export class Channel {
   readonly members = new Set<ChannelMember>();
   /** Settles once the broker delivers this channel's publications to this node. */
   subscribed: Promise<void> = Promise.resolve();
+  /** True once `subscribed` has resolved: a member can then join without waiting. */
+  followed = true;
   /** Leases that keep the channel followed without a member (see Hub.hold). */
   holds = 0;
   /** The server's own ($admin:stats): its traffic is left out of the application's numbers. */

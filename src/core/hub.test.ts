@@ -312,6 +312,60 @@ test('the broker subscription lives exactly as long as a local session is on the
   await hub.close();
 });
 
+test('a subscribe with nothing to wait for is done at once; one that must wait is left untouched', async () => {
+  const t = await hubWith();
+  const { hub } = t;
+  const first = recorder();
+  await hub.openSession({ transport: 'sse', identity: ANONYMOUS, sink: first }).subscribe([{ channel: 'c' }]);
+  await publishN(t, 'c', 2);
+
+  const now = recorder();
+  const session = hub.openSession({ transport: 'websocket', identity: ANONYMOUS, sink: now });
+  let started: string | null = null;
+  const starts = session.subscribeNow({ channel: 'c' }, (_, cursor) => {
+    started = cursor;
+  });
+  assert.equal(starts?.length, 1);
+  assert.equal(starts[0]!.position.offset, 2);
+  assert.equal(started, starts[0]!.cursor, 'onStart ran before subscribeNow returned');
+  await publishN(t, 'c', 1);
+  assert.deepEqual(now.offsets(), [3], 'live from where it joined, no replay');
+  assert.deepEqual(first.offsets(), [1, 2, 3]);
+
+  // A cursor needs a history read; a channel the node doesn't follow needs the broker, and
+  // one whose broker subscription is still on its way has no known position yet. Each is
+  // left for subscribe.
+  const other = hub.openSession({ transport: 'websocket', identity: ANONYMOUS, sink: recorder() });
+  assert.equal(
+    other.subscribeNow({ channel: 'c', since: { epoch: starts[0]!.position.epoch, offset: 1 } }),
+    null,
+  );
+  assert.equal(other.subscribeNow({ channel: 'never-followed' }), null);
+  const pending = hub
+    .openSession({ transport: 'sse', identity: ANONYMOUS, sink: recorder() })
+    .subscribe([{ channel: 'p' }]);
+  assert.equal(other.subscribeNow({ channel: 'p' }), null);
+  assert.equal(other.channelCount, 0, 'nothing was done for the ones left');
+  await pending;
+
+  // Refusals are at once too: a thrown PushwireError, nothing kept.
+  const reader = hub.openSession({
+    transport: 'websocket',
+    identity: { userId: 'u', subscribe: ['open'], publish: [] },
+    sink: recorder(),
+  });
+  assert.throws(
+    () => reader.subscribeNow({ channel: 'c' }),
+    (e: unknown) => e instanceof PushwireError && e.code === 'forbidden',
+  );
+  assert.equal(reader.channelCount, 0);
+  assert.throws(
+    () => session.subscribeNow({ channel: 'c' }),
+    (e: unknown) => e instanceof PushwireError && e.code === 'already_subscribed',
+  );
+  await hub.close();
+});
+
 /** A reader without a session, watching a channel: records what it was handed. */
 function watcher() {
   const seen: number[][] = [];
@@ -423,7 +477,8 @@ test('rights are checked for every command, and each refusal says what would all
   };
   const session = hub.openSession({ transport: 'websocket', identity: reader, sink: recorder() });
   const results: CommandResult[] = [];
-  const run = (command: Parameters<typeof session.execute>[0]) =>
+  // Some commands are refused at once (a throw), others after waiting (a rejection): both count.
+  const run = async (command: Parameters<typeof session.execute>[0]) =>
     session.execute(command, (result) => results.push(result));
   const refused = (code: string, pattern: RegExp) => (e: unknown) =>
     e instanceof PushwireError && e.code === code && pattern.test(e.message);
@@ -519,7 +574,7 @@ test("the server's own channels are left out of the published and delivered coun
   assert.equal(t.hub.stats.delivered, 0);
   const outsider = t.hub.openSession({ transport: 'sse', identity: ANONYMOUS, sink: recorder() });
   await assert.rejects(
-    outsider.execute({ op: 'subscribe', channel: '$admin:stats' }, () => {}),
+    async () => outsider.execute({ op: 'subscribe', channel: '$admin:stats' }, () => {}),
     (error: unknown) => error instanceof PushwireError && error.code === 'forbidden',
   );
 });

@@ -297,6 +297,14 @@ export class Hub implements SessionHost {
     return this.channels.join(channel, session);
   }
 
+  attachNow(channel: string, session: Session): boolean {
+    return this.channels.joinNow(channel, session);
+  }
+
+  positionNow(channel: string): StreamPosition | null {
+    return this.channels.positionNow(channel);
+  }
+
   detach(channel: string, session: Session): void {
     this.channels.leave(channel, session);
   }

@@ -34,6 +34,10 @@ export interface CommandSession {
     requests: readonly SubscribeRequest[],
     onStart?: (starts: readonly SubscribeStart[], cursor: string) => void,
   ): Promise<readonly SubscribeStart[]>;
+  subscribeNow(
+    request: SubscribeRequest,
+    onStart?: (starts: readonly SubscribeStart[], cursor: string) => void,
+  ): readonly SubscribeStart[] | null;
   unsubscribe(channel: string): void;
 }
 
@@ -43,27 +47,47 @@ const MAX_HISTORY_LIMIT = 1000;
 /**
  * Carries out a client's command, with the rights of `session`'s client. `reply` gets the
  * outcome: for a subscribe, before the first replayed message, so the transport can send it
- * ahead of them. Rejects with a PushwireError the transport reports to the client.
+ * ahead of them. Undefined when the command is done at once (an unsubscribe, and a subscribe
+ * that needs no waiting: see Session.subscribeNow); otherwise a promise of its end. Throws,
+ * or rejects, with a PushwireError the transport reports to the client.
  */
-export async function carryOut(
+export function carryOut(
   command: SessionCommand,
+  session: CommandSession,
+  host: CommandHost,
+  reply: (result: CommandResult) => void,
+): Promise<void> | undefined {
+  const { channel } = command;
+  switch (command.op) {
+    case 'subscribe': {
+      const request = { channel, since: command.cursor?.get(channel) };
+      const started = ([start]: readonly SubscribeStart[]) => {
+        const { epoch, offset } = start!.position;
+        reply({ op: 'subscribe', channel, epoch, offset, cursor: start!.cursor });
+      };
+      if (session.subscribeNow(request, started)) return undefined;
+      return session.subscribe([request], started).then(nothing);
+    }
+    case 'unsubscribe':
+      session.unsubscribe(channel);
+      reply({ op: 'unsubscribe', channel });
+      return undefined;
+    default:
+      return carryOutLater(command, session, host, reply);
+  }
+}
+
+const nothing = (): void => {};
+
+/** The commands that always wait: for the broker, or for the application. */
+async function carryOutLater(
+  command: Exclude<SessionCommand, { op: 'subscribe' | 'unsubscribe' }>,
   session: CommandSession,
   host: CommandHost,
   reply: (result: CommandResult) => void,
 ): Promise<void> {
   const { channel } = command;
   switch (command.op) {
-    case 'subscribe': {
-      await session.subscribe([{ channel, since: command.cursor?.get(channel) }], ([start]) => {
-        const { epoch, offset } = start!.position;
-        reply({ op: 'subscribe', channel, epoch, offset, cursor: start!.cursor });
-      });
-      return;
-    }
-    case 'unsubscribe':
-      session.unsubscribe(channel);
-      reply({ op: 'unsubscribe', channel });
-      return;
     case 'publish': {
       const { epoch, offset } = await host.publishAs(
         session.identity,

@@ -24,6 +24,10 @@ import type {
 export interface SessionHost extends CommandHost, CredentialsHost {
   readonly maxChannelsPerSession: number;
   attach(channel: string, session: Session): Promise<void>;
+  /** `attach` at once when this node already follows the channel; false, with nothing done, when not. */
+  attachNow(channel: string, session: Session): boolean;
+  /** The channel's position when a member could attach at once and start there (see attachNow). */
+  positionNow(channel: string): StreamPosition | null;
   detach(channel: string, session: Session): void;
   /**
    * The history a subscribing member of `channel` starts from (its cursor's replay, or just
@@ -217,15 +221,46 @@ export class Session implements SubscriptionsOwner {
     }
   }
 
-  /** Carries out a client's command, with the client's rights: see carryOut. */
-  execute(command: SessionCommand, reply: (result: CommandResult) => void): Promise<void> {
+  /**
+   * `subscribe` for one channel carried out at once, as most connections can: when the
+   * application isn't asked, the request has no cursor to replay from, and this node already
+   * follows the channel and knows its position. Then nothing waits, and no promise is made.
+   * Null when it can't be, with nothing done (call subscribe); throws when refused.
+   */
+  subscribeNow(
+    { channel, since }: SubscribeRequest,
+    onStart?: (starts: readonly SubscribeStart[], cursor: string) => void,
+  ): readonly SubscribeStart[] | null {
+    if (since || this.host.access.asksRead(channel)) return null;
+    const position = this.host.positionNow(channel);
+    if (!position) return null;
+    this.assertOpen();
+    const subscription = this.add(channel);
     try {
-      this.assertOpen();
-      this.credentials.assertFresh();
+      if (!this.host.attachNow(channel, this)) {
+        this.subscriptions.delete(subscription);
+        return null;
+      }
+      this.subscriptions.moveTo(subscription, position.epoch, position.offset);
+      const cursor = this.cursor();
+      const starts = [{ channel, position, cursor }];
+      onStart?.(starts, cursor);
+      // Nothing to replay; this ends the buffering of live messages.
+      this.subscriptions.replay(subscription, null, NOTHING);
+      return starts;
     } catch (error) {
-      return Promise.reject(error);
+      if (this.subscriptions.get(channel) === subscription) this.drop(subscription);
+      throw error;
     }
-    // Not itself async: one promise fewer per command.
+  }
+
+  /**
+   * Carries out a client's command, with the client's rights: see carryOut. Undefined when
+   * it is done at once; throws, or rejects, with the reason it was refused.
+   */
+  execute(command: SessionCommand, reply: (result: CommandResult) => void): Promise<void> | undefined {
+    this.assertOpen();
+    this.credentials.assertFresh();
     return carryOut(command, this, this.host, reply);
   }
 

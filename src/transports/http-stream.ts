@@ -57,9 +57,11 @@ export function streamTransport(
     opens: 'request',
     open(wire, params) {
       if (wire.kind !== 'response') return;
-      serve(context, format, framedPing, wire.res, params, open).catch((error) =>
-        context.report('stream', error),
-      );
+      try {
+        serve(context, format, framedPing, wire.res, params, open);
+      } catch (error) {
+        context.report('stream', error);
+      }
     },
     refuse: refuseRequest,
     connectionCount: () => open.size,
@@ -67,14 +69,14 @@ export function streamTransport(
   };
 }
 
-async function serve(
+function serve(
   context: TransportContext,
   format: StreamFormat,
   framedPing: Buffer,
   res: ServerResponse,
   params: SubscribeParams,
   open: Set<StreamConnection>,
-): Promise<void> {
+): void {
   let session: Session;
   const connection = new StreamConnection(context, format, framedPing, res, params.headers, open);
   try {
@@ -91,15 +93,14 @@ async function serve(
   connection.session = session;
   open.add(connection);
   res.on('close', connection.dispose);
+  const requests = params.channels.map((channel) => ({ channel, since: params.cursor?.get(channel) }));
+  const begin = () => connection.begin(session);
   try {
-    await session.subscribe(
-      params.channels.map((channel) => ({ channel, since: params.cursor?.get(channel) })),
-      () => connection.begin(session),
-    );
+    // Most connections subscribe to one channel at its top: done at once, without a promise.
+    if (requests.length === 1 && session.subscribeNow(requests[0]!, begin)) return;
+    session.subscribe(requests, begin).catch((error: unknown) => connection.refused(error));
   } catch (error) {
-    // The error answers the request; only then may the connection end the response.
-    sendError(res, error, params.headers);
-    connection.dispose();
+    connection.refused(error);
   }
 }
 
@@ -118,6 +119,12 @@ class StreamConnection implements SessionSink, WriterOwner {
     private readonly open: Set<StreamConnection>,
   ) {
     this.writer = new ConnectionWriter(res, format, context, this, res.socket);
+  }
+
+  /** The subscribe was refused: the error answers the request; only then may the response end. */
+  refused(error: unknown): void {
+    sendError(this.res, error, this.headers);
+    this.dispose();
   }
 
   writerFailed(code: 'slow_consumer' | 'heartbeat_timeout'): void {

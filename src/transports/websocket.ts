@@ -12,6 +12,7 @@ import {
 import {
   asPushwireError,
   type ClientCommand,
+  type CommandId,
   closeCodeOf,
   type ErrorCode,
   encodeErrorFrame,
@@ -408,24 +409,35 @@ class WebSocketConnection implements SessionSink, WriterOwner {
     if (command.op === 'pong') return;
     const session = this.session;
     if (!session || session.closed) return;
-    this.run(session, command).catch((error: unknown) => {
-      const failure = asPushwireError(error);
-      if (failure.code === 'internal')
-        (this.context.fault ?? this.context.report)('websocket command', error);
-      this.writer.raw(webSocketTextFrame(encodeErrorFrame(command.id, failure.code, failure.message)));
-    });
-  }
-
-  private async run(session: Session, command: Exclude<ClientCommand, { op: 'pong' }>): Promise<void> {
-    if (command.op === 'refresh') {
-      const { identifyToken, counters } = this.context;
-      const expiresAt = await refreshSession(session, identifyToken, command.token, counters);
-      this.writer.raw(webSocketTextFrame(encodeReplyFrame(command.id, { expiresAt })));
+    let pending: Promise<void> | undefined;
+    try {
+      pending = this.run(session, command);
+    } catch (error) {
+      this.failed(command.id, error);
       return;
     }
+    pending?.catch((error: unknown) => this.failed(command.id, error));
+  }
+
+  /** A command was refused (or failed): its error frame, and a log line when it is a bug. */
+  private failed(id: CommandId | undefined, error: unknown): void {
+    const failure = asPushwireError(error);
+    if (failure.code === 'internal') (this.context.fault ?? this.context.report)('websocket command', error);
+    this.writer.raw(webSocketTextFrame(encodeErrorFrame(id, failure.code, failure.message)));
+  }
+
+  /** Undefined when the command was done at once (see Session.execute). */
+  private run(session: Session, command: Exclude<ClientCommand, { op: 'pong' }>): Promise<void> | undefined {
+    if (command.op === 'refresh') return this.refresh(session, command.id, command.token);
     return session.execute(command, (result) =>
       this.writer.raw(webSocketTextFrame(replyJson(command.id, result))),
     );
+  }
+
+  private async refresh(session: Session, id: CommandId | undefined, token: string): Promise<void> {
+    const { identifyToken, counters } = this.context;
+    const expiresAt = await refreshSession(session, identifyToken, token, counters);
+    this.writer.raw(webSocketTextFrame(encodeReplyFrame(id, { expiresAt })));
   }
 
   dispose(): void {
