@@ -1,3 +1,4 @@
+import { DEFAULTS } from 'pushwire';
 import { type CapacityResult, runCapacity } from './capacity.ts';
 import { type ConnectionsResult, runConnections } from './connections.ts';
 import { type DropsParams, type DropsResult, runDrops } from './drops.ts';
@@ -193,8 +194,9 @@ export async function runCase(
             },
             line,
           ),
-        // Pushwire has its --workers among its serve arguments already; raw gets as many.
-        { workers: options.workers },
+        // Pushwire has its --workers among its serve arguments already; raw gets as many, and
+        // holds its connections as Pushwire does: with heartbeats, at Pushwire's default interval.
+        { workers: options.workers, heartbeatMs: DEFAULTS.heartbeatIntervalMs ?? undefined },
       );
       progress.done(capacitySummary(result));
       return result;

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Dialect, TransportName } from './wire.ts';
 
@@ -38,6 +38,11 @@ export interface StartOptions {
    * Pushwire gets its `--workers` with the other `serve` arguments (tunePushwire).
    */
   readonly workers?: number;
+  /**
+   * Heartbeats from the raw ceiling, every this many ms (raw `--heartbeat`; absent: none).
+   * Pushwire sends its own, every 15 s by default.
+   */
+  readonly heartbeatMs?: number;
 }
 
 export interface RunningTarget {
@@ -195,10 +200,8 @@ function nodeTarget(
     async start(options = {}) {
       const port = await freePort();
       const script = clusterPath && (options.workers ?? 1) > 1 ? clusterPath : path;
-      const loader = script.endsWith('.ts') ? ['--import', 'tsx'] : [];
       const { child, baseUrl } = await startNodeServer([
-        ...loader,
-        script,
+        script.endsWith('.ts') ? await compiledTarget(script) : script,
         ...extraArgs(options),
         '--port',
         String(port),
@@ -213,6 +216,39 @@ function nodeTarget(
       };
     },
   };
+}
+
+/**
+ * A TypeScript target as the plain JavaScript Node runs, as Pushwire runs from dist/: a
+ * control started through the tsx loader would carry the transpiler in its process, and
+ * memory the transpiler freed, still resident, would hold the first connections without
+ * growing RSS. Every target script is compiled once per bench run, side by side, so that
+ * raw-cluster finds the compiled raw-server beside it.
+ */
+let compiling: Promise<string> | undefined;
+async function compiledTarget(script: string): Promise<string> {
+  compiling ??= compileTargets();
+  return join(await compiling, basename(script).replace(/\.ts$/, '.mjs'));
+}
+
+async function compileTargets(): Promise<string> {
+  const { build } = await import('esbuild');
+  // Under node_modules, so the compiled scripts import ws and socket.io as the sources do.
+  const outdir = join(PACKAGE_ROOT, 'node_modules', '.cache', 'pushwire-bench-targets');
+  await build({
+    entryPoints: ['raw-server.ts', 'raw-cluster.ts', 'socketio-server.ts'].map((name) =>
+      join(PACKAGE_ROOT, 'targets', name),
+    ),
+    outdir,
+    outExtension: { '.js': '.mjs' },
+    bundle: true,
+    packages: 'external',
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    logLevel: 'error',
+  });
+  return outdir;
 }
 
 const NCHAN_MODULE = '/usr/lib/nginx/modules/ngx_nchan_module.so';
@@ -314,6 +350,7 @@ export const TARGETS: Readonly<Record<TargetName, TargetInfo>> = {
     (options) => [
       ...(options.historySize === undefined ? [] : ['--history', String(options.historySize)]),
       ...((options.workers ?? 1) > 1 ? ['--workers', String(options.workers)] : []),
+      ...(options.heartbeatMs === undefined ? [] : ['--heartbeat', String(options.heartbeatMs)]),
     ],
     ['ws', 'sse', 'poll', 'stream'],
     join(PACKAGE_ROOT, 'targets', 'raw-cluster.ts'),

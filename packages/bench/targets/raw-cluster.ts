@@ -5,9 +5,9 @@
 // process under the open-file limit when the connections outnumber it.
 //
 // usage: node --import tsx packages/bench/targets/raw-cluster.ts --workers N [--port P]
-//                                            [--host 127.0.0.1] [--history 1000]
+//                                            [--host 127.0.0.1] [--history 1000] [--heartbeat 0]
 import cluster, { type Worker } from 'node:cluster';
-import { join } from 'node:path';
+import { extname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { RelayedPublish } from './raw-server.ts';
 
@@ -17,6 +17,7 @@ const { values } = parseArgs({
     port: { type: 'string', default: '0' },
     host: { type: 'string', default: '127.0.0.1' },
     history: { type: 'string', default: '1000' },
+    heartbeat: { type: 'string', default: '0' },
   },
 });
 const count = Math.max(1, Number(values.workers) || 1);
@@ -24,8 +25,18 @@ const count = Math.max(1, Number(values.workers) || 1);
 if (values.port === '0') throw new Error('raw-cluster needs --port');
 
 cluster.setupPrimary({
-  exec: join(import.meta.dirname, 'raw-server.ts'),
-  args: ['--port', values.port, '--host', values.host, '--history', values.history],
+  // raw-server.ts, or raw-server.mjs when the bench runs the compiled targets.
+  exec: join(import.meta.dirname, `raw-server${extname(import.meta.filename)}`),
+  args: [
+    '--port',
+    values.port,
+    '--host',
+    values.host,
+    '--history',
+    values.history,
+    '--heartbeat',
+    values.heartbeat,
+  ],
 });
 
 const offsets = new Map<string, number>();

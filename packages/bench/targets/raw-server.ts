@@ -1,6 +1,7 @@
 // The raw Node ceiling: the least a Node process must do to push one channel's messages over
-// WebSocket, SSE, long poll and NDJSON streaming. No hub, no cursor codec, no heartbeats, no
-// auth: each message is framed once per transport, and once per event-loop turn every
+// WebSocket, SSE, long poll and NDJSON streaming. No hub, no cursor codec, no auth, and no
+// heartbeats unless asked (`--heartbeat MS`: the same ping bytes as Pushwire's, written to
+// every streaming connection each MS, as an idle server behind a proxy must): each message is framed once per transport, and once per event-loop turn every
 // subscriber socket gets a single write of the same bytes. It speaks just enough of the
 // Pushwire wire format (docs/protocol.md) that the load generator drives both alike, and it
 // assigns offsets (1, 2, 3, ... per channel) so order is judged the same way. Its cursor is
@@ -11,7 +12,7 @@
 // which numbers it and sends it back to every worker (see relayPublish).
 //
 // usage: node --import tsx packages/bench/targets/raw-server.ts [--port 0] [--host 127.0.0.1]
-//                                                               [--history 1000]
+//                                                               [--history 1000] [--heartbeat 0]
 import cluster from 'node:cluster';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -23,6 +24,7 @@ const { values } = parseArgs({
     port: { type: 'string', default: '0' },
     host: { type: 'string', default: '127.0.0.1' },
     history: { type: 'string', default: '1000' },
+    heartbeat: { type: 'string', default: '0' },
   },
 });
 /** Messages kept per channel at least, for subscribers that come back with a cursor. */
@@ -371,6 +373,20 @@ function onWebSocket(ws: WebSocket, socket: Duplex): void {
     for (const channel of joined) channel.ws.delete(socket);
   });
   ws.on('error', () => ws.terminate());
+}
+
+const HEARTBEAT_MS = Number(values.heartbeat);
+if (HEARTBEAT_MS > 0) {
+  const wsPing = wsTextFrame('{"op":"ping"}');
+  const ssePing = Buffer.from(': ping\nevent: ping\ndata: {}\n\n');
+  const streamPing = Buffer.from('{"op":"ping"}\n');
+  setInterval(() => {
+    for (const channel of channels.values()) {
+      for (const socket of channel.ws) socket.write(wsPing);
+      for (const res of channel.sse) res.write(ssePing);
+      for (const res of channel.stream) res.write(streamPing);
+    }
+  }, HEARTBEAT_MS);
 }
 
 // As large an accept queue as Pushwire's (see its LISTEN_BACKLOG): reconnect storms overflow 511.
