@@ -209,10 +209,7 @@ export class Session implements SubscriptionsOwner {
         ? { position: known, gap: null, replay: NOTHING }
         : plan(subscription, since, await this.host.historyFor(channel, since));
       this.subscriptions.assertStillSubscribed(subscription);
-      this.subscriptions.moveTo(subscription, position.epoch, position.offset);
-      const cursor = this.cursor();
-      const starts = [{ channel, position, cursor }];
-      onStart?.(starts, cursor);
+      const starts = this.startAt(subscription, position, onStart);
       this.subscriptions.replay(subscription, gap, replay);
       return starts;
     } catch (error) {
@@ -241,10 +238,7 @@ export class Session implements SubscriptionsOwner {
         this.subscriptions.delete(subscription);
         return null;
       }
-      this.subscriptions.moveTo(subscription, position.epoch, position.offset);
-      const cursor = this.cursor();
-      const starts = [{ channel, position, cursor }];
-      onStart?.(starts, cursor);
+      const starts = this.startAt(subscription, position, onStart);
       // Nothing to replay; this ends the buffering of live messages.
       this.subscriptions.replay(subscription, null, NOTHING);
       return starts;
@@ -252,6 +246,19 @@ export class Session implements SubscriptionsOwner {
       if (this.subscriptions.get(channel) === subscription) this.drop(subscription);
       throw error;
     }
+  }
+
+  /** One channel's subscription starts at `position`: its start, told to `onStart`. */
+  private startAt(
+    subscription: Subscription,
+    position: StreamPosition,
+    onStart?: (starts: readonly SubscribeStart[], cursor: string) => void,
+  ): readonly SubscribeStart[] {
+    this.subscriptions.moveTo(subscription, position.epoch, position.offset);
+    const cursor = this.cursor();
+    const starts = [{ channel: subscription.channel, position, cursor }];
+    onStart?.(starts, cursor);
+    return starts;
   }
 
   /**

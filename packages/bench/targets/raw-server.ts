@@ -1,8 +1,9 @@
 // The raw Node ceiling: the least a Node process must do to push one channel's messages over
 // WebSocket, SSE, long poll and NDJSON streaming. No hub, no cursor codec, no auth, and no
 // heartbeats unless asked (`--heartbeat MS`: the same ping bytes as Pushwire's, written to
-// every streaming connection each MS, as an idle server behind a proxy must): each message is framed once per transport, and once per event-loop turn every
-// subscriber socket gets a single write of the same bytes. It speaks just enough of the
+// every streaming connection each MS, as an idle server behind a proxy must): each message
+// is framed once per transport, and once per event-loop turn every subscriber socket gets a
+// single write of the same bytes. It speaks just enough of the
 // Pushwire wire format (docs/protocol.md) that the load generator drives both alike, and it
 // assigns offsets (1, 2, 3, ... per channel) so order is judged the same way. Its cursor is
 // the offset: a subscriber that comes back with `cursor` (a `subscribe` field on /ws, a query
