@@ -21,6 +21,11 @@ const ALLOWED: Record<string, readonly string[]> = {
 };
 /** Layers that ship to browsers: no node:* imports. */
 const BROWSER_SAFE = new Set(['protocol', 'client']);
+/**
+ * The SDK's Node entry and what only it imports: `pushwire/client` under the `node` export
+ * condition, never in the browser bundle (built from client/index.ts), so node:* is theirs.
+ */
+const NODE_ENTRY = new Set([join('client', 'node.ts'), join('client', 'node-get.ts')]);
 /** core may only take types from brokers. */
 const TYPES_ONLY: Record<string, readonly string[]> = { core: ['brokers'] };
 
@@ -56,11 +61,14 @@ for (const file of walk(src)) {
     if (spec.startsWith(WORKSPACE_SCOPE)) {
       problems.push(`${where}: ${spec} is a workspace package and is not published with src/`);
     }
-    if (layer && BROWSER_SAFE.has(layer) && spec.startsWith('node:')) {
+    if (layer && BROWSER_SAFE.has(layer) && spec.startsWith('node:') && !NODE_ENTRY.has(rel)) {
       problems.push(`${where}: ${layer}/ ships to browsers and must not import node:*`);
     }
     if (!spec.startsWith('.') || !layer) continue;
     const target = relative(src, resolve(dirname(file), spec));
+    if (NODE_ENTRY.has(target) && !NODE_ENTRY.has(rel)) {
+      problems.push(`${where}: only the Node entry imports ${target}, or it reaches the browser bundle`);
+    }
     const targetLayer = target.split(sep)[0]!;
     if (targetLayer === layer) continue;
     if (!(ALLOWED[layer] ?? []).includes(targetLayer)) {

@@ -7,7 +7,7 @@ import { ResumeState } from './resume.ts';
 import { SharedTabs, tabSharingPlatform } from './shared-tabs.ts';
 import { TokenSource } from './token.ts';
 import { chooseTransports } from './transports/choose.ts';
-import type { TransportPlatform } from './transports/types.ts';
+import type { GetFunction, TransportPlatform } from './transports/types.ts';
 import {
   type ConnectionState,
   DEFAULT_TRANSPORTS,
@@ -43,12 +43,15 @@ export class Pushwire {
   readonly #events = new Emitter<PushwireEvents>();
   readonly #engine: Engine;
 
-  constructor(url: string, options: PushwireOptions = {}) {
+  /** `get`: how long polls are made when not by fetch; the Node entry gives one on node:http. */
+  constructor(url: string, options: PushwireOptions = {}, get?: GetFunction) {
+    // Unbound, the browser's fetch throws "Illegal invocation".
+    const fetch = options.fetch ?? globalThis.fetch?.bind(globalThis);
     const platform: TransportPlatform = {
       WebSocket: options.WebSocket ?? globalThis.WebSocket,
       EventSource: options.EventSource ?? globalThis.EventSource,
-      // Unbound, the browser's fetch throws "Illegal invocation".
-      fetch: options.fetch ?? globalThis.fetch?.bind(globalThis),
+      fetch,
+      get: get ?? fetch,
       longPollTimeoutMs: options.longPollTimeoutMs ?? 45_000,
       requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
     };

@@ -1,4 +1,5 @@
 import { closeCodeMeansReconnect } from '../protocol/index.ts';
+import type { HttpAnswer } from './transports/types.ts';
 
 /**
  * An error the server reported: `code` and `message` are the server's (docs/protocol.md lists
@@ -41,7 +42,7 @@ export function isFinal(error: ServerError): boolean {
  * the body isn't that shape: then something else answered (a proxy), and it is a transport
  * failure, not the server's refusal.
  */
-export async function errorOfResponse(response: Response): Promise<ServerError | null> {
+export async function errorOfResponse(response: HttpAnswer): Promise<ServerError | null> {
   const body = (await response.json().catch(() => null)) as {
     error?: { code?: unknown; message?: unknown };
   } | null;

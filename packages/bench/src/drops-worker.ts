@@ -85,6 +85,8 @@ function openClient(base: string, port: number, localAddress: string, spec: Drop
     WebSocket: network.webSocketClass(),
     EventSource: network.eventSourceClass(),
     fetch: network.fetch,
+    // Long polls go over node:http as the Node SDK's do by default, through this network.
+    agent: network.agent,
   });
   const client: Client = {
     sdk,

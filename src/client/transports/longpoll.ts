@@ -26,7 +26,7 @@ export function longPollTransport(platform: TransportPlatform): ClientTransport 
   return {
     name: 'longpoll',
     capabilities: DOWNSTREAM_ONLY,
-    supported: () => typeof platform.fetch === 'function',
+    supported: () => typeof platform.get === 'function',
     open: (params, sink) => openLongPoll(platform, params, sink),
   };
 }
@@ -62,7 +62,7 @@ function openLongPoll(platform: TransportPlatform, params: LinkParams, sink: Lin
       const url = held
         ? linkUrl({ ...params, token, replaces: null }, '/poll', cursor)
         : linkUrl({ ...params, token }, '/poll', params.cursor, params.cursor ? AT_ONCE : undefined);
-      const response = await platform.fetch!(url, { signal });
+      const response = await platform.get!(url, { signal });
       if (!response.ok) {
         finish(`HTTP ${response.status}`, await errorOfResponse(response));
         return false;

@@ -82,10 +82,23 @@ export interface Link {
   close(): void;
 }
 
+/** An HTTP answer read whole: what a long poll needs of fetch's Response, which is one. */
+export interface HttpAnswer {
+  readonly status: number;
+  readonly ok: boolean;
+  readonly headers: { get(name: string): string | null };
+  json(): Promise<unknown>;
+}
+
+/** A GET whose answer is read whole, rejecting as fetch does (the signal's reason on abort). */
+export type GetFunction = (url: string, init?: { signal?: AbortSignal }) => Promise<HttpAnswer>;
+
 export interface TransportPlatform {
   WebSocket: WebSocketConstructor | undefined;
   EventSource: EventSourceConstructor | undefined;
   fetch: FetchFunction | undefined;
+  /** How long polls are made: a cheaper GET than fetch where the platform has one (Node), else fetch. */
+  get: GetFunction | undefined;
   longPollTimeoutMs: number;
   /** How long a request on an open link (a refresh, an in-place subscribe) may take. */
   requestTimeoutMs: number;
