@@ -1,7 +1,7 @@
 // Long polls in Node over node:http rather than the global fetch. A poll's answer is read
 // whole and small; undici's fetch builds a Response, Headers and a web stream for each one,
-// which made a poll cost the client about three times the CPU of a plain request (see
-// docs/benchmarks.md). Only the Node entry imports this; the browser bundle never sees it.
+// most of a poll's cost to the client (measured in docs/benchmarks.md). Only the Node entry
+// imports this; the browser bundle never sees it.
 import { type Agent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { GetFunction, HttpAnswer } from './transports/types.ts';

@@ -22,8 +22,8 @@ export interface NodePushwireOptions extends PushwireOptions {
 /**
  * A Pushwire client for Node: the `ws` package is its WebSocket and the `eventsource`
  * package its EventSource (unless the options give others), so every transport works as in
- * a browser. Long polls go over `node:http`, at about a third of fetch's CPU per poll, unless
- * the options give a `fetch` and no `agent`: then that fetch makes them, as in a browser.
+ * a browser. Long polls go over `node:http`, cheaper per poll than fetch, unless the options
+ * give a `fetch` and no `agent`: then that fetch makes them, as in a browser.
  */
 export class Pushwire extends BasePushwire {
   constructor(url: string, options: NodePushwireOptions = {}) {
