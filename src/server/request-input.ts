@@ -42,6 +42,8 @@ export interface SubscribeQuery {
   readonly cursor: Cursor | null;
   /** Long poll: false (`?wait=0`) answers at once even when nothing is past the cursor. */
   readonly wait: boolean;
+  /** Long poll: false (`?cursors=0`) lists messages without their cursors. */
+  readonly messageCursors: boolean;
 }
 
 /** The channels and cursor of a GET subscribe request (SSE, stream, long poll), validated. */
@@ -71,7 +73,12 @@ export function readSubscribeQuery(
   }
   const header = cursorHeader === null ? undefined : req.headers[cursorHeader];
   const text = (typeof header === 'string' && header !== '' ? header : null) ?? query.get('cursor');
-  return { channels, cursor: text ? cursorOf(text) : null, wait: readWait(query.get('wait')) };
+  return {
+    channels,
+    cursor: text ? cursorOf(text) : null,
+    wait: readFlag('wait', query.get('wait')),
+    messageCursors: readFlag('cursors', query.get('cursors')),
+  };
 }
 
 /** Cursors up to this long are remembered once decoded: a few channels' worth. */
@@ -98,10 +105,11 @@ function cursorOf(text: string): Cursor {
 }
 
 /** `?wait=`: absent or `1` waits (the default), `0` doesn't; anything else is refused. */
-function readWait(text: string | null): boolean {
+/** A flag of the query that is on unless it says `0`. */
+function readFlag(name: string, text: string | null): boolean {
   if (text === null || text === '1') return true;
   if (text === '0') return false;
-  throw new PushwireError('invalid_request', 'wait must be 0 or 1');
+  throw new PushwireError('invalid_request', `${name} must be 0 or 1`);
 }
 
 /** Room in a publish body for everything around `data`: `{"channel": ..., "data": }` and spacing. */

@@ -79,7 +79,12 @@ export const TCP_KEEPALIVE_MS = 30_000;
 const ANY_ORIGIN: Readonly<Record<string, string>> = Object.freeze({ 'Access-Control-Allow-Origin': '*' });
 const VARY_ORIGIN: Readonly<Record<string, string>> = Object.freeze({ Vary: 'Origin' });
 /** A WebSocket names its channels later, in its frames. */
-const NO_QUERY: SubscribeQuery = Object.freeze({ channels: [], cursor: null, wait: true });
+const NO_QUERY: SubscribeQuery = Object.freeze({
+  channels: [],
+  cursor: null,
+  wait: true,
+  messageCursors: true,
+});
 
 /**
  * Maps Pushwire's paths to handlers: each transport at its path, the publish API, health,
@@ -331,6 +336,7 @@ export class Router {
       channels: query.channels,
       cursor: query.cursor,
       wait: query.wait,
+      messageCursors: query.messageCursors,
       identity,
       headers,
       address: deps.clientAddress(req) || null,

@@ -21,66 +21,90 @@ import { messageJson } from './encodings.ts';
 import { refuseRequest, sendError, sendJson } from './http-util.ts';
 import type { SubscribeParams, Transport, TransportContext } from './types.ts';
 
-/** A message as a long-poll answer lists it on a one-channel connection, built once. */
-const soloJson = (message: OutboundMessage) => messageJson(message, message.soloCursor(), false);
-/**
- * The same as bytes, built once: answers are joined from them without re-encoding text. Built
- * from the text without keeping it: only polls through a session list messages as text.
- */
-const soloBytes = (message: OutboundMessage) => Buffer.from(soloJson(message));
-
 const ANSWER_START = Buffer.from('{"messages":[');
 const COMMA = Buffer.from(',');
 
 /**
- * The answer to one-channel polls that get `messages`, each with its one-channel cursor. Under
- * load a poll is answered with dozens of messages: the answer is one copy of their shared
- * bytes, not a joined string that is then flattened and encoded again.
+ * How a one-channel poll's answer lists its messages: each with its cursor, as every transport
+ * sends messages (the default), or without (`?cursors=0`, how the SDK polls), the answer's
+ * cursor after them being where the client stands after the last. Under load a poll is
+ * answered with dozens of messages, and with small ones their cursors are a large share of
+ * its bytes.
+ *
+ * A form's answers are built once and shared as bytes: one message's by every poll it
+ * answers, a batch's by every poll waiting on it, and a tail's (the messages after some
+ * offset, up to the channel's latest) by every poll that comes back from the same offset,
+ * which under load is most of them. Tails are keyed by their last message; once a later
+ * message ends the tails polls ask for, those ending earlier are dropped: polls come back for
+ * the latest, and each is the size of a whole answer, which would otherwise be held until its
+ * last message leaves the channel's memory.
  */
-function soloAnswer(messages: readonly OutboundMessage[]): Buffer {
-  const last = messages[messages.length - 1]!;
-  const end = Buffer.from(`],"cursor":"${last.soloCursor()}"}`);
-  const parts: Buffer[] = [ANSWER_START];
-  let length = ANSWER_START.length + end.length + messages.length - 1;
-  for (let i = 0; i < messages.length; i++) {
-    const bytes = messages[i]!.encoded(soloBytes);
-    if (i > 0) parts.push(COMMA);
-    parts.push(bytes);
-    length += bytes.length;
+class AnswerForm {
+  /** A message as this form lists it on a one-channel poll, built once per message. */
+  readonly json: (message: OutboundMessage) => string;
+  /** The same as bytes, built from the text without keeping it (only session polls list text). */
+  private readonly bytes: (message: OutboundMessage) => Buffer;
+  private readonly oneMessage: (message: OutboundMessage) => Buffer;
+  private readonly wholeBatch: (batch: OutboundBatch) => Buffer;
+  private readonly tails = new WeakMap<OutboundMessage, Map<number, Buffer>>();
+
+  constructor(readonly withCursors: boolean) {
+    this.json = withCursors
+      ? (message) => messageJson(message, message.soloCursor(), false)
+      : (message) => `{${message.fields}}`;
+    this.bytes = (message) => Buffer.from(this.json(message));
+    this.oneMessage = (message) => this.build([message]);
+    this.wholeBatch = (batch) => this.build(batch.messages);
   }
-  parts.push(end);
-  return Buffer.concat(parts, length);
+
+  /** The answer listing `messages` (all of `batch`, when given) with the channel's cursor after them. */
+  answer(messages: readonly OutboundMessage[], batch: OutboundBatch | null): Buffer {
+    if (messages.length === 1) return messages[0]!.encoded(this.oneMessage);
+    if (batch) return batch.encoded(this.wholeBatch);
+    const last = messages[messages.length - 1]!;
+    let answers = this.tails.get(last);
+    if (!answers) {
+      answers = new Map();
+      this.tails.set(last, answers);
+      for (let i = 0; i < messages.length - 1; i++) this.tails.delete(messages[i]!);
+    }
+    let answer = answers.get(messages[0]!.offset);
+    if (!answer) {
+      answer = this.build(messages);
+      answers.set(messages[0]!.offset, answer);
+    }
+    return answer;
+  }
+
+  /** `message` as a poll through a session lists it, `cursor` being the connection's after it. */
+  listed(message: OutboundMessage, cursor: string): string {
+    return !this.withCursors || cursor === message.soloCursor()
+      ? message.encoded(this.json)
+      : messageJson(message, cursor, false);
+  }
+
+  /** One copy of the messages' shared bytes, not a joined string flattened and encoded again. */
+  private build(messages: readonly OutboundMessage[]): Buffer {
+    const last = messages[messages.length - 1]!;
+    const end = Buffer.from(`],"cursor":"${last.soloCursor()}"}`);
+    const parts: Buffer[] = [ANSWER_START];
+    let length = ANSWER_START.length + end.length + messages.length - 1;
+    for (let i = 0; i < messages.length; i++) {
+      const bytes = messages[i]!.encoded(this.bytes);
+      if (i > 0) parts.push(COMMA);
+      parts.push(bytes);
+      length += bytes.length;
+    }
+    parts.push(end);
+    return Buffer.concat(parts, length);
+  }
 }
 
-/**
- * Answers are built once and shared as bytes: one message's by every poll it answers, a
- * batch's by every poll waiting on it, and a tail's (the messages after some offset, up to
- * the channel's latest) by every poll that comes back from the same offset, which under load
- * is most of them. Keyed by the tail's last message; once a later message ends the tails
- * polls ask for, those ending earlier are dropped: polls come back for the latest, and each is
- * the size of a whole answer, which would otherwise be held until its last message leaves
- * the channel's memory.
- */
-const oneMessageAnswer = (message: OutboundMessage) => soloAnswer([message]);
-const batchAnswer = (batch: OutboundBatch) => soloAnswer(batch.messages);
-const tailAnswers = new WeakMap<OutboundMessage, Map<number, Buffer>>();
+const WITH_CURSORS = new AnswerForm(true);
+const WITHOUT_CURSORS = new AnswerForm(false);
 
-function answerFor(messages: readonly OutboundMessage[], batch: OutboundBatch | null): Buffer {
-  if (messages.length === 1) return messages[0]!.encoded(oneMessageAnswer);
-  if (batch) return batch.encoded(batchAnswer);
-  const last = messages[messages.length - 1]!;
-  let answers = tailAnswers.get(last);
-  if (!answers) {
-    answers = new Map();
-    tailAnswers.set(last, answers);
-    for (let i = 0; i < messages.length - 1; i++) tailAnswers.delete(messages[i]!);
-  }
-  let answer = answers.get(messages[0]!.offset);
-  if (!answer) {
-    answer = soloAnswer(messages);
-    answers.set(messages[0]!.offset, answer);
-  }
-  return answer;
+function formOf(params: SubscribeParams): AnswerForm {
+  return params.messageCursors ? WITH_CURSORS : WITHOUT_CURSORS;
 }
 
 /**
@@ -200,7 +224,7 @@ async function servePoll(
     return;
   }
   // A one-channel poll memory could answer was answered before this (open).
-  const poll = new HeldPoll(context, res, params.headers, pending, lingering);
+  const poll = new HeldPoll(context, res, params.headers, formOf(params), pending, lingering);
   let session: Session;
   try {
     // A poll is one request, not a connection: no lifecycle events for it.
@@ -249,14 +273,23 @@ function answerFromMemory(
   // are always behind never wait, and the channel must not be left under them.
   lingering.touch(channel);
   if (tail.length > 0) {
-    sendJson(res, 200, answerFor(tail, null), params.headers);
+    sendJson(res, 200, formOf(params).answer(tail, null), params.headers);
     return true;
   }
   if (!params.wait) {
     sendJson(res, 200, emptyAnswer(channel, since), params.headers);
     return true;
   }
-  const poll = new WaitingPoll(context, res, params.headers, channel, since, pending, lingering);
+  const poll = new WaitingPoll(
+    context,
+    res,
+    params.headers,
+    formOf(params),
+    channel,
+    since,
+    pending,
+    lingering,
+  );
   poll.userId = params.identity.userId;
   poll.deadline = context.hub.deadlineOf(params.identity);
   return poll.start();
@@ -274,6 +307,7 @@ class WaitingPoll implements ChannelWatcher {
     private readonly context: TransportContext,
     private readonly res: ServerResponse,
     private readonly headers: Readonly<Record<string, string>>,
+    private readonly form: AnswerForm,
     private readonly channel: string,
     private readonly position: StreamPosition,
     private readonly pending: Set<Pending>,
@@ -297,7 +331,7 @@ class WaitingPoll implements ChannelWatcher {
     const { epoch, offset } = this.position;
     const first = batch.messages[0]!;
     if (batch.contiguous && first.epoch === epoch && first.offset === offset + 1) {
-      this.send(answerFor(batch.messages, batch));
+      this.send(this.form.answer(batch.messages, batch));
       return batch.messages.length;
     }
     // The poll came after part of this batch was accepted: it wants only what follows it.
@@ -307,7 +341,7 @@ class WaitingPoll implements ChannelWatcher {
       return 0;
     }
     if (after.length === 0) return null; // all of it came before the poll: keep waiting
-    this.send(answerFor(after, null));
+    this.send(this.form.answer(after, null));
     return after.length;
   }
 
@@ -363,6 +397,7 @@ class HeldPoll implements SessionSink {
     private readonly context: TransportContext,
     private readonly res: ServerResponse,
     private readonly headers: Readonly<Record<string, string>>,
+    private readonly form: AnswerForm,
     private readonly pending: Set<Pending>,
     private readonly lingering: Lingering,
   ) {}
@@ -439,16 +474,10 @@ class HeldPoll implements SessionSink {
 
   private body(cursor: string, reconnect: CloseRequest | null): string | Buffer {
     const only = this.messages.length === 1 ? this.messages[0]! : null;
-    if (only && this.gaps.length === 0 && !reconnect && only.cursor === only.message.soloCursor()) {
-      return only.message.encoded(oneMessageAnswer);
+    if (only && this.gaps.length === 0 && !reconnect && cursor === only.message.soloCursor()) {
+      return this.form.answer([only.message], null);
     }
-    // A message with its one-channel cursor is listed as every other poll lists it: encoded
-    // once, on the message, not once per poll.
-    const messages = this.messages
-      .map(({ message, cursor }) =>
-        cursor === message.soloCursor() ? message.encoded(soloJson) : messageJson(message, cursor, false),
-      )
-      .join(',');
+    const messages = this.messages.map(({ message, cursor }) => this.form.listed(message, cursor)).join(',');
     // Gaps come first, as they happened first; the top-level cursor ends the object.
     let body = this.gaps.length > 0 ? `{"gaps":${JSON.stringify(this.gaps)},` : '{';
     body += `"messages":[${messages}],"cursor":"${cursor}"`;

@@ -15,6 +15,11 @@ export interface SubscribeParams {
    * (the default) or is answered at once (`?wait=0`, how a client resumes in one request).
    */
   readonly wait: boolean;
+  /**
+   * Long poll only: whether each message an answer lists carries its cursor (the default), or
+   * only the answer does, after them (`?cursors=0`, how the SDK polls: fewer bytes per message).
+   */
+  readonly messageCursors: boolean;
   readonly identity: Identity;
   /** Response headers the server adds for this request (CORS). */
   readonly headers: Readonly<Record<string, string>>;

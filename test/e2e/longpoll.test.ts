@@ -218,3 +218,86 @@ describe('a poll with wait=0', () => {
     assert.equal(((await bad.json()) as { error: { code: string } }).error.code, 'invalid_request');
   });
 });
+
+/**
+ * `cursors=0`: messages are listed without their cursors, the answer's cursor after them being
+ * where the client stands after the last; otherwise the same answer. It is how the SDK polls.
+ */
+describe('a poll with cursors=0', () => {
+  let server: RunningPushwire;
+  before(async () => {
+    server = await startPushwire();
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  interface Answer {
+    messages: Record<string, unknown>[];
+    cursor: string;
+  }
+  const poll = async (query: string): Promise<Answer> => {
+    const response = await fetch(`${server.url}/poll?${query}`, { signal: AbortSignal.timeout(5000) });
+    assert.equal(response.status, 200, await response.clone().text());
+    return (await response.json()) as Answer;
+  };
+  const q = encodeURIComponent;
+  const withoutCursor = ({ cursor: _cursor, ...rest }: Record<string, unknown>) => rest;
+
+  test('from memory, and held for the next message: the same messages without their cursors', async () => {
+    const { cursor: start } = await poll('channel=lean');
+    for (let i = 1; i <= 3; i++) await server.publish('lean', { i });
+    const lean = await poll(`channel=lean&cursor=${q(start)}&cursors=0`);
+    const full = await poll(`channel=lean&cursor=${q(start)}`);
+    assert.deepEqual(
+      lean.messages.map((m) => [m.offset, 'cursor' in m]),
+      [
+        [1, false],
+        [2, false],
+        [3, false],
+      ],
+    );
+    assert.deepEqual(
+      full.messages.map((m) => typeof m.cursor),
+      ['string', 'string', 'string'],
+    );
+    assert.deepEqual(lean.messages, full.messages.map(withoutCursor));
+    assert.equal(lean.cursor, full.cursor);
+    assert.equal(lean.cursor, full.messages[2]!.cursor, 'the answer’s cursor is the last message’s');
+
+    const held = poll(`channel=lean&cursor=${q(lean.cursor)}&cursors=0`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await server.publish('lean', { i: 4 });
+    const next = await held;
+    assert.deepEqual(
+      next.messages.map((m) => [m.offset, 'cursor' in m]),
+      [[4, false]],
+    );
+  });
+
+  test('on several channels: no message carries the connection’s cursor', async () => {
+    const { cursor } = await poll('channel=x&channel=y');
+    await server.publish('x', 1);
+    await server.publish('y', 2);
+    const lean = await poll(`channel=x&channel=y&cursor=${q(cursor)}&wait=0&cursors=0`);
+    const full = await poll(`channel=x&channel=y&cursor=${q(cursor)}&wait=0`);
+    assert.deepEqual(
+      lean.messages.map((m) => [m.channel, 'cursor' in m]),
+      [
+        ['x', false],
+        ['y', false],
+      ],
+    );
+    assert.deepEqual(lean.messages, full.messages.map(withoutCursor));
+    assert.match(String(full.messages[0]!.cursor), /~x~.*~y~/, 'by default each carries both channels');
+    assert.equal(lean.cursor, full.cursor);
+  });
+
+  test('cursors takes only 0 or 1', async () => {
+    const bad = await fetch(`${server.url}/poll?channel=lean&cursors=no`);
+    assert.equal(bad.status, 400);
+    const { error } = (await bad.json()) as { error: { code: string; message: string } };
+    assert.equal(error.code, 'invalid_request');
+    assert.match(error.message, /cursors must be 0 or 1/);
+  });
+});

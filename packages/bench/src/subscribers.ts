@@ -231,6 +231,7 @@ function onStreamLine(line: string, events: SubscriberEvents): void {
 /**
  * Pushwire long poll: the first poll returns the cursor at once, then each one is held. One
  * resuming from `resumeFrom` is held from the start: it is live when its first answer comes.
+ * Polls ask for messages without their cursors (`cursors=0`), as the SDK's do.
  */
 function openPushwirePoll(
   target: SubscribeTarget,
@@ -243,7 +244,8 @@ function openPushwirePoll(
   let first = true;
   const poll = (cursor: string | null) => {
     const url =
-      subscribeUrl(target, '/poll') + (cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`);
+      subscribeUrl(target, '/poll') +
+      (cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}&cursors=0`);
     current = getText(url, options, {}, (error, res, body) => {
       if (closing) return;
       if (error || !res || res.statusCode !== 200) {

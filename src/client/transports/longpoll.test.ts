@@ -102,6 +102,36 @@ test('a resume is one poll: from the client’s cursor with wait=0, connected an
   }
 });
 
+test('messages a poll lists without cursors get the connection’s cursor after each', async () => {
+  const listed = (channel: string, epoch: string, offset: number) => ({
+    channel,
+    offset,
+    epoch,
+    data: offset,
+  });
+  const { url } = await listen((req, res) => {
+    // The resume's poll is answered with what the client missed on both channels; later ones hang.
+    if (new URL(req.url ?? '/', 'http://x').searchParams.get('wait') !== '0') return;
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end(
+      JSON.stringify({
+        messages: [listed('a', 'E1', 6), listed('b', 'E2', 4), listed('a', 'E1', 7)],
+        cursor: '1~a~E1~7~b~E2~4',
+      }),
+    );
+  });
+  const client = new Pushwire(url, { transports: ['longpoll'], cursor: '1~a~E1~5~b~E2~3' });
+  const got: (string | undefined)[] = [];
+  try {
+    client.subscribe('a', (message) => got.push(message.cursor));
+    client.subscribe('b', (message) => got.push(message.cursor));
+    await until(() => got.length >= 3);
+    assert.deepEqual(got, ['1~a~E1~6~b~E2~3', '1~a~E1~6~b~E2~4', '1~a~E1~7~b~E2~4']);
+  } finally {
+    client.close();
+  }
+});
+
 async function until(done: () => boolean): Promise<void> {
   for (let turn = 0; !done() && turn < 500; turn++) await new Promise((resolve) => setTimeout(resolve, 10));
 }

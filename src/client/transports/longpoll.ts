@@ -1,4 +1,4 @@
-import { EMPTY_CURSOR } from '../../protocol/index.ts';
+import { decodeCursor, EMPTY_CURSOR, encodeCursor, type StreamPosition } from '../../protocol/index.ts';
 import { errorOfResponse, type ServerError } from '../server-error.ts';
 import {
   type ClientTransport,
@@ -31,8 +31,14 @@ export function longPollTransport(platform: TransportPlatform): ClientTransport 
   };
 }
 
+/**
+ * Every poll with a cursor asks for its messages without theirs (`cursors=0`): this client
+ * works them out from the answer's (see giveCursors), and with small messages under load
+ * they are a large share of an answer's bytes. A server that sends them anyway is understood.
+ */
+const HELD: Readonly<Record<string, string>> = Object.freeze({ cursors: '0' });
 /** The first poll of a resume: answered at once, with what the client missed or with nothing. */
-const AT_ONCE: Readonly<Record<string, string>> = Object.freeze({ wait: '0' });
+const AT_ONCE: Readonly<Record<string, string>> = Object.freeze({ wait: '0', cursors: '0' });
 
 /**
  * Long poll has no `connected` event of its own: the link is connected once the server has
@@ -60,7 +66,7 @@ function openLongPoll(platform: TransportPlatform, params: LinkParams, sink: Lin
     try {
       // Only the first poll replaces the client's old connection (one it fell back from).
       const url = held
-        ? linkUrl({ ...params, token, replaces: null }, '/poll', cursor)
+        ? linkUrl({ ...params, token, replaces: null }, '/poll', cursor, HELD)
         : linkUrl({ ...params, token }, '/poll', params.cursor, params.cursor ? AT_ONCE : undefined);
       const response = await platform.get!(url, { signal });
       if (!response.ok) {
@@ -91,7 +97,9 @@ function openLongPoll(platform: TransportPlatform, params: LinkParams, sink: Lin
     // A held poll that the poll timeout ended empty is long poll's heartbeat.
     if (held && !body.messages?.length && !body.gaps?.length && !body.reconnect) emit({ op: 'ping' });
     for (const gap of body.gaps ?? []) emit(toEvent(gap, 'gap'));
-    for (const message of body.messages ?? []) emit(toEvent(message, 'message'));
+    const messages = body.messages ?? [];
+    if (messages.length > 0 && typeof body.cursor === 'string') giveCursors(messages, body.cursor);
+    for (const message of messages) emit(toEvent(message, 'message'));
     if (typeof body.cursor === 'string' && !done) {
       cursor = body.cursor;
       sink.event({ op: 'cursor', cursor });
@@ -126,4 +134,48 @@ function openLongPoll(platform: TransportPlatform, params: LinkParams, sink: Lin
       abort.abort(LINK_CLOSED);
     },
   };
+}
+
+interface ListedMessage {
+  channel: string;
+  epoch: string;
+  offset: number;
+  cursor?: unknown;
+}
+
+function isListedMessage(value: unknown): value is ListedMessage {
+  if (typeof value !== 'object' || value === null) return false;
+  const message = value as Record<string, unknown>;
+  return (
+    typeof message.channel === 'string' &&
+    typeof message.epoch === 'string' &&
+    Number.isSafeInteger(message.offset)
+  );
+}
+
+/**
+ * A poll's answer lists its messages without cursors: its own cursor, after them, is where the
+ * client stands after the last. Each message is given the connection's cursor after it, as
+ * the other transports send it, so that an application may keep any message's cursor and
+ * resume from it. A channel with messages in the answer stood just before its first one; the
+ * others stand where the answer's cursor says. A message that has a cursor keeps it.
+ */
+function giveCursors(messages: readonly unknown[], answerCursor: string): void {
+  let positions: Map<string, StreamPosition>;
+  try {
+    positions = decodeCursor(answerCursor);
+  } catch {
+    return; // not a cursor this client can read: the messages go on without theirs
+  }
+  const listed = messages.filter(isListedMessage);
+  const started = new Set<string>();
+  for (const { channel, epoch, offset } of listed) {
+    if (started.has(channel)) continue;
+    started.add(channel);
+    if (positions.has(channel)) positions.set(channel, { epoch, offset: offset - 1 });
+  }
+  for (const message of listed) {
+    positions.set(message.channel, { epoch: message.epoch, offset: message.offset });
+    if (typeof message.cursor !== 'string') message.cursor = encodeCursor(positions);
+  }
 }
