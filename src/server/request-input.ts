@@ -104,8 +104,7 @@ function cursorOf(text: string): Cursor {
   return cursor;
 }
 
-/** `?wait=`: absent or `1` waits (the default), `0` doesn't; anything else is refused. */
-/** A flag of the query that is on unless it says `0`. */
+/** A flag of the query (`?wait=`, `?cursors=`): absent or `1` is on, `0` off; anything else is refused. */
 function readFlag(name: string, text: string | null): boolean {
   if (text === null || text === '1') return true;
   if (text === '0') return false;
