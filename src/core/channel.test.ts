@@ -28,9 +28,10 @@ function host(stored: Publication[] = []) {
   const reports: string[] = [];
   const reads: StreamPosition[] = [];
   const value: ChannelHost = {
+    // As the brokers read: a position of another epoch says nothing of this one's messages.
     readHistory: async (_channel, since) => {
       reads.push(since);
-      return stored.filter((p) => p.epoch === since.epoch && p.offset > since.offset);
+      return stored.filter((p) => p.epoch !== since.epoch || p.offset > since.offset);
     },
     queued: (channel) => queued.push(channel),
     report: (stage) => reports.push(stage),
@@ -116,6 +117,25 @@ test('after a broker outage the channel reads what it missed', async () => {
   channel.flush();
   assert.deepEqual(h.reads, [{ epoch: EPOCH, offset: 1 }]);
   assert.deepEqual(m.batches, [[2, 3]]);
+});
+
+test('a new epoch first seen past its start is filled from history, after the gap', async () => {
+  // The broker lost its data; 1 and 2 of the new epoch were published before this node
+  // followed the channel again, and its first publication of that epoch is 3.
+  const stored = [1, 2, 3].map((offset) => publication(offset, 'E2'));
+  const { channel, host: h } = channelWith(2, OPTIONS, stored);
+  const m = member('m');
+  channel.members.add(m);
+  channel.accept(publication(3, 'E2'));
+  channel.accept(publication(4, 'E2')); // held back while history is read
+  assert.deepEqual(h.reads, [{ epoch: EPOCH, offset: 2 }]);
+  await new Promise((resolve) => setImmediate(resolve));
+  channel.flush();
+  assert.deepEqual(m.batches, [[1, 2, 3, 4]]);
+  assert.deepEqual(
+    channel.after({ epoch: 'E2', offset: 0 }, 0)?.map((message) => message.offset),
+    [1, 2, 3, 4],
+  );
 });
 
 test('after: what follows a position, from memory, or null when memory cannot tell', () => {

@@ -128,6 +128,11 @@ export class Channel {
         this.recover([publication]);
         return;
       }
+    } else if (position && publication.offset > 1) {
+      // A new epoch seen first past its start (the broker lost its data and was published to
+      // before this node resubscribed): what came before it in that epoch may be in history.
+      this.recover([publication]);
+      return;
     }
     this.take(publication);
   }
