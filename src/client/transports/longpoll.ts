@@ -3,6 +3,7 @@ import { errorOfResponse, type ServerError } from '../server-error.ts';
 import {
   type ClientTransport,
   DOWNSTREAM_ONLY,
+  isPosition,
   LINK_CLOSED,
   type Link,
   type LinkEvent,
@@ -136,23 +137,6 @@ function openLongPoll(platform: TransportPlatform, params: LinkParams, sink: Lin
   };
 }
 
-interface ListedMessage {
-  channel: string;
-  epoch: string;
-  offset: number;
-  cursor?: unknown;
-}
-
-function isListedMessage(value: unknown): value is ListedMessage {
-  if (typeof value !== 'object' || value === null) return false;
-  const message = value as Record<string, unknown>;
-  return (
-    typeof message.channel === 'string' &&
-    typeof message.epoch === 'string' &&
-    Number.isSafeInteger(message.offset)
-  );
-}
-
 /**
  * A poll's answer lists its messages without cursors: its own cursor, after them, is where the
  * client stands after the last. Each message is given the connection's cursor after it, as
@@ -167,7 +151,7 @@ function giveCursors(messages: readonly unknown[], answerCursor: string): void {
   } catch {
     return; // not a cursor this client can read: the messages go on without theirs
   }
-  const listed = messages.filter(isListedMessage);
+  const listed = messages.filter(isPosition);
   const started = new Set<string>();
   for (const { channel, epoch, offset } of listed) {
     if (started.has(channel)) continue;

@@ -181,7 +181,13 @@ export function toEvent(value: unknown, op?: string): WireEvent | null {
   return event as WireEvent;
 }
 
-function isPosition(event: Record<string, unknown>): boolean {
+/** A wire object that names a message's position. */
+export type Positioned = Record<string, unknown> & { channel: string; epoch: string; offset: number };
+
+/** Whether a wire value names a message's position: its channel, epoch and offset. */
+export function isPosition(value: unknown): value is Positioned {
+  if (typeof value !== 'object' || value === null) return false;
+  const event = value as Record<string, unknown>;
   return (
     typeof event.channel === 'string' && typeof event.epoch === 'string' && Number.isInteger(event.offset)
   );
