@@ -11,7 +11,7 @@ import {
   medianResult,
   type ScenarioRecord,
 } from './results.ts';
-import { planCases, runCase, stopRunningTargets } from './scenarios.ts';
+import { planCases, runCase, runOrder, stopRunningTargets } from './scenarios.ts';
 import {
   PACKAGE_ROOT,
   profileNodeTargets,
@@ -84,32 +84,35 @@ async function runScenarios(options: BenchOptions): Promise<BenchResults> {
   let block = Math.floor(Date.now() / 10_000);
   const nextBlock = () => block++;
   for (const scenario of options.scenarios) {
-    for (const item of planCases(scenario, targets, options)) {
-      const runs: AnyResult[] = [];
-      let error: string | null = null;
-      for (let run = 0; run < options.repeat && error === null; run++) {
-        const transport =
-          scenario === 'capacity'
-            ? options.mix.map((s) => `${s.transport}${s.percent}`).join('+')
-            : item.transport;
-        const label = `${scenario} ${item.target.name}/${transport} N=${item.subscribers}${options.repeat > 1 ? ` run ${run + 1}` : ''}`;
-        try {
-          runs.push(await runCase(item, options, nextBlock, label));
-        } catch (caught) {
-          error = (caught as Error).message;
-          process.stderr.write(`${label}: ${error}\n`);
-        }
+    const cases = planCases(scenario, targets, options);
+    const runs = cases.map((): AnyResult[] => []);
+    const errors = cases.map((): string | null => null);
+    for (const { index, run } of runOrder(cases.length, options.repeat)) {
+      const item = cases[index]!;
+      if (errors[index] !== null) continue;
+      const transport =
+        scenario === 'capacity'
+          ? options.mix.map((s) => `${s.transport}${s.percent}`).join('+')
+          : item.transport;
+      const label = `${scenario} ${item.target.name}/${transport} N=${item.subscribers}${options.repeat > 1 ? ` run ${run + 1}` : ''}`;
+      try {
+        runs[index]!.push(await runCase(item, options, nextBlock, label));
+      } catch (caught) {
+        errors[index] = (caught as Error).message;
+        process.stderr.write(`${label}: ${errors[index]}\n`);
       }
+    }
+    cases.forEach((item, index) => {
       scenarios.push({
         scenario,
         target: item.target.name,
         transport: item.transport,
         subscribers: item.subscribers,
-        runs,
-        result: medianResult(runs),
-        error,
+        runs: runs[index]!,
+        result: medianResult(runs[index]!),
+        error: errors[index] ?? null,
       } as ScenarioRecord);
-    }
+    });
   }
   return {
     version: 2,

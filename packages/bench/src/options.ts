@@ -197,7 +197,8 @@ results.json and report.html.
                            (default); schedule: from when it was due, so a target that
                            answers publishes slowly and holds the publisher back is charged
                            for the wait (fan-out scenarios)
-  --repeat N               runs per scenario, medians reported (default 1)
+  --repeat N               runs per scenario, medians reported (default 1); made in
+                           rounds, the targets taking turns, every other round reversed
   --out DIR                where results go (default packages/bench/results/<timestamp>)
   --pushwire-args ARGS     serve arguments added to Pushwire's defaults, e.g.
                            "--history-size 1000 --log-level warn" (default none: Pushwire

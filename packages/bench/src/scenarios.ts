@@ -18,6 +18,27 @@ export interface ScenarioCase {
   readonly subscribers: number;
 }
 
+/** One run of one case: `run` counts from 0 for each case. */
+export interface PlannedRun {
+  readonly index: number;
+  readonly run: number;
+}
+
+/**
+ * The order of `repeat` runs of `cases` cases: in rounds, each case once a round, every other
+ * round backwards. A machine whose speed drifts over minutes (a shared host, a warming cache)
+ * would favour whichever target ran its repeats first; taking turns spreads the drift over
+ * all of them, and going back and forth gives each case, over two rounds, the same mean place
+ * in time and the same share of runs right after any other case.
+ */
+export function runOrder(cases: number, repeat: number): PlannedRun[] {
+  const order: PlannedRun[] = [];
+  for (let run = 0; run < repeat; run++) {
+    for (let i = 0; i < cases; i++) order.push({ index: run % 2 === 0 ? i : cases - 1 - i, run });
+  }
+  return order;
+}
+
 /**
  * After a storm or a flood of publishes the last deliveries are waited for this long, and
  * until nothing arrived for LONG_DRAIN_IDLE_MS: a subscriber far behind can see its stream
