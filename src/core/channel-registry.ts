@@ -26,6 +26,8 @@ export interface ChannelRegistryOptions {
   readonly presence: Presence;
   readonly lifecycle: Lifecycle | null;
   readonly scheduler?: Scheduler | undefined;
+  /** Whether connections are arriving: slow fan-outs rest only then (FanOut). */
+  readonly connectionsArriving?: (() => boolean) | undefined;
 }
 
 /** A session as a member of a channel. */
@@ -50,22 +52,26 @@ export class ChannelRegistry {
   private readonly lifecycle: Lifecycle | null;
 
   constructor(options: ChannelRegistryOptions) {
-    const { stats, scheduler } = options;
+    const { stats, scheduler, connectionsArriving } = options;
     this.broker = options.broker;
     this.channelOptions = options.channelOptions;
     this.report = options.report;
     this.presence = options.presence;
     this.lifecycle = options.lifecycle;
-    this.fanOut = new FanOut((channel, delivered) => {
-      if (!channel.system) stats.delivered += delivered;
-      // Watchers that took their batch stopped watching.
-      if (channel.watchersLeft) {
-        channel.watchersLeft = false;
-        this.countsChanged.add(channel.name);
-      }
-      // Watchers that took their messages are gone: the channel may be needed no more.
-      this.leaveIfIdle(channel);
-    }, scheduler);
+    this.fanOut = new FanOut(
+      (channel, delivered) => {
+        if (!channel.system) stats.delivered += delivered;
+        // Watchers that took their batch stopped watching.
+        if (channel.watchersLeft) {
+          channel.watchersLeft = false;
+          this.countsChanged.add(channel.name);
+        }
+        // Watchers that took their messages are gone: the channel may be needed no more.
+        this.leaveIfIdle(channel);
+      },
+      scheduler,
+      connectionsArriving,
+    );
     this.host = {
       readHistory: async (channel, since) => {
         const { publications } = await this.broker.history(channel, { since });

@@ -83,6 +83,11 @@ export class Channel {
     return this.watchers.size;
   }
 
+  /** Whether it has members (connections that stay), not only polls waiting in memory. */
+  get hasMembers(): boolean {
+    return this.members.size > 0;
+  }
+
   /** Who receives the channel's messages here now: members, and polls waiting in memory. */
   get subscriberCount(): number {
     return this.members.size + this.watchers.size;

@@ -31,12 +31,13 @@ function manualScheduler() {
   };
 }
 
-/** A channel whose fan-out takes `costMs` on the manual clock. */
-function channel(clock: { advance(ms: number): void }, costMs: number) {
+/** A channel whose fan-out takes `costMs` on the manual clock (with members, unless said). */
+function channel(clock: { advance(ms: number): void }, costMs: number, hasMembers = true) {
   let outbox = 0;
   const flushes: number[] = [];
   return {
     flushes,
+    hasMembers,
     add(n: number) {
       outbox += n;
     },
@@ -98,4 +99,49 @@ test('a quick fan-out needs no rest', async () => {
   }
   assert.deepEqual(quick.flushes, [1, 1, 1]);
   assert.deepEqual(clock.pendingTimers(), []);
+});
+
+test('a slow fan-out to waiting polls alone rests only while connections arrive', async () => {
+  const clock = manualScheduler();
+  let arriving = false;
+  const fanOut = new FanOut(
+    () => {},
+    clock.scheduler,
+    () => arriving,
+  );
+  const polled = channel(clock, 40, false);
+  polled.add(1);
+  fanOut.queue(polled);
+  await clock.turn();
+  polled.add(1);
+  fanOut.queue(polled);
+  assert.deepEqual(clock.pendingTimers(), [], 'no rest: the next fan-out at the end of the turn');
+  await clock.turn();
+  assert.deepEqual(polled.flushes, [1, 1]);
+
+  arriving = true;
+  polled.add(1);
+  fanOut.queue(polled);
+  await clock.turn();
+  polled.add(1);
+  fanOut.queue(polled);
+  assert.deepEqual(clock.pendingTimers(), [20], 'connections arrive: rested after');
+  await clock.turn();
+  assert.deepEqual(polled.flushes, [1, 1, 1], 'not during the rest');
+});
+
+test('a slow fan-out to members rests with no connection arriving: their next write carries more', async () => {
+  const clock = manualScheduler();
+  const fanOut = new FanOut(
+    () => {},
+    clock.scheduler,
+    () => false,
+  );
+  const streamed = channel(clock, 40);
+  streamed.add(1);
+  fanOut.queue(streamed);
+  await clock.turn();
+  streamed.add(1);
+  fanOut.queue(streamed);
+  assert.deepEqual(clock.pendingTimers(), [20]);
 });

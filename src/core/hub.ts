@@ -46,6 +46,11 @@ export interface HubOptions {
   readonly report?: (stage: string, error: unknown) => void;
   /** The fan-out's clock and timers; real ones by default. */
   readonly scheduler?: Scheduler;
+  /**
+   * Whether connections are arriving now (the server accepted some lately): a slow fan-out is
+   * followed by a rest only then, which keeps time for accepting them. Always, when absent.
+   */
+  readonly connectionsArriving?: () => boolean;
   /** Where lifecycle events go (connect, subscribe, …); none when absent. */
   readonly lifecycle?: LifecycleOptions;
   /** Asks the application on channels whose options say so (subscribeHook, publishHook). */
@@ -119,6 +124,7 @@ export class Hub implements SessionHost {
       presence: this.presence,
       lifecycle: this.lifecycle,
       scheduler: options.scheduler,
+      connectionsArriving: options.connectionsArriving,
     });
     this.reads = new ChannelReads(this.channels, this.access, this);
     const closed = () => this.state === 'closed';

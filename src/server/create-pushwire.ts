@@ -31,6 +31,7 @@ import { NodeStats } from './admin/node-stats.ts';
 import { OperatorTokens } from './admin/operator-tokens.ts';
 import { StatsFeed, SYSTEM_CHANNEL_OPTIONS } from './admin/stats-feed.ts';
 import { ApiKeys } from './api-keys.ts';
+import { Arrivals } from './arrivals.ts';
 import { ConnectionAuth, type TokenOptions } from './auth.ts';
 import { ClusterNode } from './cluster-node.ts';
 import { ClusterOccupancy } from './cluster-occupancy.ts';
@@ -145,8 +146,10 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
   // A broker without a cluster view of its own gets one of this node alone: not the cluster's.
   const occupancy = new ClusterOccupancy(hasCluster(broker));
   const hooks = createHooks({ config, occupancy, tokens: auth, logger });
+  const arrivals = new Arrivals();
   const hub = new Hub({
     broker,
+    connectionsArriving: arrivals.arriving,
     channelOptions: (channel) =>
       isSystemChannel(channel) ? SYSTEM_CHANNEL_OPTIONS : resolveChannelOptions(config, channel),
     maxChannelsPerSession: config.maxChannelsPerConnection,
@@ -260,7 +263,7 @@ export async function createPushwire(server: Server, options: PushwireOptions = 
     });
   const router = routerOf(internal ? publicRoutes : [...publicRoutes, ...privateRoutes], prefix);
   metrics.countSockets(() => limits.connections);
-  const detach = attachListeners(server, router, limits, { edgeLog, metrics });
+  const detach = attachListeners(server, router, limits, { edgeLog, metrics, arrivals });
   let internalListener: InternalListener | null = null;
   if (config.internalPort !== null) {
     const internalRouter = routerOf([...publicRoutes, ...privateRoutes], '');
@@ -417,7 +420,7 @@ function attachListeners(
   server: Server,
   router: Router,
   limits: ConnectionLimits,
-  { edgeLog, metrics }: { edgeLog: EdgeLog; metrics: Metrics },
+  { edgeLog, metrics, arrivals }: { edgeLog: EdgeLog; metrics: Metrics; arrivals: Arrivals },
 ): () => void {
   const hostListeners = server.listeners('request') as ((
     req: IncomingMessage,
@@ -428,6 +431,7 @@ function attachListeners(
   // WebSocket its close code), but it may not stay: it is cut after a short grace.
   const overCap = new WeakMap<Duplex, PushwireError>();
   const onConnection = (socket: Socket) => {
+    arrivals.arrived();
     const refusal = limits.accept(socket);
     if (refusal === null) return;
     overCap.set(socket, refusal);
