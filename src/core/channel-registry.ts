@@ -26,7 +26,7 @@ export interface ChannelRegistryOptions {
   readonly presence: Presence;
   readonly lifecycle: Lifecycle | null;
   readonly scheduler?: Scheduler | undefined;
-  /** Whether connections are arriving: slow fan-outs rest only then (FanOut). */
+  /** Whether connections are arriving: slow fan-outs to waiting polls alone rest only then (FanOut). */
   readonly connectionsArriving?: (() => boolean) | undefined;
 }
 

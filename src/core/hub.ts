@@ -47,8 +47,9 @@ export interface HubOptions {
   /** The fan-out's clock and timers; real ones by default. */
   readonly scheduler?: Scheduler;
   /**
-   * Whether connections are arriving now (the server accepted some lately): a slow fan-out is
-   * followed by a rest only then, which keeps time for accepting them. Always, when absent.
+   * Whether connections are arriving now (the server accepted some lately): a slow fan-out
+   * that only answered waiting polls is followed by a rest only then, which keeps time for
+   * accepting them (FanOut). Always, when absent.
    */
   readonly connectionsArriving?: () => boolean;
   /** Where lifecycle events go (connect, subscribe, …); none when absent. */

@@ -5,8 +5,9 @@
 export const ARRIVING_MS = 1000;
 
 /**
- * When the server last accepted a connection. The hub's fan-out rests after a slow run only
- * while connections arrive, to keep time for accepting them (core/fan-out.ts).
+ * When the server last accepted a connection. After a slow fan-out that only answered waiting
+ * polls the hub rests only while connections arrive, to keep time for accepting them
+ * (core/fan-out.ts).
  */
 export class Arrivals {
   private last = Number.NEGATIVE_INFINITY;

@@ -413,8 +413,9 @@ const REFUSED_GRACE_MS = 2000;
 /**
  * Puts Pushwire in front of the server's own request listeners (they still get every request
  * that isn't Pushwire's) and handles upgrades to /ws. Counts connections against the caps,
- * and answers what Node's parser refuses in the error shape (unless the host does). Returns
- * the undo, which restores the server's listeners exactly.
+ * notes their arrival for the hub's fan-out, and answers what Node's parser refuses in the
+ * error shape (unless the host does). Returns the undo, which restores the server's listeners
+ * exactly.
  */
 function attachListeners(
   server: Server,
