@@ -99,7 +99,7 @@ export class FanOut<C extends Flushable> {
   private rest(started: number, wroteToMembers: boolean): void {
     const ended = this.scheduler.now();
     const took = ended - started;
-    const worthIt = wroteToMembers || this.arriving();
-    this.restUntil = took >= PACING_MIN_MS && worthIt ? ended + took * REST_SHARE : 0;
+    const slow = took >= PACING_MIN_MS;
+    this.restUntil = slow && (wroteToMembers || this.arriving()) ? ended + took * REST_SHARE : 0;
   }
 }
