@@ -207,7 +207,8 @@ results.json and report.html.
                            --node-args=--max-semi-space-size=8 (with "=": the value starts
                            with --) (default none: Node's defaults)
   --profile DIR            Node targets (pushwire, raw, socketio) write a CPU profile of
-                           each run there (node --cpu-prof); open it in Chrome DevTools
+                           each run there (node --cpu-prof), and the load generator's
+                           processes under DIR/generator; open them in Chrome DevTools
   --workers N              run Pushwire as serve --workers N (default 1): compare the
                            fan-out of 1 and 2 workers; CPU and memory add up the workers.
                            capacity runs raw as a cluster of N too; each process holds at

@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { extname, join } from 'node:path';
-import { spawnWithFileLimit } from './targets.ts';
+import { generatorProfileArgs, spawnWithFileLimit } from './targets.ts';
 import type { SubscribeTarget } from './wire.ts';
 import type { ToParent, ToWorker, WorkerReport } from './worker-protocol.ts';
 
@@ -71,7 +71,11 @@ export class SubscriberPool {
     const workers: Worker[] = [];
     const pool = new SubscriberPool(workers);
     for (let w = 0; w < workerCount; w++) {
-      const child = spawnWithFileLimit(process.execPath, [...loader, file], 'ipc');
+      const child = spawnWithFileLimit(
+        process.execPath,
+        [...generatorProfileArgs('generator'), ...loader, file],
+        'ipc',
+      );
       const worker: Worker = {
         child,
         ready: 0,
