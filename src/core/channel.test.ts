@@ -186,6 +186,27 @@ test('after: past the history count, as far back as historyMinAgeMs keeps', () =
   assert.equal(aged.after({ epoch: EPOCH, offset: 499 }, 0), null, 'the old ones past 1,000 left memory');
 });
 
+test('after: readers at the same position share one list; the next message starts it over', () => {
+  const { channel } = channelWith(5);
+  const first = channel.after({ epoch: EPOCH, offset: 2 }, 0);
+  assert.equal(channel.after({ epoch: EPOCH, offset: 2 }, 0), first, 'the same list, not a copy');
+  channel.accept(publication(6, EPOCH, 6000));
+  channel.flush();
+  assert.deepEqual(
+    channel.after({ epoch: EPOCH, offset: 2 }, 0)?.map((m) => m.offset),
+    [3, 4, 5, 6],
+  );
+  assert.deepEqual(
+    first?.map((m) => m.offset),
+    [3, 4, 5],
+    'a list handed out never changes',
+  );
+  const beyond = channelWith(1002, { ...OPTIONS, historySize: 5000 }).channel;
+  for (let i = 0; i < 2; i++) {
+    assert.equal(beyond.after({ epoch: EPOCH, offset: 1 }, 0), null, 'past the recent messages, every time');
+  }
+});
+
 function watcher(keepFor = 0) {
   const seen: number[][] = [];
   let skips = keepFor;

@@ -34,6 +34,12 @@ const RECENT_MAX = 1000;
  */
 const RECENT_BY_AGE_MAX = 10_000;
 const NOTHING_NEW: readonly OutboundMessage[] = Object.freeze([]);
+/**
+ * Message references the lists `after` remembers may hold together, in lists of this many
+ * channels' worth of recent messages: readers coming back from every offset can't make a
+ * channel hold more than a few copies of its recent list.
+ */
+const TAILS_MAX_REFERENCES = 4 * RECENT_MAX;
 
 /**
  * One channel as this node follows it: its stream position, its recent messages, the
@@ -60,6 +66,14 @@ export class Channel {
   private pending: Publication[] | null = null;
   private readonly recent = new Map<number, OutboundMessage>();
   private readonly recentLimit: number;
+  /**
+   * What `after` found following each offset, while the position is `tailsAt`: under load the
+   * long polls of a channel come back from a few offsets, thousands of times between two
+   * messages, and each would otherwise look up and copy every message it missed.
+   */
+  private readonly tails = new Map<number, readonly OutboundMessage[] | null>();
+  private tailsAt: StreamPosition | null = null;
+  private tailsReferences = 0;
   private outbox: OutboundMessage[] = [];
   private gone = false;
 
@@ -188,12 +202,8 @@ export class Channel {
     if (!position || this.pending || position.epoch !== since.epoch) return null;
     if (since.offset > position.offset || since.offset < 0) return null;
     if (since.offset === position.offset) return NOTHING_NEW;
-    const messages: OutboundMessage[] = [];
-    for (let offset = since.offset + 1; offset <= position.offset; offset++) {
-      const message = this.recent.get(offset);
-      if (message?.epoch !== since.epoch) return null;
-      messages.push(message);
-    }
+    const messages = this.tailAfter(since.offset, position);
+    if (messages === null) return null;
     // Memory must not answer for longer than history does (past it, a gap is reported): the
     // broker's window (memory.ts beyondWindow) holds the last historySize messages and every
     // one younger than historyMinAgeMs, none older than historyTtlMs.
@@ -202,6 +212,38 @@ export class Channel {
     const keptByAge = historySize > 0 && historyMinAgeMs > 0 && oldest >= now - historyMinAgeMs;
     if (position.offset - since.offset > historySize && !keptByAge) return null;
     if (historyTtlMs !== null && oldest < now - historyTtlMs) return null;
+    return messages;
+  }
+
+  /**
+   * The recent messages from `offset + 1` to `position` (the latest, whose epoch the caller
+   * checked), or null when memory has a hole there or one of another epoch. Remembered until
+   * the position moves: `recent` changes only when it does (take).
+   */
+  private tailAfter(offset: number, position: StreamPosition): readonly OutboundMessage[] | null {
+    if (this.tailsAt !== position) {
+      this.tails.clear();
+      this.tailsAt = position;
+      this.tailsReferences = 0;
+    }
+    const known = this.tails.get(offset);
+    if (known !== undefined) return known;
+    let messages: OutboundMessage[] | null = [];
+    for (let next = offset + 1; next <= position.offset; next++) {
+      const message = this.recent.get(next);
+      if (message?.epoch !== position.epoch) {
+        messages = null;
+        break;
+      }
+      messages.push(message);
+    }
+    const references = messages?.length ?? 1;
+    if (this.tailsReferences + references > TAILS_MAX_REFERENCES) {
+      this.tails.clear();
+      this.tailsReferences = 0;
+    }
+    this.tails.set(offset, messages);
+    this.tailsReferences += references;
     return messages;
   }
 
