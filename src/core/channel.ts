@@ -35,9 +35,8 @@ const RECENT_MAX = 1000;
 const RECENT_BY_AGE_MAX = 10_000;
 const NOTHING_NEW: readonly OutboundMessage[] = Object.freeze([]);
 /**
- * Message references the lists `after` remembers may hold together, in lists of this many
- * channels' worth of recent messages: readers coming back from every offset can't make a
- * channel hold more than a few copies of its recent list.
+ * At most this many message references in the lists `after` remembers for a channel: readers
+ * coming back from every offset make it hold a few copies of its recent list, not one per offset.
  */
 const TAILS_MAX_REFERENCES = 4 * RECENT_MAX;
 
