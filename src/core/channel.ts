@@ -66,12 +66,12 @@ export class Channel {
   private readonly recent = new Map<number, OutboundMessage>();
   private readonly recentLimit: number;
   /**
-   * What `after` found following each offset, while the position is `tailsAt`: under load the
-   * long polls of a channel come back from a few offsets, thousands of times between two
-   * messages, and each would otherwise look up and copy every message it missed.
+   * What `after` found following each offset since the last message (take forgets it, so
+   * that it never keeps messages `recent` let go): under load the long polls of a channel
+   * come back from a few offsets, thousands of times between two messages, and each would
+   * otherwise look up and copy every message it missed.
    */
   private readonly tails = new Map<number, readonly OutboundMessage[] | null>();
-  private tailsAt: StreamPosition | null = null;
   private tailsReferences = 0;
   private outbox: OutboundMessage[] = [];
   private gone = false;
@@ -217,14 +217,9 @@ export class Channel {
   /**
    * The recent messages from `offset + 1` to `position` (the latest, whose epoch the caller
    * checked), or null when memory has a hole there or one of another epoch. Remembered until
-   * the position moves: `recent` changes only when it does (take).
+   * the next message: `recent` changes only then (take).
    */
   private tailAfter(offset: number, position: StreamPosition): readonly OutboundMessage[] | null {
-    if (this.tailsAt !== position) {
-      this.tails.clear();
-      this.tailsAt = position;
-      this.tailsReferences = 0;
-    }
     const known = this.tails.get(offset);
     if (known !== undefined) return known;
     let messages: OutboundMessage[] | null = [];
@@ -237,10 +232,7 @@ export class Channel {
       messages.push(message);
     }
     const references = messages?.length ?? 1;
-    if (this.tailsReferences + references > TAILS_MAX_REFERENCES) {
-      this.tails.clear();
-      this.tailsReferences = 0;
-    }
+    if (this.tailsReferences + references > TAILS_MAX_REFERENCES) this.forgetTails();
     this.tails.set(offset, messages);
     this.tailsReferences += references;
     return messages;
@@ -325,7 +317,13 @@ export class Channel {
     }
   }
 
+  private forgetTails(): void {
+    this.tails.clear();
+    this.tailsReferences = 0;
+  }
+
   private take(publication: Publication): void {
+    if (this.tails.size > 0) this.forgetTails();
     const message = new OutboundMessage(publication);
     this.position = { epoch: publication.epoch, offset: publication.offset };
     this.recent.set(publication.offset, message);
