@@ -8,16 +8,23 @@ import { apiKeyMatches, bearerToken } from './auth.ts';
  * everything else under /api (`admin`).
  */
 export class ApiKeys {
+  private readonly apiKeyBytes: Buffer;
+  private readonly adminKeyBytes: Buffer | null;
+
   constructor(
-    private readonly apiKey: string,
+    apiKey: string,
     readonly adminKey: string | null,
-  ) {}
+  ) {
+    this.apiKeyBytes = Buffer.from(apiKey);
+    this.adminKeyBytes = adminKey === null ? null : Buffer.from(adminKey);
+  }
 
   /** Throws `unauthorized` unless the request's bearer key grants `role`. */
   require(req: IncomingMessage, role: 'app' | 'admin'): void {
     const given = bearerToken(req, null);
-    const admin = this.adminKey !== null && apiKeyMatches(given, this.adminKey);
-    if (admin || (role === 'app' && apiKeyMatches(given, this.apiKey))) return;
+    const bytes = given === null ? null : Buffer.from(given);
+    const admin = this.adminKeyBytes !== null && apiKeyMatches(bytes, this.adminKeyBytes);
+    if (admin || (role === 'app' && apiKeyMatches(bytes, this.apiKeyBytes))) return;
     if (given === null) {
       throw new PushwireError(
         'unauthorized',

@@ -23,12 +23,12 @@ export function bearerToken(req: IncomingMessage, query: URLSearchParams | null)
   return query?.get('token') ?? null;
 }
 
-/** Compares in constant time, so the key can't be guessed byte by byte from response times. */
-export function apiKeyMatches(given: string | null, expected: string): boolean {
-  if (given === null) return false;
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
+/**
+ * Compares in constant time, so the key can't be guessed byte by byte from response times.
+ * Both as bytes: the expected key is converted once, where it is kept, not on every request.
+ */
+export function apiKeyMatches(given: Buffer | null, expected: Buffer): boolean {
+  return given !== null && given.length === expected.length && timingSafeEqual(given, expected);
 }
 
 /** Where connection JWTs' keys come from, and what else a token must satisfy. */

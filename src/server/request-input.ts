@@ -156,6 +156,7 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
  * page on another origin can POST without a CORS preflight, and JSON is what the docs promise.
  */
 function assertJsonMediaType(header: string | undefined): void {
+  if (header === 'application/json') return; // what nearly every publisher sends
   const [type = '', ...parameters] = (header ?? '').split(';');
   const charset = parameters
     .map((parameter) => parameter.trim().toLowerCase())
@@ -169,20 +170,51 @@ function assertJsonMediaType(header: string | undefined): void {
   }
 }
 
-/** A body of at most `limit` bytes; refuses more without reading it all. */
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/**
+ * A body of at most `limit` bytes; refuses more without keeping it (the rest flows by unread
+ * while the refusal is answered, with `Connection: close`: routes.ts). A client that leaves
+ * mid-body rejects it with ERR_STREAM_PREMATURE_CLOSE. Read with listeners, not `for await`:
+ * an async iterator and its end-of-stream watch cost more than reading the one chunk a
+ * publish nearly always is.
+ */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const tooLarge = () => new PushwireError('payload_too_large', `the body is larger than ${limit} bytes`);
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) {
-    throw new PushwireError('payload_too_large', `the body is larger than ${limit} bytes`);
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw new PushwireError('payload_too_large', `the body is larger than ${limit} bytes`);
-    chunks.push(chunk);
-  }
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+  if (Number.isFinite(declared) && declared > limit) return Promise.reject(tooLarge());
+  if (req.readableEnded) return Promise.resolve(Buffer.alloc(0));
+  if (req.destroyed) return Promise.reject(prematureClose());
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const settle = (error: Error | null) => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', settle);
+      req.off('close', onClose);
+      if (error) reject(error);
+      else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) {
+        chunks.push(chunk);
+        return;
+      }
+      settle(tooLarge());
+    };
+    const onEnd = () => settle(null);
+    const onClose = () => settle(prematureClose());
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', settle);
+    req.on('close', onClose);
+  });
+}
+
+function prematureClose(): Error {
+  return Object.assign(new Error('the client left before sending the whole body'), {
+    code: 'ERR_STREAM_PREMATURE_CLOSE',
+  });
 }
 
 // fatal: a body that is not UTF-8 is refused, not silently patched with U+FFFD. A leading
