@@ -95,7 +95,7 @@ test('a body past the limit is refused as it comes, and the refusal reaches the 
   const { result, answer } = await bodyOf((socket) => {
     socket.write(CHUNKED_HEAD + chunk('x'.repeat(40)));
     setTimeout(() => socket.write(chunk('y'.repeat(40))), 20);
-    // The client goes on sending: the server reads no more of it than it must.
+    // The client goes on sending after the limit: the refusal still reaches it.
     setTimeout(() => socket.write(chunk('z'.repeat(40))), 60);
   });
   assert.ok(result instanceof PushwireError);
