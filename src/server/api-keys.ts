@@ -11,10 +11,7 @@ export class ApiKeys {
   private readonly apiKeyBytes: Buffer;
   private readonly adminKeyBytes: Buffer | null;
 
-  constructor(
-    apiKey: string,
-    readonly adminKey: string | null,
-  ) {
+  constructor(apiKey: string, adminKey: string | null) {
     this.apiKeyBytes = Buffer.from(apiKey);
     this.adminKeyBytes = adminKey === null ? null : Buffer.from(adminKey);
   }
