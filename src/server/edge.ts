@@ -75,14 +75,15 @@ export function answerSocket(
   const body = JSON.stringify(failure.toBody());
   const head = [
     `HTTP/1.1 ${failure.status} ${REASONS[failure.status] ?? 'Error'}`,
-    'Content-Type: application/json; charset=utf-8',
+    'Content-Type: application/json',
     'Cache-Control: no-store',
     `Content-Length: ${Buffer.byteLength(body)}`,
     'Connection: close',
   ];
   const wait = retryAfterSecondsOf(failure.code);
   if (wait !== null) head.push(`Retry-After: ${wait}`);
-  for (const [name, value] of Object.entries(headers)) head.push(`${name}: ${value}`);
+  // As sendJson's head: no `Vary` on an answer that is never stored.
+  for (const [name, value] of Object.entries(headers)) if (name !== 'Vary') head.push(`${name}: ${value}`);
   socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
   socket.resume();
   setTimeout(() => socket.destroy(), ANSWER_GRACE_MS).unref();

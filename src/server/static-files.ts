@@ -121,8 +121,9 @@ export class StaticFiles {
       'Cache-Control': versioned ? IMMUTABLE : file.cacheControl,
       ETag: `"${ready.hash}${encoding ? `-${encoding}` : ''}"`,
       'Last-Modified': ready.lastModified,
-      // Caches must key on Accept-Encoding: the same URL has a gzip, a brotli and a plain body.
-      Vary: 'Accept-Encoding',
+      // Caches must key on Accept-Encoding: the same URL has a gzip, a brotli and a plain body;
+      // and on Origin too where the CORS headers set before this say so.
+      Vary: withVary(res.getHeader('Vary'), 'Accept-Encoding'),
     };
     if (notModified(req.headers, String(headers.ETag), ready.lastModified)) {
       res.writeHead(304, headers);
@@ -139,6 +140,12 @@ export class StaticFiles {
     });
     res.end(body);
   }
+}
+
+/** `Vary` naming `name` besides what `current` (the answer's Vary so far, if any) names. */
+function withVary(current: number | string | string[] | undefined, name: string): string {
+  if (current === undefined) return name;
+  return `${Array.isArray(current) ? current.join(', ') : current}, ${name}`;
 }
 
 async function prepare(file: StaticFile): Promise<Prepared | null> {

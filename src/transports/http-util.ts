@@ -37,7 +37,10 @@ export function refuseRequest(wire: Wire, error: unknown, headers: Readonly<Reco
 /**
  * Answers `status` with a JSON body. `headers` are added to the head (CORS, Retry-After); they
  * never name the three set here. The head goes to Node as a flat list: no object is built or
- * copied per answer.
+ * copied per answer. It is as short as it can be, as every poll carries it both ways:
+ * - no `charset`: JSON is always UTF-8, and RFC 8259 defines no charset for it;
+ * - no `Vary`: an answer that may not be stored (`no-store`) has no stored copy for `Vary` to
+ *   qualify, so the CORS `Vary: Origin` means nothing on it.
  */
 export function sendJson(
   res: ServerResponse,
@@ -47,13 +50,13 @@ export function sendJson(
 ): void {
   const head: (string | number)[] = [
     'Content-Type',
-    'application/json; charset=utf-8',
+    'application/json',
     'Cache-Control',
     'no-store',
     'Content-Length',
     Buffer.byteLength(body),
   ];
-  for (const name in headers) head.push(name, headers[name]!);
+  for (const name in headers) if (name !== 'Vary') head.push(name, headers[name]!);
   res.writeHead(status, head);
   res.end(body);
 }

@@ -130,6 +130,33 @@ describe('origins', { timeout: 120_000 }, () => {
     }
     assert.doesNotMatch(server.output().stderr, /cors-origins is \*/);
   });
+
+  test('JSON answers carry no Vary (never stored); files that may be cached keep Vary: Origin', async () => {
+    const app = 'http://app.test';
+    const server = await startPushwire({ args: ['--cors-origins', app] });
+    try {
+      for (const origin of [null, app]) {
+        const init = origin ? { headers: { Origin: origin } } : {};
+        const poll = await fetch(`${server.url}/poll?channel=heads`, init);
+        assert.equal(poll.status, 200);
+        assert.equal(poll.headers.get('content-type'), 'application/json');
+        assert.equal(poll.headers.get('cache-control'), 'no-store');
+        assert.equal(poll.headers.get('vary'), null);
+        assert.equal(poll.headers.get('access-control-allow-origin'), origin);
+        const refused = await fetch(`${server.url}/poll`, init);
+        assert.equal(refused.status, 400);
+        assert.equal(refused.headers.get('vary'), null);
+        assert.equal(refused.headers.get('access-control-allow-origin'), origin);
+      }
+      const script = await fetch(`${server.url}/pushwire.js`, { headers: { Origin: app } });
+      assert.equal(script.status, 200);
+      assert.equal(script.headers.get('vary'), 'Origin, Accept-Encoding');
+      assert.equal(script.headers.get('access-control-allow-origin'), app);
+      await script.arrayBuffer();
+    } finally {
+      await server.stop();
+    }
+  });
 });
 
 describe('time limits', { timeout: 240_000 }, () => {

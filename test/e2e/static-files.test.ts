@@ -44,12 +44,12 @@ describe('the client bundle and the demo files over HTTP', () => {
     assert.equal(plain.status, 200);
     assert.equal(plain.headers['content-encoding'], undefined, 'no Accept-Encoding: the plain file');
     assert.equal(plain.headers['content-type'], 'text/javascript; charset=utf-8');
-    assert.equal(plain.headers.vary, 'Accept-Encoding');
+    assert.equal(plain.headers.vary, 'Origin, Accept-Encoding', 'the answer depends on both');
     const gzipped = await raw(server.port, '/pushwire.js', { 'Accept-Encoding': 'gzip' });
     const brotli = await raw(server.port, '/pushwire.js', { 'Accept-Encoding': 'gzip, deflate, br' });
     assert.equal(gzipped.headers['content-encoding'], 'gzip');
     assert.equal(brotli.headers['content-encoding'], 'br');
-    assert.equal(gzipped.headers.vary, 'Accept-Encoding');
+    assert.equal(gzipped.headers.vary, 'Origin, Accept-Encoding');
     assert.deepEqual(gunzipSync(gzipped.body), plain.body);
     assert.deepEqual(brotliDecompressSync(brotli.body), plain.body);
     assert.equal(Number(gzipped.headers['content-length']), gzipped.body.length);
