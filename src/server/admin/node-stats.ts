@@ -53,13 +53,24 @@ export interface NodeStatsSources {
   httpErrors(): Promise<Record<string, number>>;
 }
 
+/** How often the event-loop delay monitor's timer is due. */
+const LAG_RESOLUTION_MS = 10;
+
+/**
+ * The monitor records the time between its timer's runs, due every LAG_RESOLUTION_MS: the
+ * delay is what is past that: an idle loop's is about 0, not 10 ms.
+ */
+function delayMs(intervalNs: number): number {
+  return round(Math.max(0, intervalNs / 1e6 - LAG_RESOLUTION_MS));
+}
+
 /** Rates are taken over this many one-second samples. */
 const RATE_WINDOW = 5;
 
 /** Samples this node's numbers once a second, for rates; takes snapshots on demand. */
 export class NodeStats {
   private readonly samples: Array<{ at: number; published: number; delivered: number }> = [];
-  private readonly lag = monitorEventLoopDelay({ resolution: 10 });
+  private readonly lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
   private timer: NodeJS.Timeout | null = null;
 
   constructor(private readonly sources: NodeStatsSources) {}
@@ -93,9 +104,9 @@ export class NodeStats {
     for (const session of hub.sessionsMatching({})) subscriptions += session.channelCount;
     const { published, delivered, publishesRateLimited, ended, latency } = hub.stats;
     const lag = {
-      p50: round(this.lag.percentile(50) / 1e6),
-      p99: round(this.lag.percentile(99) / 1e6),
-      max: round(this.lag.max / 1e6),
+      p50: delayMs(this.lag.percentile(50)),
+      p99: delayMs(this.lag.percentile(99)),
+      max: delayMs(this.lag.max),
     };
     if (resetLag) this.lag.reset();
     return {
