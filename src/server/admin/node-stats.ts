@@ -57,8 +57,8 @@ export interface NodeStatsSources {
 const LAG_RESOLUTION_MS = 10;
 
 /**
- * The monitor records the time between its timer's runs, due every LAG_RESOLUTION_MS: the
- * delay is what is past that: an idle loop's is about 0, not 10 ms.
+ * The monitor records the time between its timer's runs, due every LAG_RESOLUTION_MS; the
+ * delay is what is past that (about 0 on an idle loop, not 10 ms).
  */
 function delayMs(intervalNs: number): number {
   return round(Math.max(0, intervalNs / 1e6 - LAG_RESOLUTION_MS));
