@@ -302,10 +302,11 @@ describe('admin API on one node', { timeout: 180_000 }, () => {
     assert.equal(typeof (node!.connections as Record<string, number>).total, 'number');
     assert.equal(typeof node!.messagesInPerSecond, 'number');
     assert.ok((node!.uptimeSeconds as number) >= 0);
-    // The delay past the monitor's 10 ms tick: about 0 on a server doing next to nothing
-    // (the tick itself, 10 ms, was reported as the delay before).
+    // The delay past the monitor's 10 ms tick: about 0 on a server doing next to nothing.
+    // The tick itself (10 ms, never under 9) was reported as the delay before; the bound
+    // leaves room for a busy test machine that schedules the server late.
     const delay = node!.eventLoopDelayMs as { p50: number; p99: number; max: number };
-    assert.ok(delay.p50 >= 0 && delay.p50 < 5, `p50 ${delay.p50} ms`);
+    assert.ok(delay.p50 >= 0 && delay.p50 < 8, `p50 ${delay.p50} ms`);
     assert.ok(delay.p99 >= delay.p50 && delay.max >= delay.p99, JSON.stringify(delay));
   });
 });
